@@ -1,0 +1,68 @@
+"""The one typed settings root. Read once by the CLI (env prefix ``MODELPORT_``, ``__`` nests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AuthSettings", "LimitSettings", "ServingSettings", "Settings", "StorageSettings"]
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    """Largest request body accepted, after decompression."""
+    max_tensor_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    """Largest decoded request (sum of shape × itemsize), checked before allocating."""
+    max_json_depth: int = Field(32, gt=0)
+    """Deepest nesting of arrays/objects in a JSON body."""
+
+
+class AuthSettings(BaseModel):
+    token: str | None = None
+    """Bearer token for the management API; required when listening beyond loopback."""
+    protect_inference: bool = False
+    """Ask for the token on inference routes too."""
+    allow_untrusted_uploads: bool = False
+    """Accept pickle/joblib artifacts through the remote API (they run code when loaded)."""
+
+
+class ServingSettings(BaseModel):
+    poll_interval_s: float = Field(0.5, gt=0)
+    """How often the server compares the registry with what it has loaded."""
+    inference_threads: int = Field(4, gt=0)
+    """Threads running model code (the event loop never does)."""
+    model_threads: int = Field(1, gt=0)
+    """Threads a framework may use inside one prediction."""
+    drain_timeout_s: float = Field(30.0, gt=0)
+    """Longest wait for in-flight requests before an old version is unloaded anyway."""
+    probe_timeout_s: float = Field(120.0, gt=0)
+    """Longest test-load of a new artifact in a child process."""
+
+
+class StorageSettings(BaseModel):
+    database_url: str | None = None
+    """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELPORT_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Path("~/.modelport")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    log_level: str = "info"
+    seed_demo_models: bool = False
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+    serving: ServingSettings = ServingSettings()
+    storage: StorageSettings = StorageSettings()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.database_url or f"sqlite:///{self.data_dir / 'modelport.db'}"
