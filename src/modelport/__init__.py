@@ -1,0 +1,21 @@
+"""modelport: take a trained model from a file to a fast, observable, safely versioned endpoint.
+
+The Python API is ``modelport.register``; everything else is the ``modelport`` command and the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport._version import __version__
+
+__all__ = ["__version__", "register"]
+
+
+def __getattr__(name: str) -> Any:
+    # The Python API pulls in the registry and runtimes; import it only when asked for.
+    if name == "register":
+        from modelport.api import register
+
+        return register
+    raise AttributeError(f"module 'modelport' has no attribute {name!r}")

@@ -11,6 +11,7 @@ from modelport.core.errors import (
     NotReady,
     Overloaded,
     Timeout,
+    TooLarge,
     Unauthorized,
 )
 from modelport.core.inference import InferenceRequest, InferenceResponse, RequestedOutput
@@ -33,5 +34,6 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "Timeout",
+    "TooLarge",
     "Unauthorized",
 ]

@@ -3,6 +3,7 @@
     ModelportError            (abstract: every error has a neutral ``kind``)
     ├── NotFound              NOT_FOUND      unknown model, version, alias or endpoint
     ├── InvalidInput          INVALID_INPUT  the caller sent something unusable
+    ├── TooLarge              TOO_LARGE      a body or tensor exceeds a configured limit
     ├── Conflict              CONFLICT       the request contradicts stored state
     ├── Forbidden             FORBIDDEN      allowed in principle, not by this server's policy
     ├── Unauthorized          UNAUTHORIZED   missing or wrong credentials
@@ -31,6 +32,7 @@ __all__ = [
     "NotReady",
     "Overloaded",
     "Timeout",
+    "TooLarge",
     "Unauthorized",
 ]
 
@@ -38,6 +40,7 @@ __all__ = [
 class ErrorKind(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_INPUT = "INVALID_INPUT"
+    TOO_LARGE = "TOO_LARGE"
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
     UNAUTHORIZED = "UNAUTHORIZED"
@@ -63,6 +66,10 @@ class NotFound(ModelportError):
 
 class InvalidInput(ModelportError):
     kind = ErrorKind.INVALID_INPUT
+
+
+class TooLarge(ModelportError):
+    kind = ErrorKind.TOO_LARGE
 
 
 class Conflict(ModelportError):

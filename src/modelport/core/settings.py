@@ -14,7 +14,7 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
     """Largest request body accepted, after decompression."""
     max_tensor_bytes: int = Field(256 * 1024 * 1024, gt=0)
-    """Largest decoded request (sum of shape × itemsize), checked before allocating."""
+    """Largest decoded request (sum of shape times itemsize), checked before allocating."""
     max_json_depth: int = Field(32, gt=0)
     """Deepest nesting of arrays/objects in a JSON body."""
 

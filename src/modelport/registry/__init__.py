@@ -1,0 +1,34 @@
+"""The durable catalogue: models, immutable versions, movable aliases, version policies, artifacts.
+
+    registry = Registry.open("sqlite:///data/modelport.db", LocalArtifactStore(Path("data/artifacts")))
+    v = registry.register_version("iris", artifact=Path("model.onnx"), filename="model.onnx",
+                                  framework="onnx", signature=sig, aliases=["production"])
+    registry.resolve("iris", "production")          # -> ModelVersion
+    registry.snapshot()                              # -> RegistrySnapshot (one transaction)
+
+Returns frozen records (``records.py``), never ORM rows; raises ``modelport.core`` errors only.
+"""
+
+from modelport.registry.artifacts import ArtifactStore, LocalArtifactStore, StoredArtifact
+from modelport.registry.catalog import REFERENCE_FILENAME, Registry
+from modelport.registry.names import check_alias, check_filename, check_model_name
+from modelport.registry.policy import PolicyKind, VersionPolicy, live_versions
+from modelport.registry.records import ModelSnapshot, ModelSummary, ModelVersion, RegistrySnapshot
+
+__all__ = [
+    "REFERENCE_FILENAME",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "ModelSnapshot",
+    "ModelSummary",
+    "ModelVersion",
+    "PolicyKind",
+    "Registry",
+    "RegistrySnapshot",
+    "StoredArtifact",
+    "VersionPolicy",
+    "check_alias",
+    "check_filename",
+    "check_model_name",
+    "live_versions",
+]

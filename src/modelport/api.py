@@ -1,0 +1,81 @@
+"""The Python API: register a fitted model object or a model file in one call."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.control.registration import Registrar, RegistrationRequest
+from modelport.core.errors import InvalidInput
+from modelport.core.settings import Settings
+from modelport.core.tensors import Signature
+from modelport.registry.records import ModelVersion
+from modelport.runtimes.export import export_model
+from modelport.server import open_registry
+
+__all__ = ["register"]
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    signature: Signature | Mapping[str, Any] | None = None,
+    sample_input: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    alias: str | list[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    trusted: bool = False,
+    description: str = "",
+    lineage: Mapping[str, str] | None = None,
+    reference_data: np.ndarray | None = None,
+    home: str | Path | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name`` and return that version.
+
+    ``model`` is a fitted scikit-learn estimator (stored with skops), an ONNX ``ModelProto`` or
+    its bytes, an XGBoost ``Booster``/``XGBModel``, a LightGBM ``Booster``/``LGBMModel``, or the
+    path of a model file. ``sample_input`` is checked by a test prediction before anything is stored.
+    ``home`` defaults to ``MODELPORT_HOME`` or ``~/.modelport``.
+    """
+    settings = Settings(home=Path(home)) if home is not None else Settings()
+    with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp:
+        exported = export_model(model, Path(tmp))
+        request = RegistrationRequest(
+            name=name,
+            artifact=exported.path,
+            framework=exported.framework,
+            signature=_signature(signature),
+            sample_input=_sample(sample_input, signature),
+            aliases=[alias] if isinstance(alias, str) else list(alias or []),
+            tags=dict(tags or {}),
+            description=description,
+            lineage=dict(lineage or {}),
+            trusted=trusted,
+            reference_data=None if reference_data is None else np.asarray(reference_data),
+        )
+        registry = open_registry(settings)
+        try:
+            return Registrar(registry, settings.serving.probe_timeout_s).register(request)
+        finally:
+            registry.close()
+
+
+def _signature(signature: Signature | Mapping[str, Any] | None) -> Signature | None:
+    if signature is None or isinstance(signature, Signature):
+        return signature
+    return Signature.from_dict(signature)
+
+
+def _sample(
+    sample: np.ndarray | Mapping[str, np.ndarray] | None, signature: Signature | Mapping[str, Any] | None
+) -> dict[str, np.ndarray] | None:
+    if sample is None or isinstance(sample, Mapping):
+        return None if sample is None else {k: np.asarray(v) for k, v in sample.items()}
+    parsed = _signature(signature)
+    if parsed is not None and len(parsed.inputs) != 1:
+        raise InvalidInput("the model takes several inputs: give sample_input as {input name: array}")
+    return {parsed.inputs[0].name if parsed else "": np.asarray(sample)}

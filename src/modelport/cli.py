@@ -1,0 +1,230 @@
+"""The ``modelport`` command line. Settings are read here, once, and passed down."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from modelport.cli_input import load_reference, parse_pairs, read_predict_input
+from modelport.cli_output import print_models, print_prediction, print_version, print_versions
+from modelport.client import Catalog, LocalCatalog, RemoteCatalog
+from modelport.control.registration import RegistrationRequest
+from modelport.core.errors import ModelportError
+from modelport.core.settings import Settings
+from modelport.core.targets import Target
+
+__all__ = ["main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a ``ModelportError`` as one line and exit 1, instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ModelportError as error:
+            click.secho(f"error: {error.message}", fg="red", err=True)
+            sys.exit(1)
+
+    return run
+
+
+class Context:
+    def __init__(self, overrides: dict[str, Any], server: str | None, token: str | None) -> None:
+        self.overrides = overrides
+        self.server = server
+        self.token = token
+
+    def settings(self, **more: Any) -> Settings:
+        return Settings(**{**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+
+    @contextmanager
+    def catalog(self) -> Iterator[Catalog]:
+        if self.server:
+            yield RemoteCatalog(self.server, self.token)
+            return
+        from modelport.server import open_registry
+
+        settings = self.settings()
+        registry = open_registry(settings)
+        try:
+            yield LocalCatalog(settings, registry)
+        finally:
+            registry.close()
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--home", type=click.Path(path_type=Path), help="Data directory (default ~/.modelport).")
+@click.option("--server", envvar="MODELPORT_SERVER", help="Talk to a running server at this URL.")
+@click.option("--token", envvar="MODELPORT_TOKEN", help="Bearer token for --server.")
+@click.version_option(package_name="modelport")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None, server: str | None, token: str | None) -> None:
+    """modelport: a model registry and inference server."""
+    ctx.obj = Context({"home": home} if home else {}, server, token)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--demo/--no-demo", default=False, help="Register the demo models if the registry is empty.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@pass_context
+@_fail_cleanly
+def serve(ctx: Context, host: str | None, port: int | None, demo: bool, log_level: str | None) -> None:
+    """Serve every model of the registry (REST: Open Inference Protocol; management API under /api)."""
+    from modelport.runner import run_server
+
+    settings = ctx.settings(host=host, port=port, log_level=log_level)
+    if ctx.token and not settings.auth.token:
+        settings.auth.token = ctx.token
+    run_server(settings, seed_demo=demo)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name.")
+@click.option("--framework", type=click.Choice(["onnx", "sklearn", "xgboost", "lightgbm"]))
+@click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="k=v tag (repeatable).")
+@click.option("--lineage", "lineage", multiple=True, help="k=v lineage field, e.g. run_id=42 (repeatable).")
+@click.option("--description", default="", help="What this version is.")
+@click.option("--signature", type=click.Path(exists=True, path_type=Path), help="Signature JSON file.")
+@click.option("--reference", type=click.Path(exists=True, path_type=Path), help="Reference data (.npy/.csv).")
+@click.option("--trust", is_flag=True, help="I trust this file (needed for pickle/joblib, which run code).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@_fail_cleanly
+def register(
+    ctx: Context,
+    path: Path,
+    name: str,
+    framework: str | None,
+    aliases: tuple[str, ...],
+    tags: tuple[str, ...],
+    lineage: tuple[str, ...],
+    description: str,
+    signature: Path | None,
+    reference: Path | None,
+    trust: bool,
+    as_json: bool,
+) -> None:
+    """Register the model file PATH as a new version of NAME."""
+    from modelport.core.tensors import Signature
+
+    request = RegistrationRequest(
+        name=name,
+        artifact=path,
+        framework=framework,
+        signature=Signature.from_dict(json.loads(signature.read_text())) if signature else None,
+        aliases=aliases,
+        tags=parse_pairs(tags, "--tag"),
+        lineage=parse_pairs(lineage, "--lineage"),
+        description=description,
+        trusted=trust,
+        reference_data=load_reference(reference) if reference else None,
+    )
+    with ctx.catalog() as catalog:
+        print_version(catalog.register(request), as_json)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@_fail_cleanly
+def models(ctx: Context, as_json: bool) -> None:
+    """List the registered models."""
+    with ctx.catalog() as catalog:
+        print_models(catalog.list_models(), as_json)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@_fail_cleanly
+def versions(ctx: Context, name: str, as_json: bool) -> None:
+    """List the versions of model NAME."""
+    with ctx.catalog() as catalog:
+        print_versions(catalog.list_versions(name), as_json)
+
+
+@main.group()
+def alias() -> None:
+    """Move or remove aliases such as production or staging."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.argument("version", type=click.IntRange(min=1))
+@pass_context
+@_fail_cleanly
+def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
+    """Point ALIAS of model NAME at VERSION."""
+    with ctx.catalog() as catalog:
+        catalog.set_alias(name, alias_name, version)
+    click.echo(f"{name}@{alias_name} -> {name}:{version}")
+
+
+@alias.command("rm")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@pass_context
+@_fail_cleanly
+def alias_rm(ctx: Context, name: str, alias_name: str) -> None:
+    """Remove ALIAS from model NAME."""
+    with ctx.catalog() as catalog:
+        catalog.remove_alias(name, alias_name)
+    click.echo(f"removed {name}@{alias_name}")
+
+
+@main.group()
+def policy() -> None:
+    """Choose which versions of a model the server keeps loaded."""
+
+
+@policy.command("set")
+@click.argument("name")
+@click.argument("policy_text", metavar="POLICY")
+@pass_context
+@_fail_cleanly
+def policy_set(ctx: Context, name: str, policy_text: str) -> None:
+    """Set the version policy of NAME: latest, latest:N, all or specific:1,3 (aliases always load)."""
+    with ctx.catalog() as catalog:
+        catalog.set_policy(name, policy_text)
+    click.echo(f"{name}: version policy {policy_text}")
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--input", "input_file", required=True, type=click.File("rb"), help="JSON file, or - for stdin."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the Open Inference Protocol response.")
+@pass_context
+@_fail_cleanly
+def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
+    """Predict with TARGET (NAME, NAME:VERSION or NAME@ALIAS).
+
+    The input is an Open Inference Protocol request ({"inputs": [...]}), a {name: data} object,
+    or, for a model with one input, just the (nested) data list.
+    """
+    parsed = Target.parse(target)
+    with ctx.catalog() as catalog:
+        request = read_predict_input(input_file.read(), catalog.metadata(parsed))
+        print_prediction(catalog.infer(parsed, request), as_json)

@@ -1,0 +1,195 @@
+"""What the CLI talks to: the local data directory, or a remote server's APIs. Same calls, same dicts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from modelport.control.registration import Registrar, RegistrationRequest
+from modelport.core.errors import (
+    Conflict,
+    Forbidden,
+    InternalError,
+    InvalidInput,
+    ModelportError,
+    NotFound,
+    NotReady,
+    TooLarge,
+    Unauthorized,
+)
+from modelport.core.inference import InferenceResponse
+from modelport.core.settings import Settings
+from modelport.core.targets import Target
+from modelport.registry.catalog import Registry
+from modelport.registry.policy import VersionPolicy
+from modelport.registry.records import ModelVersion
+from modelport.serving.loaded import DEFAULT_ALIAS
+from modelport.serving.loader import VersionLoader
+from modelport.serving.oip_codec import decode_infer_request, encode_infer_response
+from modelport.serving.validation import validate_request
+
+__all__ = ["Catalog", "LocalCatalog", "RemoteCatalog"]
+
+Json = dict[str, Any]
+
+
+class Catalog(Protocol):
+    def list_models(self) -> list[Json]: ...
+    def list_versions(self, name: str) -> list[Json]: ...
+    def register(self, request: RegistrationRequest) -> Json: ...
+    def set_alias(self, name: str, alias: str, version: int) -> Json: ...
+    def remove_alias(self, name: str, alias: str) -> Json: ...
+    def set_policy(self, name: str, policy: str) -> Json: ...
+    def metadata(self, target: Target) -> Json: ...
+    def infer(self, target: Target, request: Json) -> Json: ...
+
+
+class LocalCatalog:
+    """The registry in a data directory; ``infer`` loads the model in this process."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._registrar = Registrar(registry, settings.serving.probe_timeout_s)
+
+    def list_models(self) -> list[Json]:
+        return [m.to_dict() for m in self._registry.list_models()]
+
+    def list_versions(self, name: str) -> list[Json]:
+        return [v.to_dict() for v in self._registry.list_versions(name)]
+
+    def register(self, request: RegistrationRequest) -> Json:
+        return self._registrar.register(request).to_dict()
+
+    def set_alias(self, name: str, alias: str, version: int) -> Json:
+        self._registry.set_alias(name, alias, version)
+        return self._registry.get_model(name).to_dict()
+
+    def remove_alias(self, name: str, alias: str) -> Json:
+        self._registry.remove_alias(name, alias)
+        return self._registry.get_model(name).to_dict()
+
+    def set_policy(self, name: str, policy: str) -> Json:
+        self._registry.set_version_policy(name, VersionPolicy.parse(policy))
+        return self._registry.get_model(name).to_dict()
+
+    def metadata(self, target: Target) -> Json:
+        version = self._resolve(target)
+        return {"name": version.model, "versions": [str(version.number)], **version.signature.to_dict()}
+
+    def infer(self, target: Target, request: Json) -> Json:
+        version = self._resolve(target)
+        loaded = VersionLoader(self._registry.artifact_path, threads=1).load(version)
+        try:
+            decoded = decode_infer_request(orjson.dumps(request), None, self._settings.limits)
+            validate_request(decoded, loaded.signature, loaded.target)
+            outputs = loaded.runtime_model.predict(decoded.inputs)
+        finally:
+            loaded.runtime_model.close()
+        response = InferenceResponse(version.model, str(version.number), outputs, id=decoded.id)
+        body, _ = encode_infer_response(response, decoded)
+        result: Json = orjson.loads(body)
+        return result
+
+    def _resolve(self, target: Target) -> ModelVersion:
+        if target.ref is not None:
+            return self._registry.resolve(target.model, target.ref)
+        model = self._registry.get_model(target.model)
+        default = model.aliases.get(DEFAULT_ALIAS, model.latest_version)
+        if default is None:
+            raise NotFound(f"model {target.model!r} has no versions")
+        return self._registry.get_version(target.model, default)
+
+
+class RemoteCatalog:
+    """A running server's management API (``/api/v1``) and inference API (``/v2``)."""
+
+    def __init__(self, base_url: str, token: str | None, timeout_s: float = 120.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    def list_models(self) -> list[Json]:
+        result: list[Json] = self._call("GET", "/api/v1/models")
+        return result
+
+    def list_versions(self, name: str) -> list[Json]:
+        result: list[Json] = self._call("GET", f"/api/v1/models/{name}/versions")
+        return result
+
+    def register(self, request: RegistrationRequest) -> Json:
+        data: dict[str, Any] = {
+            "description": request.description,
+            "trusted": str(request.trusted).lower(),
+            "tags": json.dumps(dict(request.tags)),
+            "lineage": json.dumps(dict(request.lineage)),
+            "aliases": list(request.aliases),
+        }
+        if request.framework:
+            data["framework"] = request.framework
+        if request.signature is not None:
+            data["signature"] = json.dumps(request.signature.to_dict())
+        with request.artifact.open("rb") as artifact:
+            files = {"file": (request.artifact.name, artifact)}
+            result: Json = self._call(
+                "POST", f"/api/v1/models/{request.name}/versions", data=data, files=files
+            )
+            return result
+
+    def set_alias(self, name: str, alias: str, version: int) -> Json:
+        result: Json = self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
+        return result
+
+    def remove_alias(self, name: str, alias: str) -> Json:
+        result: Json = self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
+        return result
+
+    def set_policy(self, name: str, policy: str) -> Json:
+        result: Json = self._call("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
+        return result
+
+    def metadata(self, target: Target) -> Json:
+        result: Json = self._call("GET", _v2_path(target))
+        return result
+
+    def infer(self, target: Target, request: Json) -> Json:
+        result: Json = self._call("POST", _v2_path(target) + "/infer", json=request)
+        return result
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise NotReady(f"cannot reach the server at {self._http.base_url}: {exc}") from None
+        if response.is_success:
+            return response.json()
+        raise _error_from(response)
+
+
+def _v2_path(target: Target) -> str:
+    path = f"/v2/models/{target.model}"
+    return path if target.ref is None else f"{path}/versions/{target.ref}"
+
+
+_BY_STATUS: dict[int, type[ModelportError]] = {
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: TooLarge,
+    503: NotReady,
+}
+
+
+def _error_from(response: httpx.Response) -> ModelportError:
+    try:
+        message = str(response.json().get("error", response.text))
+    except (ValueError, AttributeError):
+        message = response.text or response.reason_phrase
+    error_class = _BY_STATUS.get(response.status_code)
+    if error_class is None:
+        return InternalError(f"server answered {response.status_code}: {message}")
+    return error_class(message)

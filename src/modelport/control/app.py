@@ -1,0 +1,76 @@
+"""The management ASGI app: register, list, alias and version-policy operations, plus server status.
+
+Served under ``/api`` beside the data plane; described by the OpenAPI document at ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from modelport import __version__
+from modelport.control.auth import check_bearer
+from modelport.control.registration import Registrar
+from modelport.control.routes import build_router
+from modelport.core.errors import ModelportError
+from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
+from modelport.serving.http_errors import error_response, internal_error_response
+
+__all__ = ["ControlServices", "create_management_app"]
+
+
+@dataclass(frozen=True)
+class ControlServices:
+    registry: Registry
+    registrar: Registrar
+    status: Callable[[], dict[str, Any]]
+    """What the data plane reports about itself (loaded versions, failures, readiness)."""
+
+
+def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        check_bearer(authorization, settings.auth.token)
+
+    app = FastAPI(
+        title="modelport management API",
+        version=__version__,
+        docs_url=None,  # the interactive page would fetch scripts from a CDN; the document itself is served
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        dependencies=[Depends(require_token)],
+    )
+    app.include_router(build_router(settings, services), prefix="/v1")
+    app.add_exception_handler(ModelportError, _modelport_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app
+
+
+async def _modelport_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelportError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+    )
+    return JSONResponse({"error": f"invalid request: {problems}"}, status_code=400)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return internal_error_response(exc)

@@ -1,0 +1,151 @@
+"""Management API routes. Handlers are sync: FastAPI runs them in its thread pool, off the event loop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from modelport.control.registration import RegistrationRequest
+from modelport.core.errors import Forbidden, InvalidInput, TooLarge
+from modelport.core.settings import Settings
+from modelport.core.tensors import Signature
+from modelport.registry.policy import VersionPolicy
+
+if TYPE_CHECKING:
+    from modelport.control.app import ControlServices
+
+__all__ = ["build_router"]
+
+
+class AliasBody(BaseModel):
+    version: int = Field(ge=1, description="The version number the alias should point at.")
+
+
+class PolicyBody(BaseModel):
+    policy: str = Field(description="'latest', 'latest:N', 'all' or 'specific:1,4'.")
+
+
+def build_router(settings: Settings, services: ControlServices) -> APIRouter:
+    router = APIRouter()
+    registry = services.registry
+
+    @router.get("/status", summary="Server status: loaded versions, load failures, registry revision")
+    def status() -> dict[str, Any]:
+        return services.status()
+
+    @router.get("/models", summary="Every model with its latest version and aliases")
+    def list_models() -> list[dict[str, Any]]:
+        return [model.to_dict() for model in registry.list_models()]
+
+    @router.get("/models/{name}", summary="One model and its versions")
+    def get_model(name: str) -> dict[str, Any]:
+        model = registry.get_model(name).to_dict()
+        model["versions"] = [v.to_dict() for v in registry.list_versions(name)]
+        return model
+
+    @router.get("/models/{name}/versions", summary="Every version of a model")
+    def list_versions(name: str) -> list[dict[str, Any]]:
+        return [v.to_dict() for v in registry.list_versions(name)]
+
+    @router.get("/models/{name}/versions/{ref}", summary="One version, by number or alias")
+    def get_version(name: str, ref: str) -> dict[str, Any]:
+        return registry.resolve(name, ref).to_dict()
+
+    @router.post("/models/{name}/versions", status_code=201, summary="Register a new version (upload)")
+    def register(
+        name: str,
+        file: Annotated[UploadFile, File(description="The model artifact.")],
+        framework: Annotated[str | None, Form()] = None,
+        aliases: Annotated[list[str] | None, Form()] = None,
+        tags: Annotated[str | None, Form(description="JSON object of string tags.")] = None,
+        lineage: Annotated[str | None, Form(description="JSON object of string lineage fields.")] = None,
+        signature: Annotated[str | None, Form(description="JSON signature; inferred when absent.")] = None,
+        description: Annotated[str, Form()] = "",
+        trusted: Annotated[bool, Form()] = False,
+        reference: Annotated[UploadFile | None, File(description="Reference data sample (.npy).")] = None,
+    ) -> dict[str, Any]:
+        if trusted and not settings.auth.allow_untrusted_uploads:
+            raise Forbidden(
+                "this server does not accept code-running formats through its API; "
+                "register the file locally with --trust, or start the server with "
+                "MODELPORT_AUTH__ALLOW_UNTRUSTED_UPLOADS=true"
+            )
+        with tempfile.TemporaryDirectory(prefix="modelport-upload-") as tmp:
+            artifact = _save_upload(file, Path(tmp), settings.limits.max_body_bytes)
+            request = RegistrationRequest(
+                name=name,
+                artifact=artifact,
+                framework=framework,
+                signature=Signature.from_dict(_json_field("signature", signature)) if signature else None,
+                aliases=tuple(aliases or ()),
+                tags=_string_map("tags", tags),
+                lineage=_string_map("lineage", lineage),
+                description=description,
+                trusted=trusted,
+                reference_data=_load_reference(reference, Path(tmp), settings.limits.max_body_bytes),
+            )
+            return services.registrar.register(request).to_dict()
+
+    @router.put("/models/{name}/aliases/{alias}", summary="Point an alias at a version (create or move)")
+    def set_alias(name: str, alias: str, body: AliasBody) -> dict[str, Any]:
+        registry.set_alias(name, alias, body.version)
+        return registry.get_model(name).to_dict()
+
+    @router.delete("/models/{name}/aliases/{alias}", summary="Remove an alias")
+    def remove_alias(name: str, alias: str) -> dict[str, Any]:
+        registry.remove_alias(name, alias)
+        return registry.get_model(name).to_dict()
+
+    @router.put("/models/{name}/policy", summary="Choose which versions of a model are served")
+    def set_policy(name: str, body: PolicyBody) -> dict[str, Any]:
+        registry.set_version_policy(name, VersionPolicy.parse(body.policy))
+        return registry.get_model(name).to_dict()
+
+    return router
+
+
+def _save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:
+    suffix = Path(upload.filename or "").suffix.lower()
+    if not suffix.isascii() or "/" in suffix or "\\" in suffix or len(suffix) > 16:
+        raise InvalidInput("the uploaded file name has an unusable extension")
+    target = directory / f"upload{suffix}"
+    with target.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, length=1024 * 1024)
+    if target.stat().st_size > limit:
+        raise TooLarge(f"the uploaded file exceeds the limit of {limit} bytes")
+    return target
+
+
+def _load_reference(upload: UploadFile | None, directory: Path, limit: int) -> np.ndarray | None:
+    if upload is None:
+        return None
+    path = _save_upload(upload, directory, limit)
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except (ValueError, OSError) as exc:
+        raise InvalidInput(f"the reference data is not a readable .npy array: {exc}") from None
+
+
+def _json_field(field: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise InvalidInput(f"form field {field!r} is not valid JSON") from None
+
+
+def _string_map(field: str, text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    value = _json_field(field, text)
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidInput(f"form field {field!r} must be a JSON object of strings")
+    return value

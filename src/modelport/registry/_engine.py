@@ -1,0 +1,66 @@
+"""Engine setup and schema upgrades, kept apart from the catalogue's logic.
+
+SQLite gets WAL (readers never wait on the writer), foreign keys, a busy timeout, and explicit
+transaction control: SQLAlchemy emits ``BEGIN`` itself so that reads are inside the transaction
+too (Python's sqlite3 legacy mode would run them outside it), and write transactions begin with
+``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing on a stale snapshot.
+On PostgreSQL the first statement of every write locks the ``registry_state`` row, which
+serialises writers the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["WRITE", "create_registry_engine", "upgrade_schema"]
+
+WRITE = {"modelport_write": True}
+"""Execution options marking a connection that will write (``BEGIN IMMEDIATE`` on SQLite)."""
+
+_BUSY_TIMEOUT_MS = 30_000
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_registry_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_on_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("modelport_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration, in one transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    with engine.connect().execution_options(**WRITE) as connection, connection.begin():
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

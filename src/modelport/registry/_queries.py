@@ -1,0 +1,91 @@
+"""The catalogue's queries, each run inside a session the caller's transaction owns."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelport.core import NotFound
+from modelport.registry import _convert as conv
+from modelport.registry.policy import VersionPolicy
+from modelport.registry.records import ModelSnapshot, ModelVersion, RegistrySnapshot
+from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
+
+__all__ = ["get_or_create_model", "model", "next_number", "put_alias", "snapshot", "version", "version_row"]
+
+
+def model(s: Session, name: str) -> ModelRow:
+    row = s.scalar(select(ModelRow).where(ModelRow.name == name))
+    if row is None:
+        raise NotFound(f"model {name!r} is not registered")
+    return row
+
+
+def get_or_create_model(s: Session, name: str, description: str | None) -> ModelRow:
+    now = utcnow()
+    row = s.scalar(select(ModelRow).where(ModelRow.name == name))
+    if row is None:
+        row = ModelRow(
+            name=name,
+            description=description or "",
+            version_policy=VersionPolicy().to_dict(),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        s.flush()
+    elif description is not None:
+        row.description = description
+    row.updated_at = now
+    return row
+
+
+def next_number(s: Session, model: ModelRow) -> int:
+    latest = s.scalar(select(func.max(VersionRow.number)).where(VersionRow.model_id == model.id))
+    return (latest or 0) + 1
+
+
+def version_row(s: Session, model: ModelRow, number: int) -> VersionRow:
+    row = s.scalar(select(VersionRow).where(VersionRow.model_id == model.id, VersionRow.number == number))
+    if row is None:
+        raise NotFound(f"model {model.name!r} has no version {number!r}")
+    return row
+
+
+def version(s: Session, model: ModelRow, number: int) -> ModelVersion:
+    row = version_row(s, model, number)
+    names = s.scalars(
+        select(AliasRow.name).where(AliasRow.model_id == model.id, AliasRow.version_number == number)
+    ).all()
+    return conv.to_version(row, model.name, names)
+
+
+def put_alias(s: Session, model_id: int, alias: str, number: int) -> None:
+    row = s.get(AliasRow, (model_id, alias))
+    if row is None:
+        s.add(AliasRow(model_id=model_id, name=alias, version_number=number, updated_at=utcnow()))
+    else:
+        row.version_number, row.updated_at = number, utcnow()
+
+
+def snapshot(s: Session) -> RegistrySnapshot:
+    """Everything, in four SELECTs of the caller's (single, consistent) transaction."""
+    revision = int(s.scalar(select(RegistryState.revision)) or 0)
+    models = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
+    versions = s.scalars(select(VersionRow).order_by(VersionRow.model_id, VersionRow.number)).all()
+    aliases = s.scalars(select(AliasRow)).all()
+    versions_of: dict[int, list[VersionRow]] = {m.id: [] for m in models}
+    for v in versions:
+        versions_of[v.model_id].append(v)
+    aliases_of: dict[int, list[AliasRow]] = {m.id: [] for m in models}
+    for a in aliases:
+        aliases_of[a.model_id].append(a)
+    out: dict[str, ModelSnapshot] = {}
+    for m in models:
+        rows, mine = versions_of[m.id], aliases_of[m.id]
+        by_version = conv.aliases_by_version(mine)
+        summary = conv.to_summary(m, rows[-1].number if rows else None, len(rows), mine)
+        out[m.name] = ModelSnapshot(
+            summary, tuple(conv.to_version(r, m.name, by_version.get(r.number, ())) for r in rows)
+        )
+    return RegistrySnapshot(revision=revision, models=out)

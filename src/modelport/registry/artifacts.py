@@ -1,0 +1,155 @@
+"""Content-addressed, immutable artifact storage.
+
+A stored file lives at ``<digest[:2]>/<digest>/<filename>`` where ``digest`` is the sha256 of its
+bytes. A file is written to a temporary name inside the store, fsynced, then moved into place with
+one atomic ``os.replace``: a reader sees the whole file or none, and a crash leaves at most a stray
+temporary file. Storing the same bytes twice is a no-op.
+
+``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
+local folder, and an object-store implementation can follow the same five methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+from modelport.core import InternalError, InvalidInput, NotFound
+from modelport.registry.names import check_filename
+
+__all__ = ["ArtifactStore", "LocalArtifactStore", "StoredArtifact"]
+
+_CHUNK = 1024 * 1024
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArtifact:
+    digest: str
+    """sha256 of the bytes, lowercase hex."""
+    filename: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digest": self.digest, "filename": self.filename, "size": self.size}
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    def put_file(self, src: Path, filename: str) -> StoredArtifact: ...
+
+    def put_bytes(self, data: bytes, filename: str) -> StoredArtifact: ...
+
+    def exists(self, digest: str, filename: str) -> bool: ...
+
+    def path(self, digest: str, filename: str) -> Path:
+        """Where the file is (or would be); a remote store returns a local cached copy."""
+        ...
+
+    def verify(self, digest: str, filename: str) -> Path:
+        """The file's local path after re-hashing it; InternalError if its bytes changed."""
+        ...
+
+
+class LocalArtifactStore:
+    """An ``ArtifactStore`` on a local folder (by default ``<data dir>/artifacts``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({str(self.root)!r})"
+
+    def put_file(self, src: Path, filename: str) -> StoredArtifact:
+        check_filename(filename)
+        try:
+            with open(src, "rb") as source:
+                return self._put(source, filename)
+        except FileNotFoundError:
+            raise NotFound(f"artifact file {str(src)!r} does not exist") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"artifact {str(src)!r} is a directory; pack it into one file") from None
+
+    def put_bytes(self, data: bytes, filename: str) -> StoredArtifact:
+        check_filename(filename)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest, filename):
+            return StoredArtifact(digest, filename, len(data))
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return self._publish(Path(tmp_name), digest, filename, len(data))
+
+    def exists(self, digest: str, filename: str) -> bool:
+        return self.path(digest, filename).is_file()
+
+    def path(self, digest: str, filename: str) -> Path:
+        if not _DIGEST.fullmatch(digest):
+            raise InvalidInput(f"invalid artifact digest {digest!r}: expected 64 lowercase hex digits")
+        return self.root / digest[:2] / digest / check_filename(filename)
+
+    def verify(self, digest: str, filename: str) -> Path:
+        path = self.path(digest, filename)
+        try:
+            with open(path, "rb") as f:
+                actual, _ = _hash_copy(f, None)
+        except FileNotFoundError:
+            raise NotFound(f"artifact {digest[:12]}…/{filename} is missing from {self.root}") from None
+        if actual != digest:
+            raise InternalError(
+                f"artifact {digest[:12]}…/{filename} is corrupt: its sha256 is now {actual[:12]}…"
+            )
+        return path
+
+    def _put(self, source: BinaryIO, filename: str) -> StoredArtifact:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest, size = _hash_copy(source, out)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self._publish(tmp, digest, filename, size)
+
+    def _publish(self, tmp: Path, digest: str, filename: str, size: int) -> StoredArtifact:
+        final = self.path(digest, filename)
+        if final.is_file():
+            tmp.unlink(missing_ok=True)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            _fsync_dir(final.parent.parent)
+        return StoredArtifact(digest, filename, size)
+
+
+def _hash_copy(source: BinaryIO, out: BinaryIO | None) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    while chunk := source.read(_CHUNK):
+        sha.update(chunk)
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+    return sha.hexdigest(), size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

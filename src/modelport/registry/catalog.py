@@ -1,0 +1,237 @@
+"""The registry's API: register versions, move aliases, set policies, read consistent snapshots.
+
+Every write is one transaction that also bumps ``registry_state.revision``, so a server polls one
+cheap row (``revision()``) and reads a ``snapshot()`` only when it changed. Artifacts are stored
+before the transaction that records them: a crash can leave an unreferenced artifact, never a
+version without its file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelport.core import Conflict, InvalidInput, NotFound, Signature
+from modelport.registry import _convert as conv
+from modelport.registry import _queries as q
+from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
+from modelport.registry.artifacts import ArtifactStore
+from modelport.registry.names import check_alias, check_filename, check_model_name
+from modelport.registry.policy import VersionPolicy
+from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
+from modelport.registry.schema import AliasRow, RegistryState, VersionRow, utcnow
+
+__all__ = ["REFERENCE_FILENAME", "Registry"]
+
+REFERENCE_FILENAME = "reference.npy"
+_ATTEMPTS = 5
+
+
+class Registry:
+    def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
+        """Use ``Registry.open``; this assumes the schema is already current."""
+        self._engine = engine
+        self._writer = engine.execution_options(**WRITE)
+        consistent = engine.dialect.name != "sqlite"  # SQLite transactions are snapshots already
+        self._reader = engine.execution_options(isolation_level="REPEATABLE READ") if consistent else engine
+        self.artifacts = artifact_store
+
+    @classmethod
+    def open(cls, database_url: str, artifact_store: ArtifactStore) -> Registry:
+        """Connect, create or upgrade the schema (Alembic ``upgrade head``), and return the registry."""
+        engine = create_registry_engine(database_url)
+        upgrade_schema(engine)
+        return cls(engine, artifact_store)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        name: str,
+        *,
+        artifact: Path,
+        filename: str,
+        framework: str,
+        signature: Signature,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        lineage: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        trusted: bool = False,
+        reference_data: np.ndarray | None = None,
+        model_description: str | None = None,
+    ) -> ModelVersion:
+        """Store the artifact, then record version ``max + 1`` (creating the model on first use)."""
+        check_model_name(name)
+        check_filename(filename)
+        if not isinstance(framework, str) or not framework or len(framework) > 64:
+            raise InvalidInput(f"framework must be a name of 1-64 characters, got {framework!r}")
+        if not isinstance(signature, Signature):
+            raise InvalidInput("signature must be a modelport.core.Signature")
+        alias_names = sorted({check_alias(a) for a in aliases})
+        fields = {
+            "framework": framework,
+            "filename": filename,
+            "signature": signature.to_dict(),
+            "description": description,
+            "tags": conv.check_str_map("tags", tags),
+            "lineage": conv.check_str_map("lineage", lineage),
+            "trusted": bool(trusted),
+        }
+        stored = self.artifacts.put_file(Path(artifact), filename)
+        fields.update(digest=stored.digest, size=stored.size)
+        fields["reference_digest"] = self._store_reference(reference_data)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._write() as s:
+                    model = q.get_or_create_model(s, name, model_description)
+                    row = VersionRow(
+                        model_id=model.id, number=q.next_number(s, model), created_at=utcnow(), **fields
+                    )
+                    s.add(row)
+                    s.flush()
+                    for alias in alias_names:
+                        q.put_alias(s, model.id, alias, row.number)
+                    return conv.to_version(row, name, alias_names)
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise Conflict(
+                        f"could not number a new version of {name!r}: concurrent writers"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def set_alias(self, name: str, alias: str, number: int) -> None:
+        """Point ``alias`` at version ``number`` (moving it if it pointed elsewhere)."""
+        check_alias(alias)
+        with self._write() as s:
+            model = q.model(s, name)
+            q.version_row(s, model, number)
+            q.put_alias(s, model.id, alias, number)
+            model.updated_at = utcnow()
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        with self._write() as s:
+            model = q.model(s, name)
+            row = s.get(AliasRow, (model.id, alias))
+            if row is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            s.delete(row)
+            model.updated_at = utcnow()
+
+    def set_version_policy(self, name: str, policy: VersionPolicy) -> None:
+        if not isinstance(policy, VersionPolicy):
+            raise InvalidInput("policy must be a VersionPolicy")
+        with self._write() as s:
+            model = q.model(s, name)
+            model.version_policy = policy.to_dict()
+            model.updated_at = utcnow()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def revision(self) -> int:
+        """The registry's write counter: unchanged revision, unchanged catalogue."""
+        with self._engine.connect() as conn:
+            return int(conn.scalar(select(RegistryState.revision)) or 0)
+
+    def list_models(self) -> list[ModelSummary]:
+        return [m.summary for m in self.snapshot().models.values()]
+
+    def get_model(self, name: str) -> ModelSummary:
+        with self._read() as s:
+            model = q.model(s, name)
+            latest, count = s.execute(
+                select(func.max(VersionRow.number), func.count()).where(VersionRow.model_id == model.id)
+            ).one()
+            aliases = s.scalars(select(AliasRow).where(AliasRow.model_id == model.id)).all()
+            return conv.to_summary(model, latest, count, aliases)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        with self._read() as s:
+            model = q.model(s, name)
+            rows = s.scalars(
+                select(VersionRow).where(VersionRow.model_id == model.id).order_by(VersionRow.number)
+            ).all()
+            by_version = conv.aliases_by_version(
+                s.scalars(select(AliasRow).where(AliasRow.model_id == model.id))
+            )
+            return [conv.to_version(r, name, by_version.get(r.number, ())) for r in rows]
+
+    def get_version(self, name: str, number: int) -> ModelVersion:
+        with self._read() as s:
+            model = q.model(s, name)
+            return q.version(s, model, number)
+
+    def resolve(self, name: str, ref: str | int) -> ModelVersion:
+        """The version ``ref`` names: a number (``3`` or ``"3"``) or an alias (``"production"``)."""
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return self.get_version(name, ref)
+        if not isinstance(ref, str):
+            raise InvalidInput(f"a version reference is a number or an alias name, got {ref!r}")
+        if ref.isdigit():
+            return self.get_version(name, int(ref))
+        with self._read() as s:
+            model = q.model(s, name)
+            alias = s.get(AliasRow, (model.id, ref))
+            if alias is None:
+                known = s.scalars(select(AliasRow.name).where(AliasRow.model_id == model.id)).all()
+                listed = ", ".join(sorted(known)) or "none"
+                raise NotFound(f"model {name!r} has no version or alias {ref!r} (aliases: {listed})")
+            return q.version(s, model, alias.version_number)
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Every model with its versions, aliases and policy, and the revision, read in one transaction."""
+        with self._read() as s:
+            return q.snapshot(s)
+
+    def reference_data(self, name: str, number: int) -> np.ndarray | None:
+        """The reference data sample registered with a version, or None if it has none."""
+        version = self.get_version(name, number)
+        if version.reference_digest is None:
+            return None
+        path = self.artifacts.verify(version.reference_digest, REFERENCE_FILENAME)
+        return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
+
+    def artifact_path(self, version: ModelVersion) -> Path:
+        """The version's artifact file, its sha256 re-checked (InternalError if it changed)."""
+        return self.artifacts.verify(version.digest, version.filename)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._reader) as s, s.begin():
+            yield s
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction; its first statement bumps the revision (and takes the write lock)."""
+        with Session(self._writer) as s, s.begin():
+            s.execute(update(RegistryState).values(revision=RegistryState.revision + 1))
+            yield s
+
+    def _store_reference(self, data: np.ndarray | None) -> str | None:
+        if data is None:
+            return None
+        array = np.asarray(data)
+        if array.dtype.hasobject:
+            raise InvalidInput("reference data must be a numeric, boolean or fixed-width string array")
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return self.artifacts.put_bytes(buffer.getvalue(), REFERENCE_FILENAME).digest

@@ -1,0 +1,129 @@
+"""What the catalogue returns: frozen values, never ORM rows, each with a JSON-ready ``to_dict``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelport.core import NotFound, Signature
+from modelport.registry.policy import VersionPolicy, live_versions
+
+__all__ = ["ModelSnapshot", "ModelSummary", "ModelVersion", "RegistrySnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One immutable registered version of a model."""
+
+    model: str
+    number: int
+    framework: str
+    digest: str
+    """sha256 of the artifact file."""
+    filename: str
+    size: int
+    signature: Signature
+    description: str
+    tags: Mapping[str, str]
+    lineage: Mapping[str, str]
+    """Free-form provenance: run id, git commit, training data..."""
+    trusted: bool
+    """The registrant vouched for a format that runs code when loaded."""
+    reference_digest: str | None
+    """sha256 of the reference data sample (a ``.npy`` artifact), if one was given."""
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+    """Aliases pointing at this version when it was read."""
+
+    @property
+    def has_reference_data(self) -> bool:
+        return self.reference_digest is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "number": self.number,
+            "framework": self.framework,
+            "digest": self.digest,
+            "filename": self.filename,
+            "size": self.size,
+            "signature": self.signature.to_dict(),
+            "description": self.description,
+            "tags": dict(self.tags),
+            "lineage": dict(self.lineage),
+            "trusted": self.trusted,
+            "has_reference_data": self.has_reference_data,
+            "reference_digest": self.reference_digest,
+            "created_at": self.created_at.isoformat(),
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    name: str
+    description: str
+    latest_version: int | None
+    version_count: int
+    aliases: Mapping[str, int]
+    """Alias name → version number."""
+    policy: VersionPolicy
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "latest_version": self.latest_version,
+            "version_count": self.version_count,
+            "aliases": dict(self.aliases),
+            "policy": self.policy.to_dict(),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    """A model with all its versions, as read in one transaction."""
+
+    summary: ModelSummary
+    versions: tuple[ModelVersion, ...]
+    """Oldest first."""
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    def version(self, number: int) -> ModelVersion:
+        for v in self.versions:
+            if v.number == number:
+                return v
+        raise NotFound(f"model {self.name!r} has no version {number}")
+
+    def live_versions(self) -> frozenset[int]:
+        """The versions the policy and the aliases keep live."""
+        return live_versions([v.number for v in self.versions], self.summary.aliases, self.summary.policy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.summary.to_dict(), "versions": [v.to_dict() for v in self.versions]}
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySnapshot:
+    """The whole catalogue at one ``revision``, read in one transaction."""
+
+    revision: int
+    models: Mapping[str, ModelSnapshot] = field(default_factory=dict)
+
+    def model(self, name: str) -> ModelSnapshot:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise NotFound(f"model {name!r} is not registered") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revision": self.revision, "models": [m.to_dict() for m in self.models.values()]}

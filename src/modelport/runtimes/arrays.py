@@ -1,0 +1,105 @@
+"""Array helpers the runtimes share: signature checks, input matrices, string conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
+
+__all__ = [
+    "decode_strings",
+    "encode_strings",
+    "get_input",
+    "matrix",
+    "rename_signature",
+    "tensors_from_json",
+    "tensors_to_json",
+]
+
+
+def rename_signature(given: Signature | None, default: Signature, framework: str) -> Signature:
+    """``given`` if it fits ``default`` (same input count, no more outputs), else ``default``."""
+    if given is None:
+        return default
+    if len(given.inputs) != len(default.inputs) or not 0 < len(given.outputs) <= len(default.outputs):
+        raise InvalidInput(
+            f"the signature does not fit this {framework} model: it takes {len(default.inputs)} input(s)"
+            f" and gives up to {len(default.outputs)} output(s)"
+            f" ({', '.join(s.name for s in default.outputs)})"
+        )
+    return given
+
+
+def get_input(inputs: Mapping[str, np.ndarray], spec: TensorSpec) -> np.ndarray:
+    """Input ``spec.name`` as an array of ``spec``'s datatype, its shape checked against ``spec``."""
+    if spec.name not in inputs:
+        raise InvalidInput(f"missing input {spec.name!r}")
+    array = np.asarray(inputs[spec.name])
+    if not spec.accepts_shape(array.shape):
+        raise InvalidInput(
+            f"input {spec.name!r} must have shape {list(spec.shape)} (-1: any size); got {list(array.shape)}"
+        )
+    if spec.datatype is Datatype.BYTES:
+        return decode_strings(array)
+    try:
+        return array.astype(spec.datatype.numpy_dtype, copy=False)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"input {spec.name!r} cannot be read as {spec.datatype.value}") from None
+
+
+def matrix(inputs: Mapping[str, np.ndarray], signature: Signature) -> np.ndarray:
+    """The one input of a tabular model, C-contiguous."""
+    return np.ascontiguousarray(get_input(inputs, signature.inputs[0]))
+
+
+def decode_strings(array: np.ndarray) -> np.ndarray[Any, np.dtype[np.str_]]:
+    """BYTES (object array of ``bytes``) to a numpy ``str`` array, as the frameworks want."""
+    if array.dtype.kind == "U":
+        return array
+    try:
+        if array.dtype.kind == "O" and array.size and isinstance(array.flat[0], str):
+            return array.astype(np.str_)
+        return np.char.decode(array.astype(np.bytes_), "utf-8")
+    except (TypeError, ValueError, UnicodeDecodeError):
+        raise InvalidInput("a BYTES input must hold UTF-8 strings") from None
+
+
+def encode_strings(array: np.ndarray) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """Strings, bytes or mixed objects to BYTES: an object array of ``bytes``."""
+    if array.dtype.kind == "S":
+        return array.astype(object)
+    encoded: np.ndarray[Any, np.dtype[np.object_]] = np.char.encode(array.astype(np.str_), "utf-8").astype(
+        object
+    )
+    return encoded
+
+
+def tensors_to_json(sample: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Arrays as JSON-ready nested lists; BYTES elements as latin-1 strings (a lossless round trip)."""
+    encoded = {}
+    for name, value in sample.items():
+        array = np.asarray(value)
+        datatype = Datatype.from_numpy(array.dtype)
+        if datatype is Datatype.BYTES:
+            array = np.vectorize(_latin1, otypes=[object])(array)
+        encoded[name] = {"datatype": datatype.value, "shape": list(array.shape), "data": array.tolist()}
+    return encoded
+
+
+def _latin1(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value).encode().decode("latin-1")
+
+
+def tensors_from_json(encoded: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The inverse of ``tensors_to_json``."""
+    sample = {}
+    for name, tensor in encoded.items():
+        datatype = Datatype.parse(tensor["datatype"])
+        array = np.array(tensor["data"], dtype=datatype.numpy_dtype).reshape(tensor["shape"])
+        if datatype is Datatype.BYTES:
+            array = np.vectorize(lambda s: s.encode("latin-1"), otypes=[object])(array)
+        sample[name] = array
+    return sample

@@ -1,0 +1,137 @@
+"""scikit-learn estimators: ``.skops`` (safe types only) or pickle/joblib (``trusted`` only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.core import Datatype, Forbidden, InvalidInput, NotReady, Signature, TensorSpec
+from modelport.runtimes import PICKLE_SUFFIXES
+from modelport.runtimes.arrays import encode_strings, matrix, rename_signature
+from modelport.runtimes.base import LoadedModel, LoadOptions
+from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+
+__all__ = ["SAFE_MODULE_PREFIXES", "SklearnModel", "SklearnRuntime"]
+
+SAFE_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+"""skops types from these modules load without ``trusted``."""
+
+
+class SklearnRuntime:
+    framework = "sklearn"
+
+    def load(self, artifact: Path, options: LoadOptions) -> LoadedModel:
+        if artifact.suffix.lower() in PICKLE_SUFFIXES:
+            estimator = _load_pickle(artifact, options.trusted)
+        else:
+            estimator = _load_skops(artifact, options.trusted)
+        if not callable(getattr(estimator, "predict", None)):
+            raise InvalidInput(f"{artifact.name} does not hold a scikit-learn estimator with predict()")
+        return SklearnModel(estimator, rename_signature(options.signature, _signature(estimator), "sklearn"))
+
+
+class SklearnModel:
+    """A fitted estimator; its ``predict``/``predict_proba`` only read the fitted state."""
+
+    def __init__(self, estimator: Any, signature: Signature) -> None:
+        self._estimator: Any = estimator
+        self._signature = signature
+        self._classifier = _is_classifier(estimator)
+
+    @property
+    def signature(self) -> Signature:
+        return self._signature
+
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        estimator = self._estimator
+        if estimator is None:
+            raise NotReady("the model is closed")
+        features = matrix(inputs, self._signature)
+        names = [spec.name for spec in self._signature.outputs]
+        with translate_framework_errors("sklearn"):
+            results = [np.asarray(estimator.predict(features))]
+            if self._classifier and len(names) > 1:
+                results.append(np.asarray(estimator.predict_proba(features), dtype=np.float64))
+        if self._classifier:
+            results[0] = _labels(results[0])
+        else:
+            results[0] = results[0].astype(np.float64, copy=False)
+        return dict(zip(names, results, strict=False))
+
+    def close(self) -> None:
+        self._estimator = None
+
+
+def _load_pickle(artifact: Path, trusted: bool) -> Any:
+    if not trusted:
+        raise Forbidden(
+            f"{artifact.name} is a pickle/joblib file, which runs code when loaded;"
+            " pass --trust / trusted=True if you trust this file"
+        )
+    import joblib
+
+    with invalid_model_errors("sklearn", artifact):
+        return joblib.load(artifact)
+
+
+def _load_skops(artifact: Path, trusted: bool) -> Any:
+    import skops.io
+
+    with invalid_model_errors("sklearn", artifact):
+        untrusted = skops.io.get_untrusted_types(file=artifact)
+    unsafe = sorted(t for t in untrusted if not t.startswith(SAFE_MODULE_PREFIXES))
+    if unsafe and not trusted:
+        raise Forbidden(
+            f"{artifact.name} needs types that could run code when loaded ({', '.join(unsafe[:5])});"
+            " pass --trust / trusted=True if you trust this file"
+        )
+    with invalid_model_errors("sklearn", artifact):
+        return skops.io.load(artifact, trusted=untrusted)
+
+
+def _is_classifier(estimator: Any) -> bool:
+    classes = getattr(estimator, "classes_", None)
+    return hasattr(estimator, "predict_proba") and isinstance(classes, np.ndarray) and classes.ndim == 1
+
+
+def _labels(labels: np.ndarray) -> np.ndarray:
+    if labels.dtype.kind in "iub":
+        return labels.astype(np.int64 if labels.dtype.kind != "b" else np.bool_, copy=False)
+    if labels.dtype.kind == "f":
+        return labels.astype(np.float64, copy=False)
+    return encode_strings(labels)
+
+
+def _label_datatype(classes: np.ndarray) -> Datatype:
+    kind = classes.dtype.kind
+    if kind in "iu":
+        return Datatype.INT64
+    return {"b": Datatype.BOOL, "f": Datatype.FP64}.get(kind, Datatype.BYTES)
+
+
+def _signature(estimator: Any) -> Signature:
+    n_features = int(getattr(estimator, "n_features_in_", -1))
+    inputs = (TensorSpec("input", Datatype.FP64, (-1, n_features)),)
+    if _is_classifier(estimator):
+        classes: np.ndarray = estimator.classes_
+        outputs = (
+            TensorSpec("label", _label_datatype(classes), (-1,)),
+            TensorSpec("probabilities", Datatype.FP64, (-1, len(classes))),
+        )
+        return Signature(inputs=inputs, outputs=outputs)
+    n_outputs = _n_outputs(estimator)
+    shape = (-1,) if n_outputs == 1 else (-1, n_outputs)
+    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP64, shape),))
+
+
+def _n_outputs(estimator: Any) -> int:
+    n_outputs = getattr(estimator, "n_outputs_", None)
+    if isinstance(n_outputs, int):
+        return n_outputs
+    coef = getattr(estimator, "coef_", None)
+    if isinstance(coef, np.ndarray) and coef.ndim == 2:
+        return int(coef.shape[0])
+    return 1

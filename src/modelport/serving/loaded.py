@@ -1,0 +1,117 @@
+"""What a server holds in memory: loaded versions and the immutable routing table over them.
+
+The reconciler builds a new ``RoutingTable`` and swaps it in with one assignment; requests read the
+current table without locks and never wait on the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from modelport.core.errors import NotFound, NotReady
+from modelport.core.tensors import Signature
+from modelport.runtimes.base import LoadedModel
+
+__all__ = ["LoadedVersion", "ModelRoutes", "RoutingTable"]
+
+DEFAULT_ALIAS = "production"
+
+
+@dataclass(eq=False)
+class LoadedVersion:
+    """One model version in memory, counting the requests that are using it."""
+
+    model: str
+    version: int
+    framework: str
+    digest: str
+    runtime_model: LoadedModel
+    _in_flight: int = field(default=0, init=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    @property
+    def signature(self) -> Signature:
+        return self.runtime_model.signature
+
+    @property
+    def target(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def acquire(self) -> None:
+        """Count a request in; call on the event loop right after reading the routing table."""
+        self._in_flight += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait until no request uses this version; ``False`` if ``timeout_s`` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class ModelRoutes:
+    """The loaded versions of one model and the aliases that point at them."""
+
+    name: str
+    versions: Mapping[int, LoadedVersion]
+    aliases: Mapping[str, int]
+    pending: frozenset[int] = frozenset()
+    """Versions that should be served but are not loaded (still loading, or failed)."""
+
+    def default(self) -> LoadedVersion:
+        """The ``production`` alias when the model has one, else the newest loaded version."""
+        if DEFAULT_ALIAS in self.aliases:
+            return self.resolve(DEFAULT_ALIAS)
+        if not self.versions:
+            raise NotReady(f"model {self.name!r} has no version ready to serve yet")
+        return self.versions[max(self.versions)]
+
+    def resolve(self, ref: str | None) -> LoadedVersion:
+        if ref is None or ref == "":
+            return self.default()
+        number = int(ref) if ref.isdigit() else self.aliases.get(ref)
+        if number is None:
+            raise NotFound(f"model {self.name!r} has no version or alias {ref!r}")
+        if number in self.versions:
+            return self.versions[number]
+        if number in self.pending:
+            raise NotReady(f"version {number} of model {self.name!r} is not loaded yet")
+        raise NotFound(f"version {number} of model {self.name!r} is not served here")
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """An immutable view of everything servable; replaced whole, never edited."""
+
+    models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
+    revision: int = -1
+
+    def model(self, name: str) -> ModelRoutes:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise NotFound(f"model {name!r} is not served here") from None
+
+    def resolve(self, name: str, ref: str | None) -> LoadedVersion:
+        return self.model(name).resolve(ref)
+
+    def loaded_versions(self) -> list[LoadedVersion]:
+        return [v for routes in self.models.values() for v in routes.versions.values()]

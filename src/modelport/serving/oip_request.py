@@ -1,0 +1,278 @@
+"""Decoding an Open Inference Protocol (KServe V2 / Triton) REST inference request body.
+
+The body is a JSON header, optionally followed by the raw tensors of the binary tensor data extension
+(the header's length then comes in the ``Inference-Header-Content-Length`` header). Every problem is an
+``InvalidInput`` whose message tells the caller what to change. Sizes are checked before any tensor is
+allocated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput
+from modelport.core.settings import LimitSettings
+from modelport.serving.oip_binary import array_from_binary, binary_size
+from modelport.serving.oip_json import array_from_json, data_depth
+
+__all__ = ["decode_infer_request", "parse_header_length"]
+
+_MAX_DIMS = 32
+_INPUT_DEPTH = 3
+"""Depth of an input's ``data`` list inside the body: body object > ``inputs`` list > input object."""
+
+
+@dataclass(frozen=True, slots=True)
+class _InputHeader:
+    name: str
+    datatype: Datatype
+    shape: list[int]
+    parameters: dict[str, Any]
+    data: object
+    binary_size: int | None
+
+
+def parse_header_length(value: str | None) -> int | None:
+    """The ``Inference-Header-Content-Length`` header's value as an int (``None`` when absent)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"Inference-Header-Content-Length must be a non-negative integer, got {value!r}")
+    return int(text)
+
+
+def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSettings) -> InferenceRequest:
+    """The request in ``body``; ``json_length`` is the ``Inference-Header-Content-Length`` header."""
+    header, tail = _split_body(body, json_length)
+    document = _load_json(header)
+    _check_depth(document, limits.max_json_depth)
+    inputs = [_input_header(item) for item in _input_list(document)]
+    _check_unique([i.name for i in inputs], "input")
+    _check_tensor_bytes(inputs, limits.max_tensor_bytes)
+    _check_binary_total(inputs, len(tail), json_length is not None)
+    arrays = _decode_arrays(inputs, tail)
+    _check_tensor_bytes_after(inputs, arrays, limits.max_tensor_bytes)
+    return InferenceRequest(
+        inputs=arrays,
+        id=_request_id(document),
+        parameters=_parameters(document, "the request"),
+        input_parameters={i.name: i.parameters for i in inputs if i.parameters},
+        outputs=_requested_outputs(document),
+    )
+
+
+def _split_body(body: bytes, json_length: int | None) -> tuple[memoryview, memoryview]:
+    view = memoryview(body)
+    if json_length is None:
+        return view, view[len(view) :]
+    if not isinstance(json_length, int) or isinstance(json_length, bool):
+        raise InvalidInput("Inference-Header-Content-Length must be an integer")
+    if json_length < 0 or json_length > len(view):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length is {json_length}, but the body has {len(view)} bytes"
+        )
+    return view[:json_length], view[json_length:]
+
+
+def _load_json(header: memoryview) -> dict[str, Any]:
+    try:
+        document = orjson.loads(header)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidInput("the request body must be a JSON object with an 'inputs' list")
+    return document
+
+
+def _check_depth(document: dict[str, Any], limit: int) -> None:
+    """Refuse bodies nested deeper than ``limit``; ``data`` lists are measured along first elements."""
+    depth = _nesting({k: v for k, v in document.items() if k != "inputs"}, limit)
+    inputs = document.get("inputs")
+    if isinstance(inputs, list):
+        depth = max(depth, 2)
+        for item in inputs:
+            if isinstance(item, dict):
+                rest = {k: v for k, v in item.items() if k != "data"}
+                depth = max(depth, 2 + _nesting(rest, limit), _INPUT_DEPTH + data_depth(item.get("data")))
+            else:
+                depth = max(depth, 2 + _nesting(item, limit))
+    if depth > limit:
+        raise InvalidInput(f"the JSON body is nested {depth} levels deep, more than the limit of {limit}")
+
+
+def _nesting(value: object, limit: int) -> int:
+    """Depth of nested lists/objects in ``value`` (0 for a scalar), walked without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack and deepest <= limit:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _input_list(document: dict[str, Any]) -> list[dict[str, Any]]:
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("the request needs 'inputs': a non-empty list of input tensors")
+    if not all(isinstance(item, dict) for item in inputs):
+        raise InvalidInput("each entry of 'inputs' must be an object with 'name', 'shape' and 'datatype'")
+    return inputs
+
+
+def _input_header(item: dict[str, Any]) -> _InputHeader:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("each input needs a 'name': a non-empty string")
+    for key in ("shape", "datatype"):
+        if key not in item:
+            raise InvalidInput(f"input {name!r} needs {key!r}")
+    parameters = _parameters(item, f"input {name!r}")
+    size = parameters.get("binary_data_size")
+    if ("data" in item) == (size is not None):
+        raise InvalidInput(
+            f"input {name!r} needs exactly one of 'data' (JSON) or 'parameters.binary_data_size' (binary)"
+        )
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise InvalidInput(f"input {name!r}: binary_data_size must be a non-negative integer")
+    shape = _shape(name, item["shape"])
+    return _InputHeader(name, _datatype(name, item["datatype"]), shape, parameters, item.get("data"), size)
+
+
+def _shape(name: str, shape: object) -> list[int]:
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise InvalidInput(f"input {name!r}: 'shape' must be a list of integers, got {shape!r}")
+    if any(d < 0 for d in shape):
+        raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
+    if len(shape) > _MAX_DIMS:
+        raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {_MAX_DIMS}")
+    return shape
+
+
+def _datatype(name: str, value: object) -> Datatype:
+    if not isinstance(value, str):
+        raise InvalidInput(f"input {name!r}: 'datatype' must be a string such as \"FP32\"")
+    if value not in Datatype.__members__ and value.upper() in Datatype.__members__:
+        raise InvalidInput(
+            f"input {name!r}: unknown datatype {value!r}; datatypes are case-sensitive, use {value.upper()!r}"
+        )
+    try:
+        return Datatype.parse(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"input {name!r}: {exc.message}") from None
+
+
+def _check_unique(names: list[str], kind: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"{kind} {name!r} appears more than once")
+        seen.add(name)
+
+
+def _declared_bytes(inputs: list[_InputHeader]) -> int:
+    total = 0
+    for i in inputs:
+        fixed = binary_size(i.datatype, i.shape)
+        total += fixed if fixed is not None else (i.binary_size or 0)
+    return total
+
+
+def _check_tensor_bytes(inputs: list[_InputHeader], limit: int) -> None:
+    _check_total(_declared_bytes(inputs), limit)
+
+
+def _check_tensor_bytes_after(inputs: list[_InputHeader], arrays: dict[str, np.ndarray], limit: int) -> None:
+    """JSON BYTES inputs have no declared size; count their decoded bytes too."""
+    extra = sum(
+        sum(map(len, arrays[i.name].reshape(-1)))
+        for i in inputs
+        if i.datatype is Datatype.BYTES and i.binary_size is None
+    )
+    if extra:
+        _check_total(_declared_bytes(inputs) + extra, limit)
+
+
+def _check_total(total: int, limit: int) -> None:
+    if total > limit:
+        raise InvalidInput(f"the request's tensors need {total} bytes, more than the limit of {limit}")
+
+
+def _check_binary_total(inputs: list[_InputHeader], available: int, has_header: bool) -> None:
+    declared = sum(i.binary_size or 0 for i in inputs)
+    binary = [i.name for i in inputs if i.binary_size is not None]
+    if binary and not has_header:
+        raise InvalidInput(
+            f"inputs {binary} use binary_data_size, but the request has no Inference-Header-Content-Length"
+        )
+    if declared != available:
+        raise InvalidInput(
+            f"binary data: inputs declare {declared} bytes, but {available} bytes follow the JSON header"
+        )
+    for i in inputs:
+        fixed = binary_size(i.datatype, i.shape)
+        if i.binary_size is not None and fixed is not None and i.binary_size != fixed:
+            raise InvalidInput(
+                f"input {i.name!r}: binary_data_size is {i.binary_size}, "
+                f"but shape {i.shape} of {i.datatype} needs {fixed} bytes"
+            )
+
+
+def _decode_arrays(inputs: list[_InputHeader], tail: memoryview) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    offset = 0
+    for i in inputs:
+        if i.binary_size is None:
+            if data_depth(i.data) > max(1, len(i.shape)):
+                raise InvalidInput(f"input {i.name!r}: 'data' is nested deeper than shape {i.shape}")
+            arrays[i.name] = array_from_json(i.name, i.data, i.datatype, i.shape)
+        else:
+            chunk = tail[offset : offset + i.binary_size]
+            arrays[i.name] = array_from_binary(i.name, chunk, i.datatype, i.shape)
+            offset += i.binary_size
+    return arrays
+
+
+def _request_id(document: dict[str, Any]) -> str | None:
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput("the request's 'id' must be a string")
+    return request_id
+
+
+def _parameters(obj: dict[str, Any], owner: str) -> dict[str, Any]:
+    parameters = obj.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"'parameters' of {owner} must be a JSON object")
+    _check_flag(parameters, "binary_data_output", owner)
+    return parameters
+
+
+def _check_flag(parameters: dict[str, Any], key: str, owner: str) -> None:
+    if key in parameters and not isinstance(parameters[key], bool):
+        raise InvalidInput(f"parameter {key!r} of {owner} must be true or false")
+
+
+def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput] | None:
+    outputs = document.get("outputs")
+    if outputs is None or outputs == []:
+        return None
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) and o["name"] for o in outputs
+    ):
+        raise InvalidInput("'outputs' must be a list of objects, each with a non-empty 'name'")
+    _check_unique([o["name"] for o in outputs], "requested output")
+    requested = []
+    for o in outputs:
+        parameters = _parameters(o, f"output {o['name']!r}")
+        _check_flag(parameters, "binary_data", f"output {o['name']!r}")
+        requested.append(RequestedOutput(name=o["name"], parameters=parameters))
+    return requested

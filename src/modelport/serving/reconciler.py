@@ -1,0 +1,153 @@
+"""Converges what a server has loaded on what the registry says should be live.
+
+Each step is idempotent: read the registry revision; when it moved, read one consistent
+snapshot, load and warm what is missing, publish a new routing table (one reference swap), then
+drain and unload what is no longer wanted. Requests never wait on any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
+
+from modelport.core.errors import ModelportError
+from modelport.registry.records import ModelVersion, RegistrySnapshot
+from modelport.serving.loaded import LoadedVersion, ModelRoutes, RoutingTable
+
+__all__ = ["Reconciler", "RegistryReader", "VersionLoading"]
+
+log = logging.getLogger(__name__)
+Key = tuple[str, int]
+
+
+class RegistryReader(Protocol):
+    def revision(self) -> int: ...
+
+    def snapshot(self) -> RegistrySnapshot: ...
+
+
+class VersionLoading(Protocol):
+    def load(self, version: ModelVersion) -> LoadedVersion: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    digest: str
+    message: str
+
+
+class Reconciler:
+    def __init__(
+        self, registry: RegistryReader, loader: VersionLoading, poll_interval_s: float, drain_timeout_s: float
+    ) -> None:
+        self._registry = registry
+        self._loader = loader
+        self._poll_interval_s = poll_interval_s
+        self._drain_timeout_s = drain_timeout_s
+        self._seen_revision: int | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.table = RoutingTable()
+        self.failures: dict[str, LoadFailure] = {}
+        """Targets (``model:version``) that should be live but failed to load, with why."""
+        self.ready = False
+        """True once the first convergence finished (whatever failed to load is in ``failures``)."""
+
+    async def run(self) -> None:
+        """Reconcile forever; a failing step is logged and retried on the next tick."""
+        while True:
+            try:
+                await self.reconcile_once()
+            except Exception:
+                log.exception("reconcile step failed; retrying in %.1fs", self._poll_interval_s)
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def reconcile_once(self) -> None:
+        revision = await asyncio.to_thread(self._registry.revision)
+        if revision == self._seen_revision:
+            return
+        snapshot = await asyncio.to_thread(self._registry.snapshot)
+        await self._converge(snapshot)
+        self._seen_revision = snapshot.revision
+        self.ready = True
+
+    async def close(self) -> None:
+        """Unload everything, waiting for in-flight requests up to the drain timeout."""
+        old = self.table.loaded_versions()
+        self.table = RoutingTable(revision=self.table.revision)
+        await asyncio.gather(*self._retiring, *(self._retire(v) for v in old))
+
+    async def _converge(self, snapshot: RegistrySnapshot) -> None:
+        desired = _desired_versions(snapshot)
+        loaded = {(v.model, v.version): v for v in self.table.loaded_versions()}
+        kept = {key: v for key, v in loaded.items() if key in desired and v.digest == desired[key].digest}
+        self.failures = {t: f for t, f in self.failures.items() if _key(t) in desired}
+        for key in sorted(desired.keys() - kept.keys()):
+            version = await self._load(desired[key])
+            if version is not None:
+                kept[key] = version
+                self._publish(snapshot, desired, kept)
+        self._publish(snapshot, desired, kept)
+        for key, version in loaded.items():
+            if kept.get(key) is not version:
+                task = asyncio.create_task(self._retire(version))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+
+    async def _load(self, version: ModelVersion) -> LoadedVersion | None:
+        target = f"{version.model}:{version.number}"
+        failure = self.failures.get(target)
+        if failure is not None and failure.digest == version.digest:
+            return None  # failed before with these same bytes; a new registry revision won't fix them
+        try:
+            loaded = await asyncio.to_thread(self._loader.load, version)
+        except ModelportError as exc:
+            self.failures[target] = LoadFailure(version.digest, exc.message)
+            log.error("cannot load %s: %s", target, exc.message)
+            return None
+        except Exception:
+            self.failures[target] = LoadFailure(version.digest, "unexpected error while loading")
+            log.exception("cannot load %s", target)
+            return None
+        log.info("loaded %s (%s)", target, version.framework)
+        return loaded
+
+    def _publish(
+        self,
+        snapshot: RegistrySnapshot,
+        desired: Mapping[Key, ModelVersion],
+        loaded: Mapping[Key, LoadedVersion],
+    ) -> None:
+        models = {}
+        for model in snapshot.models.values():
+            versions = {n: v for (m, n), v in loaded.items() if m == model.name}
+            wanted = frozenset(n for (m, n) in desired if m == model.name)
+            models[model.name] = ModelRoutes(
+                name=model.name,
+                versions=MappingProxyType(versions),
+                aliases=MappingProxyType(dict(model.summary.aliases)),
+                pending=wanted - versions.keys(),
+            )
+        self.table = RoutingTable(models=MappingProxyType(models), revision=snapshot.revision)
+
+    async def _retire(self, version: LoadedVersion) -> None:
+        if not await version.drained(self._drain_timeout_s):
+            log.warning("unloading %s with %d requests still running", version.target, version.in_flight)
+        await asyncio.to_thread(version.runtime_model.close)
+        log.info("unloaded %s", version.target)
+
+
+def _desired_versions(snapshot: RegistrySnapshot) -> dict[Key, ModelVersion]:
+    desired = {}
+    for model in snapshot.models.values():
+        for number in model.live_versions():
+            desired[(model.name, number)] = model.version(number)
+    return desired
+
+
+def _key(target: str) -> Key:
+    model, _, number = target.rpartition(":")
+    return model, int(number)

@@ -1,0 +1,70 @@
+"""An in-process server (real registry, runtimes and apps) driven through httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelport.control.registration import Registrar, RegistrationRequest
+from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
+from modelport.server import build_app, open_registry
+from tests import models
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("models")
+    return {
+        "iris": models.iris_onnx(directory),
+        "iris-v2": models.iris_onnx(directory, c=0.1),
+        "diabetes": models.diabetes_xgboost(directory),
+        "cancer": models.cancer_skops(directory),
+    }
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05})
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[Registry]:
+    registry = open_registry(settings)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def register(registry: Registry, settings: Settings):  # type: ignore[no-untyped-def]
+    registrar = Registrar(registry, settings.serving.probe_timeout_s)
+
+    def register(path: Path, name: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return registrar.register(RegistrationRequest(name=name, artifact=path, **kwargs))  # type: ignore[arg-type]
+
+    return register
+
+
+@pytest.fixture
+async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings, registry)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+            yield client
+
+
+async def wait_for(client: httpx.AsyncClient, path: str, status: int = 200, timeout_s: float = 10) -> None:
+    """Poll ``path`` until it answers ``status``: the server converges on the registry in the background."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        response = await client.get(path)
+        if response.status_code == status:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{path} still answers {response.status_code}: {response.text}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,44 @@
+"""Tiny models trained here on scikit-learn's bundled datasets, written to files for the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def iris_onnx(directory: Path, c: float = 1.0) -> Path:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    model = LogisticRegression(C=c, max_iter=500).fit(x, y)
+    onnx_model = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
+    path = directory / f"iris-{c}.onnx"
+    path.write_bytes(onnx_model.SerializeToString())
+    return path
+
+
+def diabetes_xgboost(directory: Path) -> Path:
+    import xgboost
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    model = xgboost.XGBRegressor(n_estimators=10, max_depth=3).fit(x.astype(np.float32), y)
+    path = directory / "diabetes.json"
+    model.get_booster().save_model(str(path))
+    return path
+
+
+def cancer_skops(directory: Path) -> Path:
+    import skops.io
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=50).fit(x / x.max(axis=0), y)
+    path = directory / "cancer.skops"
+    skops.io.dump(model, path)
+    return path

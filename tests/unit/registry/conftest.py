@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from modelport.core import Datatype, Signature, TensorSpec
+from modelport.registry import LocalArtifactStore, ModelVersion, Registry
+
+SIGNATURE = Signature(
+    inputs=(TensorSpec("x", Datatype.FP32, (-1, 4)),),
+    outputs=(TensorSpec("y", Datatype.INT64, (-1,)),),
+)
+
+
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'modelport.db'}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalArtifactStore:
+    return LocalArtifactStore(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def registry(tmp_path: Path, store: LocalArtifactStore) -> Iterator[Registry]:
+    reg = Registry.open(db_url(tmp_path), store)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def make_file(tmp_path: Path) -> Callable[[bytes], Path]:
+    counter = iter(range(1_000_000))
+
+    def make(data: bytes) -> Path:
+        path = tmp_path / "src" / f"file{next(counter)}.bin"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def register(registry: Registry, make_file: Callable[[bytes], Path]) -> Callable[..., ModelVersion]:
+    """``register(name, content=b"...", **kw)``: register a version with an ONNX-ish file."""
+
+    def reg(name: str, content: bytes | None = None, **kw: object) -> ModelVersion:
+        data = content if content is not None else name.encode() + os.urandom(16)
+        return registry.register_version(
+            name,
+            artifact=make_file(data),
+            filename="model.onnx",
+            framework="onnx",
+            signature=SIGNATURE,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    return reg

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+import pytest
+import xgboost
+
+from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
+from tests.unit.runtimes.conftest import load
+
+
+@pytest.mark.parametrize("rows", [1, 11])
+def test_xgboost_predicts_like_xgboost(
+    xgb_path: Path, xgb_classifier: xgboost.XGBClassifier, iris: tuple[np.ndarray, np.ndarray], rows: int
+) -> None:
+    model = load("xgboost", xgb_path)
+    features = iris[0][:rows]
+    prediction = model.predict({"input": features})["prediction"]
+    assert prediction.dtype == np.float32 and prediction.shape == (rows, 3)
+    np.testing.assert_allclose(prediction, xgb_classifier.predict_proba(features), rtol=1e-6)
+
+
+def test_xgboost_signature(xgb_path: Path) -> None:
+    assert load("xgboost", xgb_path).signature == Signature(
+        inputs=(TensorSpec("input", Datatype.FP32, (-1, 4)),),
+        outputs=(TensorSpec("prediction", Datatype.FP32, (-1, 3)),),
+    )
+
+
+def test_xgboost_regressor_ubj(regressor_data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    booster = xgboost.XGBRegressor(n_estimators=3, n_jobs=1).fit(*regressor_data).get_booster()
+    path = tmp_path / "model.ubj"
+    booster.save_model(path)
+    model = load("xgboost", path, threads=2)
+    assert model.signature.outputs == (TensorSpec("prediction", Datatype.FP32, (-1,)),)
+    features = regressor_data[0][:4]
+    np.testing.assert_allclose(
+        model.predict({"input": features})["prediction"], booster.inplace_predict(features)
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 11])
+def test_lightgbm_predicts_like_lightgbm(
+    lgb_path: Path, lgb_classifier: lightgbm.LGBMClassifier, iris: tuple[np.ndarray, np.ndarray], rows: int
+) -> None:
+    model = load("lightgbm", lgb_path)
+    features = iris[0][-rows:]
+    prediction = model.predict({"input": features})["prediction"]
+    assert prediction.dtype == np.float64 and prediction.shape == (rows, 3)
+    np.testing.assert_allclose(prediction, lgb_classifier.predict_proba(features))
+
+
+def test_lightgbm_signature(lgb_path: Path) -> None:
+    assert load("lightgbm", lgb_path).signature == Signature(
+        inputs=(TensorSpec("input", Datatype.FP64, (-1, 4)),),
+        outputs=(TensorSpec("prediction", Datatype.FP64, (-1, 3)),),
+    )
+
+
+def test_lightgbm_regressor_with_given_signature(
+    regressor_data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    regressor = lightgbm.LGBMRegressor(n_estimators=3, min_child_samples=2, verbose=-1, n_jobs=1)
+    regressor.fit(*regressor_data)
+    path = tmp_path / "model.lgb"
+    regressor.booster_.save_model(path)
+    given = Signature((TensorSpec("x", Datatype.FP32, (-1, 3)),), (TensorSpec("y", Datatype.FP64, (-1,)),))
+    model = load("lightgbm", path, signature=given)
+    features = regressor_data[0][:5].astype(np.float32)
+    np.testing.assert_allclose(model.predict({"x": features})["y"], regressor.predict(features))
+
+
+@pytest.mark.parametrize(("framework", "fixture"), [("xgboost", "xgb_path"), ("lightgbm", "lgb_path")])
+def test_wrong_feature_count_is_invalid_input(
+    framework: str, fixture: str, request: pytest.FixtureRequest
+) -> None:
+    model = load(framework, request.getfixturevalue(fixture))
+    with pytest.raises(InvalidInput, match=r"input 'input' must have shape \[-1, 4\] .*got \[1, 5\]"):
+        model.predict({"input": np.zeros((1, 5))})
+    with pytest.raises(InvalidInput, match="missing input 'input'"):
+        model.predict({"other": np.zeros((1, 4))})
+
+
+@pytest.mark.parametrize(
+    ("framework", "name"), [("xgboost", "bad.json"), ("xgboost", "bad.ubj"), ("lightgbm", "bad.txt")]
+)
+def test_corrupt_file_is_invalid_input(framework: str, name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"{ definitely not a model")
+    with pytest.raises(InvalidInput, match=rf"^{name} is not a valid {framework} model: ") as caught:
+        load(framework, path)
+    assert str(tmp_path) not in caught.value.message and "\n" not in caught.value.message
+    assert ".cc:" not in caught.value.message  # no build paths from native code
+
+
+@pytest.fixture(scope="module")
+def regressor_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(40, 3))
+    return features, features @ [1.0, 2.0, -1.0]

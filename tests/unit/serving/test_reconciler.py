@@ -1,0 +1,89 @@
+import asyncio
+
+import numpy as np
+import pytest
+
+from modelport.core import InferenceRequest, NotFound, NotReady
+from modelport.serving.reconciler import Reconciler
+from modelport.serving.service import InferenceService
+from tests.unit.serving.fakes import FakeLoader, FakeRegistry, model_snapshot
+
+
+def make() -> tuple[FakeRegistry, FakeLoader, Reconciler]:
+    registry, loader = FakeRegistry(), FakeLoader()
+    return registry, loader, Reconciler(registry, loader, poll_interval_s=0.01, drain_timeout_s=2)
+
+
+async def test_loads_latest_and_aliased_versions_and_routes_by_alias() -> None:
+    registry, loader, reconciler = make()
+    registry.publish(model_snapshot("m", [1, 2, 3], {"production": 1}))
+    await reconciler.reconcile_once()
+    assert reconciler.ready
+    assert sorted(loader.models) == [("m", 1), ("m", 3)]
+    assert reconciler.table.resolve("m", "production").version == 1
+    assert reconciler.table.resolve("m", None).version == 1  # production is the default
+    assert reconciler.table.resolve("m", "3").version == 3
+    with pytest.raises(NotFound):
+        reconciler.table.resolve("m", "2")
+
+
+async def test_default_is_latest_without_production_alias() -> None:
+    registry, _, reconciler = make()
+    registry.publish(model_snapshot("m", [1, 2], {}))
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", None).version == 2
+
+
+async def test_unwanted_versions_are_unloaded_and_closed() -> None:
+    registry, loader, reconciler = make()
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    registry.publish(model_snapshot("m", [1, 2], {}))
+    await reconciler.reconcile_once()
+    await reconciler.close()
+    assert loader.models[("m", 1)].closed
+
+
+async def test_in_flight_request_finishes_before_its_version_is_closed() -> None:
+    registry, loader, reconciler = make()
+    service = InferenceService(lambda: reconciler.table, threads=2)
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    old = loader.models[("m", 1)]
+    old.gate.clear()  # hold the next prediction
+    request = InferenceRequest(inputs={"x": np.ones((1, 2), np.float32)})
+    pending = asyncio.create_task(service.infer("m", None, request))
+    await asyncio.sleep(0.05)
+    registry.publish(model_snapshot("m", [1, 2], {}))
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", None).version == 2
+    await asyncio.sleep(0.05)
+    assert not old.closed  # still draining
+    old.gate.set()
+    response = await pending
+    assert response.model_version == "1"
+    np.testing.assert_allclose(response.outputs["total"], [3.0])
+    await reconciler.close()
+    assert old.closed
+    service.close()
+
+
+async def test_a_version_that_fails_to_load_is_reported_and_not_ready() -> None:
+    registry, loader, reconciler = make()
+    loader.broken.add(("m", 2))
+    registry.publish(model_snapshot("m", [1, 2], {"production": 2}))
+    await reconciler.reconcile_once()
+    assert reconciler.failures["m:2"].message == "the file is not a model"
+    with pytest.raises(NotReady):
+        reconciler.table.resolve("m", "2")
+    with pytest.raises(NotReady):
+        reconciler.table.resolve("m", None)
+
+
+async def test_nothing_is_read_again_while_the_revision_is_unchanged() -> None:
+    registry, _, reconciler = make()
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    first = reconciler.table
+    await reconciler.reconcile_once()
+    assert reconciler.table is first
