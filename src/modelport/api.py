@@ -15,6 +15,7 @@ from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
 from modelport.registry.records import ModelVersion
 from modelport.runtimes.export import export_model
+from modelport.runtimes.probe import ONLY_INPUT
 from modelport.server import open_registry
 
 __all__ = ["register"]
@@ -78,4 +79,4 @@ def _sample(
     parsed = _signature(signature)
     if parsed is not None and len(parsed.inputs) != 1:
         raise InvalidInput("the model takes several inputs: give sample_input as {input name: array}")
-    return {parsed.inputs[0].name if parsed else "": np.asarray(sample)}
+    return {parsed.inputs[0].name if parsed else ONLY_INPUT: np.asarray(sample)}

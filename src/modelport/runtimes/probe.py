@@ -22,7 +22,10 @@ from modelport import core
 from modelport.core import InternalError, InvalidInput, ModelportError, Signature
 from modelport.runtimes.arrays import tensors_from_json, tensors_to_json
 
-__all__ = ["probe_artifact"]
+__all__ = ["ONLY_INPUT", "probe_artifact"]
+
+ONLY_INPUT = ""
+"""Key of a sample input given as one unnamed array: it feeds the model's only input."""
 
 logger = logging.getLogger(__name__)
 _ERRORS: dict[str, type[ModelportError]] = {
@@ -95,7 +98,10 @@ def _probe(request: dict[str, Any]) -> Signature:
     options = LoadOptions(signature=signature, trusted=bool(request["trusted"]))
     model = get_runtime(request["framework"]).load(Path(request["path"]), options)
     if request["sample_input"]:
-        outputs = model.predict(tensors_from_json(request["sample_input"]))
+        sample = tensors_from_json(request["sample_input"])
+        if list(sample) == [ONLY_INPUT] and len(model.signature.inputs) == 1:
+            sample = {model.signature.inputs[0].name: sample[ONLY_INPUT]}
+        outputs = model.predict(sample)
         missing = [spec.name for spec in model.signature.outputs if spec.name not in outputs]
         if missing:
             raise InvalidInput(f"the model gave no output {', '.join(missing)} for the sample input")

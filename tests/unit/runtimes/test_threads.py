@@ -27,7 +27,7 @@ def test_predict_from_many_threads_at_once(
 ) -> None:
     model = load(framework, request.getfixturevalue(fixture), threads=2)
     name = model.signature.inputs[0].name
-    batches = [iris[0][i : i + 1 + i % 7].astype(dtype) for i in range(0, 140, 5)]
+    batches: list[np.ndarray] = [iris[0][i : i + 1 + i % 7].astype(dtype) for i in range(0, 140, 5)]
     expected = [model.predict({name: batch}) for batch in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda batch: model.predict({name: batch}), batches * 4))
