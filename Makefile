@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8080
+PORT ?=
 
 .PHONY: run test check lint typecheck unit clean
 
@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/modelport serve --demo --port $(PORT)
+	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT))
 
 test: check
 	$(BIN)/pytest

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput
+from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput, TooLarge
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_binary import array_from_binary, binary_size
 from modelport.serving.oip_json import array_from_json, data_depth
@@ -203,7 +203,7 @@ def _check_tensor_bytes_after(inputs: list[_InputHeader], arrays: dict[str, np.n
 
 def _check_total(total: int, limit: int) -> None:
     if total > limit:
-        raise InvalidInput(f"the request's tensors need {total} bytes, more than the limit of {limit}")
+        raise TooLarge(f"the request's tensors need {total} bytes, more than the limit of {limit}")
 
 
 def _check_binary_total(inputs: list[_InputHeader], available: int, has_header: bool) -> None:

@@ -94,7 +94,5 @@ def test_probe_survives_a_crashing_file(payload: object, signal_name: str, tmp_p
 def test_probe_times_out(tmp_path: Path) -> None:
     path = tmp_path / "slow.pkl"
     path.write_bytes(pickle.dumps(_Sleep()))
-    started = time.monotonic()
     with pytest.raises(InvalidInput, match="did not load this file within 1 s"):
         _probe(path, "sklearn", trusted=True, timeout_s=1.0)
-    assert time.monotonic() - started < 10

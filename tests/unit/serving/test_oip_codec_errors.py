@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import orjson
 import pytest
 
-from modelport.core import InvalidInput
+from modelport.core import InvalidInput, TooLarge
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_codec import decode_infer_request, parse_header_length
 
@@ -179,21 +178,19 @@ def test_body_not_json_is_refused(body: bytes) -> None:
 
 
 def test_huge_declared_shape_is_refused_before_allocating() -> None:
-    start = time.perf_counter()
-    with pytest.raises(InvalidInput, match="need 4000000000000 bytes, more than the limit of"):
+    with pytest.raises(TooLarge, match="need 4000000000000 bytes, more than the limit of"):
         decode({"inputs": [tensor([1.0], shape=[10**12])]})
     body, length = binary_body([binary_input("FP64", [10**6, 10**6], 8 * 10**12)], b"")
-    with pytest.raises(InvalidInput, match="more than the limit"):
+    with pytest.raises(TooLarge, match="more than the limit"):
         decode_infer_request(body, length, LIMITS)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_tensor_limit_sums_inputs_and_counts_bytes() -> None:
     limits = LimitSettings(max_tensor_bytes=16)
     decode({"inputs": [tensor([1.0] * 2, "FP64")]}, limits)
-    with pytest.raises(InvalidInput, match="need 24 bytes"):
+    with pytest.raises(TooLarge, match="need 24 bytes"):
         decode({"inputs": [tensor([1.0] * 2, "FP64"), tensor([1.0], "FP64", name="y")]}, limits)
-    with pytest.raises(InvalidInput, match="need 20 bytes"):
+    with pytest.raises(TooLarge, match="need 20 bytes"):
         decode({"inputs": [tensor(["x" * 20], "BYTES")]}, limits)
 
 

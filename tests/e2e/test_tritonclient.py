@@ -1,0 +1,171 @@
+"""A stock Open Inference Protocol client (NVIDIA's tritonclient) against a real server subprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from tests.e2e.conftest import IRIS_LABELS, IRIS_ROWS, Server, register, running_server
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gevent.*")
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, log_dir: Path, model_files: dict[str, Path]) -> Iterator[Server]:
+    register(home, model_files["iris"], "iris", "--alias", "production")
+    register(home, model_files["diabetes"], "diabetes")
+    register(home, model_files["cancer"], "cancer")
+    with running_server(home, log_dir) as server:
+        for model in ("iris", "diabetes", "cancer"):
+            server.wait_until(f"/v2/models/{model}/ready")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[triton.InferenceServerClient]:
+    client = triton.InferenceServerClient(server.address, network_timeout=30)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def iris_probabilities() -> np.ndarray:
+    """What scikit-learn itself predicts for IRIS_ROWS, trained as tests.models.iris_onnx trains."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(C=1.0, max_iter=500).fit(x.astype(np.float32), y)
+    return np.asarray(model.predict_proba(np.asarray(IRIS_ROWS, dtype=np.float32)))
+
+
+def iris_input(binary: bool) -> triton.InferInput:
+    rows = np.asarray(IRIS_ROWS, dtype=np.float32)
+    infer_input = triton.InferInput("X", list(rows.shape), "FP32")
+    infer_input.set_data_from_numpy(rows, binary_data=binary)
+    return infer_input
+
+
+def test_server_health_and_metadata(client: triton.InferenceServerClient) -> None:
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    metadata = client.get_server_metadata()
+    assert metadata["name"] == "modelport"
+    assert "binary_tensor_data" in metadata["extensions"]
+
+
+def test_model_metadata_and_readiness(client: triton.InferenceServerClient) -> None:
+    metadata = client.get_model_metadata("iris")
+    assert metadata["name"] == "iris"
+    assert metadata["versions"] == ["1"]
+    assert metadata["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
+    assert {o["name"] for o in metadata["outputs"]} == {"label", "probabilities"}
+    for version in ("1", "production"):
+        by_version = client.get_model_metadata("iris", model_version=version)
+        assert by_version["name"] == "iris"
+        assert by_version["versions"] == ["1"]
+        assert by_version["inputs"] == metadata["inputs"]
+        assert client.is_model_ready("iris", model_version=version)
+    assert client.is_model_ready("iris")
+    assert not client.is_model_ready("iris", model_version="7")
+    assert not client.is_model_ready("no-such-model")
+
+
+@pytest.mark.parametrize("binary_input", [False, True], ids=["json-in", "binary-in"])
+@pytest.mark.parametrize("binary_output", [False, True], ids=["json-out", "binary-out"])
+@pytest.mark.parametrize("version", ["", "1", "production"], ids=["default", "number", "alias"])
+def test_iris_infer_matches_sklearn(
+    client: triton.InferenceServerClient,
+    iris_probabilities: np.ndarray,
+    binary_input: bool,
+    binary_output: bool,
+    version: str,
+) -> None:
+    outputs = [
+        triton.InferRequestedOutput("label", binary_data=binary_output),
+        triton.InferRequestedOutput("probabilities", binary_data=binary_output),
+    ]
+    result = client.infer(
+        "iris", [iris_input(binary_input)], model_version=version, outputs=outputs, request_id="req-1"
+    )
+    response = result.get_response()
+    assert response["model_name"] == "iris"
+    assert response["model_version"] == "1"
+    assert response["id"] == "req-1"
+    assert result.as_numpy("label").tolist() == IRIS_LABELS
+    probabilities = result.as_numpy("probabilities")
+    assert probabilities.dtype == np.float32
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities, iris_probabilities, atol=1e-4)
+
+
+def test_only_the_requested_output_comes_back(client: triton.InferenceServerClient) -> None:
+    result = client.infer(
+        "iris", [iris_input(True)], outputs=[triton.InferRequestedOutput("label", binary_data=True)]
+    )
+    assert [o["name"] for o in result.get_response()["outputs"]] == ["label"]
+    assert result.as_numpy("probabilities") is None
+    assert result.as_numpy("label").tolist() == IRIS_LABELS
+
+
+def test_all_outputs_without_asking(client: triton.InferenceServerClient) -> None:
+    result = client.infer("iris", [iris_input(False)])
+    assert {o["name"] for o in result.get_response()["outputs"]} == {"label", "probabilities"}
+    assert result.as_numpy("label").tolist() == IRIS_LABELS
+
+
+def test_unknown_model_is_an_inference_error(client: triton.InferenceServerClient) -> None:
+    with pytest.raises(triton.InferenceServerException, match="no-such-model"):
+        client.infer("no-such-model", [iris_input(False)])
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_xgboost_matches_its_booster(
+    client: triton.InferenceServerClient, model_files: dict[str, Path], binary: bool
+) -> None:
+    import xgboost
+    from sklearn.datasets import load_diabetes
+
+    metadata = client.get_model_metadata("diabetes")
+    assert metadata["platform"] == "xgboost"
+    (spec,) = metadata["inputs"]
+    (output,) = metadata["outputs"]
+    rows = load_diabetes(return_X_y=True)[0][:5].astype(np.float32)
+    infer_input = triton.InferInput(spec["name"], list(rows.shape), spec["datatype"])
+    infer_input.set_data_from_numpy(rows, binary_data=binary)
+    result = client.infer(
+        "diabetes", [infer_input], outputs=[triton.InferRequestedOutput(output["name"], binary_data=binary)]
+    )
+    booster = xgboost.Booster()
+    booster.load_model(str(model_files["diabetes"]))
+    expected = booster.predict(xgboost.DMatrix(rows))
+    np.testing.assert_allclose(result.as_numpy(output["name"]).reshape(-1), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_skops_matches_its_estimator(
+    client: triton.InferenceServerClient, model_files: dict[str, Path], binary: bool
+) -> None:
+    import skops.io
+    from sklearn.datasets import load_breast_cancer
+
+    metadata = client.get_model_metadata("cancer")
+    assert metadata["platform"] == "sklearn"
+    (spec,) = metadata["inputs"]
+    x = load_breast_cancer(return_X_y=True)[0]
+    rows = (x / x.max(axis=0))[:8].astype(np.float64)
+    infer_input = triton.InferInput(spec["name"], list(rows.shape), spec["datatype"])
+    infer_input.set_data_from_numpy(rows, binary_data=binary)
+    outputs = [
+        triton.InferRequestedOutput("label", binary_data=binary),
+        triton.InferRequestedOutput("probabilities", binary_data=binary),
+    ]
+    result = client.infer("cancer", [infer_input], outputs=outputs)
+    path = model_files["cancer"]
+    estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    assert result.as_numpy("label").tolist() == estimator.predict(rows).tolist()
+    np.testing.assert_allclose(result.as_numpy("probabilities"), estimator.predict_proba(rows), rtol=1e-6)
