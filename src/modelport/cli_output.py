@@ -50,14 +50,16 @@ def print_versions(versions: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         _print_json(versions)
         return
-    table = Table("version", "framework", "created", "aliases", "inputs", "outputs", "tags")
+    table = Table("version", "aliases", "framework", "created", "inputs", "outputs", "tags")
+    for column in table.columns[:3]:
+        column.no_wrap = True
     for v in versions:
         signature = v["signature"]
         table.add_row(
             str(v["version"]),
-            v["framework"],
-            v["created_at"][:19],
             ", ".join(v.get("aliases", [])) or "-",
+            v["framework"],
+            v["created_at"][:10],
             _specs(signature["inputs"]),
             _specs(signature["outputs"]),
             ", ".join(f"{k}={val}" for k, val in sorted(v.get("tags", {}).items())),

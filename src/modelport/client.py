@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, Protocol
 
 import httpx
+import numpy as np
 import orjson
 
 from modelport.control.registration import Registrar, RegistrationRequest
@@ -132,7 +134,9 @@ class RemoteCatalog:
         if request.signature is not None:
             data["signature"] = json.dumps(request.signature.to_dict())
         with request.artifact.open("rb") as artifact:
-            files = {"file": (request.artifact.name, artifact)}
+            files: dict[str, Any] = {"file": (request.artifact.name, artifact)}
+            if request.reference_data is not None:
+                files["reference"] = ("reference.npy", _npy_bytes(request.reference_data))
             result: Json = self._call(
                 "POST", f"/api/v1/models/{request.name}/versions", data=data, files=files
             )
@@ -166,6 +170,12 @@ class RemoteCatalog:
         if response.is_success:
             return response.json()
         raise _error_from(response)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _v2_path(target: Target) -> str:

@@ -11,8 +11,6 @@ import tritonclient.http as triton
 
 from tests.e2e.conftest import IRIS_LABELS, IRIS_ROWS, Server, register, running_server
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gevent.*")
-
 
 @pytest.fixture(scope="module")
 def server(home: Path, log_dir: Path, model_files: dict[str, Path]) -> Iterator[Server]:

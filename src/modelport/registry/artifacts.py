@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -26,6 +27,7 @@ __all__ = ["ArtifactStore", "LocalArtifactStore", "StoredArtifact"]
 
 _CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_STALE_TMP_S = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class LocalArtifactStore:
         self.root = Path(root)
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        _remove_stale(self._tmp, older_than_s=_STALE_TMP_S)
 
     def __repr__(self) -> str:
         return f"LocalArtifactStore({str(self.root)!r})"
@@ -153,3 +156,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_stale(tmp: Path, older_than_s: float) -> None:
+    """Drop temporary files a crashed writer left behind (old enough that no writer still owns them)."""
+    cutoff = time.time() - older_than_s
+    for leftover in tmp.glob("put-*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass

@@ -48,7 +48,11 @@ class Registry:
     def open(cls, database_url: str, artifact_store: ArtifactStore) -> Registry:
         """Connect, create or upgrade the schema (Alembic ``upgrade head``), and return the registry."""
         engine = create_registry_engine(database_url)
-        upgrade_schema(engine)
+        try:
+            upgrade_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine, artifact_store)
 
     def close(self) -> None:

@@ -43,8 +43,8 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model,
-            "number": self.number,
+            "name": self.model,
+            "version": self.number,
             "framework": self.framework,
             "digest": self.digest,
             "filename": self.filename,

@@ -63,3 +63,12 @@ def test_bad_filenames(store: LocalArtifactStore, name: str) -> None:
 def test_missing_source(tmp_path: Path, store: LocalArtifactStore) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         store.put_file(tmp_path / "nope.onnx", "model.onnx")
+
+
+def test_stale_temporary_files_are_cleaned(tmp_path: Path, store: LocalArtifactStore) -> None:
+    old, fresh = tmp_path / "artifacts" / ".tmp" / "put-old", tmp_path / "artifacts" / ".tmp" / "put-new"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    os.utime(old, (0, 0))
+    LocalArtifactStore(tmp_path / "artifacts")
+    assert not old.exists() and fresh.exists()

@@ -47,7 +47,8 @@ def test_version_fields_round_trip(registry: Registry, register: Register) -> No
     assert registry.get_model("iris").description == "Iris classifier"
     assert registry.artifact_path(stored).read_bytes() == b"weights"
     data = json.loads(json.dumps(stored.to_dict()))
-    assert data["created_at"] == stored.created_at.isoformat() and data["number"] == 1
+    assert data["created_at"] == stored.created_at.isoformat()
+    assert (data["name"], data["version"]) == (stored.model, 1)
     assert data["signature"] == SIGNATURE.to_dict()
     json.dumps(registry.get_model("iris").to_dict())
     json.dumps(registry.snapshot().to_dict())

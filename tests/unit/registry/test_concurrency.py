@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelport.registry import LocalArtifactStore, ModelVersion, Registry
 
@@ -30,7 +32,7 @@ def test_two_processes_get_distinct_consecutive_numbers(tmp_path: Path) -> None:
     for child in children:
         child.start()
     start.set()
-    got = [results.get(timeout=60) for _ in range(20)]
+    got = [_get(results, children) for _ in range(20)]
     for child in children:
         child.join(30)
         assert child.exitcode == 0
@@ -45,6 +47,18 @@ def test_two_processes_get_distinct_consecutive_numbers(tmp_path: Path) -> None:
         assert registry.revision() == 20
         by_writer = {t: max(n for w, n in got if w == t) for t in ("a", "b")}
         assert registry.get_model("shared").aliases == {f"latest-from-{t}": n for t, n in by_writer.items()}
+
+
+def _get(results: Any, children: list[Any]) -> tuple[str, int]:
+    """The next result, failing at once (not after a long timeout) if a child died."""
+    for _ in range(600):
+        try:
+            item: tuple[str, int] = results.get(timeout=0.1)
+            return item
+        except queue.Empty:
+            failed = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            assert not failed, f"a registering child failed (exit codes {failed}); see its stderr"
+    raise AssertionError("children produced no result in 60 s")
 
 
 def test_crash_mid_registration_leaves_a_consistent_registry(tmp_path: Path) -> None:
@@ -88,6 +102,9 @@ def _assert_consistent(url: str, store: LocalArtifactStore) -> None:
         for v in versions:
             registry.artifact_path(v)  # exists and its sha256 matches
             assert v.lineage == {"i": v.lineage["i"]}
+        for path in store.root.rglob("*"):  # no half-written file under a final name, ever
+            if path.is_file() and path.parent.parent.parent == store.root:
+                store.verify(path.parent.name, path.name)
         if versions:
             aliases = snap.models["crash"].summary.aliases
             assert set(aliases.values()) <= {v.number for v in versions}
