@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "LimitSettings", "ServingSettings", "Settings", "StorageSettings"]
+__all__ = ["AuthSettings", "GrpcSettings", "LimitSettings", "ServingSettings", "Settings", "StorageSettings"]
 
 
 class LimitSettings(BaseModel):
@@ -41,6 +41,13 @@ class ServingSettings(BaseModel):
     """Longest test-load of a new artifact in a child process."""
 
 
+class GrpcSettings(BaseModel):
+    enabled: bool = True
+    port: int = Field(8081, ge=0, le=65535)
+    """Open Inference Protocol gRPC port, on the same host as HTTP; 0 picks a free port."""
+    max_message_bytes: int = Field(64 * 1024 * 1024, gt=0)
+
+
 class StorageSettings(BaseModel):
     database_url: str | None = None
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
@@ -58,6 +65,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     serving: ServingSettings = ServingSettings()
     storage: StorageSettings = StorageSettings()
+    grpc: GrpcSettings = GrpcSettings()
 
     @property
     def data_dir(self) -> Path:
