@@ -210,6 +210,46 @@ def policy_set(ctx: Context, name: str, policy_text: str) -> None:
     click.echo(f"{name}: version policy {policy_text}")
 
 
+@main.group("config")
+def serving_config() -> None:
+    """How a model is served: dynamic batching, queueing, timeouts, latency target, instances."""
+
+
+@serving_config.command("show")
+@click.argument("name")
+@pass_context
+@_fail_cleanly
+def config_show(ctx: Context, name: str) -> None:
+    """Print the serving settings of NAME as JSON."""
+    with ctx.catalog() as catalog:
+        click.echo(json.dumps(catalog.get_serving(name), indent=2, sort_keys=True))
+
+
+@serving_config.command("set")
+@click.argument("name")
+@click.option(
+    "--max-batch-size", type=click.IntRange(min=1), help="Most rows per model call (1: no batching)."
+)
+@click.option("--max-queue-delay-us", type=click.IntRange(min=0), help="Longest wait for batch mates.")
+@click.option("--preferred-batch-size", "preferred", multiple=True, type=click.IntRange(min=1))
+@click.option("--max-queue-size", type=click.IntRange(min=1), help="Waiting requests before 503.")
+@click.option("--timeout-ms", type=click.IntRange(min=0), help="Queue deadline per request (0: none).")
+@click.option("--latency-target-ms", type=click.FloatRange(min=0), help="SLO mode p99 target (0: off).")
+@click.option("--instances", type=click.IntRange(min=1), help="Batches running at the same time.")
+@pass_context
+@_fail_cleanly
+def config_set(ctx: Context, /, name: str, preferred: tuple[int, ...], **options: Any) -> None:
+    """Change serving settings of NAME; running servers apply them within a second, without reloading."""
+    changes = {key: value for key, value in options.items() if value is not None}
+    for key in ("timeout_ms", "latency_target_ms"):
+        if changes.get(key) == 0:
+            changes[key] = None
+    if preferred:
+        changes["preferred_batch_sizes"] = list(preferred)
+    with ctx.catalog() as catalog:
+        click.echo(json.dumps(catalog.update_serving(name, changes), indent=2, sort_keys=True))
+
+
 @main.command()
 @click.argument("target")
 @click.option(

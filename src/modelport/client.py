@@ -45,6 +45,8 @@ class Catalog(Protocol):
     def set_alias(self, name: str, alias: str, version: int) -> Json: ...
     def remove_alias(self, name: str, alias: str) -> Json: ...
     def set_policy(self, name: str, policy: str) -> Json: ...
+    def get_serving(self, name: str) -> Json: ...
+    def update_serving(self, name: str, changes: Json) -> Json: ...
     def metadata(self, target: Target) -> Json: ...
     def infer(self, target: Target, request: Json) -> Json: ...
 
@@ -77,6 +79,14 @@ class LocalCatalog:
     def set_policy(self, name: str, policy: str) -> Json:
         self._registry.set_version_policy(name, VersionPolicy.parse(policy))
         return self._registry.get_model(name).to_dict()
+
+    def get_serving(self, name: str) -> Json:
+        return self._registry.get_model(name).serving.to_dict()
+
+    def update_serving(self, name: str, changes: Json) -> Json:
+        config = self._registry.get_model(name).serving.updated(changes)
+        self._registry.set_serving_config(name, config)
+        return config.to_dict()
 
     def metadata(self, target: Target) -> Json:
         version = self._resolve(target)
@@ -152,6 +162,14 @@ class RemoteCatalog:
 
     def set_policy(self, name: str, policy: str) -> Json:
         result: Json = self._call("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
+        return result
+
+    def get_serving(self, name: str) -> Json:
+        result: Json = self._call("GET", f"/api/v1/models/{name}/serving")
+        return result
+
+    def update_serving(self, name: str, changes: Json) -> Json:
+        result: Json = self._call("PATCH", f"/api/v1/models/{name}/serving", json=changes)
         return result
 
     def metadata(self, target: Target) -> Json:

@@ -16,6 +16,7 @@ from modelport.control.registration import RegistrationRequest
 from modelport.core.errors import Forbidden, InvalidInput, TooLarge
 from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
+from modelport.registry.catalog import Registry
 from modelport.registry.policy import VersionPolicy
 
 if TYPE_CHECKING:
@@ -108,7 +109,20 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
         registry.set_version_policy(name, VersionPolicy.parse(body.policy))
         return registry.get_model(name).to_dict()
 
+    _add_serving_routes(router, registry)
     return router
+
+
+def _add_serving_routes(router: APIRouter, registry: Registry) -> None:
+    @router.get("/models/{name}/serving", summary="How the model is batched, queued and run")
+    def get_serving(name: str) -> dict[str, Any]:
+        return registry.get_model(name).serving.to_dict()
+
+    @router.patch("/models/{name}/serving", summary="Change serving settings (only the fields given)")
+    def update_serving(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        config = registry.get_model(name).serving.updated(body)
+        registry.set_serving_config(name, config)
+        return config.to_dict()
 
 
 def _save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from modelport.core import InvalidInput, Signature
+from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion
 from modelport.registry.schema import AliasRow, ModelRow, VersionRow
@@ -41,6 +42,7 @@ def to_summary(row: ModelRow, latest: int | None, count: int, aliases: Iterable[
         version_count=count,
         aliases={a.name: a.version_number for a in sorted(aliases, key=lambda a: a.name)},
         policy=VersionPolicy.from_dict(row.version_policy),
+        serving=ServingConfig.from_dict(row.serving_config),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -27,7 +27,7 @@ WRITE = {"modelport_write": True}
 """Execution options marking a connection that will write (``BEGIN IMMEDIATE`` on SQLite)."""
 
 _BUSY_TIMEOUT_MS = 30_000
-_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x6D6F64656C706F  # "modelpo"
 
 
@@ -80,7 +80,7 @@ def _sqlite_on_begin(connection: Connection) -> None:
 def upgrade_schema(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration, in one transaction."""
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
     with engine.connect().execution_options(**WRITE) as connection, connection.begin():
         if connection.dialect.name == "postgresql":  # servers starting together upgrade one at a time

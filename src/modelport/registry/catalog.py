@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelport.core import Conflict, InvalidInput, NotFound, Signature
+from modelport.core.serving_config import ServingConfig
 from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
@@ -145,6 +146,14 @@ class Registry:
         with self._write() as s:
             model = q.model(s, name)
             model.version_policy = policy.to_dict()
+            model.updated_at = utcnow()
+
+    def set_serving_config(self, name: str, config: ServingConfig) -> None:
+        if not isinstance(config, ServingConfig):
+            raise InvalidInput("config must be a ServingConfig")
+        with self._write() as s:
+            model = q.model(s, name)
+            model.serving_config = config.to_dict()
             model.updated_at = utcnow()
 
     # -- reads ----------------------------------------------------------------------------------

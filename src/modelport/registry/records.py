@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from modelport.core import NotFound, Signature
+from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy, live_versions
 
 __all__ = ["ModelSnapshot", "ModelSummary", "ModelVersion", "RegistrySnapshot"]
@@ -72,6 +73,8 @@ class ModelSummary:
     policy: VersionPolicy
     created_at: datetime
     updated_at: datetime
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """How every served version of this model is batched and queued."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class ModelSummary:
             "version_count": self.version_count,
             "aliases": dict(self.aliases),
             "policy": self.policy.to_dict(),
+            "serving": self.serving.to_dict(),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

@@ -74,6 +74,8 @@ class ModelRow(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     version_policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    serving_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """``ServingConfig.to_dict()``; NULL means the defaults."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

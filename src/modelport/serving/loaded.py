@@ -10,14 +10,29 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
+
+import numpy as np
 
 from modelport.core.errors import NotFound, NotReady
+from modelport.core.serving_config import ServingConfig
 from modelport.core.tensors import Signature
 from modelport.runtimes.base import LoadedModel
 
-__all__ = ["LoadedVersion", "ModelRoutes", "RoutingTable"]
+__all__ = ["LoadedVersion", "ModelRoutes", "Predictor", "RoutingTable"]
 
 DEFAULT_ALIAS = "production"
+
+
+class Predictor(Protocol):
+    """The asynchronous face of a loaded model (``Batched`` is the one in use)."""
+
+    @property
+    def config(self) -> ServingConfig: ...
+
+    async def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -29,6 +44,8 @@ class LoadedVersion:
     framework: str
     digest: str
     runtime_model: LoadedModel
+    predictor: Predictor | None = field(default=None, init=False)
+    """Set by the reconciler on the event loop; replaced whole when the serving config changes."""
     _in_flight: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -42,6 +59,11 @@ class LoadedVersion:
     @property
     def target(self) -> str:
         return f"{self.model}:{self.version}"
+
+    async def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.predictor is None:
+            raise NotReady(f"{self.target} is not ready yet")
+        return await self.predictor.predict(inputs)
 
     @property
     def in_flight(self) -> int:

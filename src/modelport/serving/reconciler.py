@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelport.core.errors import ModelportError
+from modelport.core.serving_config import ServingConfig
 from modelport.registry.records import ModelVersion, RegistrySnapshot
-from modelport.serving.loaded import LoadedVersion, ModelRoutes, RoutingTable
+from modelport.serving.loaded import LoadedVersion, ModelRoutes, Predictor, RoutingTable
 
-__all__ = ["Reconciler", "RegistryReader", "VersionLoading"]
+__all__ = ["PredictorFactory", "Reconciler", "RegistryReader", "VersionLoading"]
 
 log = logging.getLogger(__name__)
 Key = tuple[str, int]
+PredictorFactory = Callable[[LoadedVersion, ServingConfig], Predictor]
 
 
 class RegistryReader(Protocol):
@@ -42,14 +44,20 @@ class LoadFailure:
 
 class Reconciler:
     def __init__(
-        self, registry: RegistryReader, loader: VersionLoading, poll_interval_s: float, drain_timeout_s: float
+        self,
+        registry: RegistryReader,
+        loader: VersionLoading,
+        predictors: PredictorFactory,
+        poll_interval_s: float,
+        drain_timeout_s: float,
     ) -> None:
         self._registry = registry
         self._loader = loader
+        self._predictors = predictors
         self._poll_interval_s = poll_interval_s
         self._drain_timeout_s = drain_timeout_s
         self._seen_revision: int | None = None
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self.table = RoutingTable()
         self.failures: dict[str, LoadFailure] = {}
         """Targets (``model:version``) that should be live but failed to load, with why."""
@@ -78,24 +86,39 @@ class Reconciler:
         """Unload everything, waiting for in-flight requests up to the drain timeout."""
         old = self.table.loaded_versions()
         self.table = RoutingTable(revision=self.table.revision)
-        await asyncio.gather(*self._retiring, *(self._retire(v) for v in old))
+        await asyncio.gather(*self._background, *(self._retire(v) for v in old))
 
     async def _converge(self, snapshot: RegistrySnapshot) -> None:
         desired = _desired_versions(snapshot)
         loaded = {(v.model, v.version): v for v in self.table.loaded_versions()}
         kept = {key: v for key, v in loaded.items() if key in desired and v.digest == desired[key].digest}
         self.failures = {t: f for t, f in self.failures.items() if _key(t) in desired}
+        for key, version in kept.items():
+            self._apply_config(version, snapshot.models[key[0]].summary.serving)
         for key in sorted(desired.keys() - kept.keys()):
-            version = await self._load(desired[key])
-            if version is not None:
-                kept[key] = version
+            fresh = await self._load(desired[key])
+            if fresh is not None:
+                fresh.predictor = self._predictors(fresh, snapshot.models[key[0]].summary.serving)
+                kept[key] = fresh
                 self._publish(snapshot, desired, kept)
         self._publish(snapshot, desired, kept)
         for key, version in loaded.items():
             if kept.get(key) is not version:
-                task = asyncio.create_task(self._retire(version))
-                self._retiring.add(task)
-                task.add_done_callback(self._retiring.discard)
+                self._in_background(self._retire(version))
+
+    def _apply_config(self, version: LoadedVersion, config: ServingConfig) -> None:
+        """Swap in a predictor with the new settings; the old one finishes its queue, then stops."""
+        old = version.predictor
+        if old is not None and old.config == config:
+            return
+        version.predictor = self._predictors(version, config)
+        if old is not None:
+            self._in_background(old.close())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _load(self, version: ModelVersion) -> LoadedVersion | None:
         target = f"{version.model}:{version.number}"
@@ -136,6 +159,8 @@ class Reconciler:
     async def _retire(self, version: LoadedVersion) -> None:
         if not await version.drained(self._drain_timeout_s):
             log.warning("unloading %s with %d requests still running", version.target, version.in_flight)
+        if version.predictor is not None:
+            await version.predictor.close()
         await asyncio.to_thread(version.runtime_model.close)
         log.info("unloaded %s", version.target)
 

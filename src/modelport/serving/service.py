@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from modelport.core.errors import InternalError, ModelportError
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.serving.loaded import LoadedVersion, RoutingTable
 from modelport.serving.validation import validate_request
 
 __all__ = ["InferenceService"]
 
-log = logging.getLogger(__name__)
-
 
 class InferenceService:
-    """Routes a request to a loaded version, validates it, and runs the model in a bounded pool."""
+    """Routes a request to a loaded version, validates it, and hands it to that version's batcher."""
 
-    def __init__(self, routing_table: Callable[[], RoutingTable], threads: int) -> None:
+    def __init__(self, routing_table: Callable[[], RoutingTable]) -> None:
         self._routing_table = routing_table
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelport-infer")
 
     def resolve(self, model: str, version: str | None) -> LoadedVersion:
         return self._routing_table().resolve(model, version)
@@ -34,15 +27,7 @@ class InferenceService:
         validate_request(request, loaded.signature, loaded.target)
         loaded.acquire()  # no await between resolving and acquiring: the version cannot be retired in between
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(
-                self._executor, loaded.runtime_model.predict, request.inputs
-            )
-        except ModelportError:
-            raise
-        except Exception as exc:
-            error = InternalError("the model failed to predict")
-            log.exception("predict failed on %s (error id %s)", loaded.target, error.error_id, exc_info=exc)
-            raise error from exc
+            outputs = await loaded.predict(request.inputs)
         finally:
             loaded.release()
         return InferenceResponse(
@@ -51,9 +36,6 @@ class InferenceService:
             outputs=_select_outputs(outputs, request),
             id=request.id,
         )
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _select_outputs(outputs: dict[str, np.ndarray], request: InferenceRequest) -> dict[str, np.ndarray]:

@@ -6,7 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from modelport.core.serving_config import ServingConfig
 from modelport.registry import LocalArtifactStore, Registry
+from modelport.registry._engine import MIGRATIONS_DIR
 from modelport.registry.schema import Base
 
 from .conftest import db_url
@@ -21,11 +23,38 @@ def test_migration_matches_orm_metadata(tmp_path: Path) -> None:
                 conn, opts={"version_table": "modelport_alembic_version", "compare_type": True}
             )
             assert compare_metadata(context, Base.metadata) == []
-            assert context.get_current_revision() == "0001"
+            assert context.get_current_revision() == _head()
             names = set(inspect(conn).get_table_names())
         assert names == {*Base.metadata.tables, "modelport_alembic_version"}
     finally:
         engine.dispose()
+
+
+def _head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def test_a_database_from_the_first_migration_upgrades_in_place(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(db_url(tmp_path))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO models (name, description, version_policy, created_at, updated_at) "
+            "VALUES ('old', '', '{\"kind\": \"latest\", \"n\": 1}', "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+    with Registry.open(db_url(tmp_path), LocalArtifactStore(tmp_path / "artifacts")) as registry:
+        assert registry.get_model("old").serving == ServingConfig()
 
 
 def test_open_is_idempotent(tmp_path: Path) -> None:

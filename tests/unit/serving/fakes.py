@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
+from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.serving.loaded import LoadedVersion
@@ -66,10 +67,15 @@ def version(
 
 
 def model_snapshot(
-    name: str, numbers: list[int], aliases: dict[str, int], policy: str = "latest"
+    name: str,
+    numbers: list[int],
+    aliases: dict[str, int],
+    policy: str = "latest",
+    serving: ServingConfig | None = None,
 ) -> ModelSnapshot:
     now = datetime.now(UTC)
     summary = ModelSummary(
+        serving=serving or ServingConfig(),
         name=name,
         description="",
         latest_version=max(numbers),

@@ -1,17 +1,25 @@
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from modelport.core import InferenceRequest, NotFound, NotReady
+from modelport.core.serving_config import ServingConfig
+from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
 from tests.unit.serving.fakes import FakeLoader, FakeRegistry, model_snapshot
 
+EXECUTOR = ThreadPoolExecutor(4)
+
 
 def make() -> tuple[FakeRegistry, FakeLoader, Reconciler]:
     registry, loader = FakeRegistry(), FakeLoader()
-    return registry, loader, Reconciler(registry, loader, poll_interval_s=0.01, drain_timeout_s=2)
+    reconciler = Reconciler(
+        registry, loader, predictor_factory(EXECUTOR), poll_interval_s=0.01, drain_timeout_s=2
+    )
+    return registry, loader, reconciler
 
 
 async def test_loads_latest_and_aliased_versions_and_routes_by_alias() -> None:
@@ -46,7 +54,7 @@ async def test_unwanted_versions_are_unloaded_and_closed() -> None:
 
 async def test_in_flight_request_finishes_before_its_version_is_closed() -> None:
     registry, loader, reconciler = make()
-    service = InferenceService(lambda: reconciler.table, threads=2)
+    service = InferenceService(lambda: reconciler.table)
     registry.publish(model_snapshot("m", [1], {}))
     await reconciler.reconcile_once()
     old = loader.models[("m", 1)]
@@ -65,7 +73,6 @@ async def test_in_flight_request_finishes_before_its_version_is_closed() -> None
     np.testing.assert_allclose(response.outputs["total"], [3.0])
     await reconciler.close()
     assert old.closed
-    service.close()
 
 
 async def test_a_version_that_fails_to_load_is_reported_and_not_ready() -> None:
@@ -87,3 +94,17 @@ async def test_nothing_is_read_again_while_the_revision_is_unchanged() -> None:
     first = reconciler.table
     await reconciler.reconcile_once()
     assert reconciler.table is first
+
+
+async def test_a_serving_config_change_swaps_the_predictor_without_reloading() -> None:
+    registry, loader, reconciler = make()
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    version = reconciler.table.resolve("m", None)
+    first = version.predictor
+    registry.publish(model_snapshot("m", [1], {}, serving=ServingConfig(max_batch_size=4, instances=2)))
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", None) is version
+    assert version.predictor is not first and version.predictor.config.instances == 2
+    assert len(loader.models) == 1
+    await reconciler.close()

@@ -1,0 +1,51 @@
+"""When a batch leaves and how big it may be. ``FixedPolicy`` follows the configuration as given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from modelport.core.serving_config import ServingConfig
+
+__all__ = ["BatchPolicy", "FixedPolicy"]
+
+
+class BatchPolicy(Protocol):
+    def batch_limit(self) -> int:
+        """Most rows the next batch may hold."""
+        ...
+
+    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
+        """How much longer to wait for batch mates before sending what is queued (0: send now)."""
+        ...
+
+    def admit(self, queued_rows: int, rows: int) -> bool:
+        """Whether a new request of ``rows`` rows is taken with ``queued_rows`` rows already waiting."""
+        ...
+
+    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+        """Learn from one finished batch: its size, model time, and each request's total latency."""
+        ...
+
+
+class FixedPolicy:
+    """Triton-like: wait up to ``max_queue_delay_us`` unless a preferred size or the limit is reached."""
+
+    def __init__(self, config: ServingConfig) -> None:
+        self._limit = config.max_batch_size
+        self._delay_s = config.max_queue_delay_us / 1e6
+        self._early = max(config.preferred_batch_sizes, default=config.max_batch_size)
+
+    def batch_limit(self) -> int:
+        return self._limit
+
+    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
+        if self._delay_s == 0 or queued_rows >= self._early:
+            return 0.0
+        return max(0.0, self._delay_s - oldest_wait_s)
+
+    def admit(self, queued_rows: int, rows: int) -> bool:
+        return True  # the queue length limit is the only bound
+
+    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+        return None

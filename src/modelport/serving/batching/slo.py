@@ -1,0 +1,99 @@
+"""SLO mode: keep the p99 latency under a target by choosing batch sizes and shedding excess load.
+
+Two parts. A cost model learns a batch's service time as ``fixed + per_row * rows`` from what it
+measures (exponentially weighted least squares), which gives the largest batch that fits in half
+the target and an estimate of how long a new request would take given the queue ahead of it.
+A request whose estimate exceeds the target is refused at once (overloaded, retry later) rather
+than served late. The estimate is scaled by a headroom factor adjusted AIMD-style from the p99
+actually observed: halved towards caution when the target is missed, relaxed slowly otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["LatencyTargetPolicy", "ServiceTimeModel"]
+
+
+class ServiceTimeModel:
+    """Exponentially weighted least-squares fit of ``service_s = fixed + per_row * rows``."""
+
+    def __init__(self, decay: float = 0.95) -> None:
+        self._decay = decay
+        self._sums = np.zeros(5)  # weight, Σx, Σy, Σxx, Σxy
+
+    def observe(self, rows: int, service_s: float) -> None:
+        self._sums = self._sums * self._decay + np.array(
+            [1.0, rows, service_s, rows * rows, rows * service_s]
+        )
+
+    def predict(self, rows: int) -> float:
+        n, sx, sy, sxx, sxy = self._sums
+        if n == 0:
+            return 0.0
+        spread = n * sxx - sx * sx
+        if spread <= 1e-9 * max(1.0, n * sxx):  # every batch had one size: scale its mean
+            return float(sy / sx * rows) if sx else float(sy / n)
+        per_row = max(0.0, (n * sxy - sx * sy) / spread)
+        fixed = max(0.0, (sy - per_row * sx) / n)
+        return float(fixed + per_row * rows)
+
+
+class LatencyTargetPolicy:
+    def __init__(
+        self,
+        target_s: float,
+        max_batch_size: int,
+        instances: int,
+        clock: Callable[[], float],
+        window: int = 512,
+    ) -> None:
+        self._target_s = target_s
+        self._max_batch = max_batch_size
+        self._instances = instances
+        self._clock = clock
+        self._cost = ServiceTimeModel()
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._headroom = 1.0
+        self._next_adjust = clock()
+
+    @property
+    def headroom(self) -> float:
+        return self._headroom
+
+    def batch_limit(self) -> int:
+        budget = self._target_s / 2
+        if self._cost.predict(self._max_batch) <= budget:
+            return self._max_batch
+        low, high = 1, self._max_batch  # largest size whose batch fits in half the target
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if self._cost.predict(mid) <= budget else (low, mid - 1)
+        return low
+
+    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
+        return 0.0  # an idle instance takes what is queued; batches form while instances are busy
+
+    def admit(self, queued_rows: int, rows: int) -> bool:
+        limit = self.batch_limit()
+        batches_ahead = math.ceil((queued_rows + rows) / limit) / self._instances
+        expected = (batches_ahead + 0.5) * self._cost.predict(limit)
+        return expected <= self._target_s * self._headroom
+
+    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+        self._cost.observe(rows, service_s)
+        self._latencies.extend(latencies_s)
+        now = self._clock()
+        if now < self._next_adjust or len(self._latencies) < 100:
+            return
+        self._next_adjust = now + max(self._target_s, 0.05)
+        p99 = float(np.percentile(np.fromiter(self._latencies, float), 99))
+        if p99 > self._target_s:
+            self._headroom = max(0.1, self._headroom * 0.5)
+            self._latencies.clear()  # judge the new headroom on fresh measurements
+        elif p99 < 0.8 * self._target_s:
+            self._headroom = min(1.0, self._headroom + 0.05)

@@ -1,0 +1,29 @@
+"""How a loaded version gets its predictor: a ``Batched`` queue over a thread-pool runner."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+
+from modelport.core.serving_config import ServingConfig
+from modelport.core.tensors import Signature
+from modelport.serving.batching import Batched, policy_for
+from modelport.serving.batching.runner import InThreads
+from modelport.serving.loaded import LoadedVersion, Predictor
+from modelport.serving.reconciler import PredictorFactory
+
+__all__ = ["batchable", "predictor_factory"]
+
+
+def batchable(signature: Signature) -> bool:
+    """Requests can be merged only if every input has a free batch dimension first."""
+    return all(spec.shape and spec.shape[0] == -1 for spec in signature.inputs)
+
+
+def predictor_factory(executor: Executor) -> PredictorFactory:
+    def make(version: LoadedVersion, config: ServingConfig) -> Predictor:
+        if config.batching and not batchable(version.signature):
+            config = config.updated({"max_batch_size": 1, "preferred_batch_sizes": []})
+        runner = InThreads(version.runtime_model, executor, version.target)
+        return Batched(runner, config, policy_for(config), version.target)
+
+    return make

@@ -1,0 +1,145 @@
+import asyncio
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+
+from modelport.core import InvalidInput, Overloaded, Timeout
+from modelport.core.serving_config import ServingConfig
+from modelport.serving.batching import Batched, FixedPolicy
+
+
+class RecordingRunner:
+    """Doubles each row; refuses rows holding a negative number; can be held to let a queue build."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        await self.gate.wait()
+        x = inputs["x"]
+        self.batches.append(len(x))
+        if (x < 0).any():
+            raise InvalidInput("negative input")
+        return {"y": x * 2}
+
+
+def batched(runner: RecordingRunner, **config: object) -> Batched:
+    settings = ServingConfig(**config)  # type: ignore[arg-type]
+    return Batched(runner, settings, FixedPolicy(settings), "m:1")
+
+
+def rows(*values: float) -> dict[str, np.ndarray]:
+    return {"x": np.asarray(values, np.float32).reshape(-1, 1)}
+
+
+async def test_requests_queued_while_the_model_is_busy_share_one_call() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=8)
+    runner.gate.clear()
+    first = asyncio.create_task(batcher.predict(rows(1)))
+    await asyncio.sleep(0.01)  # the worker has taken the first request and is blocked in the model
+    rest = [asyncio.create_task(batcher.predict(rows(*range(n)))) for n in (1, 2, 3)]
+    await asyncio.sleep(0.01)
+    runner.gate.set()
+    results = await asyncio.gather(first, *rest)
+    assert runner.batches == [1, 6]
+    assert [r["y"].ravel().tolist() for r in results] == [[2], [0], [0, 2], [0, 2, 4]]
+    await batcher.close()
+
+
+async def test_batches_never_exceed_the_limit_but_a_larger_request_runs_alone() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=4)
+    runner.gate.clear()
+    tasks = [asyncio.create_task(batcher.predict(rows(*range(n)))) for n in (1, 3, 3, 6, 1)]
+    await asyncio.sleep(0.01)
+    runner.gate.set()
+    await asyncio.gather(*tasks)
+    # 1+3 fill 4 rows; the next 3 cannot join them; 6 is over the limit and runs alone; then 1
+    assert runner.batches == [4, 3, 6, 1]
+    await batcher.close()
+
+
+async def test_a_bad_request_fails_alone_and_its_batch_mates_succeed() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=8)
+    runner.gate.clear()
+    blocker = asyncio.create_task(batcher.predict(rows(0)))
+    await asyncio.sleep(0.01)
+    good = asyncio.create_task(batcher.predict(rows(1, 2)))
+    bad = asyncio.create_task(batcher.predict(rows(-1)))
+    other = asyncio.create_task(batcher.predict(rows(3)))
+    await asyncio.sleep(0.01)
+    runner.gate.set()
+    await blocker
+    assert (await good)["y"].ravel().tolist() == [2, 4]
+    assert (await other)["y"].ravel().tolist() == [6]
+    with pytest.raises(InvalidInput, match="negative"):
+        await bad
+    await batcher.close()
+
+
+async def test_a_full_queue_refuses_at_once() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=1, max_queue_size=2)
+    runner.gate.clear()
+    running = asyncio.create_task(batcher.predict(rows(1)))
+    await asyncio.sleep(0.01)
+    queued = [asyncio.create_task(batcher.predict(rows(1))) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded, match="overloaded"):
+        await batcher.predict(rows(1))
+    runner.gate.set()
+    await asyncio.gather(running, *queued)
+    await batcher.close()
+
+
+async def test_a_request_queued_past_its_deadline_times_out_without_running() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=1, timeout_ms=20)
+    runner.gate.clear()
+    running = asyncio.create_task(batcher.predict(rows(1)))
+    await asyncio.sleep(0.01)
+    late = asyncio.create_task(batcher.predict(rows(5)))
+    await asyncio.sleep(0.05)
+    runner.gate.set()
+    await running
+    with pytest.raises(Timeout):
+        await late
+    assert runner.batches == [1]
+    await batcher.close()
+
+
+async def test_queue_delay_waits_for_batch_mates_and_a_preferred_size_leaves_early() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=16, max_queue_delay_us=200_000, preferred_batch_sizes=[4])
+    tasks = [asyncio.create_task(batcher.predict(rows(1))) for _ in range(4)]
+    await asyncio.gather(*tasks)  # 4 rows reach the preferred size: no 200 ms wait
+    assert runner.batches == [4]
+    await batcher.close()
+
+
+async def test_instances_run_batches_concurrently() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=1, instances=3)
+    started = asyncio.Event()
+    active = 0
+    peak = 0
+
+    async def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        if peak == 3:
+            started.set()
+        await started.wait()
+        active -= 1
+        return {"y": inputs["x"]}
+
+    runner.run = run  # type: ignore[method-assign]
+    await asyncio.gather(*(batcher.predict(rows(1)) for _ in range(3)))
+    assert peak == 3
+    await batcher.close()
