@@ -10,10 +10,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.control.app import ControlServices, create_management_app
 from modelport.control.auth import is_loopback
@@ -23,13 +25,18 @@ from modelport.core.settings import Settings
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
+from modelport.serving.grpc import create_grpc_server
 from modelport.serving.loader import VersionLoader
+from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
 
 __all__ = ["build_app", "check_exposure", "open_registry"]
 
 log = logging.getLogger(__name__)
+
+GRPC_GRACE_S = 5.0
+"""On shutdown, how long in-flight gRPC calls may still finish before they are cancelled."""
 
 
 def open_registry(settings: Settings) -> Registry:
@@ -46,13 +53,18 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def build_app(settings: Settings, registry: Registry) -> Starlette:
+def build_app(settings: Settings, registry: Registry) -> ModelportApp:
     """The whole server as one ASGI app: management under ``/api``, inference everywhere else."""
     loader = VersionLoader(registry.artifact_path, threads=settings.serving.model_threads)
+    executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
     reconciler = Reconciler(
-        registry, loader, settings.serving.poll_interval_s, settings.serving.drain_timeout_s
+        registry,
+        loader,
+        predictor_factory(executor, settings.serving.inline_below_us / 1e6),
+        settings.serving.poll_interval_s,
+        settings.serving.drain_timeout_s,
     )
-    inference = InferenceService(lambda: reconciler.table, threads=settings.serving.inference_threads)
+    inference = InferenceService(lambda: reconciler.table)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     started = time.time()
 
@@ -72,15 +84,52 @@ def build_app(settings: Settings, registry: Registry) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run())
+        grpc_server = None
         try:
+            if settings.grpc.enabled:
+                grpc_server, port = create_grpc_server(settings, ServingServices(inference, reconciler))
+                await grpc_server.start()
+                app.state.grpc_port = port
+                log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(GRPC_GRACE_S)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await reconciler.close()
-            inference.close()
+            executor.shutdown(wait=True, cancel_futures=True)
 
     management = create_management_app(settings, ControlServices(registry, registrar, status))
+    control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
     data_plane = create_inference_app(settings, ServingServices(inference, reconciler))
-    return Starlette(routes=[Mount("/api", app=management), Mount("/", app=data_plane)], lifespan=lifespan)
+    return ModelportApp(data_plane, control)
+
+
+class ModelportApp:
+    """The data plane for every HTTP path but ``/api``; the control app for ``/api`` and the lifespan.
+
+    Dispatching on a string prefix keeps the management framework off the inference hot path.
+    """
+
+    def __init__(self, data_plane: ASGIApp, control: Starlette) -> None:
+        self._data_plane = data_plane
+        self.control = control
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and not (path == "/api" or path.startswith("/api/")):
+            await self._data_plane(scope, receive, send)
+        else:
+            await self.control(scope, receive, send)
+
+    @property
+    def grpc_port(self) -> int | None:
+        """The bound gRPC port while the lifespan runs (useful when configured as 0)."""
+        port = getattr(self.control.state, "grpc_port", None)
+        return int(port) if port is not None else None
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Start and stop the server's background work without an ASGI server (tests, embedding)."""
+        return self.control.router.lifespan_context(self.control)

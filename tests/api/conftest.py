@@ -29,7 +29,7 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05})
+    return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05}, grpc={"port": 0})
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def register(registry: Registry, settings: Settings):  # type: ignore[no-untyped
 @pytest.fixture
 async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(settings, registry)
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
             yield client

@@ -76,7 +76,7 @@ async def test_openapi_document_describes_the_routes(client: httpx.AsyncClient) 
 async def guarded_client(tmp_path: Path, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(home=tmp_path / "home", auth={"token": "s3cret"})
     app = build_app(settings, registry)
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
             yield client

@@ -165,7 +165,7 @@ def start_server(home: Path, log_dir: Path, *, args: Sequence[str] = (), **env: 
         [str(MODELPORT), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=log_file,
         stderr=subprocess.STDOUT,
-        env=base_env(home, MODELPORT_SERVING__POLL_INTERVAL_S="0.2", **env),
+        env=base_env(home, MODELPORT_SERVING__POLL_INTERVAL_S="0.2", **{"MODELPORT_GRPC__PORT": "0", **env}),
     )
     server = Server(home, port, process, log_path, log_file)
     try:

@@ -33,6 +33,9 @@ class ServingSettings(BaseModel):
     """How often the server compares the registry with what it has loaded."""
     inference_threads: int = Field(4, gt=0)
     """Threads running model code (the event loop never does)."""
+    inline_below_us: float = Field(200.0, ge=0)
+    """Run a model on the event loop while its average call takes less than this (0: always in threads);
+    cheaper than handing a microsecond-scale call to a thread and back."""
     model_threads: int = Field(1, gt=0)
     """Threads a framework may use inside one prediction."""
     drain_timeout_s: float = Field(30.0, gt=0)

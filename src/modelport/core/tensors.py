@@ -55,6 +55,9 @@ class Datatype(StrEnum):
     @classmethod
     def from_numpy(cls, dtype: np.dtype[Any]) -> Datatype:
         """The datatype of a numpy dtype; strings and objects map to BYTES."""
+        found = _FROM_NUMPY.get(dtype)
+        if found is not None:
+            return found
         if dtype.kind in "OSU":
             return cls.BYTES
         try:

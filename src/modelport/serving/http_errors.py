@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from modelport.core.errors import ErrorKind, InternalError, ModelportError, Overloaded
 
-__all__ = ["HTTP_STATUS", "error_response", "internal_error_response"]
+__all__ = ["HTTP_STATUS", "error_headers", "error_response", "internal_error_response", "log_internal_error"]
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +27,30 @@ HTTP_STATUS: dict[ErrorKind, int] = {
 }
 
 
-def error_response(error: ModelportError) -> Response:
-    """``{"error": message}`` with the kind's status (and ``Retry-After`` when overloaded)."""
-    headers = (
-        {"Retry-After": str(max(1, round(error.retry_after_s)))} if isinstance(error, Overloaded) else {}
-    )
+def error_headers(error: ModelportError) -> dict[str, str]:
+    """``Retry-After`` when overloaded, the auth scheme when unauthorized."""
+    headers = {}
+    if isinstance(error, Overloaded):
+        headers["Retry-After"] = str(max(1, round(error.retry_after_s)))
     if error.kind is ErrorKind.UNAUTHORIZED:
         headers["WWW-Authenticate"] = "Bearer"
+    return headers
+
+
+def log_internal_error(exc: BaseException) -> InternalError:
+    """Log an unexpected exception under a new error id; only the id will leave the server."""
+    error = InternalError()
+    log.error("unhandled error (error id %s)", error.error_id, exc_info=exc)
+    return error
+
+
+def error_response(error: ModelportError) -> Response:
+    """``{"error": message}`` with the kind's status, as a Starlette response (management API)."""
     body = orjson.dumps({"error": error.message})
-    return Response(body, status_code=HTTP_STATUS[error.kind], headers=headers, media_type="application/json")
+    return Response(
+        body, status_code=HTTP_STATUS[error.kind], headers=error_headers(error), media_type="application/json"
+    )
 
 
 def internal_error_response(exc: BaseException) -> Response:
-    """Log an unexpected exception and answer with an error id only: no trace leaves the server."""
-    error = InternalError()
-    log.error("unhandled error (error id %s)", error.error_id, exc_info=exc)
-    return error_response(error)
+    return error_response(log_internal_error(exc))

@@ -64,6 +64,8 @@ def encode_infer_response(
     binary when its parameters say ``binary_data: true``, or the request's say ``binary_data_output: true``
     and its own do not say ``binary_data: false``.
     """
+    if request.outputs is None and datatypes is None and "binary_data_output" not in request.parameters:
+        return _encode_all_json(response, request), {"Content-Type": JSON_CONTENT_TYPE}
     outputs = [_output(response, item, request.parameters, datatypes) for item in _wanted(response, request)]
     document: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
     request_id = response.id if response.id is not None else request.id
@@ -78,6 +80,29 @@ def encode_infer_response(
         return header, {"Content-Type": JSON_CONTENT_TYPE}
     headers = {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(len(header))}
     return b"".join([header, *chunks]), headers
+
+
+def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> bytes:
+    """The common case, kept short: every output, as JSON, each datatype taken from its dtype."""
+    document: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
+    request_id = response.id if response.id is not None else request.id
+    if request_id is not None:
+        document["id"] = request_id
+    if response.parameters:
+        document["parameters"] = response.parameters
+    entries = []
+    for name, array in response.outputs.items():
+        datatype = Datatype.from_numpy(array.dtype)
+        entries.append(
+            {
+                "name": name,
+                "datatype": datatype.value,
+                "shape": list(array.shape),
+                "data": json_data(name, array, datatype),
+            }
+        )
+    document["outputs"] = entries
+    return encode_json(document)
 
 
 def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[RequestedOutput]:

@@ -96,11 +96,12 @@ def _numbers_from_json(name: str, data: list[Any], datatype: Datatype) -> np.nda
         return raw
     if datatype.numpy_dtype.kind in _INTEGER_KINDS:
         return _integers_from_json(name, data, raw, datatype)
-    try:
-        with np.errstate(over="raise", invalid="raise"):
-            return raw.astype(datatype.numpy_dtype)
-    except FloatingPointError:
-        raise InvalidInput(f"input {name!r}: a value is out of range for {datatype}") from None
+    dtype = datatype.numpy_dtype
+    if raw.dtype == dtype:
+        return raw
+    if datatype.itemsize < raw.dtype.itemsize and np.abs(raw).max() > np.finfo(dtype).max:
+        raise InvalidInput(f"input {name!r}: a value is out of range for {datatype}")
+    return raw.astype(dtype)
 
 
 def _check_kind(name: str, raw: np.ndarray, datatype: Datatype) -> None:

@@ -90,19 +90,36 @@ def _load_json(header: memoryview) -> dict[str, Any]:
 
 
 def _check_depth(document: dict[str, Any], limit: int) -> None:
-    """Refuse bodies nested deeper than ``limit``; ``data`` lists are measured along first elements."""
-    depth = _nesting({k: v for k, v in document.items() if k != "inputs"}, limit)
+    """Refuse bodies nested deeper than ``limit``; ``data`` lists are measured along first elements.
+
+    Only containers are walked: scalars, the common case for every key but ``data``, cost nothing.
+    """
+    depth = 1
+    for key, value in document.items():
+        if key != "inputs" and isinstance(value, dict | list):
+            depth = max(depth, 1 + _nesting(value, limit))
     inputs = document.get("inputs")
     if isinstance(inputs, list):
         depth = max(depth, 2)
         for item in inputs:
-            if isinstance(item, dict):
-                rest = {k: v for k, v in item.items() if k != "data"}
-                depth = max(depth, 2 + _nesting(rest, limit), _INPUT_DEPTH + data_depth(item.get("data")))
-            else:
-                depth = max(depth, 2 + _nesting(item, limit))
+            depth = max(depth, _input_depth(item, limit))
     if depth > limit:
         raise InvalidInput(f"the JSON body is nested {depth} levels deep, more than the limit of {limit}")
+
+
+def _input_depth(item: object, limit: int) -> int:
+    if not isinstance(item, dict):
+        return 2 + _nesting(item, limit)
+    depth = 3
+    for key, value in item.items():
+        if key == "data":
+            depth = max(depth, _INPUT_DEPTH + data_depth(value))
+        elif isinstance(value, dict | list) and key != "shape":
+            depth = max(depth, 3 + _nesting(value, limit))
+    shape = item.get("shape")
+    if isinstance(shape, list) and any(isinstance(d, dict | list) for d in shape):
+        depth = max(depth, 3 + _nesting(shape, limit))
+    return depth
 
 
 def _nesting(value: object, limit: int) -> int:

@@ -7,37 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from modelport import __version__
 from modelport.core.settings import LimitSettings
-from modelport.serving.body import read_body
-from modelport.serving.loaded import LoadedVersion, ModelRoutes
-from modelport.serving.oip_codec import (
-    HEADER_LENGTH,
-    decode_infer_request,
-    encode_infer_response,
-    encode_json,
-    parse_header_length,
-)
+from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
+from modelport.serving.metadata import ModelDescription, describe_model
+from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
 from modelport.serving.reconciler import Reconciler
+from modelport.serving.routing import Route
 from modelport.serving.service import InferenceService
 
 __all__ = ["EXTENSIONS", "OipRest"]
 
 EXTENSIONS = ("binary_tensor_data",)
-PLATFORMS = {
-    "onnx": "onnxruntime_onnx",
-    "sklearn": "sklearn",
-    "xgboost": "xgboost",
-    "lightgbm": "lightgbm",
-}
-
-
-def _json(payload: Any, status_code: int = 200) -> Response:
-    return Response(encode_json(payload), status_code=status_code, media_type="application/json")
+_HEADER_LENGTH = b"inference-header-content-length"
 
 
 class OipRest:
@@ -52,59 +34,56 @@ class OipRest:
         model = "/v2/models/{model}"
         version = model + "/versions/{version}"
         return [
-            Route("/v2/health/live", self.live, methods=["GET"]),
-            Route("/v2/health/ready", self.ready, methods=["GET"]),
-            Route("/v2", self.server_metadata, methods=["GET"]),
-            Route(model, self.model_metadata, methods=["GET"]),
-            Route(version, self.model_metadata, methods=["GET"]),
-            Route(model + "/ready", self.model_ready, methods=["GET"]),
-            Route(version + "/ready", self.model_ready, methods=["GET"]),
-            Route(model + "/infer", self.infer, methods=["POST"]),
-            Route(version + "/infer", self.infer, methods=["POST"]),
+            Route("GET", "/v2/health/live", self.live),
+            Route("GET", "/v2/health/ready", self.ready),
+            Route("GET", "/v2", self.server_metadata),
+            Route("GET", model, self.model_metadata),
+            Route("GET", version, self.model_metadata),
+            Route("GET", model + "/ready", self.model_ready),
+            Route("GET", version + "/ready", self.model_ready),
+            Route("POST", model + "/infer", self.infer),
+            Route("POST", version + "/infer", self.infer),
         ]
 
-    async def live(self, request: Request) -> Response:
-        return _json({"live": True})
+    async def live(self, request: HttpRequest) -> HttpResponse:
+        return json_response({"live": True})
 
-    async def ready(self, request: Request) -> Response:
+    async def ready(self, request: HttpRequest) -> HttpResponse:
         ready = self._reconciler.ready
-        return _json({"ready": ready}, 200 if ready else 503)
+        return json_response({"ready": ready}, 200 if ready else 503)
 
-    async def server_metadata(self, request: Request) -> Response:
-        return _json({"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)})
+    async def server_metadata(self, request: HttpRequest) -> HttpResponse:
+        return json_response({"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)})
 
-    async def model_metadata(self, request: Request) -> Response:
-        name, ref = request.path_params["model"], request.path_params.get("version")
-        routes = self._reconciler.table.model(name)
-        loaded = routes.resolve(ref)
-        versions = [str(loaded.version)] if ref else _served_versions(routes)
-        return _json(_metadata(loaded, versions))
+    async def model_metadata(self, request: HttpRequest) -> HttpResponse:
+        routes = self._reconciler.table.model(request.path_params["model"])
+        description = describe_model(routes, request.path_params.get("version"))
+        return json_response(_metadata_json(description))
 
-    async def model_ready(self, request: Request) -> Response:
+    async def model_ready(self, request: HttpRequest) -> HttpResponse:
         name, ref = request.path_params["model"], request.path_params.get("version")
         loaded = self._reconciler.table.resolve(name, ref)
-        return _json({"name": name, "version": str(loaded.version), "ready": True})
+        return json_response({"name": name, "version": str(loaded.version), "ready": True})
 
-    async def infer(self, request: Request) -> Response:
+    async def infer(self, request: HttpRequest) -> HttpResponse:
         body = await read_body(request, self._limits.max_body_bytes)
-        json_length = parse_header_length(request.headers.get(HEADER_LENGTH))
-        decoded = decode_infer_request(body, json_length, self._limits)
-        name, ref = request.path_params["model"], request.path_params.get("version")
-        response = await self._service.infer(name, ref, decoded)
+        json_length = request.headers.get(_HEADER_LENGTH)
+        decoded = decode_infer_request(
+            body,
+            parse_header_length(None if json_length is None else json_length.decode("latin-1")),
+            self._limits,
+        )
+        params = request.path_params
+        response = await self._service.infer(params["model"], params.get("version"), decoded)
         payload, headers = encode_infer_response(response, decoded)
-        return Response(payload, headers=headers)
+        return HttpResponse(payload, 200, [(k.lower().encode(), v.encode()) for k, v in headers.items()])
 
 
-def _served_versions(routes: ModelRoutes) -> list[str]:
-    return [str(number) for number in sorted(routes.versions)]
-
-
-def _metadata(loaded: LoadedVersion, versions: list[str]) -> dict[str, Any]:
-    signature = loaded.signature
+def _metadata_json(description: ModelDescription) -> dict[str, Any]:
     return {
-        "name": loaded.model,
-        "versions": versions,
-        "platform": PLATFORMS.get(loaded.framework, loaded.framework),
-        "inputs": [spec.to_dict() for spec in signature.inputs],
-        "outputs": [spec.to_dict() for spec in signature.outputs],
+        "name": description.name,
+        "versions": description.versions,
+        "platform": description.platform,
+        "inputs": [spec.to_dict() for spec in description.inputs],
+        "outputs": [spec.to_dict() for spec in description.outputs],
     }

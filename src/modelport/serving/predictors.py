@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from modelport.core.serving_config import ServingConfig
 from modelport.core.tensors import Signature
 from modelport.serving.batching import Batched, policy_for
-from modelport.serving.batching.runner import InThreads
+from modelport.serving.batching.runner import ModelRunner
 from modelport.serving.loaded import LoadedVersion, Predictor
 from modelport.serving.reconciler import PredictorFactory
 
@@ -19,11 +19,11 @@ def batchable(signature: Signature) -> bool:
     return all(spec.shape and spec.shape[0] == -1 for spec in signature.inputs)
 
 
-def predictor_factory(executor: Executor) -> PredictorFactory:
+def predictor_factory(executor: Executor, inline_below_s: float = 0.0) -> PredictorFactory:
     def make(version: LoadedVersion, config: ServingConfig) -> Predictor:
         if config.batching and not batchable(version.signature):
             config = config.updated({"max_batch_size": 1, "preferred_batch_sizes": []})
-        runner = InThreads(version.runtime_model, executor, version.target)
+        runner = ModelRunner(version.runtime_model, executor, version.target, inline_below_s)
         return Batched(runner, config, policy_for(config), version.target)
 
     return make

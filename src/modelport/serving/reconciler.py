@@ -8,6 +8,7 @@ drain and unload what is no longer wanted. Requests never wait on any of this.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ class Reconciler:
                 kept[key] = fresh
                 self._publish(snapshot, desired, kept)
         self._publish(snapshot, desired, kept)
+        if kept.keys() - loaded.keys():
+            _freeze_long_lived_objects()
         for key, version in loaded.items():
             if kept.get(key) is not version:
                 self._in_background(self._retire(version))
@@ -163,6 +166,17 @@ class Reconciler:
             await version.predictor.close()
         await asyncio.to_thread(version.runtime_model.close)
         log.info("unloaded %s", version.target)
+
+
+def _freeze_long_lived_objects() -> None:
+    """Exempt everything alive now (frameworks, loaded models) from future garbage collections.
+
+    A full collection walks every tracked object; with a few frameworks imported that is 40-60 ms,
+    a pause every request in flight waits out. Freezing after loading keeps collections to the
+    short-lived objects that requests create.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _desired_versions(snapshot: RegistrySnapshot) -> dict[Key, ModelVersion]:

@@ -1,0 +1,126 @@
+"""``inference.GRPCInferenceService``: decode, call the service, encode; errors map through one table.
+
+Nothing here decides routing, validation or limits beyond the wire format; ``InferenceService`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import TypeVar
+
+import grpc
+
+from modelport import __version__
+from modelport.core.errors import InternalError, ModelportError, NotFound, NotReady, Overloaded
+from modelport.core.settings import LimitSettings
+from modelport.core.tensors import TensorSpec
+from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
+from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
+from modelport.serving.grpc.errors import GRPC_STATUS
+from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
+from modelport.serving.metadata import describe_model
+from modelport.serving.oip_rest import EXTENSIONS
+from modelport.serving.reconciler import Reconciler
+from modelport.serving.service import InferenceService
+
+__all__ = ["InferenceServicer"]
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Self = TypeVar("Self", bound="InferenceServicer")
+Method = Callable[[Self, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def guarded(method: Method[Self, Req, Resp]) -> Method[Self, Req, Resp]:
+    """Turn a ``ModelportError`` into its status with the message as details; anything else into
+    INTERNAL with an error id only (the exception goes to the log, never to the caller)."""
+
+    @wraps(method)
+    async def call(self: Self, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        try:
+            return await method(self, request, context)
+        except ModelportError as error:
+            await _abort(context, error)
+        except Exception as exc:
+            internal = InternalError()
+            log.error("unhandled error in %s (error id %s)", method.__name__, internal.error_id, exc_info=exc)
+            await _abort(context, internal)
+        raise AssertionError("unreachable: context.abort raises")
+
+    return call
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> None:
+    if isinstance(error, Overloaded):
+        context.set_trailing_metadata((("retry-after", str(max(1, round(error.retry_after_s)))),))
+    await context.abort(GRPC_STATUS[error.kind], error.message)
+
+
+class InferenceServicer(GRPCInferenceServiceServicer):
+    """The call handlers, bound to one service, one reconciler and the request limits."""
+
+    def __init__(self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings) -> None:
+        self._service = service
+        self._reconciler = reconciler
+        self._limits = limits
+
+    @guarded
+    async def ServerLive(
+        self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    @guarded
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._reconciler.ready)
+
+    @guarded
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name="modelport", version=__version__, extensions=list(EXTENSIONS))
+
+    @guarded
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelReadyResponse:
+        routes = self._reconciler.table.model(request.name)  # an unknown model is NOT_FOUND
+        try:
+            routes.resolve(request.version or None)
+        except (NotFound, NotReady):
+            return pb.ModelReadyResponse(ready=False)  # a known model, but not that version (yet)
+        return pb.ModelReadyResponse(ready=True)
+
+    @guarded
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        routes = self._reconciler.table.model(request.name)
+        described = describe_model(routes, request.version or None)
+        return pb.ModelMetadataResponse(
+            name=described.name,
+            versions=described.versions,
+            platform=described.platform,
+            inputs=[_tensor_metadata(spec) for spec in described.inputs],
+            outputs=[_tensor_metadata(spec) for spec in described.outputs],
+        )
+
+    @guarded
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInferResponse:
+        decoded = decode_infer_request(request, self._limits)
+        response = await self._service.infer(request.model_name, request.model_version or None, decoded)
+        return encode_infer_response(response, decoded)
+
+
+def _tensor_metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+    return pb.ModelMetadataResponse.TensorMetadata(
+        name=spec.name, datatype=spec.datatype.value, shape=list(spec.shape)
+    )

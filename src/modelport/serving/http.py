@@ -1,0 +1,112 @@
+"""Just enough raw ASGI for the data plane: read a bounded body, send a response, route by path.
+
+The data plane answers thousands of small requests per second per core; a framework's per-request
+objects (request, response, middleware stack, regex routing) cost more than the model call. This
+module keeps each request to a few dict lookups and two ``send`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from modelport.core.errors import InvalidInput, ModelportError, TooLarge
+from modelport.serving.http_errors import HTTP_STATUS, error_headers, log_internal_error
+
+__all__ = [
+    "Handler",
+    "HttpRequest",
+    "HttpResponse",
+    "Receive",
+    "Scope",
+    "Send",
+    "error_response",
+    "json_response",
+    "read_body",
+    "respond",
+    "send_response",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path_params: Mapping[str, str]
+    headers: Mapping[bytes, bytes]
+    """Lower-case names; the last value wins for repeated headers."""
+    receive: Receive
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    body: bytes
+    status: int = 200
+    headers: list[tuple[bytes, bytes]] = field(default_factory=lambda: list(_JSON))
+
+
+def json_response(payload: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status)
+
+
+def error_response(error: ModelportError) -> HttpResponse:
+    headers = [*_JSON, *((k.lower().encode(), v.encode()) for k, v in error_headers(error).items())]
+    return HttpResponse(orjson.dumps({"error": error.message}), HTTP_STATUS[error.kind], headers)
+
+
+async def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The whole body, refused as soon as it is known to exceed ``limit`` bytes."""
+    encoding = request.headers.get(b"content-encoding", b"identity").lower()
+    if encoding != b"identity":
+        raise InvalidInput(
+            f"content-encoding {encoding.decode(errors='replace')!r} is not supported; send it plain"
+        )
+    declared = request.headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
+    message = await request.receive()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body if len(body) <= limit else _too_large(limit)
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await request.receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> bytes:
+    raise TooLarge(f"request body exceeds the limit of {limit} bytes")
+
+
+async def send_response(send: Send, response: HttpResponse) -> None:
+    headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+async def respond(handler: Handler, request: HttpRequest, send: Send) -> None:
+    """Run ``handler``; errors become the protocol's error body, unexpected ones an error id."""
+    try:
+        response = await handler(request)
+    except ModelportError as error:
+        response = error_response(error)
+    except Exception as exc:
+        response = error_response(log_internal_error(exc))
+    await send_response(send, response)

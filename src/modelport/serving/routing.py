@@ -1,0 +1,83 @@
+"""A minimal ASGI router for the data plane: literal segments and ``{name}`` parameters, no regexes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from modelport.core.errors import ModelportError, NotFound
+from modelport.serving.http import (
+    Handler,
+    HttpRequest,
+    HttpResponse,
+    Receive,
+    Scope,
+    Send,
+    error_response,
+    json_response,
+    respond,
+    send_response,
+)
+
+__all__ = ["Route", "Router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    segments: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", tuple(self.path.strip("/").split("/")))
+
+    def match(self, parts: Sequence[str]) -> dict[str, str] | None:
+        params = {}
+        for pattern, part in zip(self.segments, parts, strict=True):
+            if pattern[:1] == "{":
+                if not part:
+                    return None
+                params[pattern[1:-1]] = part
+            elif pattern != part:
+                return None
+        return params
+
+
+class Router:
+    """An ASGI app dispatching HTTP requests to ``Route`` handlers (404/405 in the protocol's format)."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._by_length: dict[int, list[Route]] = defaultdict(list)
+        for route in routes:
+            self._by_length[len(route.segments)].append(route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        parts = path.strip("/").split("/")
+        allowed = []
+        for route in self._by_length.get(len(parts), ()):
+            params = route.match(parts)
+            if params is None:
+                continue
+            if route.method != scope["method"]:
+                allowed.append(route.method)
+                continue
+            request = HttpRequest(scope["method"], params, dict(scope["headers"]), receive)
+            await respond(route.handler, request, send)
+            return
+        await send_response(send, _no_route(path, scope["method"], allowed))
+
+
+def _no_route(path: str, method: str, allowed: list[str]) -> HttpResponse:
+    if allowed:
+        response = json_response(
+            {"error": f"{method} is not allowed on {path}; use {', '.join(allowed)}"}, 405
+        )
+        response.headers.append((b"allow", ", ".join(allowed).encode()))
+        return response
+    error: ModelportError = NotFound(f"no route {path}")
+    return error_response(error)

@@ -1,0 +1,196 @@
+"""The Open Inference Protocol gRPC front-end, in process: the real app stack (its lifespan starts the gRPC
+server on 127.0.0.1:0 in the test's event loop) called with tritonclient.grpc.aio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+import tritonclient.grpc as triton
+import tritonclient.grpc.aio as triton_aio
+from tritonclient.utils import InferenceServerException
+
+from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
+from modelport.server import build_app
+from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
+from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import (
+    GRPCInferenceServiceStub,
+    add_GRPCInferenceServiceServicer_to_server,
+)
+from modelport.serving.grpc.servicer import InferenceServicer, guarded
+from tests.api.conftest import wait_for
+
+IRIS_ROWS = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    grpc: triton_aio.InferenceServerClient
+    address: str
+
+
+@pytest.fixture
+async def stack(  # type: ignore[no-untyped-def]
+    settings: Settings, registry: Registry, register, model_files: dict[str, Path]
+) -> AsyncIterator[Stack]:
+    app = build_app(settings, registry)
+    async with app.lifespan():
+        address = f"127.0.0.1:{app.grpc_port}"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as http:
+            register(model_files["iris"], "iris", aliases=("production",))
+            await wait_for(http, "/v2/models/iris/ready")
+            client = triton_aio.InferenceServerClient(address)
+            try:
+                yield Stack(http, client, address)
+            finally:
+                await client.close()
+
+
+def iris_inputs(rows: np.ndarray = IRIS_ROWS) -> list[triton.InferInput]:
+    infer_input = triton.InferInput("X", list(rows.shape), "FP32")
+    infer_input.set_data_from_numpy(rows)
+    return [infer_input]
+
+
+async def rest_outputs(http: httpx.AsyncClient, rows: np.ndarray) -> dict[str, np.ndarray]:
+    body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": list(rows.shape), "data": rows.tolist()}]}
+    response = await http.post("/v2/models/iris/infer", json=body)
+    assert response.status_code == 200, response.text
+    return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in response.json()["outputs"]}
+
+
+async def test_health_and_server_metadata(stack: Stack) -> None:
+    assert await stack.grpc.is_server_live()
+    assert await stack.grpc.is_server_ready()
+    metadata = await stack.grpc.get_server_metadata(as_json=True)
+    assert metadata["name"] == "modelport"
+    assert metadata["version"]
+    assert metadata["extensions"] == ["binary_tensor_data"]
+
+
+async def test_model_metadata_matches_rest(stack: Stack) -> None:
+    rest = (await stack.http.get("/v2/models/iris")).json()
+    metadata = await stack.grpc.get_model_metadata("iris", as_json=True)
+    # as_json renders int64 shapes as strings (proto3 JSON); compare them as ints.
+    for tensor in (*metadata["inputs"], *metadata["outputs"]):
+        tensor["shape"] = [int(d) for d in tensor["shape"]]
+    assert metadata == rest
+    message = await stack.grpc.get_model_metadata("iris", model_version="production")
+    assert message.name == "iris" and list(message.versions) == ["1"]
+    assert message.platform == "onnxruntime_onnx"
+    assert [(t.name, t.datatype, list(t.shape)) for t in message.inputs] == [("X", "FP32", [-1, 4])]
+
+
+async def test_model_readiness(stack: Stack) -> None:
+    for version in ("", "1", "production"):
+        assert await stack.grpc.is_model_ready("iris", model_version=version)
+    assert not await stack.grpc.is_model_ready("iris", model_version="7")
+    assert not await stack.grpc.is_model_ready("iris", model_version="staging")
+    with pytest.raises(InferenceServerException) as error:
+        await stack.grpc.is_model_ready("no-such-model")
+    assert error.value.status() == "StatusCode.NOT_FOUND"
+
+
+@pytest.mark.parametrize("version", ["", "1", "production"], ids=["default", "number", "alias"])
+async def test_infer_matches_rest(stack: Stack, version: str) -> None:
+    want = await rest_outputs(stack.http, IRIS_ROWS)
+    result = await stack.grpc.infer("iris", iris_inputs(), model_version=version, request_id="req-9")
+    response = result.get_response()
+    assert response.model_name == "iris" and response.model_version == "1" and response.id == "req-9"
+    assert [o.name for o in response.outputs] == list(want)
+    label, probabilities = result.as_numpy("label"), result.as_numpy("probabilities")
+    assert label is not None and probabilities is not None
+    np.testing.assert_array_equal(label, want["label"])
+    assert label.tolist() == [0, 2]
+    np.testing.assert_allclose(probabilities, want["probabilities"], rtol=1e-6)
+
+
+async def test_requested_outputs_select_and_order(stack: Stack) -> None:
+    wanted = [triton.InferRequestedOutput("probabilities"), triton.InferRequestedOutput("label")]
+    result = await stack.grpc.infer("iris", iris_inputs(), outputs=wanted)
+    assert [o.name for o in result.get_response().outputs] == ["probabilities", "label"]
+    only = await stack.grpc.infer("iris", iris_inputs(), outputs=[triton.InferRequestedOutput("label")])
+    assert [o.name for o in only.get_response().outputs] == ["label"]
+
+
+async def expect_error(call: object, status: str, match: str) -> None:
+    with pytest.raises(InferenceServerException) as error:
+        await call  # type: ignore[misc]
+    assert error.value.status() == status
+    assert match in (error.value.message() or "")
+
+
+async def test_errors_map_to_status_codes_and_the_channel_survives(stack: Stack) -> None:
+    client = stack.grpc
+    await expect_error(client.infer("no-such-model", iris_inputs()), "StatusCode.NOT_FOUND", "no-such-model")
+    await expect_error(client.infer("iris", iris_inputs(), model_version="9"), "StatusCode.NOT_FOUND", "9")
+    as_int = triton.InferInput("X", [2, 4], "INT64")
+    as_int.set_data_from_numpy(IRIS_ROWS.astype(np.int64))
+    await expect_error(
+        client.infer("iris", [as_int]), "StatusCode.INVALID_ARGUMENT", "must be FP32, got INT64"
+    )
+    narrow = iris_inputs(IRIS_ROWS[:, :3].copy())
+    await expect_error(client.infer("iris", narrow), "StatusCode.INVALID_ARGUMENT", "takes shape [-1, 4]")
+    lying = iris_inputs()[0]
+    lying.set_shape([3, 4])  # 2 rows of data under a declared shape of 3
+    await expect_error(client.infer("iris", [lying]), "StatusCode.INVALID_ARGUMENT", "needs 48 bytes")
+    unknown_output = [triton.InferRequestedOutput("nope")]
+    await expect_error(
+        client.infer("iris", iris_inputs(), outputs=unknown_output), "StatusCode.INVALID_ARGUMENT", "'nope'"
+    )
+    result = await client.infer("iris", iris_inputs())
+    assert result.as_numpy("label") is not None
+    assert await client.is_server_live()
+
+
+async def test_typed_contents_reach_the_model(stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(stack.address) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        request = pb.ModelInferRequest(model_name="iris", model_version="production", id="t")
+        tensor = request.inputs.add(name="X", datatype="FP32", shape=IRIS_ROWS.shape)
+        tensor.contents.fp32_contents.extend(IRIS_ROWS.reshape(-1).tolist())
+        response = await stub.ModelInfer(request)
+        assert response.id == "t" and response.model_version == "1"
+        labels = dict(zip((o.name for o in response.outputs), response.raw_output_contents, strict=True))
+        assert np.frombuffer(labels["label"], "<i8").tolist() == [0, 2]
+        fp16 = pb.ModelInferRequest(model_name="iris")
+        fp16.inputs.add(name="X", datatype="FP16", shape=[1]).contents.fp32_contents.append(1.0)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.ModelInfer(fp16)
+        assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "FP16 has no typed contents field" in (error.value.details() or "")
+
+
+class Exploding(InferenceServicer):
+    @guarded
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInferResponse:
+        raise RuntimeError("secret internals")
+
+
+async def test_an_unexpected_error_is_internal_with_an_error_id_only(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = grpc.aio.server()
+    add_GRPCInferenceServiceServicer_to_server(Exploding(None, None, None), server)  # type: ignore[arg-type]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await GRPCInferenceServiceStub(channel).ModelInfer(pb.ModelInferRequest(model_name="m"))
+    finally:
+        await server.stop(None)
+    assert error.value.code() is grpc.StatusCode.INTERNAL
+    details = error.value.details() or ""
+    assert "error id" in details and "secret" not in details
+    assert "secret internals" in caplog.text
