@@ -81,15 +81,18 @@ def main(ctx: click.Context, home: Path | None, server: str | None, token: str |
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
 @click.option("--demo/--no-demo", default=False, help="Register the demo models if the registry is empty.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @pass_context
 @_fail_cleanly
-def serve(ctx: Context, host: str | None, port: int | None, demo: bool, log_level: str | None) -> None:
+def serve(
+    ctx: Context, host: str | None, port: int | None, workers: int | None, demo: bool, log_level: str | None
+) -> None:
     """Serve every model of the registry (REST: Open Inference Protocol; management API under /api)."""
     from modelport.runner import run_server
 
-    settings = ctx.settings(host=host, port=port, log_level=log_level)
+    settings = ctx.settings(host=host, port=port, workers=workers, log_level=log_level)
     if ctx.token and not settings.auth.token:
         settings.auth.token = ctx.token
     run_server(settings, seed_demo=demo)

@@ -1,23 +1,29 @@
-"""Running a server process: logging, exposure check, optional demo seeding, uvicorn."""
+"""Running a server: logging, exposure check, optional demo seeding, then uvicorn with 1 or N workers.
+
+With ``workers > 1`` uvicorn binds the port once and runs N processes that accept on it; each
+process opens the registry, converges on it by itself and serves everything (the registry is the
+only thing they share). Settings reach the workers as JSON in one environment variable.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 import uvicorn
 
 from modelport.core.settings import Settings
-from modelport.server import build_app, check_exposure, open_registry
+from modelport.server import ModelportApp, build_app, check_exposure, open_registry
 
-__all__ = ["run_server"]
+__all__ = ["run_server", "worker_app"]
 
 log = logging.getLogger("modelport")
+_SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_JSON"
 
 
 def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(settings)
     check_exposure(settings)
     registry = open_registry(settings)
     try:
@@ -25,19 +31,46 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
             from modelport.demo import seed_demo_models
 
             seed_demo_models(settings, registry)
-        app = build_app(settings, registry)
-        log.info("modelport serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=int(settings.serving.drain_timeout_s),
+        log.info(
+            "modelport serving %s on http://%s:%d (%d worker%s)",
+            settings.data_dir,
+            settings.host,
+            settings.port,
+            settings.workers,
+            "s" * (settings.workers > 1),
         )
-        uvicorn.Server(config).run()
+        if settings.workers == 1:
+            uvicorn.Server(uvicorn.Config(build_app(settings, registry), **_uvicorn_options(settings))).run()
+            return
     finally:
         registry.close()
+    os.environ[_SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run(
+        "modelport.runner:worker_app", factory=True, workers=settings.workers, **_uvicorn_options(settings)
+    )
+
+
+def worker_app() -> ModelportApp:
+    """The app of one worker process (uvicorn calls this in each worker)."""
+    settings = Settings.model_validate_json(os.environ[_SETTINGS_ENV])
+    _configure_logging(settings)
+    return build_app(settings, open_registry(settings))
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": int(settings.serving.drain_timeout_s),
+    }
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         table = reconciler.table
         return {
             "ready": reconciler.ready,
+            "pid": os.getpid(),
             "registry_revision": table.revision,
             "uptime_s": round(time.time() - started, 3),
             "loaded": [

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     log_level: str = "info"
+    workers: int = Field(1, ge=1)
+    """Server processes sharing the port; each loads every served model."""
     seed_demo_models: bool = False
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()

@@ -24,7 +24,7 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
     )
     servicer = InferenceServicer(services.inference, services.reconciler, settings.limits)

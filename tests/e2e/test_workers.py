@@ -1,0 +1,68 @@
+"""``modelport serve --workers 2``: two processes share the port, and each follows the registry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, iris_request, register, running_server
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, log_dir: Path, model_files: dict[str, Path]) -> Iterator[Server]:
+    register(home, model_files["iris"], "iris")
+    with running_server(home, log_dir, args=["--workers", "2"]) as started:
+        yield started
+
+
+def worker_pids(server: Server, want: int = 2, attempts: int = 300) -> set[int]:
+    """PIDs that answer ``/api/v1/status`` on fresh connections, until ``want`` are seen."""
+    pids: set[int] = set()
+    for _ in range(attempts):
+        with httpx.Client(base_url=server.url) as client:
+            pids.add(client.get("/api/v1/status").json()["pid"])
+        if len(pids) >= want:
+            break
+    return pids
+
+
+def test_two_processes_answer_on_one_port(server: Server) -> None:
+    pids = worker_pids(server)
+    assert len(pids) == 2 and server.process.pid not in pids
+
+
+def test_every_worker_serves_a_version_registered_while_running(
+    server: Server, model_files: dict[str, Path]
+) -> None:
+    register(server.home, model_files["iris-v2"], "iris")
+    deadline = time.monotonic() + 30
+    streak, answered_by = 0, set()
+    while streak < 40 or len(answered_by) < 2:  # fresh connections land on either worker; both must serve v2
+        assert time.monotonic() < deadline, f"workers did not all converge: {server.log()[-2000:]}"
+        with httpx.Client(base_url=server.url) as client:
+            result = client.post("/v2/models/iris/versions/2/infer", json=iris_request())
+            if result.status_code != 200:
+                streak, answered_by = 0, set()
+                time.sleep(0.1)
+                continue
+            streak += 1
+            answered_by.add(client.get("/api/v1/status").json()["pid"])
+    assert len(answered_by) == 2
+
+
+def test_stopping_the_server_stops_its_workers(home: Path, log_dir: Path) -> None:
+    with running_server(home, log_dir, args=["--workers", "2"]) as started:
+        pids = worker_pids(started)
+    for pid in pids:  # stop() sent SIGTERM to the parent and waited for it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"worker {pid} outlived its server")
