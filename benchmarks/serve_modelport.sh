@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Serve the peer benchmark's ONNX model with modelport: register it in a fresh data directory, then serve.
-#   serve_modelport.sh PORT ONNX_FILE [modelport config set options...]
-# Started by peer_bench.py through --extra (see benchmarks/run.py); PORT and ONNX_FILE are its placeholders.
+# Serve the peer benchmark's model with modelport: register it in a fresh data directory, then serve.
+#   serve_modelport.sh PORT MODEL_FILE [modelport config set options...]
+# Started by peer_bench.py through --extra (see benchmarks/run.py); PORT and MODEL_FILE are its placeholders.
+# MODEL_FILE is an ONNX file or a joblib/pickle file (registered with --trust: it runs code when loaded).
 set -euo pipefail
 port=$1 model=$2
 shift 2
@@ -9,6 +10,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MODELPORT_BIN:-$here/.venv/bin}
 export MODELPORT_HOME=${MODELPORT_HOME:-$(mktemp -d -t modelport-bench-XXXXXX)}
 export MODELPORT_GRPC__PORT=${MODELPORT_GRPC__PORT:-0}
-"$bin/modelport" register "$model" --name clf --json > /dev/null
+trust=()
+case $model in *.joblib | *.pkl | *.pickle) trust=(--trust) ;; esac
+"$bin/modelport" register "$model" --name clf ${trust[@]+"${trust[@]}"} --json > /dev/null
 if [ $# -gt 0 ]; then "$bin/modelport" config set clf "$@" > /dev/null; fi
 exec "$bin/modelport" serve --host 127.0.0.1 --port "$port" --log-level warning
