@@ -65,6 +65,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "http": "httptools",
         "lifespan": "on",
         "access_log": False,
+        "proxy_headers": False,  # nothing reads the client address; skips a middleware on every request
+        "server_header": False,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": int(settings.serving.drain_timeout_s),
     }

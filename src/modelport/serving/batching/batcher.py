@@ -1,15 +1,21 @@
-"""``Batched``: one queue per loaded version, drained by ``instances`` workers into merged model calls.
+"""``Batched``: one queue per loaded version, drained into merged model calls, ``instances`` at a time.
 
-A request waits in a bounded queue (full: refused at once as overloaded). A free worker takes the
-oldest request and every following one that can share its batch, up to the policy's limit, runs
-them as one call, and splits the outputs back. If a merged batch is refused as bad input, each
-request is retried alone so that only the bad one fails. A request still queued past its deadline
-fails with a timeout without running.
+A request waits in a bounded queue (full: refused at once as overloaded). There are no standing
+worker tasks: a request that finds an instance free *leads*: it yields once so that the requests
+ready at the same moment can join the queue, takes the oldest request and every following one that
+can share its batch (up to the policy's limit), runs them as one call, and splits the outputs back.
+The leader returns as soon as its own request is answered; if requests are still queued, a drainer
+task inherits its instance and keeps running batches until the queue is empty. At low load a
+request thus runs with no task switch beyond one yield; under load, batches form by themselves.
+
+If a merged batch is refused as bad input, each request is retried alone so that only the bad one
+fails. A request still queued past its deadline fails with a timeout without running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -29,6 +35,11 @@ Tensors = dict[str, np.ndarray]
 
 
 class BatchRunner(Protocol):
+    @property
+    def runs_inline(self) -> bool:
+        """The next ``run`` completes without suspending (it runs on the event loop)."""
+        ...
+
     async def run(self, inputs: Mapping[str, np.ndarray]) -> Tensors: ...
 
 
@@ -58,9 +69,10 @@ class Batched:
         self._clock = clock
         self._queue: deque[QueuedRequest] = deque()
         self._queued_rows = 0
-        self._work = asyncio.Event()
+        self._arrival = asyncio.Event()
+        self._running = 0
         self._closing = False
-        self._workers = [asyncio.create_task(self._worker()) for _ in range(config.instances)]
+        self._drainers: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> ServingConfig:
@@ -90,37 +102,54 @@ class Batched:
         )
         self._queue.append(request)
         self._queued_rows += rows
-        self._work.set()
-        return await request.future
+        self._arrival.set()
+        if self._running >= self._config.instances:
+            return await request.future
+        self._running += 1
+        try:
+            await self._run_until(request.future)
+        finally:
+            self._release_instance()
+        return await request.future  # answered by this task, or by a batch another instance is running
 
     async def close(self) -> None:
-        """Refuse new requests, finish the queued ones, stop the workers."""
+        """Refuse new requests and wait until the queued ones are answered."""
         self._closing = True
-        while self._queue:
+        while self._queue or self._running:
             await asyncio.sleep(0.005)
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
 
-    async def _worker(self) -> None:
-        while True:
-            await self._work.wait()
-            if not self._queue:
-                self._work.clear()
-                continue
+    async def _run_until(self, done: asyncio.Future[Tensors] | None) -> None:
+        """Run batches until ``done`` is resolved (``None``: until the queue is empty)."""
+        await asyncio.sleep(0)  # let the requests that are ready right now join this batch
+        while self._queue and (done is None or not done.done()):
             wait = self._policy.wait_s(self._queued_rows, self._clock() - self._queue[0].enqueued_at)
             if wait > 0:
-                self._work.clear()
-                try:
-                    await asyncio.wait_for(self._work.wait(), wait)
-                except TimeoutError:
-                    self._work.set()
+                self._arrival.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrival.wait(), wait)
                 continue
             batch = self._take(self._policy.batch_limit())
-            if not self._queue:
-                self._work.clear()
-            if batch:
-                await self._execute(batch)
+            if not batch:
+                continue
+            if self._runner.runs_inline:
+                await self._execute(batch)  # never suspends, so it cannot be cancelled half-way
+            else:  # a cancelled leader (its client went away) must not strand its batch mates
+                await asyncio.shield(self._execute(batch))
+
+    def _release_instance(self) -> None:
+        """Hand the instance to a drainer while requests remain queued, else free it."""
+        if self._queue:
+            task = asyncio.create_task(self._drain())
+            self._drainers.add(task)
+            task.add_done_callback(self._drainers.discard)
+        else:
+            self._running -= 1
+
+    async def _drain(self) -> None:
+        try:
+            await self._run_until(None)
+        finally:
+            self._release_instance()
 
     def _take(self, limit: int) -> list[QueuedRequest]:
         """The oldest live request and the ones after it that fit in its batch, in order."""

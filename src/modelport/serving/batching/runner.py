@@ -41,9 +41,13 @@ class ModelRunner:
     def average_call_s(self) -> float | None:
         return self._average_s
 
+    @property
+    def runs_inline(self) -> bool:
+        return self._average_s is not None and self._average_s < self._inline_below_s
+
     async def run(self, inputs: Mapping[str, np.ndarray]) -> Tensors:
         try:
-            if self._average_s is not None and self._average_s < self._inline_below_s:
+            if self.runs_inline:
                 outputs, elapsed = self._timed(inputs)
             else:
                 loop = asyncio.get_running_loop()

@@ -12,6 +12,8 @@ from modelport.serving.batching import Batched, FixedPolicy
 class RecordingRunner:
     """Doubles each row; refuses rows holding a negative number; can be held to let a queue build."""
 
+    runs_inline = False
+
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.gate = asyncio.Event()
