@@ -37,3 +37,16 @@ typecheck: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (not part of `make test`): peers (../shared/bench) + modelport cells -> docs/performance.md.
+PEERS ?= $(HOME)/.cache/peer-bench
+export PEERS
+.PHONY: bench
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-bench
+	@[ -d "$(PEERS)/base-venv" ] || bash ../shared/bench/setup_peers.sh
+	$(BIN)/python benchmarks/run.py

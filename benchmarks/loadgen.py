@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procs import tree_cpu_s, tree_pids  # noqa: E402
+from procs import tree_cpu_s, tree_pids
 
 SHED = "shed"  # HTTP 503 / gRPC RESOURCE_EXHAUSTED: refused as overloaded
 Outcome = str  # "ok", SHED or "error"
@@ -46,7 +46,11 @@ def load_rows(path: Path, rows: int) -> np.ndarray:
 
 
 def json_body(x: np.ndarray, input_name: str) -> tuple[bytes, dict[str, str]]:
-    body = {"inputs": [{"name": input_name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+    body = {
+        "inputs": [
+            {"name": input_name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
+        ]
+    }
     return json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
 
 
@@ -177,7 +181,9 @@ def grpc_calls(target: str, x: np.ndarray, input_name: str, model: str, n: int) 
     channel = grpc.aio.insecure_channel(target)
     stub = pb_grpc.GRPCInferenceServiceStub(channel)
     tensor = pb.ModelInferRequest.InferInputTensor(name=input_name, datatype="FP32", shape=list(x.shape))
-    request = pb.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[x.astype("<f4").tobytes()])
+    request = pb.ModelInferRequest(
+        model_name=model, inputs=[tensor], raw_input_contents=[x.astype("<f4").tobytes()]
+    )
 
     async def call() -> Outcome:
         try:
@@ -215,7 +221,9 @@ async def worker(call: Call, tally: Tally, stop_at: list[float]) -> None:
                 tally.latencies.append(time.perf_counter() - start)
 
 
-async def run_load(calls: list[Call], warmup: float, duration: float, server_pid: int | None) -> dict[str, Any]:
+async def run_load(
+    calls: list[Call], warmup: float, duration: float, server_pid: int | None
+) -> dict[str, Any]:
     tally = Tally()
     stop_at = [time.perf_counter() + warmup + duration + 3600]
     tasks = [asyncio.create_task(worker(c, tally, stop_at)) for c in calls]
