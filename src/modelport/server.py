@@ -31,6 +31,7 @@ from modelport.serving.loader import VersionLoader
 from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
+from modelport.serving.shadow import ShadowRunner
 
 __all__ = ["build_app", "check_exposure", "open_registry"]
 
@@ -65,7 +66,8 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
-    inference = InferenceService(lambda: reconciler.table)
+    shadows = ShadowRunner()
+    inference = InferenceService(lambda: reconciler.table, shadows)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     started = time.time()
 
@@ -86,6 +88,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run())
+        shadows.start()
         grpc_server = None
         try:
             if settings.grpc.enabled:
@@ -100,6 +103,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await shadows.stop()
             await reconciler.close()
             executor.shutdown(wait=True, cancel_futures=True)
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from modelport.core import InvalidInput, Signature
+from modelport.core.endpoints import EndpointConfig
 from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy
-from modelport.registry.records import ModelSummary, ModelVersion
-from modelport.registry.schema import AliasRow, ModelRow, VersionRow
+from modelport.registry.records import Endpoint, EndpointChange, ModelSummary, ModelVersion
+from modelport.registry.schema import AliasRow, EndpointChangeRow, EndpointRow, ModelRow, VersionRow
 
-__all__ = ["aliases_by_version", "check_str_map", "to_summary", "to_version"]
+__all__ = [
+    "aliases_by_version",
+    "check_str_map",
+    "to_endpoint",
+    "to_endpoint_change",
+    "to_summary",
+    "to_version",
+]
 
 _MAX_KEY, _MAX_VALUE = 256, 4096
 
@@ -45,6 +53,28 @@ def to_summary(row: ModelRow, latest: int | None, count: int, aliases: Iterable[
         serving=ServingConfig.from_dict(row.serving_config),
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def to_endpoint(row: EndpointRow) -> Endpoint:
+    return Endpoint(
+        name=row.name,
+        revision=row.revision,
+        config=EndpointConfig.from_dict(row.config),
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def to_endpoint_change(row: EndpointChangeRow) -> EndpointChange:
+    return EndpointChange(
+        revision=row.revision,
+        config=EndpointConfig.from_dict(row.config),
+        actor=row.actor,
+        summary=row.summary,
+        changed_at=row.changed_at,
+        restored_from=row.restored_from,
     )
 
 

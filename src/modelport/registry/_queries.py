@@ -5,13 +5,26 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelport.core import NotFound
+from modelport.core import Conflict, NotFound
 from modelport.registry import _convert as conv
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelVersion, RegistrySnapshot
-from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
+from modelport.registry.schema import AliasRow, EndpointRow, ModelRow, RegistryState, VersionRow, utcnow
 
-__all__ = ["get_or_create_model", "model", "next_number", "put_alias", "snapshot", "version", "version_row"]
+__all__ = [
+    "endpoint",
+    "get_or_create_model",
+    "model",
+    "next_number",
+    "put_alias",
+    "refuse_endpoint_name",
+    "refuse_model_name",
+    "snapshot",
+    "version",
+    "version_row",
+]
+
+_SHARED = "models and endpoints share one namespace (clients call both at /v2/models/{name})"
 
 
 def model(s: Session, name: str) -> ModelRow:
@@ -19,6 +32,25 @@ def model(s: Session, name: str) -> ModelRow:
     if row is None:
         raise NotFound(f"model {name!r} is not registered")
     return row
+
+
+def endpoint(s: Session, name: str) -> EndpointRow:
+    row = s.scalar(select(EndpointRow).where(EndpointRow.name == name))
+    if row is None:
+        raise NotFound(f"endpoint {name!r} does not exist")
+    return row
+
+
+def refuse_endpoint_name(s: Session, name: str) -> None:
+    """Conflict if ``name`` is an endpoint's: a model cannot take it."""
+    if s.scalar(select(EndpointRow.id).where(EndpointRow.name == name)) is not None:
+        raise Conflict(f"{name!r} is the name of an endpoint; {_SHARED}, so give the model another name")
+
+
+def refuse_model_name(s: Session, name: str) -> None:
+    """Conflict if ``name`` is a model's: an endpoint cannot take it."""
+    if s.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
+        raise Conflict(f"{name!r} is the name of a model; {_SHARED}, so give the endpoint another name")
 
 
 def get_or_create_model(s: Session, name: str, description: str | None) -> ModelRow:
@@ -69,7 +101,7 @@ def put_alias(s: Session, model_id: int, alias: str, number: int) -> None:
 
 
 def snapshot(s: Session) -> RegistrySnapshot:
-    """Everything, in four SELECTs of the caller's (single, consistent) transaction."""
+    """Everything, in five SELECTs of the caller's (single, consistent) transaction."""
     revision = int(s.scalar(select(RegistryState.revision)) or 0)
     models = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
     versions = s.scalars(select(VersionRow).order_by(VersionRow.model_id, VersionRow.number)).all()
@@ -88,4 +120,7 @@ def snapshot(s: Session) -> RegistrySnapshot:
         out[m.name] = ModelSnapshot(
             summary, tuple(conv.to_version(r, m.name, by_version.get(r.number, ())) for r in rows)
         )
-    return RegistrySnapshot(revision=revision, models=out)
+    endpoints = s.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+    return RegistrySnapshot(
+        revision=revision, models=out, endpoints={e.name: conv.to_endpoint(e) for e in endpoints}
+    )

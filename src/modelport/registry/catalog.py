@@ -1,5 +1,7 @@
 """The registry's API: register versions, move aliases, set policies, read consistent snapshots.
 
+The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``.
+
 Every write is one transaction that also bumps ``registry_state.revision``, so a server polls one
 cheap row (``revision()``) and reads a ``snapshot()`` only when it changed. Artifacts are stored
 before the transaction that records them: a crash can leave an unreferenced artifact, never a
@@ -25,6 +27,7 @@ from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
 from modelport.registry.artifacts import ArtifactStore
+from modelport.registry.endpoints import EndpointCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
@@ -36,7 +39,7 @@ REFERENCE_FILENAME = "reference.npy"
 _ATTEMPTS = 5
 
 
-class Registry:
+class Registry(EndpointCatalog):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine
@@ -83,7 +86,10 @@ class Registry:
         reference_data: np.ndarray | None = None,
         model_description: str | None = None,
     ) -> ModelVersion:
-        """Store the artifact, then record version ``max + 1`` (creating the model on first use)."""
+        """Store the artifact, then record version ``max + 1`` (creating the model on first use).
+
+        Conflict if ``name`` is an endpoint's: models and endpoints share one namespace.
+        """
         check_model_name(name)
         check_filename(filename)
         if not isinstance(framework, str) or not framework or len(framework) > 64:
@@ -100,12 +106,15 @@ class Registry:
             "lineage": conv.check_str_map("lineage", lineage),
             "trusted": bool(trusted),
         }
+        with self._read() as s:  # fail before storing the artifact; re-checked in the write
+            q.refuse_endpoint_name(s, name)
         stored = self.artifacts.put_file(Path(artifact), filename)
         fields.update(digest=stored.digest, size=stored.size)
         fields["reference_digest"] = self._store_reference(reference_data)
         for attempt in range(_ATTEMPTS):
             try:
                 with self._write() as s:
+                    q.refuse_endpoint_name(s, name)
                     model = q.get_or_create_model(s, name, model_description)
                     row = VersionRow(
                         model_id=model.id, number=q.next_number(s, model), created_at=utcnow(), **fields
@@ -209,7 +218,7 @@ class Registry:
             return q.version(s, model, alias.version_number)
 
     def snapshot(self) -> RegistrySnapshot:
-        """Every model with its versions, aliases and policy, and the revision, read in one transaction."""
+        """Every model (versions, aliases, policy), every endpoint and the revision, in one transaction."""
         with self._read() as s:
             return q.snapshot(s)
 

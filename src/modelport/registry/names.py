@@ -1,4 +1,4 @@
-"""Validation of the names callers choose: models, aliases and artifact files."""
+"""Validation of the names callers choose: models, endpoints, aliases and artifact files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 from modelport.core import InvalidInput
 
-__all__ = ["check_alias", "check_filename", "check_model_name"]
+__all__ = ["check_alias", "check_endpoint_name", "check_filename", "check_model_name"]
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -17,6 +17,16 @@ def check_model_name(name: str) -> str:
     if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid model name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_endpoint_name(name: str) -> str:
+    """The model-name rule: clients call an endpoint by name exactly as they call a model."""
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid endpoint name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
     return name

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from modelport.core import NotFound, Signature
+from modelport.core.endpoints import EndpointConfig
 from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy, live_versions
 
-__all__ = ["ModelSnapshot", "ModelSummary", "ModelVersion", "RegistrySnapshot"]
+__all__ = ["Endpoint", "EndpointChange", "ModelSnapshot", "ModelSummary", "ModelVersion", "RegistrySnapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +118,60 @@ class ModelSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A named routing config that clients call like a model, at one ``revision``."""
+
+    name: str
+    revision: int
+    """1 when created, +1 per change: pass it back as ``expected_revision`` to update safely."""
+    config: EndpointConfig
+    """Targets as written: a ``MODEL@ALIAS`` target follows the alias wherever it moves."""
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "revision": self.revision,
+            "config": self.config.to_dict(),
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChange:
+    """One revision in an endpoint's history: the config it set, who set it and why."""
+
+    revision: int
+    config: EndpointConfig
+    actor: str
+    summary: str
+    changed_at: datetime
+    restored_from: int | None = None
+    """For a rollback, the earlier revision whose config this one restored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "config": self.config.to_dict(),
+            "actor": self.actor,
+            "summary": self.summary,
+            "restored_from": self.restored_from,
+            "changed_at": self.changed_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
     """The whole catalogue at one ``revision``, read in one transaction."""
 
     revision: int
     models: Mapping[str, ModelSnapshot] = field(default_factory=dict)
+    endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+    """Endpoint name → endpoint; never shares a name with ``models``."""
 
     def model(self, name: str) -> ModelSnapshot:
         try:
@@ -129,5 +179,15 @@ class RegistrySnapshot:
         except KeyError:
             raise NotFound(f"model {name!r} is not registered") from None
 
+    def endpoint(self, name: str) -> Endpoint:
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            raise NotFound(f"endpoint {name!r} does not exist") from None
+
     def to_dict(self) -> dict[str, Any]:
-        return {"revision": self.revision, "models": [m.to_dict() for m in self.models.values()]}
+        return {
+            "revision": self.revision,
+            "models": [m.to_dict() for m in self.models.values()],
+            "endpoints": [e.to_dict() for e in self.endpoints.values()],
+        }

@@ -2,6 +2,8 @@
 
 Alembic migrations in ``migrations/`` create these; a test checks they stay identical.
 Versions are never updated once inserted; aliases and the model's policy are the movable parts.
+An endpoint's row holds its current routing config and ``revision``; ``endpoint_changes`` keeps
+every revision's config (the history that rollbacks read).
 ``registry_state`` is one row whose ``revision`` is bumped by every write transaction.
 """
 
@@ -28,7 +30,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AliasRow", "Base", "ModelRow", "RegistryState", "UTCDateTime", "VersionRow", "utcnow"]
+__all__ = [
+    "AliasRow",
+    "Base",
+    "EndpointChangeRow",
+    "EndpointRow",
+    "ModelRow",
+    "RegistryState",
+    "UTCDateTime",
+    "VersionRow",
+    "utcnow",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -114,6 +126,36 @@ class AliasRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version_number: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EndpointRow(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    """Shares one namespace with ``models.name`` (checked by the writers, which are serialised)."""
+    revision: Mapped[int] = mapped_column(Integer)
+    """1 when created, +1 per change; updates are guarded by ``WHERE revision = :expected``."""
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """``EndpointConfig.to_dict()``: targets as written (an alias stays an alias)."""
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EndpointChangeRow(Base):
+    __tablename__ = "endpoint_changes"
+    __table_args__ = (UniqueConstraint("endpoint_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(128))
+    summary: Mapped[str] = mapped_column(Text)
+    restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """For a rollback, the earlier revision whose config this one restored; NULL otherwise."""
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RegistryState(Base):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +18,7 @@ from modelport.core.serving_config import ServingConfig
 from modelport.core.tensors import Signature
 from modelport.runtimes.base import LoadedModel
 
-__all__ = ["LoadedVersion", "ModelRoutes", "Predictor", "RoutingTable"]
+__all__ = ["LoadedVersion", "ModelRoutes", "Predictor"]
 
 DEFAULT_ALIAS = "production"
 
@@ -117,23 +116,3 @@ class ModelRoutes:
         if number in self.pending:
             raise NotReady(f"version {number} of model {self.name!r} is not loaded yet")
         raise NotFound(f"version {number} of model {self.name!r} is not served here")
-
-
-@dataclass(frozen=True)
-class RoutingTable:
-    """An immutable view of everything servable; replaced whole, never edited."""
-
-    models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
-    revision: int = -1
-
-    def model(self, name: str) -> ModelRoutes:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise NotFound(f"model {name!r} is not served here") from None
-
-    def resolve(self, name: str, ref: str | None) -> LoadedVersion:
-        return self.model(name).resolve(ref)
-
-    def loaded_versions(self) -> list[LoadedVersion]:
-        return [v for routes in self.models.values() for v in routes.versions.values()]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelport.core.errors import NotFound, NotReady
 from modelport.core.tensors import TensorSpec
+from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import ModelRoutes
+from modelport.serving.table import RoutingTable
 
-__all__ = ["PLATFORMS", "ModelDescription", "describe_model"]
+__all__ = ["ENDPOINT_PLATFORM", "PLATFORMS", "ModelDescription", "describe", "describe_model", "is_ready"]
 
 PLATFORMS = {
     "onnx": "onnxruntime_onnx",
@@ -16,6 +19,7 @@ PLATFORMS = {
     "lightgbm": "lightgbm",
 }
 """The protocol's ``platform`` per runtime framework (others are reported under their own name)."""
+ENDPOINT_PLATFORM = "modelport_endpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +44,37 @@ def describe_model(routes: ModelRoutes, ref: str | None) -> ModelDescription:
         inputs=signature.inputs,
         outputs=signature.outputs,
     )
+
+
+def describe_endpoint(endpoint: EndpointRoutes) -> ModelDescription:
+    """An endpoint looks like a model whose versions are its variants' versions."""
+    signature = endpoint.signature
+    return ModelDescription(
+        name=endpoint.name,
+        versions=[v.version.target for v in endpoint.variants],
+        platform=ENDPOINT_PLATFORM,
+        inputs=signature.inputs,
+        outputs=signature.outputs,
+    )
+
+
+def describe(table: RoutingTable, name: str, ref: str | None) -> ModelDescription:
+    """A model's or an endpoint's description (``NotFound`` when neither is served)."""
+    endpoint = table.endpoint(name)
+    if endpoint is None:
+        return describe_model(table.model(name), ref)
+    if ref:
+        raise NotFound(f"{name!r} is an endpoint; it has no version {ref!r}")
+    return describe_endpoint(endpoint)
+
+
+def is_ready(table: RoutingTable, name: str, ref: str | None) -> bool:
+    """Whether ``name`` (and ``ref``) can serve now; ``NotFound`` for a name served nowhere."""
+    if table.endpoint(name) is not None:
+        return not ref
+    routes = table.model(name)
+    try:
+        routes.resolve(ref)
+    except (NotFound, NotReady):
+        return False
+    return True

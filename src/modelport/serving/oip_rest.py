@@ -10,16 +10,19 @@ from typing import Any
 from modelport import __version__
 from modelport.core.settings import LimitSettings
 from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
-from modelport.serving.metadata import ModelDescription, describe_model
+from modelport.serving.metadata import ModelDescription, describe, is_ready
 from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
-from modelport.serving.service import InferenceService
+from modelport.serving.service import SERVED_BY, InferenceService
 
 __all__ = ["EXTENSIONS", "OipRest"]
 
 EXTENSIONS = ("binary_tensor_data",)
 _HEADER_LENGTH = b"inference-header-content-length"
+ROUTE_KEY_HEADER = b"x-modelport-route-key"
+"""Requests with the same routing key reach the same variant of an endpoint."""
+SERVED_BY_HEADER = b"x-modelport-served-by"
 
 
 class OipRest:
@@ -56,14 +59,15 @@ class OipRest:
         return json_response({"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)})
 
     async def model_metadata(self, request: HttpRequest) -> HttpResponse:
-        routes = self._reconciler.table.model(request.path_params["model"])
-        description = describe_model(routes, request.path_params.get("version"))
-        return json_response(_metadata_json(description))
+        params = request.path_params
+        return json_response(
+            _metadata_json(describe(self._reconciler.table, params["model"], params.get("version")))
+        )
 
     async def model_ready(self, request: HttpRequest) -> HttpResponse:
         name, ref = request.path_params["model"], request.path_params.get("version")
-        loaded = self._reconciler.table.resolve(name, ref)
-        return json_response({"name": name, "version": str(loaded.version), "ready": True})
+        ready = is_ready(self._reconciler.table, name, ref)
+        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
         body = await read_body(request, self._limits.max_body_bytes)
@@ -74,9 +78,14 @@ class OipRest:
             self._limits,
         )
         params = request.path_params
-        response = await self._service.infer(params["model"], params.get("version"), decoded)
+        route_key = request.headers.get(ROUTE_KEY_HEADER)
+        response = await self._service.infer(
+            params["model"], params.get("version"), decoded, None if route_key is None else route_key.decode()
+        )
         payload, headers = encode_infer_response(response, decoded)
-        return HttpResponse(payload, 200, [(k.lower().encode(), v.encode()) for k, v in headers.items()])
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
+        return HttpResponse(payload, 200, raw_headers)
 
 
 def _metadata_json(description: ModelDescription) -> dict[str, Any]:

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from modelport.core.errors import ModelportError
+from modelport.core.endpoints import EndpointConfig
+from modelport.core.errors import ModelportError, NotReady
 from modelport.core.serving_config import ServingConfig
 from modelport.registry.records import ModelVersion, RegistrySnapshot
-from modelport.serving.loaded import LoadedVersion, ModelRoutes, Predictor, RoutingTable
+from modelport.serving.endpoints import EndpointRoutes, build_endpoint
+from modelport.serving.loaded import LoadedVersion, ModelRoutes, Predictor
+from modelport.serving.table import RoutingTable
 
 __all__ = ["PredictorFactory", "Reconciler", "RegistryReader", "VersionLoading"]
 
@@ -105,8 +108,9 @@ class Reconciler:
         self._publish(snapshot, desired, kept)
         if kept.keys() - loaded.keys():
             _freeze_long_lived_objects()
-        for key, version in loaded.items():
-            if kept.get(key) is not version:
+        still_used = {id(v) for v in self.table.loaded_versions()}  # an endpoint may still hold an old one
+        for version in loaded.values():
+            if id(version) not in still_used:
                 self._in_background(self._retire(version))
 
     def _apply_config(self, version: LoadedVersion, config: ServingConfig) -> None:
@@ -157,7 +161,26 @@ class Reconciler:
                 aliases=MappingProxyType(dict(model.summary.aliases)),
                 pending=wanted - versions.keys(),
             )
-        self.table = RoutingTable(models=MappingProxyType(models), revision=snapshot.revision)
+        endpoints = self._bind_endpoints(snapshot, loaded)
+        self.table = RoutingTable(
+            models=MappingProxyType(models), endpoints=MappingProxyType(endpoints), revision=snapshot.revision
+        )
+
+    def _bind_endpoints(
+        self, snapshot: RegistrySnapshot, loaded: Mapping[Key, LoadedVersion]
+    ) -> dict[str, EndpointRoutes]:
+        """Each endpoint on its new config once every route is loaded; until then, on its previous one."""
+        bound = {}
+        for name, endpoint in snapshot.endpoints.items():
+            targets = _endpoint_targets(snapshot, endpoint.config)
+            resolve = {label: loaded[key] for label, key in targets.items() if key in loaded}
+            try:
+                bound[name] = build_endpoint(name, endpoint.revision, endpoint.config, resolve)
+            except NotReady:
+                previous = self.table.endpoints.get(name)
+                if previous is not None:
+                    bound[name] = previous
+        return bound
 
     async def _retire(self, version: LoadedVersion) -> None:
         if not await version.drained(self._drain_timeout_s):
@@ -180,11 +203,29 @@ def _freeze_long_lived_objects() -> None:
 
 
 def _desired_versions(snapshot: RegistrySnapshot) -> dict[Key, ModelVersion]:
+    """Every version a model's policy or aliases keep live, and every version an endpoint targets."""
     desired = {}
     for model in snapshot.models.values():
         for number in model.live_versions():
             desired[(model.name, number)] = model.version(number)
+    for endpoint in snapshot.endpoints.values():
+        for name, number in _endpoint_targets(snapshot, endpoint.config).values():
+            desired[(name, number)] = snapshot.models[name].version(number)
     return desired
+
+
+def _endpoint_targets(snapshot: RegistrySnapshot, config: EndpointConfig) -> dict[str, Key]:
+    """Target label (``iris@candidate``) → (model, version number) as the registry resolves it now."""
+    targets = {}
+    for target in [r.target for r in config.routes if r.weight > 0] + [s.target for s in config.shadows]:
+        model = snapshot.models.get(target.model)
+        ref = target.ref or ""
+        number = int(ref) if ref.isdigit() else model.summary.aliases.get(ref) if model else None
+        if model is not None and number is not None and any(v.number == number for v in model.versions):
+            targets[str(target)] = (target.model, number)
+        else:
+            log.warning("endpoint target %s does not resolve to a registered version", target)
+    return targets
 
 
 def _key(target: str) -> Key:

@@ -18,6 +18,10 @@ import numpy as np
 
 __all__ = ["LatencyTargetPolicy", "ServiceTimeModel"]
 
+_MIN_SAMPLES = 100
+"""Latencies needed before the observed p99 is trusted."""
+_RELAX_STEP = 0.05
+
 
 class ServiceTimeModel:
     """Exponentially weighted least-squares fit of ``service_s = fixed + per_row * rows``."""
@@ -59,6 +63,7 @@ class LatencyTargetPolicy:
         self._cost = ServiceTimeModel()
         self._latencies: deque[float] = deque(maxlen=window)
         self._headroom = 1.0
+        self._adjust_every_s = max(target_s, 0.05)
         self._next_adjust = clock()
 
     @property
@@ -82,18 +87,28 @@ class LatencyTargetPolicy:
         limit = self.batch_limit()
         batches_ahead = math.ceil((queued_rows + rows) / limit) / self._instances
         expected = (batches_ahead + 0.5) * self._cost.predict(limit)
-        return expected <= self._target_s * self._headroom
+        if expected <= self._target_s * self._headroom:
+            return True
+        self._relax_while_shedding()
+        return False
+
+    def _relax_while_shedding(self) -> None:
+        """Shedding everything produces no measurements to learn from; recover the headroom by time."""
+        now = self._clock()
+        if now >= self._next_adjust and len(self._latencies) < _MIN_SAMPLES:
+            self._next_adjust = now + self._adjust_every_s
+            self._headroom = min(1.0, self._headroom + _RELAX_STEP)
 
     def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
         self._cost.observe(rows, service_s)
         self._latencies.extend(latencies_s)
         now = self._clock()
-        if now < self._next_adjust or len(self._latencies) < 100:
+        if now < self._next_adjust or len(self._latencies) < _MIN_SAMPLES:
             return
-        self._next_adjust = now + max(self._target_s, 0.05)
+        self._next_adjust = now + self._adjust_every_s
         p99 = float(np.percentile(np.fromiter(self._latencies, float), 99))
         if p99 > self._target_s:
             self._headroom = max(0.1, self._headroom * 0.5)
             self._latencies.clear()  # judge the new headroom on fresh measurements
         elif p99 < 0.8 * self._target_s:
-            self._headroom = min(1.0, self._headroom + 0.05)
+            self._headroom = min(1.0, self._headroom + _RELAX_STEP)

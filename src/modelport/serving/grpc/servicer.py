@@ -13,14 +13,14 @@ from typing import TypeVar
 import grpc
 
 from modelport import __version__
-from modelport.core.errors import InternalError, ModelportError, NotFound, NotReady, Overloaded
+from modelport.core.errors import InternalError, ModelportError, Overloaded
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import TensorSpec
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
 from modelport.serving.grpc.errors import GRPC_STATUS
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
-from modelport.serving.metadata import describe_model
+from modelport.serving.metadata import describe, is_ready
 from modelport.serving.oip_rest import EXTENSIONS
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
@@ -90,19 +90,16 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
-        routes = self._reconciler.table.model(request.name)  # an unknown model is NOT_FOUND
-        try:
-            routes.resolve(request.version or None)
-        except (NotFound, NotReady):
-            return pb.ModelReadyResponse(ready=False)  # a known model, but not that version (yet)
-        return pb.ModelReadyResponse(ready=True)
+        # an unknown name is NOT_FOUND; a known model without that version (yet) is not ready
+        return pb.ModelReadyResponse(
+            ready=is_ready(self._reconciler.table, request.name, request.version or None)
+        )
 
     @guarded
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
-        routes = self._reconciler.table.model(request.name)
-        described = describe_model(routes, request.version or None)
+        described = describe(self._reconciler.table, request.name, request.version or None)
         return pb.ModelMetadataResponse(
             name=described.name,
             versions=described.versions,

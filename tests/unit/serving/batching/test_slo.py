@@ -43,3 +43,20 @@ def test_headroom_halves_when_p99_misses_and_recovers_slowly() -> None:
         clock.now = 1.0 + step
         policy.observe(10, 0.002, [0.001] * 200)
     assert abs(policy.headroom - 0.65) < 1e-9
+
+
+def test_shedding_everything_does_not_lock_the_policy_out() -> None:
+    clock = Clock()
+    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
+    for _ in range(20):
+        policy.observe(10, 0.002, [])
+    clock.now = 1.0
+    policy.observe(10, 0.002, [0.050] * 200)  # a burst of misses: headroom halves
+    clock.now = 2.0
+    policy.observe(10, 0.002, [0.050] * 200)
+    assert policy.headroom == 0.25
+    rejected_then_admitted = []
+    for step in range(40):  # no request is admitted, so nothing is measured; time alone must relax it
+        clock.now = 3.0 + step * 0.05
+        rejected_then_admitted.append(policy.admit(queued_rows=20, rows=1))
+    assert not rejected_then_admitted[0] and rejected_then_admitted[-1]

@@ -1,0 +1,44 @@
+"""The routing table: an immutable view of every served model and endpoint, swapped whole."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from modelport.core.errors import NotFound
+from modelport.serving.endpoints import EndpointRoutes
+from modelport.serving.loaded import LoadedVersion, ModelRoutes
+
+__all__ = ["RoutingTable"]
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """An immutable view of everything servable; replaced whole, never edited."""
+
+    models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
+    endpoints: Mapping[str, EndpointRoutes] = field(default_factory=lambda: MappingProxyType({}))
+    revision: int = -1
+
+    def model(self, name: str) -> ModelRoutes:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise NotFound(f"model {name!r} is not served here") from None
+
+    def resolve(self, name: str, ref: str | None) -> LoadedVersion:
+        return self.model(name).resolve(ref)
+
+    def endpoint(self, name: str) -> EndpointRoutes | None:
+        return self.endpoints.get(name)
+
+    def loaded_versions(self) -> list[LoadedVersion]:
+        """Every version in memory, whether a model route or only an endpoint still holds it."""
+        found: dict[int, LoadedVersion] = {}
+        for routes in self.models.values():
+            found.update((id(v), v) for v in routes.versions.values())
+        for endpoint in self.endpoints.values():
+            found.update((id(v.version), v.version) for v in endpoint.variants)
+            found.update((id(s.version), s.version) for s in endpoint.shadows)
+        return list(found.values())
