@@ -2,69 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
+from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import load_reference, parse_pairs, read_predict_input
 from modelport.cli_output import print_models, print_prediction, print_version, print_versions
-from modelport.client import Catalog, LocalCatalog, RemoteCatalog
 from modelport.control.registration import RegistrationRequest
-from modelport.core.errors import ModelportError
-from modelport.core.settings import Settings
 from modelport.core.targets import Target
 
 __all__ = ["main"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a ``ModelportError`` as one line and exit 1, instead of a traceback."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ModelportError as error:
-            click.secho(f"error: {error.message}", fg="red", err=True)
-            sys.exit(1)
-
-    return run
-
-
-class Context:
-    def __init__(self, overrides: dict[str, Any], server: str | None, token: str | None) -> None:
-        self.overrides = overrides
-        self.server = server
-        self.token = token
-
-    def settings(self, **more: Any) -> Settings:
-        return Settings(**{**self.overrides, **{k: v for k, v in more.items() if v is not None}})
-
-    @contextmanager
-    def catalog(self) -> Iterator[Catalog]:
-        if self.server:
-            yield RemoteCatalog(self.server, self.token)
-            return
-        from modelport.server import open_registry
-
-        settings = self.settings()
-        registry = open_registry(settings)
-        try:
-            yield LocalCatalog(settings, registry)
-        finally:
-            registry.close()
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group()
@@ -85,7 +36,7 @@ def main(ctx: click.Context, home: Path | None, server: str | None, token: str |
 @click.option("--demo/--no-demo", default=False, help="Register the demo models if the registry is empty.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def serve(
     ctx: Context, host: str | None, port: int | None, workers: int | None, demo: bool, log_level: str | None
 ) -> None:
@@ -111,7 +62,7 @@ def serve(
 @click.option("--trust", is_flag=True, help="I trust this file (needed for pickle/joblib, which run code).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def register(
     ctx: Context,
     path: Path,
@@ -148,7 +99,7 @@ def register(
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def models(ctx: Context, as_json: bool) -> None:
     """List the registered models."""
     with ctx.catalog() as catalog:
@@ -159,7 +110,7 @@ def models(ctx: Context, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def versions(ctx: Context, name: str, as_json: bool) -> None:
     """List the versions of model NAME."""
     with ctx.catalog() as catalog:
@@ -176,7 +127,7 @@ def alias() -> None:
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("version", type=click.IntRange(min=1))
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
     """Point ALIAS of model NAME at VERSION."""
     with ctx.catalog() as catalog:
@@ -188,7 +139,7 @@ def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def alias_rm(ctx: Context, name: str, alias_name: str) -> None:
     """Remove ALIAS from model NAME."""
     with ctx.catalog() as catalog:
@@ -205,7 +156,7 @@ def policy() -> None:
 @click.argument("name")
 @click.argument("policy_text", metavar="POLICY")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def policy_set(ctx: Context, name: str, policy_text: str) -> None:
     """Set the version policy of NAME: latest, latest:N, all or specific:1,3 (aliases always load)."""
     with ctx.catalog() as catalog:
@@ -221,7 +172,7 @@ def serving_config() -> None:
 @serving_config.command("show")
 @click.argument("name")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def config_show(ctx: Context, name: str) -> None:
     """Print the serving settings of NAME as JSON."""
     with ctx.catalog() as catalog:
@@ -240,7 +191,7 @@ def config_show(ctx: Context, name: str) -> None:
 @click.option("--latency-target-ms", type=click.FloatRange(min=0), help="SLO mode p99 target (0: off).")
 @click.option("--instances", type=click.IntRange(min=1), help="Batches running at the same time.")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def config_set(ctx: Context, /, name: str, preferred: tuple[int, ...], **options: Any) -> None:
     """Change serving settings of NAME; running servers apply them within a second, without reloading."""
     changes = {key: value for key, value in options.items() if value is not None}
@@ -260,7 +211,7 @@ def config_set(ctx: Context, /, name: str, preferred: tuple[int, ...], **options
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the Open Inference Protocol response.")
 @pass_context
-@_fail_cleanly
+@fail_cleanly
 def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
     """Predict with TARGET (NAME, NAME:VERSION or NAME@ALIAS).
 
@@ -271,3 +222,6 @@ def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
     with ctx.catalog() as catalog:
         request = read_predict_input(input_file.read(), catalog.metadata(parsed))
         print_prediction(catalog.infer(parsed, request), as_json)
+
+
+add_endpoint_commands(main)

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import orjson
 
+from modelport.control.aliases import move_alias
 from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.errors import (
     Conflict,
@@ -69,7 +70,7 @@ class LocalCatalog:
         return self._registrar.register(request).to_dict()
 
     def set_alias(self, name: str, alias: str, version: int) -> Json:
-        self._registry.set_alias(name, alias, version)
+        move_alias(self._registry, name, alias, version, actor="cli")
         return self._registry.get_model(name).to_dict()
 
     def remove_alias(self, name: str, alias: str) -> Json:
@@ -124,11 +125,11 @@ class RemoteCatalog:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def list_models(self) -> list[Json]:
-        result: list[Json] = self._call("GET", "/api/v1/models")
+        result: list[Json] = self.call("GET", "/api/v1/models")
         return result
 
     def list_versions(self, name: str) -> list[Json]:
-        result: list[Json] = self._call("GET", f"/api/v1/models/{name}/versions")
+        result: list[Json] = self.call("GET", f"/api/v1/models/{name}/versions")
         return result
 
     def register(self, request: RegistrationRequest) -> Json:
@@ -147,40 +148,41 @@ class RemoteCatalog:
             files: dict[str, Any] = {"file": (request.artifact.name, artifact)}
             if request.reference_data is not None:
                 files["reference"] = ("reference.npy", _npy_bytes(request.reference_data))
-            result: Json = self._call(
+            result: Json = self.call(
                 "POST", f"/api/v1/models/{request.name}/versions", data=data, files=files
             )
             return result
 
     def set_alias(self, name: str, alias: str, version: int) -> Json:
-        result: Json = self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
+        result: Json = self.call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
         return result
 
     def remove_alias(self, name: str, alias: str) -> Json:
-        result: Json = self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
+        result: Json = self.call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
         return result
 
     def set_policy(self, name: str, policy: str) -> Json:
-        result: Json = self._call("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
+        result: Json = self.call("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
         return result
 
     def get_serving(self, name: str) -> Json:
-        result: Json = self._call("GET", f"/api/v1/models/{name}/serving")
+        result: Json = self.call("GET", f"/api/v1/models/{name}/serving")
         return result
 
     def update_serving(self, name: str, changes: Json) -> Json:
-        result: Json = self._call("PATCH", f"/api/v1/models/{name}/serving", json=changes)
+        result: Json = self.call("PATCH", f"/api/v1/models/{name}/serving", json=changes)
         return result
 
     def metadata(self, target: Target) -> Json:
-        result: Json = self._call("GET", _v2_path(target))
+        result: Json = self.call("GET", _v2_path(target))
         return result
 
     def infer(self, target: Target, request: Json) -> Json:
-        result: Json = self._call("POST", _v2_path(target) + "/infer", json=request)
+        result: Json = self.call("POST", _v2_path(target) + "/infer", json=request)
         return result
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; an error answer is raised as the matching ``ModelportError``."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

@@ -21,8 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelport.control.app import ControlServices, create_management_app
 from modelport.control.auth import is_loopback
 from modelport.control.registration import Registrar
+from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
+from modelport.monitoring.book import OutcomeBook
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
@@ -67,7 +69,9 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         settings.serving.drain_timeout_s,
     )
     shadows = ShadowRunner()
-    inference = InferenceService(lambda: reconciler.table, shadows)
+    outcomes = OutcomeBook()
+    rollouts = RolloutController(registry, outcomes)
+    inference = InferenceService(lambda: reconciler.table, shadows, outcomes)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     started = time.time()
 
@@ -88,6 +92,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run())
+        rollout_task = asyncio.create_task(rollouts.run())
         shadows.start()
         grpc_server = None
         try:
@@ -100,14 +105,17 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(GRPC_GRACE_S)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for background in (task, rollout_task):
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await shadows.stop()
             await reconciler.close()
             executor.shutdown(wait=True, cancel_futures=True)
 
-    management = create_management_app(settings, ControlServices(registry, registrar, status))
+    management = create_management_app(
+        settings, ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status)
+    )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
     data_plane = create_inference_app(settings, ServingServices(inference, reconciler))
     return ModelportApp(data_plane, control)

@@ -16,10 +16,13 @@ from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
 from modelport.control.auth import check_bearer
+from modelport.control.endpoint_routes import build_endpoint_router
 from modelport.control.registration import Registrar
+from modelport.control.rollout_routes import build_rollout_router
 from modelport.control.routes import build_router
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
+from modelport.monitoring.book import OutcomeBook
 from modelport.registry.catalog import Registry
 from modelport.serving.http_errors import error_response, internal_error_response
 
@@ -32,6 +35,12 @@ class ControlServices:
     registrar: Registrar
     status: Callable[[], dict[str, Any]]
     """What the data plane reports about itself (loaded versions, failures, readiness)."""
+    shadow_report: Callable[[str], dict[str, Any]]
+    """This server's shadow comparison for an endpoint."""
+    outcomes: OutcomeBook
+    """What each endpoint variant did here: A/B reports and feedback."""
+    rollout_status: Callable[[str], dict[str, Any] | None]
+    """This server's view of a running rollout's guardrails."""
 
 
 def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
@@ -47,6 +56,10 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
         dependencies=[Depends(require_token)],
     )
     app.include_router(build_router(settings, services), prefix="/v1")
+    app.include_router(build_endpoint_router(services.registry, services.shadow_report), prefix="/v1")
+    app.include_router(
+        build_rollout_router(services.registry, services.outcomes, services.rollout_status), prefix="/v1"
+    )
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

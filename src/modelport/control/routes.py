@@ -12,6 +12,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
+from modelport.control.aliases import move_alias
 from modelport.control.registration import RegistrationRequest
 from modelport.core.errors import Forbidden, InvalidInput, TooLarge
 from modelport.core.settings import Settings
@@ -96,7 +97,7 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
 
     @router.put("/models/{name}/aliases/{alias}", summary="Point an alias at a version (create or move)")
     def set_alias(name: str, alias: str, body: AliasBody) -> dict[str, Any]:
-        registry.set_alias(name, alias, body.version)
+        move_alias(registry, name, alias, body.version, actor="api")
         return registry.get_model(name).to_dict()
 
     @router.delete("/models/{name}/aliases/{alias}", summary="Remove an alias")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.core.errors import InvalidInput
+from modelport.core.rollout import RolloutPlan, RolloutPolicy, RolloutStatus
 from modelport.core.targets import Target
 
 __all__ = ["EndpointConfig", "RouteSpec", "ShadowSpec", "parse_weighted"]
@@ -57,6 +58,10 @@ class ShadowSpec:
 class EndpointConfig:
     routes: tuple[RouteSpec, ...]
     shadows: tuple[ShadowSpec, ...] = field(default=())
+    rollout: RolloutPlan | None = None
+    """The rollout in progress or last run; its baseline and candidate are routes while it runs."""
+    rollout_policy: RolloutPolicy | None = None
+    """When set, a move of an alias this endpoint routes by goes through a rollout."""
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -74,9 +79,21 @@ class EndpointConfig:
         shadows = [str(shadow.target) for shadow in self.shadows]
         if len(set(shadows)) != len(shadows):
             raise InvalidInput(f"a target appears twice among the shadows: {shadows}")
+        if self.rollout is not None and self.rollout.running:
+            for target in (self.rollout.baseline, self.rollout.candidate):
+                if str(target) not in primaries:
+                    raise InvalidInput(f"a running rollout's {target} must be a route of the endpoint")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"routes": [r.to_dict() for r in self.routes], "shadows": [s.to_dict() for s in self.shadows]}
+        data: dict[str, Any] = {
+            "routes": [r.to_dict() for r in self.routes],
+            "shadows": [s.to_dict() for s in self.shadows],
+        }
+        if self.rollout is not None:
+            data["rollout"] = self.rollout.to_dict()
+        if self.rollout_policy is not None:
+            data["rollout_policy"] = self.rollout_policy.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EndpointConfig:
@@ -89,11 +106,44 @@ class EndpointConfig:
             raise InvalidInput(
                 "an endpoint config is {'routes': [{'target', 'weight'}], 'shadows': [{'target', 'percent'}]}"
             ) from None
-        return cls(routes=routes, shadows=shadows)
+        rollout = RolloutPlan.from_dict(data["rollout"]) if data.get("rollout") else None
+        policy = RolloutPolicy.from_dict(data["rollout_policy"]) if data.get("rollout_policy") else None
+        return cls(routes=routes, shadows=shadows, rollout=rollout, rollout_policy=policy)
 
-    def with_weights(self, weights: Sequence[RouteSpec]) -> EndpointConfig:
-        """The same shadows with these routes (a weight change, a promotion)."""
-        return EndpointConfig(routes=tuple(weights), shadows=self.shadows)
+    def with_routes(self, routes: Sequence[RouteSpec]) -> EndpointConfig:
+        """These routes, the same shadows (minus any that became a route)."""
+        labels = {str(r.target) for r in routes}
+        shadows = tuple(s for s in self.shadows if str(s.target) not in labels)
+        return EndpointConfig(
+            tuple(routes), shadows, self._rollout_after_manual_change(), self.rollout_policy
+        )
+
+    def with_rollout(self, routes: Sequence[RouteSpec], rollout: RolloutPlan) -> EndpointConfig:
+        return EndpointConfig(tuple(routes), self.shadows, rollout, self.rollout_policy)
+
+    def with_policy(self, policy: RolloutPolicy | None) -> EndpointConfig:
+        return EndpointConfig(self.routes, self.shadows, self.rollout, policy)
+
+    def _rollout_after_manual_change(self) -> RolloutPlan | None:
+        """A manual routing change ends a running rollout (it would fight the change)."""
+        if self.rollout is None or not self.rollout.running:
+            return self.rollout
+        return self.rollout.ended(RolloutStatus.ABORTED, "routes changed by hand")
+
+    def promoted(self, target: Target) -> EndpointConfig:
+        """All traffic to ``target``."""
+        return self.with_routes([RouteSpec(target, 100)])
+
+    def with_shadow(self, shadow: ShadowSpec) -> EndpointConfig:
+        """``shadow`` added, or its percent changed if it is already a shadow."""
+        others = tuple(s for s in self.shadows if str(s.target) != str(shadow.target))
+        return EndpointConfig(self.routes, (*others, shadow), self.rollout, self.rollout_policy)
+
+    def without_shadow(self, target: Target) -> EndpointConfig:
+        remaining = tuple(s for s in self.shadows if str(s.target) != str(target))
+        if len(remaining) == len(self.shadows):
+            raise InvalidInput(f"{target} is not a shadow of this endpoint")
+        return EndpointConfig(self.routes, remaining, self.rollout, self.rollout_policy)
 
 
 def parse_weighted(text: str, what: str = "route") -> tuple[Target, float]:

@@ -1,9 +1,10 @@
 """Shadow traffic: mirrored requests run beside the request path, compared with what the caller got.
 
-The caller never waits for, sees, or is affected by a shadow: a shadowed request is offered to a
-bounded queue after the caller's answer is ready, and dropped (and counted) when the queue is full.
-A few consumer tasks run the shadows through each shadow version's own batcher and feed the
-comparison of the shadow's outputs with the primary's.
+The caller never waits for, sees, or is affected by a shadow: a shadowed request is offered after
+the caller's answer is ready and runs as its own task through the shadow version's batcher, then
+feeds the comparison of the shadow's outputs with the primary's. Shadow work is bounded twice: in
+total and per shadow target, so one slow shadow cannot starve the others. Work over either bound
+is dropped and counted.
 """
 
 from __future__ import annotations
@@ -40,29 +41,29 @@ class ShadowJob:
 
 class ShadowRunner:
     def __init__(
-        self, max_queue: int = 256, consumers: int = 4, window: int = 1000, seed: int | None = None
+        self, max_in_flight: int = 256, per_target: int = 64, window: int = 1000, seed: int | None = None
     ) -> None:
-        self._max_queue = max_queue
-        self._consumers = consumers
+        self._max_in_flight = max_in_flight
+        self._per_target = per_target
         self._window = window
         self._random = random.Random(seed)
-        self._queue: asyncio.Queue[ShadowJob] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._by_target: dict[str, int] = {}
         self._comparisons: dict[tuple[str, str], ShadowComparison] = {}
         self.dropped = 0
         self.completed = 0
 
     def start(self) -> None:
-        self._queue = asyncio.Queue(self._max_queue)
-        self._tasks = [asyncio.create_task(self._consume()) for _ in range(self._consumers)]
+        self._running = True
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._running = False
+        for task in list(self._tasks):
             task.cancel()
-        for task in self._tasks:
+        for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
 
     def sampled(self, fraction: float) -> bool:
         return fraction >= 1 or self._random.random() < fraction
@@ -76,15 +77,18 @@ class ShadowRunner:
         outputs: Mapping[str, np.ndarray],
         latency_s: float,
     ) -> None:
-        """Queue a shadow run, or count it as dropped when the queue is full (or not running)."""
-        job = ShadowJob(endpoint, primary, shadow, inputs, outputs, latency_s)
-        if self._queue is None:
+        """Start a shadow run, or count it as dropped when shadow work is at its bounds (or stopped)."""
+        label = shadow.label
+        busy = self._by_target.get(label, 0)
+        if not self._running or len(self._tasks) >= self._max_in_flight or busy >= self._per_target:
             self.dropped += 1
             return
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        self._by_target[label] = busy + 1
+        task = asyncio.create_task(
+            self._run(ShadowJob(endpoint, primary, shadow, inputs, outputs, latency_s))
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def report(self, endpoint: str) -> dict[str, Any]:
         shadows = {
@@ -94,18 +98,15 @@ class ShadowRunner:
         }
         return {"endpoint": endpoint, "shadows": shadows, "dropped_total": self.dropped}
 
-    async def _consume(self) -> None:
-        assert self._queue is not None
-        while True:
-            job = await self._queue.get()
-            try:
-                await self._run(job)
-            except Exception:
-                log.exception("shadow run on %s failed unexpectedly", job.shadow.label)
-            finally:
-                self._queue.task_done()
-
     async def _run(self, job: ShadowJob) -> None:
+        try:
+            await self._compare(job)
+        except Exception:
+            log.exception("shadow run on %s failed unexpectedly", job.shadow.label)
+        finally:
+            self._by_target[job.shadow.label] -= 1
+
+    async def _compare(self, job: ShadowJob) -> None:
         key = (job.endpoint, job.shadow.label)
         comparison = self._comparisons.get(key)
         if comparison is None:

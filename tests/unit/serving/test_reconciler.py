@@ -6,6 +6,7 @@ import pytest
 
 from modelport.core import InferenceRequest, NotFound, NotReady
 from modelport.core.serving_config import ServingConfig
+from modelport.monitoring.book import OutcomeBook
 from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
@@ -55,7 +56,7 @@ async def test_unwanted_versions_are_unloaded_and_closed() -> None:
 
 async def test_in_flight_request_finishes_before_its_version_is_closed() -> None:
     registry, loader, reconciler = make()
-    service = InferenceService(lambda: reconciler.table, ShadowRunner())
+    service = InferenceService(lambda: reconciler.table, ShadowRunner(), OutcomeBook())
     registry.publish(model_snapshot("m", [1], {}))
     await reconciler.reconcile_once()
     old = loader.models[("m", 1)]

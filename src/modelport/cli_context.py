@@ -1,0 +1,82 @@
+"""What every CLI command shares: the settings overrides, where to work (local or a server), errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from modelport.client import Catalog, LocalCatalog, RemoteCatalog
+from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEndpoints
+from modelport.core.errors import ModelportError
+from modelport.core.settings import Settings
+
+__all__ = ["Context", "fail_cleanly", "pass_context"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a ``ModelportError`` as one line and exit 1, instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ModelportError as error:
+            click.secho(f"error: {error.message}", fg="red", err=True)
+            sys.exit(1)
+
+    return run
+
+
+class Context:
+    def __init__(self, overrides: dict[str, Any], server: str | None, token: str | None) -> None:
+        self.overrides = overrides
+        self.server = server
+        self.token = token
+
+    def settings(self, **more: Any) -> Settings:
+        return Settings(**{**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+
+    @contextmanager
+    def catalog(self) -> Iterator[Catalog]:
+        if self.server:
+            yield RemoteCatalog(self.server, self.token)
+            return
+        from modelport.server import open_registry
+
+        settings = self.settings()
+        registry = open_registry(settings)
+        try:
+            yield LocalCatalog(settings, registry)
+        finally:
+            registry.close()
+
+    @contextmanager
+    def endpoints(self) -> Iterator[EndpointClient]:
+        if self.server:
+            yield RemoteEndpoints(RemoteCatalog(self.server, self.token))
+            return
+        from modelport.server import open_registry
+
+        registry = open_registry(self.settings())
+        try:
+            yield LocalEndpoints(registry)
+        finally:
+            registry.close()
+
+    def server_api(self) -> RemoteEndpoints:
+        """A running server's API: ``--server``, else the local server from the settings."""
+        settings = self.settings()
+        return RemoteEndpoints(
+            RemoteCatalog(self.server or f"http://{settings.host}:{settings.port}", self.token)
+        )
+
+
+pass_context = click.make_pass_decorator(Context)

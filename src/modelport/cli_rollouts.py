@@ -1,0 +1,137 @@
+"""``modelport rollout|feedback`` and ``endpoint report``: guarded rollouts and A/B results.
+
+These ask the running server (``--server``, else the local one at the configured host and port):
+the evidence they use is what that server observed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.core.errors import InvalidInput
+
+__all__ = ["add_rollout_commands"]
+
+console = Console()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _rollout_group(main: click.Group) -> None:
+    @main.group()
+    def rollout() -> None:
+        """Stepwise rollouts guarded by sequential tests; rolled back automatically on a breach."""
+
+    @rollout.command("start")
+    @click.argument("name")
+    @click.option("--candidate", required=True, help="Target to roll out, e.g. iris:2 or iris@candidate.")
+    @click.option("--baseline", help="Target it replaces (default: the endpoint's only route).")
+    @click.option("--steps", default="5,25,50,100", show_default=True, help="Candidate percent per step.")
+    @click.option("--min-requests", type=click.IntRange(min=1), default=100, show_default=True)
+    @click.option("--min-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True)
+    @click.option("--max-error-increase", type=float, default=0.02, show_default=True)
+    @click.option("--max-slow-increase", type=float, default=0.05, show_default=True)
+    @click.option("--max-wrong-increase", type=float, default=0.05, show_default=True)
+    @click.option("--promote-alias", help="On success, move this alias to the candidate's version.")
+    @pass_context
+    @fail_cleanly
+    def start(ctx: Context, /, name: str, steps: str, **options: Any) -> None:
+        """Start a rollout on endpoint NAME."""
+        try:
+            plan = {**options, "steps": [int(s) for s in steps.split(",")]}
+        except ValueError:
+            raise InvalidInput(f"--steps takes percentages separated by commas, got {steps!r}") from None
+        _print_json(ctx.server_api().start_rollout(name, plan))
+
+    @rollout.command("policy")
+    @click.argument("name")
+    @click.option("--off", is_flag=True, help="Alias moves reach the endpoint at once again.")
+    @click.option("--steps", default="5,25,50,100", show_default=True)
+    @click.option("--min-requests", type=click.IntRange(min=1), default=100, show_default=True)
+    @click.option("--min-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True)
+    @pass_context
+    @fail_cleanly
+    def policy(ctx: Context, /, name: str, off: bool, steps: str, **options: Any) -> None:
+        """Make a move of the alias NAME routes by go through a rollout (closed loop)."""
+        body = {"enabled": not off, "steps": [int(s) for s in steps.split(",")], **options}
+        _print_json(ctx.server_api().set_rollout_policy(name, body))
+
+    @rollout.command("status")
+    @click.argument("name")
+    @pass_context
+    @fail_cleanly
+    def status(ctx: Context, name: str) -> None:
+        """The plan, its step, and the guardrails' evidence so far."""
+        _print_json(ctx.server_api().rollout_status(name))
+
+    @rollout.command("abort")
+    @click.argument("name")
+    @pass_context
+    @fail_cleanly
+    def abort(ctx: Context, name: str) -> None:
+        """Stop the rollout: all traffic back to the baseline."""
+        _print_json(ctx.server_api().abort_rollout(name))
+
+
+def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
+    _rollout_group(main)
+
+    @main.command()
+    @click.argument("name")
+    @click.option("--id", "request_id", help="Request id of the prediction.")
+    @click.option("--label", help='Its true label (JSON: 2, "cat", [1, 0]).')
+    @click.option(
+        "--file", "path", type=click.Path(exists=True, path_type=Path), help="JSON lines of {id, label}."
+    )
+    @pass_context
+    @fail_cleanly
+    def feedback(
+        ctx: Context, name: str, request_id: str | None, label: str | None, path: Path | None
+    ) -> None:
+        """Send ground truth for predictions of endpoint NAME."""
+        if path is not None:
+            items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        elif request_id is not None and label is not None:
+            items = [{"id": request_id, "label": json.loads(label)}]
+        else:
+            raise InvalidInput("give --id and --label, or --file")
+        _print_json(ctx.server_api().feedback(name, items))
+
+    @endpoint.command("report")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_context
+    @fail_cleanly
+    def report(ctx: Context, name: str, as_json: bool) -> None:
+        """Per-variant requests, failures, latency, accuracy (95% intervals) and significance."""
+        result = ctx.server_api().report(name)
+        if as_json:
+            _print_json(result)
+            return
+        table = Table("variant", "requests", "failure rate", "p50 ms", "p99 ms", "accuracy (95% CI)")
+        for label, v in result["variants"].items():
+            accuracy = v.get("accuracy")
+            interval = v.get("accuracy_ci95")
+            shown = "-" if accuracy is None else f"{accuracy:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
+            rate = "-" if v["failure_rate"] is None else f"{v['failure_rate']:.4f}"
+            p50, p99 = v["latency_p50_ms"], v["latency_p99_ms"]
+            table.add_row(label, str(v["requests"]), rate, _ms(p50), _ms(p99), shown)
+        console.print(table)
+        for comparison in result["comparisons"]:
+            significant = comparison.get("accuracy_significant")
+            if significant is not None:
+                verdict = "significant" if significant else "not significant"
+                console.print(f"accuracy {comparison['a']} vs {comparison['b']}: {verdict}")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

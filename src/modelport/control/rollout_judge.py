@@ -1,0 +1,95 @@
+"""Deciding a rollout's next move from the outcomes observed since it started: pure logic.
+
+Three guardrails compare the candidate with the baseline, each with its own sequential test
+(``SequentialComparison``): failed requests, requests slower than the baseline's p99 (the
+threshold is learnt from the baseline's first requests), and wrong predictions as ground truth
+arrives. Any test that rejects rolls the plan back at once; otherwise a step that has seen
+enough candidate requests for long enough moves on to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.core.rollout import RolloutPlan
+from modelport.monitoring.outcomes import OutcomeEvent
+from modelport.monitoring.sequential import SequentialComparison, Variant
+
+__all__ = ["RolloutJudge", "Verdict"]
+
+_LATENCY_SAMPLE = 100
+"""Baseline requests that fix the slowness threshold (their p99)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: str
+    """``hold``, ``advance`` or ``rollback``."""
+    reason: str = ""
+
+
+class RolloutJudge:
+    def __init__(self, plan: RolloutPlan) -> None:
+        self._baseline, self._candidate = str(plan.baseline), str(plan.candidate)
+        rails = plan.guardrails
+        self._tests = {
+            "error rate": SequentialComparison(alpha=rails.alpha, reject_margin=rails.max_error_increase),
+            "latency": SequentialComparison(alpha=rails.alpha, reject_margin=rails.max_slow_increase),
+            "wrong predictions": SequentialComparison(
+                alpha=rails.alpha, reject_margin=rails.max_wrong_increase
+            ),
+        }
+        self._baseline_latencies: list[float] = []
+        self._slow_after: float | None = None
+        self._step = plan.step
+        self.candidate_requests_in_step = 0
+        self.cursor = 0
+
+    def feed(self, events: Iterable[OutcomeEvent]) -> None:
+        for event in events:
+            self.cursor = max(self.cursor, event.seq)
+            side = self._side(event.variant)
+            if side is None:
+                continue
+            if event.kind == "feedback":
+                self._tests["wrong predictions"].observe(side, event.failed)
+                continue
+            self._tests["error rate"].observe(side, event.failed)
+            self._observe_latency(side, event.latency_s)
+            if side == "canary":
+                self.candidate_requests_in_step += 1
+
+    def verdict(self, plan: RolloutPlan, now: float) -> Verdict:
+        if plan.step != self._step:  # a new step counts its own requests
+            self._step, self.candidate_requests_in_step = plan.step, 0
+        for name, test in self._tests.items():
+            if test.decision() == "reject":
+                return Verdict("rollback", f"{name} of {plan.candidate} is worse than {plan.baseline}'s")
+        enough = self.candidate_requests_in_step >= plan.min_requests
+        if enough and now - plan.step_started_at >= plan.min_seconds:
+            return Verdict("advance")
+        return Verdict("hold")
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "candidate_requests_in_step": self.candidate_requests_in_step,
+            "slow_threshold_ms": None if self._slow_after is None else self._slow_after * 1000,
+            "guardrails": {name: test.summary() for name, test in self._tests.items()},
+        }
+
+    def _side(self, variant: str) -> Variant | None:
+        if variant == self._baseline:
+            return "baseline"
+        return "canary" if variant == self._candidate else None
+
+    def _observe_latency(self, side: Variant, latency_s: float) -> None:
+        if self._slow_after is None:
+            if side == "baseline":
+                self._baseline_latencies.append(latency_s)
+                if len(self._baseline_latencies) >= _LATENCY_SAMPLE:
+                    self._slow_after = float(np.percentile(self._baseline_latencies, 99))
+            return
+        self._tests["latency"].observe(side, latency_s > self._slow_after)

@@ -1,0 +1,121 @@
+"""Management API routes for rollouts, ground-truth feedback and A/B reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, Field
+
+from modelport.control.endpoints import EndpointChanges
+from modelport.core.errors import InvalidInput
+from modelport.core.rollout import DEFAULT_STEPS, Guardrails, RolloutPlan, RolloutPolicy
+from modelport.core.targets import Target
+from modelport.monitoring.book import OutcomeBook
+from modelport.registry.catalog import Registry
+
+__all__ = ["build_rollout_router"]
+
+Actor = Annotated[str, Header(alias="x-modelport-actor", description="Who makes the change (history).")]
+
+
+class RolloutBody(BaseModel):
+    candidate: str = Field(description="MODEL:VERSION or MODEL@ALIAS to roll out")
+    baseline: str | None = Field(None, description="Defaults to the endpoint's only route")
+    steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
+    min_requests: int = Field(100, ge=1)
+    min_seconds: float = Field(10.0, ge=0)
+    max_error_increase: float = 0.02
+    max_slow_increase: float = 0.05
+    max_wrong_increase: float = 0.05
+    promote_alias: str | None = None
+    expected_revision: int | None = None
+
+
+class PolicyBody(BaseModel):
+    enabled: bool = Field(True, description="False: alias moves apply at once again")
+    steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
+    min_requests: int = Field(100, ge=1)
+    min_seconds: float = Field(10.0, ge=0)
+    max_error_increase: float = 0.02
+    max_slow_increase: float = 0.05
+    max_wrong_increase: float = 0.05
+
+
+class FeedbackItem(BaseModel):
+    id: str
+    label: Any = Field(description="The true label (or value); a list for a multi-row request")
+
+
+class FeedbackBody(BaseModel):
+    items: list[FeedbackItem]
+
+
+def build_rollout_router(
+    registry: Registry, outcomes: OutcomeBook, rollout_status: Callable[[str], dict[str, Any] | None]
+) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/endpoints/{name}/rollout", summary="Start a guarded, stepwise rollout")
+    def start(name: str, body: RolloutBody, actor: Actor = "") -> dict[str, Any]:
+        endpoint = registry.get_endpoint(name)
+        baseline = body.baseline or _only_route(endpoint.config.routes)
+        plan = RolloutPlan(
+            baseline=Target.parse(baseline),
+            candidate=Target.parse(body.candidate),
+            steps=tuple(body.steps),
+            min_requests=body.min_requests,
+            min_seconds=body.min_seconds,
+            guardrails=Guardrails(body.max_error_increase, body.max_slow_increase, body.max_wrong_increase),
+            promote_alias=body.promote_alias,
+        )
+        changes = EndpointChanges(registry, actor or "api")
+        return changes.start_rollout(name, plan, expected_revision=body.expected_revision).to_dict()
+
+    @router.get("/endpoints/{name}/rollout", summary="The rollout's plan, step and guardrail evidence")
+    def status(name: str) -> dict[str, Any]:
+        plan = registry.get_endpoint(name).config.rollout
+        return {"plan": None if plan is None else plan.to_dict(), "guardrails": rollout_status(name)}
+
+    @router.delete(
+        "/endpoints/{name}/rollout", summary="Abort a running rollout (all traffic to the baseline)"
+    )
+    def abort(name: str, actor: Actor = "") -> dict[str, Any]:
+        return EndpointChanges(registry, actor or "api").abort_rollout(name).to_dict()
+
+    @router.put(
+        "/endpoints/{name}/rollout-policy", summary="Make alias moves reach this endpoint via a rollout"
+    )
+    def set_policy(name: str, body: PolicyBody, actor: Actor = "") -> dict[str, Any]:
+        policy = None
+        if body.enabled:
+            rails = Guardrails(body.max_error_increase, body.max_slow_increase, body.max_wrong_increase)
+            policy = RolloutPolicy(tuple(body.steps), body.min_requests, body.min_seconds, rails)
+            policy.plan(Target("x", "1"), Target("x", "2"), Target("x", "2"))  # validate like a plan
+        return EndpointChanges(registry, actor or "api").set_policy(name, policy).to_dict()
+
+    @router.post("/endpoints/{name}/feedback", summary="Ground truth for earlier predictions, by request id")
+    def feedback(name: str, body: FeedbackBody) -> dict[str, Any]:
+        registry.get_endpoint(name)
+        book = outcomes.endpoint(name)
+        book.check_known([item.id for item in body.items])  # all or nothing
+        return {"judged": [book.feedback(item.id, _labels(item.label)) for item in body.items]}
+
+    @router.get("/endpoints/{name}/report", summary="Per-variant metrics with intervals, and significance")
+    def report(name: str) -> dict[str, Any]:
+        registry.get_endpoint(name)
+        return outcomes.endpoint(name).report()
+
+    return router
+
+
+def _only_route(routes: Any) -> str:
+    active = [r for r in routes if r.weight > 0]
+    if len(active) != 1:
+        raise InvalidInput("the endpoint has several routes: say which one is the rollout's baseline")
+    return str(active[0].target)
+
+
+def _labels(label: Any) -> list[Any]:
+    return label if isinstance(label, list) else [label]

@@ -1,0 +1,165 @@
+"""What each variant of an endpoint did: requests, failures, latency and, once ground truth arrives,
+quality. Feeds A/B reports (with confidence intervals) and the guardrails of rollouts.
+
+Every outcome is also appended to a bounded event log with a sequence number, so a rollout
+controller can read only what happened since it last looked.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from modelport.core.errors import InvalidInput, NotFound
+from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
+
+__all__ = ["EndpointOutcomes", "OutcomeEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEvent:
+    seq: int
+    variant: str
+    kind: str
+    """``request`` (``failed``, ``latency_s``) or ``feedback`` (``failed`` = wrong prediction)."""
+    failed: bool
+    latency_s: float = 0.0
+
+
+@dataclass
+class _Tally:
+    requests: int = 0
+    failures: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    judged_rows: int = 0
+    correct_rows: int = 0
+    abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def report(self) -> dict[str, Any]:
+        latencies = np.fromiter(self.latencies, float)
+        report: dict[str, Any] = {
+            "requests": self.requests,
+            "failures": self.failures,
+            "failure_rate": self.failures / self.requests if self.requests else None,
+            "failure_rate_ci95": proportion_interval(self.failures, self.requests) if self.requests else None,
+            "latency_p50_ms": float(np.percentile(latencies, 50) * 1000) if latencies.size else None,
+            "latency_p99_ms": float(np.percentile(latencies, 99) * 1000) if latencies.size else None,
+            "feedback_rows": self.judged_rows,
+        }
+        if self.judged_rows and not self.abs_errors:
+            report["accuracy"] = self.correct_rows / self.judged_rows
+            report["accuracy_ci95"] = proportion_interval(self.correct_rows, self.judged_rows)
+        if self.abs_errors:
+            errors = np.fromiter(self.abs_errors, float)
+            half = 1.96 * errors.std(ddof=1) / np.sqrt(errors.size) if errors.size > 1 else None
+            mae = float(errors.mean())
+            report["mean_abs_error"] = mae
+            report["mean_abs_error_ci95"] = None if half is None else (mae - float(half), mae + float(half))
+        return report
+
+
+class EndpointOutcomes:
+    def __init__(self, endpoint: str, remember: int = 100_000, events: int = 100_000) -> None:
+        self.endpoint = endpoint
+        self._tallies: dict[str, _Tally] = {}
+        self._predictions: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
+        self._remember = remember
+        self._events: deque[OutcomeEvent] = deque(maxlen=events)
+        self._seq = 0
+
+    def record(
+        self, request_id: str, variant: str, failed: bool, latency_s: float, prediction: np.ndarray | None
+    ) -> None:
+        tally = self._tallies.setdefault(variant, _Tally())
+        tally.requests += 1
+        tally.failures += failed
+        tally.latencies.append(latency_s)
+        self._event(variant, "request", failed, latency_s)
+        if prediction is not None:
+            self._predictions[request_id] = (variant, prediction)
+            if len(self._predictions) > self._remember:
+                self._predictions.popitem(last=False)
+
+    def check_known(self, request_ids: Sequence[str]) -> None:
+        """``NotFound`` naming the first id without a remembered prediction."""
+        for request_id in request_ids:
+            if request_id not in self._predictions:
+                raise NotFound(
+                    f"endpoint {self.endpoint!r} remembers no prediction with request id {request_id!r}"
+                )
+
+    def feedback(self, request_id: str, truth: Sequence[Any]) -> dict[str, Any]:
+        """Judge a remembered prediction against its ground truth (one value per row)."""
+        found = self._predictions.get(request_id)
+        if found is None:
+            raise NotFound(
+                f"endpoint {self.endpoint!r} remembers no prediction with request id {request_id!r}"
+            )
+        variant, prediction = found
+        expected = np.asarray(truth)
+        if expected.size != prediction.size:
+            raise InvalidInput(
+                f"request {request_id!r} predicted {prediction.size} rows; got {expected.size} labels"
+            )
+        tally = self._tallies[variant]
+        if prediction.dtype.kind == "f":
+            errors = np.abs(
+                prediction.astype(float) - expected.reshape(prediction.shape).astype(float)
+            ).ravel()
+            tally.abs_errors.extend(errors.tolist())
+            tally.judged_rows += errors.size
+            return {
+                "id": request_id,
+                "variant": variant,
+                "rows": int(errors.size),
+                "abs_error": errors.tolist(),
+            }
+        correct = prediction.ravel().astype(str) == expected.ravel().astype(str)
+        tally.judged_rows += correct.size
+        tally.correct_rows += int(correct.sum())
+        for right in correct:
+            self._event(variant, "feedback", not bool(right))
+        return {
+            "id": request_id,
+            "variant": variant,
+            "rows": int(correct.size),
+            "correct": int(correct.sum()),
+        }
+
+    def events_since(self, seq: int) -> list[OutcomeEvent]:
+        return [event for event in self._events if event.seq > seq]
+
+    def report(self) -> dict[str, Any]:
+        """Per-variant metrics with 95% intervals, and for each pair whether the failure rates
+        (and accuracies) differ significantly. Intervals hold for one planned look."""
+        variants = {label: tally.report() for label, tally in sorted(self._tallies.items())}
+        return {"endpoint": self.endpoint, "variants": variants, "comparisons": self._comparisons()}
+
+    def _comparisons(self) -> list[dict[str, Any]]:
+        labels = sorted(self._tallies)
+        comparisons = []
+        for i, a in enumerate(labels):
+            for b in labels[i + 1 :]:
+                ta, tb = self._tallies[a], self._tallies[b]
+                entry: dict[str, Any] = {"a": a, "b": b}
+                if ta.requests and tb.requests:
+                    entry["failure_rate_difference_ci95"] = difference_interval(
+                        ta.failures, ta.requests, tb.failures, tb.requests
+                    )
+                    entry["failure_rate_significant"] = significant_difference(
+                        ta.failures, ta.requests, tb.failures, tb.requests
+                    )
+                if ta.judged_rows and tb.judged_rows and not ta.abs_errors and not tb.abs_errors:
+                    args = (ta.correct_rows, ta.judged_rows, tb.correct_rows, tb.judged_rows)
+                    entry["accuracy_difference_ci95"] = difference_interval(*args)
+                    entry["accuracy_significant"] = significant_difference(*args)
+                comparisons.append(entry)
+        return comparisons
+
+    def _event(self, variant: str, kind: str, failed: bool, latency_s: float = 0.0) -> None:
+        self._seq += 1
+        self._events.append(OutcomeEvent(self._seq, variant, kind, failed, latency_s))

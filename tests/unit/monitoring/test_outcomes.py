@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from modelport.core import InvalidInput, NotFound
+from modelport.monitoring.outcomes import EndpointOutcomes
+
+
+def test_feedback_judges_remembered_predictions_and_feeds_the_report() -> None:
+    outcomes = EndpointOutcomes("ep")
+    for i in range(40):
+        outcomes.record(f"a{i}", "m:1", False, 0.001, np.array([1]))
+        outcomes.record(f"b{i}", "m:2", False, 0.002, np.array([1]))
+    for i in range(40):
+        outcomes.feedback(f"a{i}", [1])  # m:1 always right
+        outcomes.feedback(f"b{i}", [0 if i % 2 else 1])  # m:2 right half the time
+    report = outcomes.report()
+    assert report["variants"]["m:1"]["accuracy"] == 1.0
+    assert report["variants"]["m:2"]["accuracy"] == 0.5
+    low, high = report["variants"]["m:2"]["accuracy_ci95"]
+    assert low < 0.5 < high
+    assert report["comparisons"][0]["accuracy_significant"] is True
+    feedback_events = [e for e in outcomes.events_since(0) if e.kind == "feedback"]
+    assert len(feedback_events) == 80 and sum(e.failed for e in feedback_events) == 20
+
+
+def test_regression_feedback_reports_mean_absolute_error() -> None:
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("r1", "m:1", False, 0.001, np.array([2.5, 3.0]))
+    judged = outcomes.feedback("r1", [2.0, 4.0])
+    assert judged["abs_error"] == [0.5, 1.0]
+    assert outcomes.report()["variants"]["m:1"]["mean_abs_error"] == pytest.approx(0.75)
+
+
+def test_unknown_ids_and_wrong_row_counts_are_refused() -> None:
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("r1", "m:1", False, 0.001, np.array([1, 2]))
+    with pytest.raises(NotFound, match="nope"):
+        outcomes.check_known(["r1", "nope"])
+    with pytest.raises(InvalidInput, match="2 rows"):
+        outcomes.feedback("r1", [1])
+
+
+def test_old_predictions_are_forgotten_beyond_the_bound() -> None:
+    outcomes = EndpointOutcomes("ep", remember=3)
+    for i in range(5):
+        outcomes.record(f"r{i}", "m:1", False, 0.001, np.array([1]))
+    with pytest.raises(NotFound):
+        outcomes.feedback("r0", [1])
+    outcomes.feedback("r4", [1])
