@@ -66,8 +66,12 @@ class OipRest:
 
     async def model_ready(self, request: HttpRequest) -> HttpResponse:
         name, ref = request.path_params["model"], request.path_params.get("version")
-        ready = is_ready(self._reconciler.table, name, ref)
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+        table = self._reconciler.table
+        ready = is_ready(table, name, ref)
+        body: dict[str, Any] = {"name": name, "ready": ready}
+        if ready and table.endpoint(name) is None:
+            body["version"] = str(table.resolve(name, ref).version)
+        return json_response(body, 200 if ready else 503)
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
         body = await read_body(request, self._limits.max_body_bytes)
