@@ -74,18 +74,21 @@ class OipRest:
         return json_response(body, 200 if ready else 503)
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
-        body = await read_body(request, self._limits.max_body_bytes)
-        json_length = request.headers.get(_HEADER_LENGTH)
-        decoded = decode_infer_request(
-            body,
-            parse_header_length(None if json_length is None else json_length.decode("latin-1")),
-            self._limits,
-        )
         params = request.path_params
         route_key = request.headers.get(ROUTE_KEY_HEADER)
-        response = await self._service.infer(
-            params["model"], params.get("version"), decoded, None if route_key is None else route_key.decode()
+        # admitted before the body is read: a request to shed costs nothing more
+        admission = self._service.admit(
+            params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
+        try:
+            body = await read_body(request, self._limits.max_body_bytes)
+            header = request.headers.get(_HEADER_LENGTH)
+            json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+            decoded = decode_infer_request(body, json_length, self._limits)
+        except BaseException:
+            admission.release()
+            raise
+        response = await self._service.run(admission, decoded)
         payload, headers = encode_infer_response(response, decoded)
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,10 +18,28 @@ from modelport.serving.shadow import ShadowRunner
 from modelport.serving.table import RoutingTable
 from modelport.serving.validation import validate_request
 
-__all__ = ["SERVED_BY", "InferenceService"]
+__all__ = ["SERVED_BY", "Admission", "InferenceService"]
 
 SERVED_BY = "served_by"
 """Response parameter (and ``x-modelport-served-by`` header) naming the version that answered."""
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request counted in on a version; ``release`` exactly once (``run`` does)."""
+
+    name: str
+    version: LoadedVersion
+    endpoint: EndpointRoutes | None
+    label: str | None
+    """The endpoint's variant, as configured (``iris@candidate``)."""
+    started: float
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.version.release()
 
 
 class InferenceService:
@@ -44,56 +63,56 @@ class InferenceService:
             raise NotFound(f"{name!r} is an endpoint; call it without a version")
         return endpoint.choose(route_key).version
 
-    async def infer(
-        self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
-    ) -> InferenceResponse:
+    def admit(self, name: str, version: str | None, route_key: str | None = None) -> Admission:
+        """Choose the version a request runs on and count it in, before its body is read or decoded.
+
+        Refused at once (``Overloaded``) when the version is at its latency target's limit.
+        """
         table = self._routing_table()
         endpoint = table.endpoint(name)
         if endpoint is None:
-            loaded = table.resolve(name, version)
-            outputs, _ = await self._run(loaded, request)
-            return self._response(name, loaded, request, outputs, request.id)
-        if version:
+            loaded, label = table.resolve(name, version), None
+        elif version:
             raise NotFound(f"{name!r} is an endpoint; call it without a version")
-        variant = endpoint.choose(route_key)
-        request_id = request.id or uuid.uuid4().hex
-        outcomes = self._outcomes.endpoint(name)
-        try:
-            outputs, latency_s = await self._run(variant.version, request)
-        except ModelportError as error:
-            if error.kind is not ErrorKind.INVALID_INPUT:  # the caller's mistake says nothing of the variant
-                outcomes.record(request_id, variant.label, True, 0.0, None)
-            raise
-        outcomes.record(request_id, variant.label, False, latency_s, _prediction(outputs))
-        if endpoint.shadows:
-            self._mirror(endpoint, variant.version, request, outputs, latency_s)
-        return self._response(name, variant.version, request, outputs, request_id)
+        else:
+            variant = endpoint.choose(route_key)
+            loaded, label = variant.version, variant.label
+        if loaded.predictor is not None:
+            loaded.predictor.admit(loaded.in_flight)
+        loaded.acquire()  # no await since reading the table: the version cannot be retired in between
+        return Admission(name, loaded, endpoint, label, time.perf_counter())
 
-    async def _run(
-        self, loaded: LoadedVersion, request: InferenceRequest
-    ) -> tuple[dict[str, np.ndarray], float]:
-        validate_request(request, loaded.signature, loaded.target)
-        loaded.acquire()  # no await between resolving and acquiring: the version cannot be retired in between
-        started = time.perf_counter()
-        try:
-            outputs = await loaded.predict(request.inputs)
-        finally:
-            loaded.release()
-        return outputs, time.perf_counter() - started
-
-    @staticmethod
-    def _response(
-        name: str,
-        loaded: LoadedVersion,
-        request: InferenceRequest,
-        outputs: dict[str, np.ndarray],
-        request_id: str | None,
+    async def infer(
+        self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
     ) -> InferenceResponse:
+        return await self.run(self.admit(name, version, route_key), request)
+
+    async def run(self, admission: Admission, request: InferenceRequest) -> InferenceResponse:
+        """Validate, predict, account for the request; ``admission`` is released whatever happens."""
+        loaded, endpoint = admission.version, admission.endpoint
+        outcome_id = (request.id or uuid.uuid4().hex) if endpoint is not None else ""  # for feedback
+        try:
+            validate_request(request, loaded.signature, loaded.target)
+            outputs = await loaded.predict(request.inputs)
+        except ModelportError as error:
+            if admission.label is not None and error.kind is not ErrorKind.INVALID_INPUT:
+                self._outcomes.endpoint(admission.name).record(outcome_id, admission.label, True, 0.0, None)
+            raise
+        finally:
+            admission.release()
+        latency_s = time.perf_counter() - admission.started
+        if loaded.predictor is not None:
+            loaded.predictor.observe_request(latency_s)
+        if endpoint is not None and admission.label is not None:
+            outcomes = self._outcomes.endpoint(admission.name)
+            outcomes.record(outcome_id, admission.label, False, latency_s, _prediction(outputs))
+            if endpoint.shadows:
+                self._mirror(endpoint, loaded, request, outputs, latency_s)
         return InferenceResponse(
-            model_name=name,
+            model_name=admission.name,
             model_version=str(loaded.version),
             outputs=_select_outputs(outputs, request),
-            id=request_id,
+            id=request.id if endpoint is None else outcome_id,
             parameters={SERVED_BY: loaded.target},
         )
 

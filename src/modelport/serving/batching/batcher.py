@@ -82,11 +82,19 @@ class Batched:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    def admit(self, in_flight: int) -> None:
+        """Refuse a request before any work is spent on it if it cannot be served in time."""
+        if not self._policy.admit(in_flight):
+            raise Overloaded(f"{self._target} is at its latency target's concurrency limit; retry later")
+
+    def observe_request(self, latency_s: float) -> None:
+        self._policy.observe_request(latency_s)
+
     async def predict(self, inputs: Mapping[str, np.ndarray]) -> Tensors:
         if self._closing:
             raise NotReady(f"{self._target} is being unloaded")
         rows = rows_of(inputs)
-        if len(self._queue) >= self._config.max_queue_size or not self._policy.admit(self._queued_rows, rows):
+        if len(self._queue) >= self._config.max_queue_size:
             raise Overloaded(
                 f"{self._target} is overloaded ({len(self._queue)} requests queued); retry later"
             )

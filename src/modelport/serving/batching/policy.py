@@ -19,12 +19,16 @@ class BatchPolicy(Protocol):
         """How much longer to wait for batch mates before sending what is queued (0: send now)."""
         ...
 
-    def admit(self, queued_rows: int, rows: int) -> bool:
-        """Whether a new request of ``rows`` rows is taken with ``queued_rows`` rows already waiting."""
+    def admit(self, in_flight: int) -> bool:
+        """Whether a new request may start, with ``in_flight`` already admitted (before decoding)."""
         ...
 
     def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
-        """Learn from one finished batch: its size, model time, and each request's total latency."""
+        """Learn from one finished batch: its size, model time, and each request's time in the queue."""
+        ...
+
+    def observe_request(self, latency_s: float) -> None:
+        """Learn from one answered request: its time from admission to answer."""
         ...
 
 
@@ -44,8 +48,11 @@ class FixedPolicy:
             return 0.0
         return max(0.0, self._delay_s - oldest_wait_s)
 
-    def admit(self, queued_rows: int, rows: int) -> bool:
+    def admit(self, in_flight: int) -> bool:
         return True  # the queue length limit is the only bound
 
     def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+        return None
+
+    def observe_request(self, latency_s: float) -> None:
         return None

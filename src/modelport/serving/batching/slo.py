@@ -1,16 +1,22 @@
-"""SLO mode: keep the p99 latency under a target by choosing batch sizes and shedding excess load.
+"""SLO mode: keep the p99 latency of served requests under a target, shedding what cannot make it.
 
-Two parts. A cost model learns a batch's service time as ``fixed + per_row * rows`` from what it
-measures (exponentially weighted least squares), which gives the largest batch that fits in half
-the target and an estimate of how long a new request would take given the queue ahead of it.
-A request whose estimate exceeds the target is refused at once (overloaded, retry later) rather
-than served late. The estimate is scaled by a headroom factor adjusted AIMD-style from the p99
-actually observed: halved towards caution when the target is missed, relaxed slowly otherwise.
+Latency under load is mostly waiting, and most of the waiting happens before a request reaches
+the batcher: in the socket, while its body is read, while it is decoded. So the policy admits
+requests at the front door, before any of that work, by limiting how many may be in flight for
+the version at once. By Little's law, ``in_flight = throughput x latency``; the limit is the
+measured completion rate times the target, scaled by a headroom factor. Requests over the limit
+are refused at once with "overloaded, retry later", which costs microseconds; the rest keep
+their latency near the target instead of everyone queueing together.
+
+The headroom is adjusted AIMD-style from the p99 of the end-to-end latencies actually observed:
+halved when the target is missed, relaxed slowly otherwise, and relaxed over time while
+everything is being shed (no measurements then). Batch sizes come from a cost model,
+``fixed + per_row x rows`` learnt online (exponentially weighted least squares): the largest
+batch whose predicted time fits in half the target.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -21,6 +27,9 @@ __all__ = ["LatencyTargetPolicy", "ServiceTimeModel"]
 _MIN_SAMPLES = 100
 """Latencies needed before the observed p99 is trusted."""
 _RELAX_STEP = 0.05
+_RATE_WINDOW_S = 1.0
+_MIN_COMPLETIONS = 20
+"""Completions in the rate window before the concurrency limit applies."""
 
 
 class ServiceTimeModel:
@@ -62,6 +71,7 @@ class LatencyTargetPolicy:
         self._clock = clock
         self._cost = ServiceTimeModel()
         self._latencies: deque[float] = deque(maxlen=window)
+        self._completions: deque[float] = deque()
         self._headroom = 1.0
         self._adjust_every_s = max(target_s, 0.05)
         self._next_adjust = clock()
@@ -81,28 +91,33 @@ class LatencyTargetPolicy:
         return low
 
     def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
-        return 0.0  # an idle instance takes what is queued; batches form while instances are busy
+        return 0.0  # a free instance takes what is queued; batches form while instances are busy
 
-    def admit(self, queued_rows: int, rows: int) -> bool:
-        limit = self.batch_limit()
-        batches_ahead = math.ceil((queued_rows + rows) / limit) / self._instances
-        expected = (batches_ahead + 0.5) * self._cost.predict(limit)
-        if expected <= self._target_s * self._headroom:
+    def concurrency_limit(self) -> int | None:
+        """How many requests may be in flight; ``None`` until enough completions were measured."""
+        now = self._clock()
+        while self._completions and self._completions[0] < now - _RATE_WINDOW_S:
+            self._completions.popleft()
+        if len(self._completions) < _MIN_COMPLETIONS:
+            return None
+        rate = len(self._completions) / _RATE_WINDOW_S
+        return max(self._instances, int(rate * self._target_s * self._headroom))
+
+    def admit(self, in_flight: int) -> bool:
+        limit = self.concurrency_limit()
+        if limit is None or in_flight < limit:
             return True
         self._relax_while_shedding()
         return False
 
-    def _relax_while_shedding(self) -> None:
-        """Shedding everything produces no measurements to learn from; recover the headroom by time."""
-        now = self._clock()
-        if now >= self._next_adjust and len(self._latencies) < _MIN_SAMPLES:
-            self._next_adjust = now + self._adjust_every_s
-            self._headroom = min(1.0, self._headroom + _RELAX_STEP)
-
     def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
         self._cost.observe(rows, service_s)
-        self._latencies.extend(latencies_s)
+
+    def observe_request(self, latency_s: float) -> None:
+        """One request answered, ``latency_s`` after it was admitted."""
         now = self._clock()
+        self._completions.append(now)
+        self._latencies.append(latency_s)
         if now < self._next_adjust or len(self._latencies) < _MIN_SAMPLES:
             return
         self._next_adjust = now + self._adjust_every_s
@@ -111,4 +126,11 @@ class LatencyTargetPolicy:
             self._headroom = max(0.1, self._headroom * 0.5)
             self._latencies.clear()  # judge the new headroom on fresh measurements
         elif p99 < 0.8 * self._target_s:
+            self._headroom = min(1.0, self._headroom + _RELAX_STEP)
+
+    def _relax_while_shedding(self) -> None:
+        """Shedding everything produces no measurements to learn from; recover the headroom by time."""
+        now = self._clock()
+        if now >= self._next_adjust and len(self._latencies) < _MIN_SAMPLES:
+            self._next_adjust = now + self._adjust_every_s
             self._headroom = min(1.0, self._headroom + _RELAX_STEP)

@@ -24,39 +24,43 @@ def test_batch_limit_keeps_one_batch_within_half_the_target() -> None:
     assert policy.batch_limit() == 40  # 1 ms + 40 * 0.1 ms = 5 ms, half of 10 ms
 
 
-def test_requests_that_would_miss_the_target_are_refused() -> None:
-    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=Clock())
-    for _ in range(20):
-        policy.observe(10, 0.002, [])  # a full batch takes 2 ms
-    assert policy.admit(queued_rows=0, rows=1)
-    assert policy.admit(queued_rows=30, rows=1)  # 4 batches ahead: 9 ms
-    assert not policy.admit(queued_rows=60, rows=1)  # 7 batches ahead: 15 ms
+def test_the_concurrency_limit_follows_littles_law() -> None:
+    clock = Clock()
+    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
+    assert policy.concurrency_limit() is None and policy.admit(in_flight=1000)  # nothing measured yet
+    for i in range(2000):  # 2000 answers within one second: 2000 req/s
+        clock.now = i / 2000
+        policy.observe_request(0.004)
+    assert policy.concurrency_limit() == 20  # 2000/s x 10 ms
+    assert policy.admit(in_flight=19) and not policy.admit(in_flight=20)
 
 
 def test_headroom_halves_when_p99_misses_and_recovers_slowly() -> None:
     clock = Clock()
     policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
     clock.now = 1.0
-    policy.observe(10, 0.002, [0.020] * 200)
+    for _ in range(100):
+        policy.observe_request(0.020)
     assert policy.headroom == 0.5
     for step in range(1, 4):
         clock.now = 1.0 + step
-        policy.observe(10, 0.002, [0.001] * 200)
+        for _ in range(200):
+            policy.observe_request(0.001)
     assert abs(policy.headroom - 0.65) < 1e-9
 
 
 def test_shedding_everything_does_not_lock_the_policy_out() -> None:
     clock = Clock()
     policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
-    for _ in range(20):
-        policy.observe(10, 0.002, [])
-    clock.now = 1.0
-    policy.observe(10, 0.002, [0.050] * 200)  # a burst of misses: headroom halves
+    for i in range(400):  # misses: headroom halves twice
+        clock.now = 1.0 + i / 400
+        policy.observe_request(0.050)
     clock.now = 2.0
-    policy.observe(10, 0.002, [0.050] * 200)
-    assert policy.headroom == 0.25
-    rejected_then_admitted = []
-    for step in range(40):  # no request is admitted, so nothing is measured; time alone must relax it
-        clock.now = 3.0 + step * 0.05
-        rejected_then_admitted.append(policy.admit(queued_rows=20, rows=1))
-    assert not rejected_then_admitted[0] and rejected_then_admitted[-1]
+    for _ in range(200):
+        policy.observe_request(0.050)
+    assert policy.headroom <= 0.25
+    admitted = []
+    for step in range(60):  # nothing admitted, so nothing measured: time alone must relax it
+        clock.now = 2.5 + step * 0.05
+        admitted.append(policy.admit(in_flight=3))
+    assert not admitted[0] and admitted[-1]
