@@ -194,3 +194,15 @@ async def test_an_unexpected_error_is_internal_with_an_error_id_only(
     details = error.value.details() or ""
     assert "error id" in details and "secret" not in details
     assert "secret internals" in caplog.text
+
+
+async def test_endpoints_over_grpc_route_by_key_and_name_who_answered(stack: Stack) -> None:
+    created = await stack.http.post(
+        "/api/v1/endpoints", json={"name": "flowers", "routes": [{"target": "iris@production", "weight": 1}]}
+    )
+    assert created.status_code == 201, created.text
+    await wait_for(stack.http, "/v2/models/flowers/ready")
+    result = await stack.grpc.infer("flowers", iris_inputs(), headers={"x-modelport-route-key": "user-1"})
+    response = result.get_response(as_json=True)
+    assert response["model_name"] == "flowers"
+    assert response["parameters"]["served_by"]["string_param"] == "iris:1"

@@ -23,9 +23,14 @@ from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceService
 from modelport.serving.metadata import describe, is_ready
 from modelport.serving.oip_rest import EXTENSIONS
 from modelport.serving.reconciler import Reconciler
-from modelport.serving.service import InferenceService
+from modelport.serving.service import SERVED_BY, InferenceService
 
 __all__ = ["InferenceServicer"]
+
+ROUTE_KEY = "x-modelport-route-key"
+"""Request metadata: calls with the same key reach the same variant of an endpoint."""
+SERVED_BY_KEY = "x-modelport-served-by"
+"""Response metadata (and the ``served_by`` parameter): the version that answered."""
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +117,24 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
-        decoded = decode_infer_request(request, self._limits)
-        response = await self._service.infer(request.model_name, request.model_version or None, decoded)
+        route_key = _metadata_value(context, ROUTE_KEY)
+        admission = self._service.admit(request.model_name, request.model_version or None, route_key)
+        try:
+            decoded = decode_infer_request(request, self._limits)
+        except BaseException:
+            admission.release()
+            raise
+        response = await self._service.run(admission, decoded)
+        await context.send_initial_metadata(((SERVED_BY_KEY, str(response.parameters[SERVED_BY])),))
         return encode_infer_response(response, decoded)
+
+
+def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            value = item.value
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
 def _tensor_metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:

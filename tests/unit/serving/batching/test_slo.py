@@ -24,43 +24,27 @@ def test_batch_limit_keeps_one_batch_within_half_the_target() -> None:
     assert policy.batch_limit() == 40  # 1 ms + 40 * 0.1 ms = 5 ms, half of 10 ms
 
 
-def test_the_concurrency_limit_follows_littles_law() -> None:
+def test_the_limit_shrinks_on_missed_targets_and_grows_back_while_there_is_room() -> None:
     clock = Clock()
     policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
-    assert policy.concurrency_limit() is None and policy.admit(in_flight=1000)  # nothing measured yet
-    for i in range(2000):  # 2000 answers within one second: 2000 req/s
-        clock.now = i / 2000
-        policy.observe_request(0.004)
-    assert policy.concurrency_limit() == 20  # 2000/s x 10 ms
-    assert policy.admit(in_flight=19) and not policy.admit(in_flight=20)
+    assert policy.limit == 8 and policy.admit(in_flight=7) and not policy.admit(in_flight=8)
+    for period in range(1, 4):  # three periods of misses: 8 -> 6 -> 4 -> 3
+        clock.now = period * 0.05
+        for _ in range(50):
+            policy.observe_request(0.030)
+    assert policy.limit == 3
+    for period in range(4, 14):  # ten comfortable periods: +1 each
+        clock.now = period * 0.05
+        for _ in range(50):
+            policy.observe_request(0.002)
+    assert policy.limit == 13
 
 
-def test_headroom_halves_when_p99_misses_and_recovers_slowly() -> None:
+def test_the_limit_never_drops_below_the_instances_so_it_can_always_recover() -> None:
     clock = Clock()
-    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
-    clock.now = 1.0
-    for _ in range(100):
-        policy.observe_request(0.020)
-    assert policy.headroom == 0.5
-    for step in range(1, 4):
-        clock.now = 1.0 + step
-        for _ in range(200):
-            policy.observe_request(0.001)
-    assert abs(policy.headroom - 0.65) < 1e-9
-
-
-def test_shedding_everything_does_not_lock_the_policy_out() -> None:
-    clock = Clock()
-    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
-    for i in range(400):  # misses: headroom halves twice
-        clock.now = 1.0 + i / 400
-        policy.observe_request(0.050)
-    clock.now = 2.0
-    for _ in range(200):
-        policy.observe_request(0.050)
-    assert policy.headroom <= 0.25
-    admitted = []
-    for step in range(60):  # nothing admitted, so nothing measured: time alone must relax it
-        clock.now = 2.5 + step * 0.05
-        admitted.append(policy.admit(in_flight=3))
-    assert not admitted[0] and admitted[-1]
+    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=2, clock=clock)
+    for period in range(1, 40):
+        clock.now = period * 0.05
+        for _ in range(50):
+            policy.observe_request(0.500)
+    assert policy.limit == 2 and policy.admit(in_flight=1)
