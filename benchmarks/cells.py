@@ -79,14 +79,21 @@ def modelport_server(layout: Layout, model: Path, config: Sequence[str], name: s
 
 
 def loadgen(
-    layout: Layout, running: Running, protocol: str, rows: int, conc: int, duration: float, warmup: float
+    layout: Layout,
+    running: Running,
+    protocol: str,
+    rows: int,
+    conc: int,
+    duration: float,
+    warmup: float,
+    retry_after_cap: float = 0.0,
 ) -> dict[str, Any]:
     """One closed-loop cell with loadgen.py pinned to the client CPU."""
     url = running.grpc_target if protocol == "grpc" else running.infer_url
     argv = ["taskset", "-c", layout.client_cpu, sys.executable, str(HERE / "loadgen.py"), "--url", url]
     argv += ["--protocol", protocol, "--rows", str(rows), "--concurrency", str(conc)]
     argv += ["--duration", str(duration), "--warmup", str(warmup), "--rows-file", str(layout.rows_file)]
-    argv += ["--server-pid", str(running.server.pid)]
+    argv += ["--server-pid", str(running.server.pid), "--retry-after-cap", str(retry_after_cap)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 120)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed ({out.returncode}): {out.stderr[-1500:]}")
@@ -142,6 +149,10 @@ SLO_CONFIGS: dict[str, list[str]] = {
 }
 
 
+SLO_RETRY_AFTER_CAP_S = 1.0
+"""SLO cells model polite clients: a refused request waits its Retry-After (1 s) before retrying."""
+
+
 def slo_cells(
     layout: Layout,
     kind: str,
@@ -159,7 +170,7 @@ def slo_cells(
             layout, layout.model(kind), config, f"modelport-slo-{config[0][2:]}-{config[1]}"
         ) as running:
             for conc in concurrency:
-                cell = loadgen(layout, running, "json", rows, conc, duration, warmup)
+                cell = loadgen(layout, running, "json", rows, conc, duration, warmup, SLO_RETRY_AFTER_CAP_S)
                 cell.pop("labels", None)
                 results.append({"config": label, "options": " ".join(config), "model": kind, **cell})
     return results

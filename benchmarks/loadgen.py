@@ -148,13 +148,17 @@ def http_labels(headers: dict[str, str], body: bytes) -> list[int]:
     return [int(v) for v in np.frombuffer(body[head_len : head_len + size], dtype=dtype)]
 
 
-def http_calls(url: str, body: bytes, headers: dict[str, str], n: int) -> tuple[list[Call], Call]:
+def http_calls(
+    url: str, body: bytes, headers: dict[str, str], n: int, retry_after_cap: float = 0.0
+) -> tuple[list[Call], Call]:
     """One call per worker (each with its own connection) and a probe returning labels."""
     host, port, request = http_request_bytes(url, body, headers)
 
     def make(conn: HttpConnection) -> Call:
         async def call() -> Outcome:
-            status, _, _ = await conn.call()
+            status, reply_headers, _ = await conn.call()
+            if status == 503 and retry_after_cap > 0:  # a polite client waits as it was told to
+                await asyncio.sleep(min(float(reply_headers.get("retry-after", "1")), retry_after_cap))
             return "ok" if status == 200 else SHED if status == 503 else "error"
 
         return call
@@ -270,7 +274,7 @@ def build_calls(a: argparse.Namespace) -> tuple[list[Call], Call]:
     if a.protocol == "grpc":
         return grpc_calls(a.url, x, a.input_name, a.model, a.concurrency)
     body, headers = (binary_body if a.protocol == "binary" else json_body)(x, a.input_name)
-    return http_calls(a.url, body, headers, a.concurrency)
+    return http_calls(a.url, body, headers, a.concurrency, a.retry_after_cap)
 
 
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
@@ -292,6 +296,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--server-pid", type=int, default=None, help="measure this process tree's CPU")
+    ap.add_argument(
+        "--retry-after-cap",
+        type=float,
+        default=0.0,
+        help="on 503, wait Retry-After seconds (at most this many) before the next request; 0: retry at once",
+    )
     return ap.parse_args(argv)
 
 

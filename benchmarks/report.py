@@ -369,7 +369,9 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "",
         f"Model `{res.get('slo_model', '?')}` (ONNX), 100-row JSON requests. 503 share = requests refused as "
         "overloaded (shed); latencies are of the successful requests. `max-batch-size` counts rows, so "
-        "with 100-row requests a limit of 64 or 8 rows runs every request alone.",
+        "with 100-row requests a limit of 64 or 8 rows runs every request alone. The clients are polite: "
+        "a refused request waits its `Retry-After` (1 s) before the next one, as a client of a shedding "
+        "server should; clients that retry at once would turn shedding into a flood of refusals.",
         "",
     ]
     lines += [*slo_lines(res.get("slo_cells", [])), ""]
