@@ -3,8 +3,9 @@
 Three guardrails compare the candidate with the baseline, each with its own sequential test
 (``SequentialComparison``): failed requests, requests slower than the baseline's p99 (the
 threshold is learnt from the baseline's first requests), and wrong predictions as ground truth
-arrives. Any test that rejects rolls the plan back at once; otherwise a step that has seen
-enough candidate requests for long enough moves on to the next.
+arrives. Any test that rejects rolls the plan back at once. Otherwise a step that has seen enough
+candidate requests for long enough moves on to the next, except the move to 100%: that one also
+needs the error-rate and latency tests to have accepted the candidate as not worse.
 """
 
 from __future__ import annotations
@@ -31,16 +32,19 @@ class Verdict:
     reason: str = ""
 
 
+def _test(alpha: float, margin: float) -> SequentialComparison:
+    """Reject beyond ``margin``; accept within half of it (a candidate in between just waits)."""
+    return SequentialComparison(alpha=alpha, reject_margin=margin, accept_tolerance=margin / 2)
+
+
 class RolloutJudge:
     def __init__(self, plan: RolloutPlan) -> None:
         self._baseline, self._candidate = str(plan.baseline), str(plan.candidate)
         rails = plan.guardrails
         self._tests = {
-            "error rate": SequentialComparison(alpha=rails.alpha, reject_margin=rails.max_error_increase),
-            "latency": SequentialComparison(alpha=rails.alpha, reject_margin=rails.max_slow_increase),
-            "wrong predictions": SequentialComparison(
-                alpha=rails.alpha, reject_margin=rails.max_wrong_increase
-            ),
+            "error rate": _test(rails.alpha, rails.max_error_increase),
+            "latency": _test(rails.alpha, rails.max_slow_increase),
+            "wrong predictions": _test(rails.alpha, rails.max_wrong_increase),
         }
         self._baseline_latencies: list[float] = []
         self._slow_after: float | None = None
@@ -69,9 +73,16 @@ class RolloutJudge:
             if test.decision() == "reject":
                 return Verdict("rollback", f"{name} of {plan.candidate} is worse than {plan.baseline}'s")
         enough = self.candidate_requests_in_step >= plan.min_requests
-        if enough and now - plan.step_started_at >= plan.min_seconds:
-            return Verdict("advance")
-        return Verdict("hold")
+        if not enough or now - plan.step_started_at < plan.min_seconds:
+            return Verdict("hold")
+        if plan.steps[plan.step + 1] == 100 and not self._shown_not_worse():
+            return Verdict("hold", "waiting for evidence that the candidate is not worse")
+        return Verdict("advance")
+
+    def _shown_not_worse(self) -> bool:
+        """Going to 100% needs positive evidence, not just the absence of a breach: the error-rate
+        and latency tests must have accepted (a slightly worse candidate never gets there)."""
+        return all(self._tests[name].decision() == "accept" for name in ("error rate", "latency"))
 
     def summary(self) -> dict[str, object]:
         return {

@@ -48,6 +48,19 @@ def test_an_equal_canary_advances_once_the_step_has_enough_requests_and_time() -
     assert judge.verdict(PLAN, now=6).action == "advance"
 
 
+def test_the_last_step_needs_evidence_an_equal_canary_gets_and_a_slightly_worse_one_does_not() -> None:
+    last = RolloutPlan(
+        Target.parse("m:1"), Target.parse("m:2"), steps=(50, 100), min_requests=50, min_seconds=0
+    )
+    equal = RolloutJudge(last)
+    equal.feed(stream(6000, 0.0, 0.0))
+    assert equal.verdict(last, now=1).action == "advance"
+    slightly_worse = RolloutJudge(last)  # 1.5 points worse: inside the 2-point margin, outside the tolerance
+    slightly_worse.feed(stream(20_000, 0.01, 0.025, seed=3))
+    verdict = slightly_worse.verdict(last, now=1)
+    assert verdict.action == "hold" and "not worse" in verdict.reason
+
+
 def test_a_slower_canary_is_rolled_back_on_latency() -> None:
     judge = RolloutJudge(PLAN)
     judge.feed(stream(3000, 0.0, 0.0, canary_latency=0.005))
