@@ -385,7 +385,14 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines += ["## Versions", "", *version_lines(res), ""]
     lines += ["## Reading the results", "", *READING, ""]
     lines += ["## Notes", "", *[f"- {n}" for n in res.get("notes", [])], ""]
-    md_path.write_text("\n".join(lines))
+    md_path.write_text(_without_machine_paths("\n".join(lines), md_path.parent.parent))
+
+
+def _without_machine_paths(text: str, repo: Path) -> str:
+    """Name files by their place in the repo (or next to it, or under ~), never by this machine's paths."""
+    for path, name in ((repo.parent / "shared", "../shared"), (repo, "."), (Path.home(), "~")):
+        text = text.replace(str(path), name)
+    return text
 
 
 READING = [

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py            # full run, about 20 minutes; needs the machine to itself
     .venv/bin/python benchmarks/run.py --quick    # smoke run: 1 s cells, one round, a subset
 
-Steps: (a) /work/shared/bench/peer_bench.py (wrk) for logreg and mlp with modelport as extra servers;
+Steps: (a) ../shared/bench/peer_bench.py (wrk) for logreg and mlp with modelport as extra servers;
 (b) loadgen.py cells: binary vs JSON, gRPC vs REST, SLO mode vs fixed batching, start/register timings;
 (c) py-spy profile under load; (d) report.py renders docs/performance.md and the throughput/p99 plot.
 Raw results go to benchmarks/results/.
