@@ -18,6 +18,7 @@ from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOu
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_binary import array_from_binary, binary_size
 from modelport.serving.oip_json import array_from_json, data_depth
+from modelport.serving.wire_checks import check_unique, input_datatype
 
 __all__ = ["decode_infer_request", "parse_header_length"]
 
@@ -52,7 +53,7 @@ def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSett
     document = _load_json(header)
     _check_depth(document, limits.max_json_depth)
     inputs = [_input_header(item) for item in _input_list(document)]
-    _check_unique([i.name for i in inputs], "input")
+    check_unique([i.name for i in inputs], "input")
     _check_tensor_bytes(inputs, limits.max_tensor_bytes)
     _check_binary_total(inputs, len(tail), json_length is not None)
     arrays = _decode_arrays(inputs, tail)
@@ -161,7 +162,9 @@ def _input_header(item: dict[str, Any]) -> _InputHeader:
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise InvalidInput(f"input {name!r}: binary_data_size must be a non-negative integer")
     shape = _shape(name, item["shape"])
-    return _InputHeader(name, _datatype(name, item["datatype"]), shape, parameters, item.get("data"), size)
+    return _InputHeader(
+        name, input_datatype(name, item["datatype"]), shape, parameters, item.get("data"), size
+    )
 
 
 def _shape(name: str, shape: object) -> list[int]:
@@ -172,27 +175,6 @@ def _shape(name: str, shape: object) -> list[int]:
     if len(shape) > _MAX_DIMS:
         raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {_MAX_DIMS}")
     return shape
-
-
-def _datatype(name: str, value: object) -> Datatype:
-    if not isinstance(value, str):
-        raise InvalidInput(f"input {name!r}: 'datatype' must be a string such as \"FP32\"")
-    if value not in Datatype.__members__ and value.upper() in Datatype.__members__:
-        raise InvalidInput(
-            f"input {name!r}: unknown datatype {value!r}; datatypes are case-sensitive, use {value.upper()!r}"
-        )
-    try:
-        return Datatype.parse(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"input {name!r}: {exc.message}") from None
-
-
-def _check_unique(names: list[str], kind: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise InvalidInput(f"{kind} {name!r} appears more than once")
-        seen.add(name)
 
 
 def _declared_bytes(inputs: list[_InputHeader]) -> int:
@@ -286,7 +268,7 @@ def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput] | None
         isinstance(o, dict) and isinstance(o.get("name"), str) and o["name"] for o in outputs
     ):
         raise InvalidInput("'outputs' must be a list of objects, each with a non-empty 'name'")
-    _check_unique([o["name"] for o in outputs], "requested output")
+    check_unique([o["name"] for o in outputs], "requested output")
     requested = []
     for o in outputs:
         parameters = _parameters(o, f"output {o['name']!r}")

@@ -28,6 +28,7 @@ from modelport.core import (
 from modelport.core.settings import LimitSettings
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.oip_binary import array_from_binary, binary_chunks, binary_size
+from modelport.serving.wire_checks import check_unique, input_datatype
 
 __all__ = ["decode_infer_request", "decode_parameters", "encode_infer_response", "encode_parameters"]
 
@@ -79,7 +80,7 @@ def decode_infer_request(message: pb.ModelInferRequest, limits: LimitSettings) -
             "when raw_input_contents is used it needs one entry per input, in input order"
         )
     headers = [_input_header(tensor, raw_data=bool(raw)) for tensor in inputs]
-    _check_unique([name for name, _, _ in headers], "input")
+    check_unique([name for name, _, _ in headers], "input")
     _check_tensor_bytes(inputs, headers, raw, limits.max_tensor_bytes)
     arrays: dict[str, np.ndarray] = {}
     for index, (tensor, (name, datatype, shape)) in enumerate(zip(inputs, headers, strict=True)):
@@ -108,32 +109,13 @@ def _input_header(
         raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
     if len(shape) > _MAX_DIMS:
         raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {_MAX_DIMS}")
-    datatype = _datatype(name, tensor.datatype)
+    datatype = input_datatype(name, tensor.datatype)
     if raw_data and tensor.HasField("contents") and _filled_fields(tensor.contents):
         raise InvalidInput(
             f"input {name!r} has typed 'contents', but the request also uses raw_input_contents; "
             "send every input one way or the other"
         )
     return name, datatype, shape
-
-
-def _datatype(name: str, value: str) -> Datatype:
-    if value not in Datatype.__members__ and value.upper() in Datatype.__members__:
-        raise InvalidInput(
-            f"input {name!r}: unknown datatype {value!r}; datatypes are case-sensitive, use {value.upper()!r}"
-        )
-    try:
-        return Datatype.parse(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"input {name!r}: {exc.message}") from None
-
-
-def _check_unique(names: Sequence[str], kind: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise InvalidInput(f"{kind} {name!r} appears more than once")
-        seen.add(name)
 
 
 def _check_tensor_bytes(
@@ -214,7 +196,7 @@ def _requested_outputs(message: pb.ModelInferRequest) -> list[RequestedOutput] |
     names = [output.name for output in message.outputs]
     if not all(names):
         raise InvalidInput("each requested output needs a non-empty 'name'")
-    _check_unique(names, "requested output")
+    check_unique(names, "requested output")
     return [RequestedOutput(o.name, decode_parameters(o.parameters)) for o in message.outputs]
 
 
@@ -239,7 +221,7 @@ def encode_infer_response(response: InferenceResponse, request: InferenceRequest
     encode_parameters(response.parameters, message.parameters)
     for name in _wanted(response, request):
         array = np.asarray(response.outputs[name])
-        datatype = _output_datatype(name, array)
+        datatype = _outputinput_datatype(name, array)
         if datatype is not Datatype.BYTES and array.dtype != datatype.numpy_dtype:
             array = array.astype(datatype.numpy_dtype)
         message.outputs.add(name=name, datatype=datatype.value, shape=array.shape)
@@ -257,7 +239,7 @@ def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[str]
     return [item.name for item in request.outputs]
 
 
-def _output_datatype(name: str, array: np.ndarray) -> Datatype:
+def _outputinput_datatype(name: str, array: np.ndarray) -> Datatype:
     try:
         return Datatype.from_numpy(array.dtype)
     except InvalidInput:
