@@ -126,3 +126,28 @@ async def test_a_new_version_is_served_without_restart(
     assert body["model_version"] == "2"
     # production still points at version 1, and it is the default
     assert (await iris.post("/v2/models/iris/infer", json=iris_request())).json()["model_version"] == "1"
+
+
+async def test_statistics_extension_and_prometheus_metrics_count_what_was_served(
+    iris: httpx.AsyncClient,
+) -> None:
+    for _ in range(3):
+        assert (await iris.post("/v2/models/iris/infer", json=iris_request())).status_code == 200
+    bad = await iris.post(
+        "/v2/models/iris/infer",
+        json={"inputs": [{"name": "X", "datatype": "FP64", "shape": [1, 4], "data": [1, 2, 3, 4]}]},
+    )
+    assert bad.status_code == 400
+    assert "statistics" in (await iris.get("/v2")).json()["extensions"]
+    stats = (await iris.get("/v2/models/iris/stats")).json()["model_stats"]
+    assert [(s["name"], s["version"]) for s in stats] == [("iris", "1")]
+    inference = stats[0]["inference_stats"]
+    assert inference["success"]["count"] == 3 and inference["fail"]["count"] == 1
+    assert stats[0]["inference_count"] == 6  # rows
+    assert inference["compute_infer"]["count"] == 3 and inference["compute_infer"]["ns"] > 0
+    assert (await iris.get("/v2/models/stats")).json()["model_stats"] == stats
+    metrics = (await iris.get("/metrics")).text
+    assert 'modelport_requests_total{model="iris",protocol="rest",version="1"} 4.0' in metrics  # failures too
+    assert 'modelport_request_failures_total{kind="INVALID_INPUT",model="iris",version="1"} 1.0' in metrics
+    assert 'modelport_request_duration_seconds_count{model="iris",version="1"} 3.0' in metrics
+    assert "modelport_loaded_versions 1.0" in metrics

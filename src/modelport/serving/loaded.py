@@ -16,6 +16,7 @@ import numpy as np
 from modelport.core.errors import NotFound, NotReady
 from modelport.core.serving_config import ServingConfig
 from modelport.core.tensors import Signature
+from modelport.monitoring.stats import InferenceStats
 from modelport.runtimes.base import LoadedModel
 
 __all__ = ["LoadedVersion", "ModelRoutes", "Predictor"]
@@ -28,6 +29,9 @@ class Predictor(Protocol):
 
     @property
     def config(self) -> ServingConfig: ...
+
+    @property
+    def queue_depth(self) -> int: ...
 
     def admit(self, in_flight: int) -> None: ...
 
@@ -48,6 +52,8 @@ class LoadedVersion:
     digest: str
     runtime_model: LoadedModel
     predictor: Predictor | None = field(default=None, init=False)
+    stats: InferenceStats = field(default_factory=InferenceStats, init=False)
+    """What this version served, for metrics and the statistics extension."""
     """Set by the reconciler on the event loop; replaced whole when the serving config changes."""
     _in_flight: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)

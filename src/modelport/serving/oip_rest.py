@@ -5,10 +5,13 @@ Nothing here decides routing, validation or limits beyond the wire format; the s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from modelport import __version__
+from modelport.core.errors import ModelportError
 from modelport.core.settings import LimitSettings
+from modelport.monitoring.stats import InferenceStats
 from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
 from modelport.serving.metadata import ModelDescription, describe, is_ready
 from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
@@ -18,7 +21,7 @@ from modelport.serving.service import SERVED_BY, InferenceService
 
 __all__ = ["EXTENSIONS", "OipRest"]
 
-EXTENSIONS = ("binary_tensor_data",)
+EXTENSIONS = ("binary_tensor_data", "statistics")
 _HEADER_LENGTH = b"inference-header-content-length"
 ROUTE_KEY_HEADER = b"x-modelport-route-key"
 """Requests with the same routing key reach the same variant of an endpoint."""
@@ -46,6 +49,9 @@ class OipRest:
             Route("GET", version + "/ready", self.model_ready),
             Route("POST", model + "/infer", self.infer),
             Route("POST", version + "/infer", self.infer),
+            Route("GET", "/v2/models/stats", self.statistics),
+            Route("GET", model + "/stats", self.statistics),
+            Route("GET", version + "/stats", self.statistics),
         ]
 
     async def live(self, request: HttpRequest) -> HttpResponse:
@@ -80,19 +86,47 @@ class OipRest:
         admission = self._service.admit(
             params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
+        stats, started = admission.version.stats, time.perf_counter_ns()
         try:
             body = await read_body(request, self._limits.max_body_bytes)
             header = request.headers.get(_HEADER_LENGTH)
             json_length = parse_header_length(None if header is None else header.decode("latin-1"))
             decoded = decode_infer_request(body, json_length, self._limits)
-        except BaseException:
+        except BaseException as error:
             admission.release()
+            _record_failure(stats, error, started)
             raise
-        response = await self._service.run(admission, decoded)
+        decoded_at = time.perf_counter_ns()
+        try:
+            response = await self._service.run(admission, decoded)
+        except BaseException as error:
+            _record_failure(stats, error, started)
+            raise
+        encoding_at = time.perf_counter_ns()
         payload, headers = encode_infer_response(response, decoded)
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
+        done = time.perf_counter_ns()
+        stats.record_request("rest", done - started, decoded_at - started, done - encoding_at)
         return HttpResponse(payload, 200, raw_headers)
+
+    async def statistics(self, request: HttpRequest) -> HttpResponse:
+        """The statistics extension: every served version, or those of one model (and version)."""
+        table = self._reconciler.table
+        name, ref = request.path_params.get("model"), request.path_params.get("version")
+        if name is None:
+            versions = table.loaded_versions()
+        elif ref is None:
+            versions = list(table.model(name).versions.values())
+        else:
+            versions = [table.resolve(name, ref)]
+        stats = [v.stats.to_oip(v.model, str(v.version)) for v in sorted(versions, key=lambda v: v.target)]
+        return json_response({"model_stats": stats})
+
+
+def _record_failure(stats: InferenceStats, error: BaseException, started_ns: int) -> None:
+    kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
+    stats.record_failure("rest", kind, time.perf_counter_ns() - started_ns)
 
 
 def _metadata_json(description: ModelDescription) -> dict[str, Any]:

@@ -24,6 +24,8 @@ def predictor_factory(executor: Executor, inline_below_s: float = 0.0) -> Predic
         if config.batching and not batchable(version.signature):
             config = config.updated({"max_batch_size": 1, "preferred_batch_sizes": []})
         runner = ModelRunner(version.runtime_model, executor, version.target, inline_below_s)
-        return Batched(runner, config, policy_for(config), version.target)
+        return Batched(
+            runner, config, policy_for(config), version.target, on_batch=version.stats.record_batch
+        )
 
     return make

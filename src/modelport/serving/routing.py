@@ -50,7 +50,8 @@ class Router:
 
     def __init__(self, routes: Sequence[Route]) -> None:
         self._by_length: dict[int, list[Route]] = defaultdict(list)
-        for route in routes:
+        # literal segments win over parameters: /v2/models/stats before /v2/models/{model}
+        for route in sorted(routes, key=lambda r: sum(part.startswith("{") for part in r.segments)):
             self._by_length[len(route.segments)].append(route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

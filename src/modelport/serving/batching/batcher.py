@@ -61,12 +61,15 @@ class Batched:
         policy: BatchPolicy,
         target: str,
         clock: Callable[[], float] = time.monotonic,
+        on_batch: Callable[[int, int, int, int], None] | None = None,
     ) -> None:
+        """``on_batch(rows, requests, queue_ns, infer_ns)`` is told about every model call."""
         self._runner = runner
         self._config = config
         self._policy = policy
         self._target = target
         self._clock = clock
+        self._on_batch = on_batch
         self._queue: deque[QueuedRequest] = deque()
         self._queued_rows = 0
         self._arrival = asyncio.Event()
@@ -199,6 +202,11 @@ class Batched:
             _fail(batch, error)
             return
         finished = self._clock()
+        if self._on_batch is not None:
+            waited = sum(started - r.enqueued_at for r in batch)
+            self._on_batch(
+                sum(r.rows for r in batch), len(batch), int(waited * 1e9), int((finished - started) * 1e9)
+            )
         for request, part in zip(batch, parts, strict=True):
             if not request.future.done():
                 request.future.set_result(part)

@@ -6,6 +6,7 @@ Nothing here decides routing, validation or limits beyond the wire format; ``Inf
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import TypeVar
@@ -21,12 +22,13 @@ from modelport.serving.grpc.codec import decode_infer_request, encode_infer_resp
 from modelport.serving.grpc.errors import GRPC_STATUS
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from modelport.serving.metadata import describe, is_ready
-from modelport.serving.oip_rest import EXTENSIONS
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import SERVED_BY, InferenceService
 
 __all__ = ["InferenceServicer"]
 
+GRPC_EXTENSIONS = ("binary_tensor_data",)
+"""Raw tensor contents; the statistics extension is REST-only here (no ModelStatistics RPC yet)."""
 ROUTE_KEY = "x-modelport-route-key"
 """Request metadata: calls with the same key reach the same variant of an endpoint."""
 SERVED_BY_KEY = "x-modelport-served-by"
@@ -89,7 +91,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="modelport", version=__version__, extensions=list(EXTENSIONS))
+        return pb.ServerMetadataResponse(
+            name="modelport", version=__version__, extensions=list(GRPC_EXTENSIONS)
+        )
 
     @guarded
     async def ModelReady(
@@ -119,14 +123,24 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     ) -> pb.ModelInferResponse:
         route_key = _metadata_value(context, ROUTE_KEY)
         admission = self._service.admit(request.model_name, request.model_version or None, route_key)
+        stats, started = admission.version.stats, time.perf_counter_ns()
         try:
-            decoded = decode_infer_request(request, self._limits)
-        except BaseException:
-            admission.release()
+            try:
+                decoded = decode_infer_request(request, self._limits)
+            except BaseException:
+                admission.release()
+                raise
+            decoded_at = time.perf_counter_ns()
+            response = await self._service.run(admission, decoded)
+        except ModelportError as error:
+            stats.record_failure("grpc", error.kind.value, time.perf_counter_ns() - started)
             raise
-        response = await self._service.run(admission, decoded)
         await context.send_initial_metadata(((SERVED_BY_KEY, str(response.parameters[SERVED_BY])),))
-        return encode_infer_response(response, decoded)
+        encoding_at = time.perf_counter_ns()
+        encoded = encode_infer_response(response, decoded)
+        done = time.perf_counter_ns()
+        stats.record_request("grpc", done - started, decoded_at - started, done - encoding_at)
+        return encoded
 
 
 def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:

@@ -1,0 +1,79 @@
+"""Prometheus exposition of the per-version statistics, rendered at scrape time (nothing on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from modelport.monitoring.stats import LATENCY_BUCKETS_S, InferenceStats
+
+__all__ = ["ModelportCollector", "VersionView"]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    model: str
+    version: str
+    stats: InferenceStats
+    queue_depth: int
+
+
+class ModelportCollector(Collector):
+    def __init__(self, versions: Callable[[], Sequence[VersionView]]) -> None:
+        self._versions = versions
+
+    def collect(self) -> Iterator[Metric]:
+        views = list(self._versions())
+        labels = ["model", "version"]
+        requests = CounterMetricFamily(
+            "modelport_requests",
+            "Inference requests handled, failed ones included.",
+            labels=[*labels, "protocol"],
+        )
+        failures = CounterMetricFamily(
+            "modelport_request_failures", "Inference requests that failed.", labels=[*labels, "kind"]
+        )
+        latency = HistogramMetricFamily(
+            "modelport_request_duration_seconds",
+            "Time from admission to the last byte encoded.",
+            labels=labels,
+        )
+        stage = CounterMetricFamily(
+            "modelport_stage_duration_seconds",
+            "Time spent per stage, summed over requests.",
+            labels=[*labels, "stage"],
+        )
+        rows = CounterMetricFamily("modelport_inference_rows", "Rows predicted.", labels=labels)
+        batches = CounterMetricFamily(
+            "modelport_batches", "Model calls, by batch size in rows.", labels=[*labels, "batch_size"]
+        )
+        depth = GaugeMetricFamily("modelport_queue_depth", "Requests waiting in the batcher.", labels=labels)
+        loaded = GaugeMetricFamily("modelport_loaded_versions", "Model versions loaded in this process.")
+        for view in views:
+            key = [view.model, view.version]
+            s = view.stats
+            for protocol, count in s.by_protocol.items():
+                requests.add_metric([*key, protocol], count)
+            for kind, count in s.failures.items():
+                failures.add_metric([*key, kind], count)
+            latency.add_metric(key, _buckets(s.latency_buckets), sum_value=s.success.ns / 1e9)
+            for name, totals in s.stages.items():
+                stage.add_metric([*key, name], totals.ns / 1e9)
+            rows.add_metric(key, s.inference_count)
+            for size, totals in s.batches.items():
+                batches.add_metric([*key, str(size)], totals.count)
+            depth.add_metric(key, view.queue_depth)
+        loaded.add_metric([], len(views))
+        yield from (requests, failures, latency, stage, rows, batches, depth, loaded)
+
+
+def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
+    cumulative = 0
+    out: list[tuple[str, float]] = []
+    for bound, count in zip([*map(str, LATENCY_BUCKETS_S), "+Inf"], counts, strict=True):
+        cumulative += count
+        out.append((bound, cumulative))
+    return out

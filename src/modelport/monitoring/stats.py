@@ -1,0 +1,91 @@
+"""Per-version inference statistics, kept as plain counters on the request path.
+
+The hot path only adds to integers; rendering (Prometheus, the OIP statistics extension) happens
+when someone asks. Stage names follow the Open Inference Protocol's statistics extension:
+``queue`` (waiting in the batcher), ``compute_input`` (decoding), ``compute_infer`` (the model
+call, shared by a batch), ``compute_output`` (encoding).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LATENCY_BUCKETS_S", "InferenceStats", "StageTotals"]
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds of the end-to-end latency histogram (seconds); the last bucket is +Inf."""
+STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
+
+
+@dataclass
+class StageTotals:
+    count: int = 0
+    ns: int = 0
+
+    def add(self, ns: int, count: int = 1) -> None:
+        self.count += count
+        self.ns += ns
+
+    def to_dict(self) -> dict[str, int]:
+        return {"count": self.count, "ns": self.ns}
+
+
+@dataclass
+class InferenceStats:
+    success: StageTotals = field(default_factory=StageTotals)
+    fail: StageTotals = field(default_factory=StageTotals)
+    stages: dict[str, StageTotals] = field(default_factory=lambda: {s: StageTotals() for s in STAGES})
+    failures: Counter[str] = field(default_factory=Counter)
+    """Failed requests by error kind."""
+    by_protocol: Counter[str] = field(default_factory=Counter)
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+    batches: dict[int, StageTotals] = field(default_factory=dict)
+    """Model-call time by batch size (rows)."""
+    inference_count: int = 0
+    """Rows predicted."""
+    execution_count: int = 0
+    """Model calls (batches)."""
+    last_inference_ms: int = 0
+
+    def record_request(self, protocol: str, total_ns: int, decode_ns: int, encode_ns: int) -> None:
+        self.success.add(total_ns)
+        self.by_protocol[protocol] += 1
+        self.stages["compute_input"].add(decode_ns)
+        self.stages["compute_output"].add(encode_ns)
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, total_ns / 1e9)] += 1
+        self.last_inference_ms = int(time.time() * 1000)
+
+    def record_failure(self, protocol: str, kind: str, total_ns: int) -> None:
+        self.fail.add(total_ns)
+        self.by_protocol[protocol] += 1
+        self.failures[kind] += 1
+
+    def record_batch(self, rows: int, requests: int, queue_ns: int, infer_ns: int) -> None:
+        self.execution_count += 1
+        self.inference_count += rows
+        self.batches.setdefault(rows, StageTotals()).add(infer_ns)
+        self.stages["queue"].add(queue_ns, requests)
+        self.stages["compute_infer"].add(infer_ns * requests, requests)  # each request waited for the call
+
+    def to_oip(self, name: str, version: str) -> dict[str, Any]:
+        """This version's entry of the OIP statistics extension (``model_stats``)."""
+        return {
+            "name": name,
+            "version": version,
+            "last_inference": self.last_inference_ms,
+            "inference_count": self.inference_count,
+            "execution_count": self.execution_count,
+            "inference_stats": {
+                "success": self.success.to_dict(),
+                "fail": self.fail.to_dict(),
+                **{stage: totals.to_dict() for stage, totals in self.stages.items()},
+            },
+            "batch_stats": [
+                {"batch_size": size, "compute_infer": totals.to_dict()}
+                for size, totals in sorted(self.batches.items())
+            ],
+        }
