@@ -25,6 +25,7 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
@@ -57,8 +58,11 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def build_app(settings: Settings, registry: Registry) -> ModelportApp:
-    """The whole server as one ASGI app: management under ``/api``, inference everywhere else."""
+def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = None) -> ModelportApp:
+    """The whole server as one ASGI app: management under ``/api``, inference everywhere else.
+
+    ``tracing`` defaults to what ``settings.tracing`` describes; pass one to export spans elsewhere.
+    """
     loader = VersionLoader(registry.artifact_path, threads=settings.serving.model_threads)
     executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
     reconciler = Reconciler(
@@ -69,6 +73,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         settings.serving.drain_timeout_s,
     )
     shadows = ShadowRunner()
+    tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
     rollouts = RolloutController(registry, outcomes)
     inference = InferenceService(lambda: reconciler.table, shadows, outcomes)
@@ -97,7 +102,9 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         grpc_server = None
         try:
             if settings.grpc.enabled:
-                grpc_server, port = create_grpc_server(settings, ServingServices(inference, reconciler))
+                grpc_server, port = create_grpc_server(
+                    settings, ServingServices(inference, reconciler, tracing)
+                )
                 await grpc_server.start()
                 app.state.grpc_port = port
                 log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
@@ -110,6 +117,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
             await shadows.stop()
+            tracing.shutdown()
             await reconciler.close()
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -117,7 +125,7 @@ def build_app(settings: Settings, registry: Registry) -> ModelportApp:
         settings, ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status)
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, ServingServices(inference, reconciler))
+    data_plane = create_inference_app(settings, ServingServices(inference, reconciler, tracing))
     return ModelportApp(data_plane, control)
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "GrpcSettings", "LimitSettings", "ServingSettings", "Settings", "StorageSettings"]
+__all__ = [
+    "AuthSettings",
+    "GrpcSettings",
+    "LimitSettings",
+    "ServingSettings",
+    "Settings",
+    "StorageSettings",
+    "TracingSettings",
+]
 
 
 class LimitSettings(BaseModel):
@@ -51,6 +59,14 @@ class GrpcSettings(BaseModel):
     max_message_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
 
+class TracingSettings(BaseModel):
+    enabled: bool = False
+    """OpenTelemetry spans for each request (decode, predict, encode); off costs nothing."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; unset: spans are not exported."""
+    service_name: str = "modelport"
+
+
 class StorageSettings(BaseModel):
     database_url: str | None = None
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
@@ -71,6 +87,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     storage: StorageSettings = StorageSettings()
     grpc: GrpcSettings = GrpcSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from modelport.core.settings import Settings
 from modelport.monitoring.prometheus import ModelportCollector, VersionView
+from modelport.monitoring.tracing import Tracing
 from modelport.serving.http import Handler, HttpRequest, HttpResponse
 from modelport.serving.oip_rest import OipRest
 from modelport.serving.reconciler import Reconciler
@@ -21,10 +22,11 @@ __all__ = ["ServingServices", "create_inference_app"]
 class ServingServices:
     inference: InferenceService
     reconciler: Reconciler
+    tracing: Tracing
 
 
 def create_inference_app(settings: Settings, services: ServingServices) -> Router:
-    oip = OipRest(services.inference, services.reconciler, settings.limits)
+    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing)
     return Router([*oip.routes(), Route("GET", "/metrics", metrics_handler(services.reconciler))])
 
 
