@@ -46,6 +46,12 @@ def _show(endpoint: dict[str, Any], as_json: bool) -> None:
     for shadow in config["shadows"]:
         table.add_row(f"{shadow['target']} (shadow)", "-", f"{shadow['percent']:g}% mirrored")
     console.print(table)
+    rollout = config.get("rollout")
+    if rollout:
+        step = f"step {rollout['step'] + 1}/{len(rollout['steps'])} ({rollout['steps'][rollout['step']]}%)"
+        reason = f": {rollout['reason']}" if rollout.get("reason") else ""
+        moving = f"{rollout['baseline']} -> {rollout['candidate']}"
+        console.print(f"rollout {moving}, {step}, {rollout['status']}{reason}")
 
 
 def _endpoint_group(main: click.Group) -> click.Group:
