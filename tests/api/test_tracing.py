@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import numpy as np
+import tritonclient.grpc.aio as triton_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from modelport.core.settings import Settings, TracingSettings
@@ -33,8 +35,18 @@ async def test_each_request_gets_a_span_per_stage_under_the_callers_trace(  # ty
                 await client.post("/v2/models/iris/infer", json=INFER, headers=headers)
             ).status_code == 200
             assert (await client.post("/v2/models/iris/infer", json={"inputs": []})).status_code == 400
+            grpc_client = triton_grpc.InferenceServerClient(f"127.0.0.1:{app.grpc_port}")
+            x = triton_grpc.InferInput("X", [1, 4], "FP32")
+            x.set_data_from_numpy(np.asarray([[5.1, 3.5, 1.4, 0.2]], np.float32))
+            grpc_trace = "0af7651916cd43dd8448eb211c80319c"
+            await grpc_client.infer(
+                "iris", [x], headers={"traceparent": f"00-{grpc_trace}-b7ad6b7169203331-01"}
+            )
+            await grpc_client.close()
     spans = exporter.get_finished_spans()
-    roots = [s for s in spans if s.name == "infer"]
+    over_grpc = [s for s in spans if s.name == "infer" and s.context.trace_id == int(grpc_trace, 16)]
+    assert len(over_grpc) == 1
+    roots = [s for s in spans if s.name == "infer" and s not in over_grpc]
     assert len(roots) == 2
     traced = next(s for s in roots if s.context.trace_id == int(TRACE_ID, 16))
     assert traced.parent is not None and traced.parent.span_id == 0x00F067AA0BA902B7

@@ -5,15 +5,12 @@ Nothing here decides routing, validation or limits beyond the wire format; the s
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
 from typing import Any
 
 from modelport import __version__
-from modelport.core.errors import ModelportError
 from modelport.core.settings import LimitSettings
-from modelport.monitoring.stats import InferenceStats
-from modelport.monitoring.tracing import RequestTrace, Tracing
+from modelport.monitoring.tracing import Tracing
+from modelport.serving.accounting import RequestAccount
 from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
 from modelport.serving.metadata import ModelDescription, describe, is_ready
 from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
@@ -91,62 +88,30 @@ class OipRest:
         admission = self._service.admit(
             params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
-        stats, started = admission.version.stats, time.perf_counter_ns()
-        traced = self._trace_begin(request, started) if self._tracing.enabled else None
+        account = RequestAccount(
+            "rest", params["model"], admission.version.stats, self._tracing, lambda: _carrier(request)
+        )
         try:
-            body = await read_body(request, self._limits.max_body_bytes)
-            header = request.headers.get(_HEADER_LENGTH)
-            json_length = parse_header_length(None if header is None else header.decode("latin-1"))
-            decoded = decode_infer_request(body, json_length, self._limits)
-        except BaseException as error:
-            admission.release()
-            self._failed(stats, error, started, traced, params)
-            raise
-        decoded_at = time.perf_counter_ns()
-        try:
+            try:
+                body = await read_body(request, self._limits.max_body_bytes)
+                header = request.headers.get(_HEADER_LENGTH)
+                json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+                decoded = decode_infer_request(body, json_length, self._limits)
+            except BaseException:
+                admission.release()
+                raise
+            account.decoded()
             response = await self._service.run(admission, decoded)
         except BaseException as error:
-            self._failed(stats, error, started, traced, params)
+            account.failed(error)
             raise
-        encoding_at = time.perf_counter_ns()
+        account.predicted()
         payload, headers = encode_infer_response(response, decoded)
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
-        done = time.perf_counter_ns()
-        stats.record_request("rest", done - started, decoded_at - started, done - encoding_at)
-        if traced is not None:
-            trace, offset = traced
-            for stage, start, end in (("decode", started, decoded_at), ("predict", decoded_at, encoding_at)):
-                trace.stage(stage, start + offset, end + offset)
-            trace.stage("encode", encoding_at + offset, done + offset)
-            attributes = {
-                "modelport.target": params["model"],
-                "modelport.served_by": response.parameters[SERVED_BY],
-            }
-            self._tracing.finish(trace, "infer", attributes, done + offset)
+        served_by = response.parameters[SERVED_BY]
+        raw_headers.append((SERVED_BY_HEADER, served_by.encode()))
+        account.succeeded(served_by)
         return HttpResponse(payload, 200, raw_headers)
-
-    def _trace_begin(self, request: HttpRequest, started: int) -> tuple[RequestTrace, int]:
-        offset = time.time_ns() - time.perf_counter_ns()  # spans want wall-clock times
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}
-        return self._tracing.begin(carrier, started + offset), offset
-
-    def _failed(
-        self,
-        stats: InferenceStats,
-        error: BaseException,
-        started: int,
-        traced: tuple[RequestTrace, int] | None,
-        params: Mapping[str, str],
-    ) -> None:
-        kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
-        now = time.perf_counter_ns()
-        stats.record_failure("rest", kind, now - started)
-        if traced is not None:
-            trace, offset = traced
-            self._tracing.finish(
-                trace, "infer", {"modelport.target": params["model"]}, now + offset, error=kind
-            )
 
     async def statistics(self, request: HttpRequest) -> HttpResponse:
         """The statistics extension: every served version, or those of one model (and version)."""
@@ -160,6 +125,10 @@ class OipRest:
             versions = [table.resolve(name, ref)]
         stats = [v.stats.to_oip(v.model, str(v.version)) for v in sorted(versions, key=lambda v: v.target)]
         return json_response({"model_stats": stats})
+
+
+def _carrier(request: HttpRequest) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}
 
 
 def _metadata_json(description: ModelDescription) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Nothing here decides routing, validation or limits beyond the wire format; ``Inf
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import TypeVar
@@ -17,6 +16,8 @@ from modelport import __version__
 from modelport.core.errors import InternalError, ModelportError, Overloaded
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import TensorSpec
+from modelport.monitoring.tracing import Tracing
+from modelport.serving.accounting import RequestAccount
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
 from modelport.serving.grpc.errors import GRPC_STATUS
@@ -70,10 +71,13 @@ async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> No
 class InferenceServicer(GRPCInferenceServiceServicer):
     """The call handlers, bound to one service, one reconciler and the request limits."""
 
-    def __init__(self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings) -> None:
+    def __init__(
+        self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings, tracing: Tracing
+    ) -> None:
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
+        self._tracing = tracing
 
     @guarded
     async def ServerLive(
@@ -123,24 +127,31 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     ) -> pb.ModelInferResponse:
         route_key = _metadata_value(context, ROUTE_KEY)
         admission = self._service.admit(request.model_name, request.model_version or None, route_key)
-        stats, started = admission.version.stats, time.perf_counter_ns()
+        account = RequestAccount(
+            "grpc", request.model_name, admission.version.stats, self._tracing, lambda: _carrier(context)
+        )
         try:
             try:
                 decoded = decode_infer_request(request, self._limits)
             except BaseException:
                 admission.release()
                 raise
-            decoded_at = time.perf_counter_ns()
+            account.decoded()
             response = await self._service.run(admission, decoded)
-        except ModelportError as error:
-            stats.record_failure("grpc", error.kind.value, time.perf_counter_ns() - started)
+        except BaseException as error:
+            account.failed(error)
             raise
-        await context.send_initial_metadata(((SERVED_BY_KEY, str(response.parameters[SERVED_BY])),))
-        encoding_at = time.perf_counter_ns()
+        served_by = str(response.parameters[SERVED_BY])
+        await context.send_initial_metadata(((SERVED_BY_KEY, served_by),))
+        account.predicted()
         encoded = encode_infer_response(response, decoded)
-        done = time.perf_counter_ns()
-        stats.record_request("grpc", done - started, decoded_at - started, done - encoding_at)
+        account.succeeded(served_by)
         return encoded
+
+
+def _carrier(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    metadata = context.invocation_metadata() or ()
+    return {item.key: item.value if isinstance(item.value, str) else item.value.decode() for item in metadata}
 
 
 def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:

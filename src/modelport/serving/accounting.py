@@ -1,0 +1,59 @@
+"""Per-request accounting shared by the front-ends: stage timings into statistics and, when tracing
+is on, into spans. Front-ends mark the stages; nothing here knows a wire format."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from modelport.core.errors import ModelportError
+from modelport.monitoring.stats import InferenceStats
+from modelport.monitoring.tracing import RequestTrace, Tracing
+
+__all__ = ["RequestAccount"]
+
+
+class RequestAccount:
+    def __init__(
+        self,
+        protocol: str,
+        target: str,
+        stats: InferenceStats,
+        tracing: Tracing,
+        carrier: Callable[[], Mapping[str, str]],
+    ) -> None:
+        """``carrier`` gives the request's headers (``traceparent``); called only when tracing."""
+        self._protocol, self._target, self._stats, self._tracing = protocol, target, stats, tracing
+        self.started = time.perf_counter_ns()
+        self._decoded = self._predicted = self.started
+        self._trace: RequestTrace | None = None
+        self._offset = 0
+        if tracing.enabled:
+            self._offset = time.time_ns() - self.started  # spans want wall-clock times
+            self._trace = tracing.begin(carrier(), self.started + self._offset)
+
+    def decoded(self) -> None:
+        self._decoded = time.perf_counter_ns()
+
+    def predicted(self) -> None:
+        self._predicted = time.perf_counter_ns()
+
+    def succeeded(self, served_by: str) -> None:
+        done = time.perf_counter_ns()
+        self._stats.record_request(
+            self._protocol, done - self.started, self._decoded - self.started, done - self._predicted
+        )
+        if self._trace is not None:
+            stages = (("decode", self.started, self._decoded), ("predict", self._decoded, self._predicted))
+            for name, start, end in (*stages, ("encode", self._predicted, done)):
+                self._trace.stage(name, start + self._offset, end + self._offset)
+            attributes = {"modelport.target": self._target, "modelport.served_by": served_by}
+            self._tracing.finish(self._trace, "infer", attributes, done + self._offset)
+
+    def failed(self, error: BaseException) -> None:
+        kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
+        now = time.perf_counter_ns()
+        self._stats.record_failure(self._protocol, kind, now - self.started)
+        if self._trace is not None:
+            attributes = {"modelport.target": self._target}
+            self._tracing.finish(self._trace, "infer", attributes, now + self._offset, error=kind)
