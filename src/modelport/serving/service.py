@@ -53,16 +53,6 @@ class InferenceService:
         self._shadows = shadows
         self._outcomes = outcomes
 
-    def resolve(self, name: str, version: str | None, route_key: str | None = None) -> LoadedVersion:
-        """The version a request for ``name`` (a model or an endpoint) would run on."""
-        table = self._routing_table()
-        endpoint = table.endpoint(name)
-        if endpoint is None:
-            return table.resolve(name, version)
-        if version:
-            raise NotFound(f"{name!r} is an endpoint; call it without a version")
-        return endpoint.choose(route_key).version
-
     def admit(self, name: str, version: str | None, route_key: str | None = None) -> Admission:
         """Choose the version a request runs on and count it in, before its body is read or decoded.
 

@@ -202,17 +202,14 @@ class Batched:
             _fail(batch, error)
             return
         finished = self._clock()
+        rows = sum(r.rows for r in batch)
         if self._on_batch is not None:
             waited = sum(started - r.enqueued_at for r in batch)
-            self._on_batch(
-                sum(r.rows for r in batch), len(batch), int(waited * 1e9), int((finished - started) * 1e9)
-            )
+            self._on_batch(rows, len(batch), int(waited * 1e9), int((finished - started) * 1e9))
         for request, part in zip(batch, parts, strict=True):
             if not request.future.done():
                 request.future.set_result(part)
-        self._policy.observe(
-            sum(r.rows for r in batch), finished - started, [finished - r.enqueued_at for r in batch]
-        )
+        self._policy.observe(rows, finished - started)
 
 
 def _expired(request: QueuedRequest, now: float) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from modelport.core.serving_config import ServingConfig
@@ -23,8 +22,8 @@ class BatchPolicy(Protocol):
         """Whether a new request may start, with ``in_flight`` already admitted (before decoding)."""
         ...
 
-    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
-        """Learn from one finished batch: its size, model time, and each request's time in the queue."""
+    def observe(self, rows: int, service_s: float) -> None:
+        """Learn from one finished batch: its size (rows) and the model call's time."""
         ...
 
     def observe_request(self, latency_s: float) -> None:
@@ -51,7 +50,7 @@ class FixedPolicy:
     def admit(self, in_flight: int) -> bool:
         return True  # the queue length limit is the only bound
 
-    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+    def observe(self, rows: int, service_s: float) -> None:
         return None
 
     def observe_request(self, latency_s: float) -> None:

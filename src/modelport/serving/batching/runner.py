@@ -38,10 +38,6 @@ class ModelRunner:
         self._average_s: float | None = None
 
     @property
-    def average_call_s(self) -> float | None:
-        return self._average_s
-
-    @property
     def runs_inline(self) -> bool:
         return self._average_s is not None and self._average_s < self._inline_below_s
 

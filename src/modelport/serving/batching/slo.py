@@ -19,7 +19,7 @@ target.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class LatencyTargetPolicy:
     def admit(self, in_flight: int) -> bool:
         return in_flight < self._limit
 
-    def observe(self, rows: int, service_s: float, latencies_s: Sequence[float]) -> None:
+    def observe(self, rows: int, service_s: float) -> None:
         self._cost.observe(rows, service_s)
 
     def observe_request(self, latency_s: float) -> None:

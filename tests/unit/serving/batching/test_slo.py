@@ -20,7 +20,7 @@ def test_service_time_model_learns_fixed_and_per_row_cost() -> None:
 def test_batch_limit_keeps_one_batch_within_half_the_target() -> None:
     policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=256, instances=1, clock=Clock())
     for rows in (1, 10, 50, 100) * 5:
-        policy.observe(rows, 0.001 + 0.0001 * rows, [])
+        policy.observe(rows, 0.001 + 0.0001 * rows)
     assert policy.batch_limit() == 40  # 1 ms + 40 * 0.1 ms = 5 ms, half of 10 ms
 
 
