@@ -11,6 +11,7 @@ __all__ = [
     "AuthSettings",
     "GrpcSettings",
     "LimitSettings",
+    "PayloadSettings",
     "ServingSettings",
     "Settings",
     "StorageSettings",
@@ -67,6 +68,25 @@ class TracingSettings(BaseModel):
     service_name: str = "modelport"
 
 
+class PayloadSettings(BaseModel):
+    """The payload log (``<home>/payloads/<name>/``); what to log is set per name with ``monitor set``."""
+
+    buffer_size: int = Field(10_000, gt=0)
+    """Sampled requests waiting to be written; one more is dropped (and counted), never waited for."""
+    flush_interval_s: float = Field(5.0, gt=0)
+    """Longest time before a logged request is readable; also how often a paused log retries."""
+    segment_max_rows: int = Field(100_000, gt=0)
+    """Rows per Parquet segment before a new one starts."""
+    segment_max_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    """In-memory (uncompressed) size of a segment before a new one starts."""
+    segment_max_age_s: float = Field(3600.0, gt=0)
+    """Age of a segment before a new one starts."""
+    retention_max_bytes: int = Field(1024 * 1024 * 1024, gt=0)
+    """Bytes on disk kept per name; the oldest segments go first."""
+    retention_max_age_s: float = Field(7 * 24 * 3600.0, gt=0)
+    """Segments whose newest row is older than this are deleted."""
+
+
 class StorageSettings(BaseModel):
     database_url: str | None = None
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
@@ -88,10 +108,15 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     grpc: GrpcSettings = GrpcSettings()
     tracing: TracingSettings = TracingSettings()
+    payloads: PayloadSettings = PayloadSettings()
 
     @property
     def data_dir(self) -> Path:
         return self.home.expanduser()
+
+    @property
+    def payload_dir(self) -> Path:
+        return self.data_dir / "payloads"
 
     @property
     def database_url(self) -> str:

@@ -1,5 +1,6 @@
 """The durable catalogue: models, immutable versions, movable aliases, version policies, artifacts,
-and endpoints (named routing configs with a history, sharing the models' namespace).
+endpoints (named routing configs with a history, sharing the models' namespace), and each name's
+payload-log settings (``set_monitor_config``).
 
     registry = Registry.open("sqlite:///data/modelport.db", LocalArtifactStore(Path("data/artifacts")))
     v = registry.register_version("iris", artifact=Path("model.onnx"), filename="model.onnx",
@@ -23,6 +24,7 @@ from modelport.registry.records import (
     ModelSnapshot,
     ModelSummary,
     ModelVersion,
+    Monitor,
     RegistrySnapshot,
 )
 
@@ -35,6 +37,7 @@ __all__ = [
     "ModelSnapshot",
     "ModelSummary",
     "ModelVersion",
+    "Monitor",
     "PolicyKind",
     "Registry",
     "RegistrySnapshot",

@@ -6,10 +6,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelport.core import Conflict, NotFound
+from modelport.core.monitor_config import MonitorConfig
 from modelport.registry import _convert as conv
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelVersion, RegistrySnapshot
-from modelport.registry.schema import AliasRow, EndpointRow, ModelRow, RegistryState, VersionRow, utcnow
+from modelport.registry.schema import (
+    AliasRow,
+    EndpointRow,
+    ModelRow,
+    MonitorConfigRow,
+    RegistryState,
+    VersionRow,
+    utcnow,
+)
 
 __all__ = [
     "endpoint",
@@ -101,7 +110,7 @@ def put_alias(s: Session, model_id: int, alias: str, number: int) -> None:
 
 
 def snapshot(s: Session) -> RegistrySnapshot:
-    """Everything, in five SELECTs of the caller's (single, consistent) transaction."""
+    """Everything, in six SELECTs of the caller's (single, consistent) transaction."""
     revision = int(s.scalar(select(RegistryState.revision)) or 0)
     models = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
     versions = s.scalars(select(VersionRow).order_by(VersionRow.model_id, VersionRow.number)).all()
@@ -121,6 +130,13 @@ def snapshot(s: Session) -> RegistrySnapshot:
             summary, tuple(conv.to_version(r, m.name, by_version.get(r.number, ())) for r in rows)
         )
     endpoints = s.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+    monitors = {
+        m.name: MonitorConfig.from_dict({"sample_rate": m.sample_rate, "redact": m.redact})
+        for m in s.scalars(select(MonitorConfigRow))
+    }
     return RegistrySnapshot(
-        revision=revision, models=out, endpoints={e.name: conv.to_endpoint(e) for e in endpoints}
+        revision=revision,
+        models=out,
+        endpoints={e.name: conv.to_endpoint(e) for e in endpoints},
+        monitors=monitors,
     )

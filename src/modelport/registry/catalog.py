@@ -1,6 +1,7 @@
 """The registry's API: register versions, move aliases, set policies, read consistent snapshots.
 
-The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``.
+The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``,
+the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``.
 
 Every write is one transaction that also bumps ``registry_state.revision``, so a server polls one
 cheap row (``revision()``) and reads a ``snapshot()`` only when it changed. Artifacts are stored
@@ -28,6 +29,7 @@ from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
 from modelport.registry.artifacts import ArtifactStore
 from modelport.registry.endpoints import EndpointCatalog
+from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
@@ -39,7 +41,7 @@ REFERENCE_FILENAME = "reference.npy"
 _ATTEMPTS = 5
 
 
-class Registry(EndpointCatalog):
+class Registry(EndpointCatalog, MonitorCatalog):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine

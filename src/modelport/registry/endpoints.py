@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,11 +33,12 @@ from modelport.registry.schema import (
     EndpointChangeRow,
     EndpointRow,
     ModelRow,
+    MonitorConfigRow,
     VersionRow,
     utcnow,
 )
 
-__all__ = ["EndpointCatalog", "update_if_revision"]
+__all__ = ["EndpointCatalog", "resolve_target", "update_if_revision"]
 
 _MAX_ACTOR, _MAX_TEXT = 128, 4096
 
@@ -154,9 +155,10 @@ class EndpointCatalog:
             return _change(s, row, restored, actor, summary, target, None)
 
     def delete_endpoint(self, name: str) -> None:
-        """Remove the endpoint and its history."""
+        """Remove the endpoint, its history and its monitor config."""
         with self._write() as s:
             s.delete(q.endpoint(s, name))
+            s.execute(delete(MonitorConfigRow).where(MonitorConfigRow.name == name))
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -206,8 +208,8 @@ def update_if_revision(s: Session, row: EndpointRow, expected: int, values: dict
 
 def _check_targets(s: Session, endpoint: str, config: EndpointConfig, *, force: bool) -> None:
     """NotFound unless every target exists; InvalidInput if their signatures differ (unless ``force``)."""
-    resolved = [_resolve(s, endpoint, "route", r.target) for r in config.routes]
-    resolved += [_resolve(s, endpoint, "shadow", sh.target) for sh in config.shadows]
+    resolved = [resolve_target(s, endpoint, "route", r.target) for r in config.routes]
+    resolved += [resolve_target(s, endpoint, "shadow", sh.target) for sh in config.shadows]
     if force:
         return
     first_label, first = resolved[0]
@@ -228,7 +230,7 @@ def _check_targets(s: Session, endpoint: str, config: EndpointConfig, *, force: 
         )
 
 
-def _resolve(s: Session, endpoint: str, kind: str, target: Target) -> tuple[str, Signature]:
+def resolve_target(s: Session, endpoint: str, kind: str, target: Target) -> tuple[str, Signature]:
     """``(label, signature)`` of the version ``target`` names now (an alias is followed)."""
     where = f"endpoint {endpoint!r}: {kind} {target}"
     model = s.scalar(select(ModelRow).where(ModelRow.name == target.model))

@@ -9,10 +9,19 @@ from typing import Any
 
 from modelport.core import NotFound, Signature
 from modelport.core.endpoints import EndpointConfig
+from modelport.core.monitor_config import MonitorConfig
 from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy, live_versions
 
-__all__ = ["Endpoint", "EndpointChange", "ModelSnapshot", "ModelSummary", "ModelVersion", "RegistrySnapshot"]
+__all__ = [
+    "Endpoint",
+    "EndpointChange",
+    "ModelSnapshot",
+    "ModelSummary",
+    "ModelVersion",
+    "Monitor",
+    "RegistrySnapshot",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +174,29 @@ class EndpointChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Monitor:
+    """The payload-log settings of one model or endpoint; ``actor``/``updated_at`` empty if never set."""
+
+    name: str
+    config: MonitorConfig
+    actor: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.updated_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **self.config.to_dict(),
+            "configured": self.configured,
+            "actor": self.actor,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
     """The whole catalogue at one ``revision``, read in one transaction."""
 
@@ -172,6 +204,8 @@ class RegistrySnapshot:
     models: Mapping[str, ModelSnapshot] = field(default_factory=dict)
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
     """Endpoint name → endpoint; never shares a name with ``models``."""
+    monitors: Mapping[str, MonitorConfig] = field(default_factory=dict)
+    """Model or endpoint name → its payload-log settings, for the names that have any."""
 
     def model(self, name: str) -> ModelSnapshot:
         try:
@@ -190,4 +224,5 @@ class RegistrySnapshot:
             "revision": self.revision,
             "models": [m.to_dict() for m in self.models.values()],
             "endpoints": [e.to_dict() for e in self.endpoints.values()],
+            "monitors": {name: config.to_dict() for name, config in self.monitors.items()},
         }

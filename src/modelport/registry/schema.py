@@ -4,6 +4,7 @@ Alembic migrations in ``migrations/`` create these; a test checks they stay iden
 Versions are never updated once inserted; aliases and the model's policy are the movable parts.
 An endpoint's row holds its current routing config and ``revision``; ``endpoint_changes`` keeps
 every revision's config (the history that rollbacks read).
+``monitor_configs`` holds each model's or endpoint's payload-log settings, keyed by name.
 ``registry_state`` is one row whose ``revision`` is bumped by every write transaction.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
@@ -36,6 +38,7 @@ __all__ = [
     "EndpointChangeRow",
     "EndpointRow",
     "ModelRow",
+    "MonitorConfigRow",
     "RegistryState",
     "UTCDateTime",
     "VersionRow",
@@ -156,6 +159,18 @@ class EndpointChangeRow(Base):
     restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """For a rollback, the earlier revision whose config this one restored; NULL otherwise."""
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MonitorConfigRow(Base):
+    __tablename__ = "monitor_configs"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """A model's or an endpoint's name (they share one namespace); removed with the endpoint."""
+    sample_rate: Mapped[float] = mapped_column(Float)
+    redact: Mapped[dict[str, str]] = mapped_column(JSON)
+    """Input name → ``drop`` | ``hash`` | ``keep``."""
+    actor: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RegistryState(Base):

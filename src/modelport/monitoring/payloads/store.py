@@ -1,0 +1,177 @@
+"""Reading the payload log back: one name's rows, ordered by time, with shadows' answers joined on.
+
+Any process may read while writers write: segments only ever appear whole (renamed into place),
+and one deleted by retention between listing and reading is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelport.core.errors import InvalidInput
+from modelport.monitoring.payloads.columns import FIXED_SCHEMA, SHADOW_SCHEMA, concat
+from modelport.monitoring.payloads.segments import MAX_TIME_KEY, MIN_TIME_KEY, ROWS, SHADOW
+
+__all__ = ["PayloadStore"]
+
+log = logging.getLogger(__name__)
+
+_SHADOW_FIXED = ("shadow_model", "shadow_version")
+_JOIN = ("record_id", "row")
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    path: Path
+    rows: int
+    first_us: int
+    last_us: int
+
+
+class PayloadStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def names(self) -> list[str]:
+        """The names that have logged rows."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.directory.iterdir() if p.is_dir() and any(p.glob(f"{ROWS}-*.parquet"))
+        )
+
+    def read(
+        self,
+        name: str,
+        *,
+        last_rows: int | None = None,
+        first_rows: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pa.Table:
+        """``name``'s logged rows with ``since <= time < until``, ordered by time, cut to the first or
+        last so many rows (rows, not requests); an empty table with the fixed columns if none."""
+        for what, count in (("last_rows", last_rows), ("first_rows", first_rows)):
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+                raise InvalidInput(f"{what} must be a whole number >= 0, got {count!r}")
+        low, high = _micros(since), _micros(until)
+        segments = [s for s in self._segments(name, ROWS) if _overlaps(s, low, high)]
+        if last_rows is not None:
+            segments = _enough(segments, last_rows, newest=True)
+        if first_rows is not None:
+            segments = _enough(segments, first_rows, newest=False)
+        table = _read(segments, since, until)
+        if table is None:
+            return _empty()
+        table = table.sort_by([("time", "ascending")])
+        if last_rows is not None:
+            table = table.slice(max(table.num_rows - last_rows, 0))
+        if first_rows is not None:
+            table = table.slice(0, first_rows)
+        return self._with_shadows(name, table).drop_columns(["record_id"])
+
+    def _segments(self, name: str, kind: str) -> list[_Segment]:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise InvalidInput(f"invalid model or endpoint name {name!r}")
+        found = []
+        for path in sorted((self.directory / name).glob(f"{kind}-*.parquet")):
+            try:
+                meta = pq.read_metadata(path)
+            except FileNotFoundError:
+                continue
+            except (OSError, pa.ArrowException):
+                log.warning("skipping unreadable payload segment %s", path)
+                continue
+            times = meta.metadata or {}
+            first, last = int(times.get(MIN_TIME_KEY, 0)), int(times.get(MAX_TIME_KEY, 2**62))
+            found.append(_Segment(path, meta.num_rows, first, last))
+        return found
+
+    def _with_shadows(self, name: str, table: pa.Table) -> pa.Table:
+        """Add each row's shadow answer (the first to arrive, if several shadows answered)."""
+        start = _micros_of(table)
+        shadows = _read([s for s in self._segments(name, SHADOW) if start is None or s.last_us >= start])
+        if shadows is None or table.num_rows == 0:
+            return table.append_column("shadow_model", pa.nulls(table.num_rows, pa.string())).append_column(
+                "shadow_version", pa.nulls(table.num_rows, pa.int64())
+            )
+        shadows = shadows.sort_by([("time", "ascending")])
+        position: dict[tuple[str, int], int] = {}
+        for index, key in enumerate(zip(*(shadows[c].to_pylist() for c in _JOIN), strict=True)):
+            position.setdefault(key, index)
+        wanted = [position.get(key) for key in zip(*(table[c].to_pylist() for c in _JOIN), strict=True)]
+        columns = [c for c in shadows.column_names if c in _SHADOW_FIXED or c.startswith("shadow.")]
+        matched = shadows.select(columns).take(pa.array(wanted, pa.int64()))
+        for column in columns:
+            table = table.append_column(column, matched[column])
+        return table
+
+
+def _read(
+    segments: list[_Segment], since: datetime | None = None, until: datetime | None = None
+) -> pa.Table | None:
+    filters = []
+    if since is not None:
+        filters.append(("time", ">=", _utc(since)))
+    if until is not None:
+        filters.append(("time", "<", _utc(until)))
+    tables = []
+    for segment in segments:
+        try:
+            tables.append(pq.read_table(segment.path, filters=filters or None).replace_schema_metadata(None))
+        except FileNotFoundError:
+            continue
+    return concat(tables) if tables else None
+
+
+def _enough(segments: list[_Segment], rows: int, *, newest: bool) -> list[_Segment]:
+    """The segments that can hold the newest (or oldest) ``rows`` rows: enough of them by row count,
+    plus any other whose time range reaches into theirs."""
+    ordered = sorted(segments, key=lambda s: s.last_us if newest else -s.first_us, reverse=True)
+    taken, count = [], 0
+    for segment in ordered:
+        if count >= rows:
+            break
+        taken.append(segment)
+        count += segment.rows
+    if not taken:
+        return []
+    if newest:
+        bound = min(s.first_us for s in taken)
+        return [s for s in segments if s in taken or s.last_us >= bound]
+    bound = max(s.last_us for s in taken)
+    return [s for s in segments if s in taken or s.first_us <= bound]
+
+
+def _overlaps(segment: _Segment, low: int | None, high: int | None) -> bool:
+    return (low is None or segment.last_us >= low) and (high is None or segment.first_us < high)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return round(_utc(moment).timestamp() * 1e6)
+
+
+def _micros_of(table: pa.Table) -> int | None:
+    if table.num_rows == 0:
+        return None
+    return int(table["time"][0].value)
+
+
+def _empty() -> pa.Table:
+    fixed = FIXED_SCHEMA.empty_table()
+    shadow = pa.schema([SHADOW_SCHEMA.field(c) for c in _SHADOW_FIXED]).empty_table()
+    return pa.Table.from_arrays(
+        [*fixed.columns, *shadow.columns], [*fixed.column_names, *_SHADOW_FIXED]
+    ).drop_columns(["record_id"])
