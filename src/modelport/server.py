@@ -25,6 +25,7 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -72,11 +73,13 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
-    shadows = ShadowRunner()
+    payloads = PayloadLog(settings.payload_dir, settings.payloads)
+    shadows = ShadowRunner(payloads=payloads)
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
     rollouts = RolloutController(registry, outcomes)
-    inference = InferenceService(lambda: reconciler.table, shadows, outcomes)
+    inference = InferenceService(lambda: reconciler.table, shadows, outcomes, payloads)
+    serving = ServingServices(inference, reconciler, tracing, payloads)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     started = time.time()
 
@@ -92,6 +95,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
                 for v in table.loaded_versions()
             ],
             "failures": {target: f.message for target, f in reconciler.failures.items()},
+            "payload_log": payloads.status(),
         }
 
     @contextlib.asynccontextmanager
@@ -99,12 +103,11 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         task = asyncio.create_task(reconciler.run())
         rollout_task = asyncio.create_task(rollouts.run())
         shadows.start()
+        payloads.start()
         grpc_server = None
         try:
             if settings.grpc.enabled:
-                grpc_server, port = create_grpc_server(
-                    settings, ServingServices(inference, reconciler, tracing)
-                )
+                grpc_server, port = create_grpc_server(settings, serving)
                 await grpc_server.start()
                 app.state.grpc_port = port
                 log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
@@ -117,15 +120,26 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
             await shadows.stop()
+            await asyncio.to_thread(payloads.stop)
             tracing.shutdown()
             await reconciler.close()
             executor.shutdown(wait=True, cancel_futures=True)
 
     management = create_management_app(
-        settings, ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status)
+        settings,
+        ControlServices(
+            registry,
+            registrar,
+            status,
+            shadows.report,
+            outcomes,
+            rollouts.status,
+            payloads,
+            PayloadStore(settings.payload_dir),
+        ),
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, ServingServices(inference, reconciler, tracing))
+    data_plane = create_inference_app(settings, serving)
     return ModelportApp(data_plane, control)
 
 

@@ -17,12 +17,14 @@ from starlette.responses import JSONResponse, Response
 from modelport import __version__
 from modelport.control.auth import check_bearer
 from modelport.control.endpoint_routes import build_endpoint_router
+from modelport.control.monitor_routes import build_monitor_router
 from modelport.control.registration import Registrar
 from modelport.control.rollout_routes import build_rollout_router
 from modelport.control.routes import build_router
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.registry.catalog import Registry
 from modelport.serving.http_errors import error_response, internal_error_response
 
@@ -41,6 +43,10 @@ class ControlServices:
     """What each endpoint variant did here: A/B reports and feedback."""
     rollout_status: Callable[[str], dict[str, Any] | None]
     """This server's view of a running rollout's guardrails."""
+    payload_log: PayloadLog
+    """This process's payload-log writer: its state and counters."""
+    payload_store: PayloadStore
+    """Every process's logged payloads, read back."""
 
 
 def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
@@ -59,6 +65,9 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
     app.include_router(build_endpoint_router(services.registry, services.shadow_report), prefix="/v1")
     app.include_router(
         build_rollout_router(services.registry, services.outcomes, services.rollout_status), prefix="/v1"
+    )
+    app.include_router(
+        build_monitor_router(services.registry, services.payload_log, services.payload_store), prefix="/v1"
     )
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

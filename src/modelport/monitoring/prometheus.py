@@ -1,4 +1,5 @@
-"""Prometheus exposition of the per-version statistics, rendered at scrape time (nothing on the hot path)."""
+"""Prometheus exposition of the per-version statistics and the payload log, rendered at scrape time
+(nothing on the hot path)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelport.monitoring.payloads import PayloadLog
 from modelport.monitoring.stats import LATENCY_BUCKETS_S, InferenceStats
 
-__all__ = ["ModelportCollector", "VersionView"]
+__all__ = ["ModelportCollector", "PayloadCollector", "VersionView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,34 @@ class ModelportCollector(Collector):
             depth.add_metric(key, view.queue_depth)
         loaded.add_metric([], len(views))
         yield from (requests, failures, latency, stage, rows, batches, depth, loaded)
+
+
+class PayloadCollector(Collector):
+    def __init__(self, payloads: PayloadLog) -> None:
+        self._payloads = payloads
+
+    def collect(self) -> Iterator[Metric]:
+        log = self._payloads
+        records = CounterMetricFamily(
+            "modelport_payload_records", "Records written to the payload log.", labels=["name"]
+        )
+        for name, count in sorted(log.records_total().items()):
+            records.add_metric([name], count)
+        dropped = CounterMetricFamily(
+            "modelport_payload_records_dropped",
+            "Records the payload log dropped: buffer_full, paused, write_error, unconvertible.",
+            labels=["name", "reason"],
+        )
+        for (name, reason), count in sorted(log.dropped_total().items()):
+            dropped.add_metric([name, reason], count)
+        paused = GaugeMetricFamily("modelport_payload_log_paused", "1 while the payload log cannot write.")
+        paused.add_metric([], 1 if log.paused else 0)
+        size = GaugeMetricFamily(
+            "modelport_payload_log_bytes", "Bytes of payload segments on disk.", labels=["name"]
+        )
+        for name, count in sorted(log.bytes_on_disk().items()):
+            size.add_metric([name], count)
+        yield from (records, dropped, paused, size)
 
 
 def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:

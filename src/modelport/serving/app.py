@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from modelport.core.settings import Settings
-from modelport.monitoring.prometheus import ModelportCollector, VersionView
+from modelport.monitoring.payloads import PayloadLog
+from modelport.monitoring.prometheus import ModelportCollector, PayloadCollector, VersionView
 from modelport.monitoring.tracing import Tracing
 from modelport.serving.http import Handler, HttpRequest, HttpResponse
 from modelport.serving.oip_rest import OipRest
@@ -23,15 +24,18 @@ class ServingServices:
     inference: InferenceService
     reconciler: Reconciler
     tracing: Tracing
+    payloads: PayloadLog
 
 
 def create_inference_app(settings: Settings, services: ServingServices) -> Router:
     oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing)
-    return Router([*oip.routes(), Route("GET", "/metrics", metrics_handler(services.reconciler))])
+    return Router(
+        [*oip.routes(), Route("GET", "/metrics", metrics_handler(services.reconciler, services.payloads))]
+    )
 
 
-def metrics_handler(reconciler: Reconciler) -> Handler:
-    """Prometheus exposition of every loaded version's statistics, rendered per scrape."""
+def metrics_handler(reconciler: Reconciler, payloads: PayloadLog) -> Handler:
+    """Prometheus exposition of every loaded version's statistics and the payload log, rendered per scrape."""
     registry = CollectorRegistry(auto_describe=False)
 
     def views() -> list[VersionView]:
@@ -41,6 +45,7 @@ def metrics_handler(reconciler: Reconciler) -> Handler:
         ]
 
     registry.register(ModelportCollector(views))
+    registry.register(PayloadCollector(payloads))
 
     async def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(generate_latest(registry), 200, [(b"content-type", CONTENT_TYPE_LATEST.encode())])

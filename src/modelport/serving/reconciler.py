@@ -163,7 +163,10 @@ class Reconciler:
             )
         endpoints = self._bind_endpoints(snapshot, loaded)
         self.table = RoutingTable(
-            models=MappingProxyType(models), endpoints=MappingProxyType(endpoints), revision=snapshot.revision
+            models=MappingProxyType(models),
+            endpoints=MappingProxyType(endpoints),
+            revision=snapshot.revision,
+            monitors=MappingProxyType(dict(snapshot.monitors)),
         )
 
     def _bind_endpoints(

@@ -11,7 +11,9 @@ import numpy as np
 
 from modelport.core.errors import ErrorKind, ModelportError, NotFound
 from modelport.core.inference import InferenceRequest, InferenceResponse
+from modelport.core.monitor_config import MonitorConfig
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.payloads import PayloadLog, PayloadRecord
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.shadow import ShadowRunner
@@ -35,6 +37,8 @@ class Admission:
     """The endpoint's variant, as configured (``iris@candidate``)."""
     started: float
     released: bool = False
+    monitor: MonitorConfig | None = None
+    """The payload-log settings that apply, read with the routing table."""
 
     def release(self) -> None:
         if not self.released:
@@ -44,14 +48,19 @@ class Admission:
 
 class InferenceService:
     """Routes a request to a loaded version (directly or through an endpoint), validates it, runs it,
-    and mirrors it to the endpoint's shadows."""
+    mirrors it to the endpoint's shadows, and offers a sample of it to the payload log."""
 
     def __init__(
-        self, routing_table: Callable[[], RoutingTable], shadows: ShadowRunner, outcomes: OutcomeBook
+        self,
+        routing_table: Callable[[], RoutingTable],
+        shadows: ShadowRunner,
+        outcomes: OutcomeBook,
+        payloads: PayloadLog,
     ) -> None:
         self._routing_table = routing_table
         self._shadows = shadows
         self._outcomes = outcomes
+        self._payloads = payloads
 
     def admit(self, name: str, version: str | None, route_key: str | None = None) -> Admission:
         """Choose the version a request runs on and count it in, before its body is read or decoded.
@@ -70,7 +79,8 @@ class InferenceService:
         if loaded.predictor is not None:
             loaded.predictor.admit(loaded.in_flight)
         loaded.acquire()  # no await since reading the table: the version cannot be retired in between
-        return Admission(name, loaded, endpoint, label, time.perf_counter())
+        monitor = table.monitor(name, loaded.model) if table.monitors else None
+        return Admission(name, loaded, endpoint, label, time.perf_counter(), monitor=monitor)
 
     async def infer(
         self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
@@ -93,11 +103,14 @@ class InferenceService:
         latency_s = time.perf_counter() - admission.started
         if loaded.predictor is not None:
             loaded.predictor.observe_request(latency_s)
+        monitor, logged = admission.monitor, None
+        if monitor is not None and monitor.sample_rate > 0 and self._payloads.sampled(monitor.sample_rate):
+            logged = self._log(admission, request, outputs, latency_s, outcome_id, monitor)
         if endpoint is not None and admission.label is not None:
             outcomes = self._outcomes.endpoint(admission.name)
             outcomes.record(outcome_id, admission.label, False, latency_s, _prediction(outputs))
             if endpoint.shadows:
-                self._mirror(endpoint, loaded, request, outputs, latency_s)
+                self._mirror(endpoint, loaded, request, outputs, latency_s, logged)
         return InferenceResponse(
             model_name=admission.name,
             model_version=str(loaded.version),
@@ -106,6 +119,33 @@ class InferenceService:
             parameters={SERVED_BY: loaded.target},
         )
 
+    def _log(
+        self,
+        admission: Admission,
+        request: InferenceRequest,
+        outputs: dict[str, np.ndarray],
+        latency_s: float,
+        outcome_id: str,
+        monitor: MonitorConfig,
+    ) -> PayloadRecord | None:
+        """Offer the request to the payload log (references to its arrays); the record if accepted."""
+        record_id = uuid.uuid4().hex
+        loaded = admission.version
+        record = PayloadRecord(
+            record_id=record_id,
+            request_id=outcome_id or request.id or record_id,
+            time=time.time(),
+            name=admission.name,
+            endpoint=None if admission.endpoint is None else admission.name,
+            model=loaded.model,
+            version=loaded.version,
+            latency_ms=latency_s * 1000,
+            inputs=request.inputs,
+            outputs=outputs,
+            redact=monitor.redact,
+        )
+        return record if self._payloads.offer(record) else None
+
     def _mirror(
         self,
         endpoint: EndpointRoutes,
@@ -113,10 +153,13 @@ class InferenceService:
         request: InferenceRequest,
         outputs: dict[str, np.ndarray],
         latency_s: float,
+        logged: PayloadRecord | None,
     ) -> None:
         for shadow in endpoint.shadows:
             if self._shadows.sampled(shadow.fraction):
-                self._shadows.offer(endpoint.name, primary.target, shadow, request.inputs, outputs, latency_s)
+                self._shadows.offer(
+                    endpoint.name, primary.target, shadow, request.inputs, outputs, latency_s, logged
+                )
 
 
 def _prediction(outputs: dict[str, np.ndarray]) -> np.ndarray | None:

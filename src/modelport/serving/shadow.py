@@ -2,7 +2,8 @@
 
 The caller never waits for, sees, or is affected by a shadow: a shadowed request is offered after
 the caller's answer is ready and runs as its own task through the shadow version's batcher, then
-feeds the comparison of the shadow's outputs with the primary's. Shadow work is bounded twice: in
+feeds the comparison of the shadow's outputs with the primary's (and, when the primary's request was
+logged, the payload log, under the same record). Shadow work is bounded twice: in
 total and per shadow target, so one slow shadow cannot starve the others. Work over either bound
 is dropped and counted.
 """
@@ -22,6 +23,8 @@ import numpy as np
 
 from modelport.core.errors import ModelportError
 from modelport.monitoring.comparison import ShadowComparison
+from modelport.monitoring.payloads import PayloadLog, PayloadRecord, ShadowRecord
+from modelport.monitoring.payloads.records import row_count
 from modelport.serving.endpoints import Shadow
 
 __all__ = ["ShadowRunner"]
@@ -37,12 +40,20 @@ class ShadowJob:
     inputs: Mapping[str, np.ndarray]
     primary_outputs: Mapping[str, np.ndarray]
     primary_latency_s: float
+    logged: PayloadRecord | None
+    """The primary's payload-log record, when the request was logged."""
 
 
 class ShadowRunner:
     def __init__(
-        self, max_in_flight: int = 256, per_target: int = 64, window: int = 1000, seed: int | None = None
+        self,
+        max_in_flight: int = 256,
+        per_target: int = 64,
+        window: int = 1000,
+        seed: int | None = None,
+        payloads: PayloadLog | None = None,
     ) -> None:
+        self._payloads = payloads
         self._max_in_flight = max_in_flight
         self._per_target = per_target
         self._window = window
@@ -76,6 +87,7 @@ class ShadowRunner:
         inputs: Mapping[str, np.ndarray],
         outputs: Mapping[str, np.ndarray],
         latency_s: float,
+        logged: PayloadRecord | None = None,
     ) -> None:
         """Start a shadow run, or count it as dropped when shadow work is at its bounds (or stopped)."""
         label = shadow.label
@@ -85,7 +97,7 @@ class ShadowRunner:
             return
         self._by_target[label] = busy + 1
         task = asyncio.create_task(
-            self._run(ShadowJob(endpoint, primary, shadow, inputs, outputs, latency_s))
+            self._run(ShadowJob(endpoint, primary, shadow, inputs, outputs, latency_s, logged))
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -123,3 +135,16 @@ class ShadowRunner:
             version.release()
         comparison.observe(job.primary_outputs, outputs, job.primary_latency_s, time.perf_counter() - started)
         self.completed += 1
+        if job.logged is not None and self._payloads is not None:
+            self._payloads.offer(
+                ShadowRecord(
+                    record_id=job.logged.record_id,
+                    request_id=job.logged.request_id,
+                    time=time.time(),
+                    name=job.logged.name,
+                    model=version.model,
+                    version=version.version,
+                    rows=row_count(job.inputs),
+                    outputs=outputs,
+                )
+            )

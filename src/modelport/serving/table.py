@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from modelport.core.errors import NotFound
+from modelport.core.monitor_config import MonitorConfig
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion, ModelRoutes
 
@@ -20,6 +21,8 @@ class RoutingTable:
     models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
     endpoints: Mapping[str, EndpointRoutes] = field(default_factory=lambda: MappingProxyType({}))
     revision: int = -1
+    monitors: Mapping[str, MonitorConfig] = field(default_factory=lambda: MappingProxyType({}))
+    """Model or endpoint name → its payload-log settings (empty, and so falsy, when nothing is logged)."""
 
     def model(self, name: str) -> ModelRoutes:
         try:
@@ -32,6 +35,12 @@ class RoutingTable:
 
     def endpoint(self, name: str) -> EndpointRoutes | None:
         return self.endpoints.get(name)
+
+    def monitor(self, name: str, model: str) -> MonitorConfig | None:
+        """The settings for a request made to ``name`` and served by ``model``: the called name's,
+        else (an endpoint without its own) the model's."""
+        config = self.monitors.get(name)
+        return config if config is not None or name == model else self.monitors.get(model)
 
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 from modelport.core.serving_config import ServingConfig
+from modelport.core.settings import PayloadSettings
+from modelport.monitoring.payloads import PayloadLog
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.serving.loaded import LoadedVersion
@@ -115,3 +118,8 @@ class FakeLoader:
             raise InvalidInput("the file is not a model")
         model = self.models[key] = SumModel(offset=registered.number)
         return LoadedVersion(registered.model, registered.number, "fake", registered.digest, model)
+
+
+def unused_payload_log() -> PayloadLog:
+    """A payload log for services whose tests configure no monitoring: it is never started or written."""
+    return PayloadLog(Path("unused-payloads"), PayloadSettings())

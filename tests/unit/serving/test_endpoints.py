@@ -22,7 +22,7 @@ from modelport.serving.predictors import predictor_factory
 from modelport.serving.service import SERVED_BY, InferenceService
 from modelport.serving.shadow import ShadowRunner
 from modelport.serving.table import RoutingTable
-from tests.unit.serving.fakes import SumModel
+from tests.unit.serving.fakes import SumModel, unused_payload_log
 
 EXECUTOR = ThreadPoolExecutor(4)
 
@@ -79,7 +79,7 @@ def test_a_route_that_is_not_loaded_keeps_the_endpoint_from_switching() -> None:
 async def test_responses_name_the_version_that_answered() -> None:
     versions = {"m:1": loaded("m", 1, SumModel())}
     service = InferenceService(
-        lambda: table_with(config({"m:1": 1}), versions), ShadowRunner(), OutcomeBook()
+        lambda: table_with(config({"m:1": 1}), versions), ShadowRunner(), OutcomeBook(), unused_payload_log()
     )
     response = await service.infer("ep", None, request())
     assert response.model_name == "ep" and response.parameters[SERVED_BY] == "m:1"
@@ -99,7 +99,9 @@ async def test_shadows_never_change_delay_or_fail_the_callers_answer() -> None:
     shadows = ShadowRunner(seed=1)
     shadows.start()
     endpoint_config = config({"m:1": 1}, {"m:2": 100, "m:3": 100, "m:4": 100})
-    service = InferenceService(lambda: table_with(endpoint_config, versions), shadows, OutcomeBook())
+    service = InferenceService(
+        lambda: table_with(endpoint_config, versions), shadows, OutcomeBook(), unused_payload_log()
+    )
     for _ in range(20):
         response = await service.infer("ep", None, request())
         np.testing.assert_array_equal(response.outputs["total"], [2.0, 2.0])  # the primary's, untouched
@@ -124,7 +126,10 @@ async def test_shadow_work_over_its_bound_is_dropped_and_counted_instead_of_wait
     shadows = ShadowRunner(per_target=2)
     shadows.start()
     service = InferenceService(
-        lambda: table_with(config({"m:1": 1}, {"m:3": 100}), versions), shadows, OutcomeBook()
+        lambda: table_with(config({"m:1": 1}, {"m:3": 100}), versions),
+        shadows,
+        OutcomeBook(),
+        unused_payload_log(),
     )
     for _ in range(10):
         await service.infer("ep", None, request())

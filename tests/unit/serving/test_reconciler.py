@@ -11,7 +11,7 @@ from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
 from modelport.serving.shadow import ShadowRunner
-from tests.unit.serving.fakes import FakeLoader, FakeRegistry, model_snapshot
+from tests.unit.serving.fakes import FakeLoader, FakeRegistry, model_snapshot, unused_payload_log
 
 EXECUTOR = ThreadPoolExecutor(4)
 
@@ -56,7 +56,7 @@ async def test_unwanted_versions_are_unloaded_and_closed() -> None:
 
 async def test_in_flight_request_finishes_before_its_version_is_closed() -> None:
     registry, loader, reconciler = make()
-    service = InferenceService(lambda: reconciler.table, ShadowRunner(), OutcomeBook())
+    service = InferenceService(lambda: reconciler.table, ShadowRunner(), OutcomeBook(), unused_payload_log())
     registry.publish(model_snapshot("m", [1], {}))
     await reconciler.reconcile_once()
     old = loader.models[("m", 1)]

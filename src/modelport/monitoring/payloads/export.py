@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,8 +19,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
+from modelport.monitoring.payloads.store import PayloadStore
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "check_format", "export_chunks"]
+__all__ = ["FORMATS", "MEDIA_TYPES", "check_format", "export_chunks", "select_rows"]
 
 FORMATS = ("parquet", "csv", "jsonl")
 MEDIA_TYPES = {
@@ -34,6 +36,35 @@ def check_format(name: str) -> str:
     if name not in FORMATS:
         raise InvalidInput(f"unknown export format {name!r}; use one of {', '.join(FORMATS)}")
     return name
+
+
+def select_rows(
+    store: PayloadStore,
+    name: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: int | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """``name``'s rows with ``since <= time < until``, of model ``version`` if given, the newest
+    ``limit`` of them; naive times are UTC."""
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    if version is None:
+        return store.read(name, since=since, until=until, last_rows=limit)
+    table = store.read(name, since=since, until=until)
+    table = table.filter(pc.equal(table["version"], version))
+    return table if limit is None else table.slice(max(table.num_rows - limit, 0))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def export_chunks(table: pa.Table, format_: str) -> Iterator[bytes]:
