@@ -11,6 +11,7 @@ import click
 from modelport.cli_context import Context, fail_cleanly, pass_context
 from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import load_reference, parse_pairs, read_predict_input
+from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_models, print_prediction, print_version, print_versions
 from modelport.control.registration import RegistrationRequest
 from modelport.core.targets import Target
@@ -225,3 +226,4 @@ def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
 
 
 add_endpoint_commands(main)
+add_monitor_commands(main)

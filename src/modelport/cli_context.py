@@ -12,6 +12,7 @@ import click
 
 from modelport.client import Catalog, LocalCatalog, RemoteCatalog
 from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEndpoints
+from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
 
@@ -68,6 +69,21 @@ class Context:
         registry = open_registry(self.settings())
         try:
             yield LocalEndpoints(registry)
+        finally:
+            registry.close()
+
+    @contextmanager
+    def monitor(self) -> Iterator[MonitorClient]:
+        if self.server:
+            yield RemoteMonitor(RemoteCatalog(self.server, self.token))
+            return
+        from modelport.monitoring.payloads import PayloadStore
+        from modelport.server import open_registry
+
+        settings = self.settings()
+        registry = open_registry(settings)
+        try:
+            yield LocalMonitor(registry, PayloadStore(settings.payload_dir))
         finally:
             registry.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import httpx
@@ -180,6 +181,17 @@ class RemoteCatalog:
     def infer(self, target: Target, request: Json) -> Json:
         result: Json = self.call("POST", _v2_path(target) + "/infer", json=request)
         return result
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
+        """A streamed answer's body in pieces; an error answer raises the matching ``ModelportError``."""
+        try:
+            with self._http.stream(method, path, **kwargs) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error_from(response)
+                yield from response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise NotReady(f"cannot reach the server at {self._http.base_url}: {exc}") from None
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; an error answer is raised as the matching ``ModelportError``."""

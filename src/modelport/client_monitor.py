@@ -1,0 +1,74 @@
+"""Payload-log operations for the CLI: on the local data directory, or through a server's API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from modelport.client import RemoteCatalog
+from modelport.client_endpoints import actor
+from modelport.core.monitor_config import MonitorConfig
+from modelport.monitoring.payloads import PayloadStore, check_format, export_chunks
+from modelport.monitoring.payloads.export import select_rows
+from modelport.registry.catalog import Registry
+
+__all__ = ["ExportQuery", "LocalMonitor", "MonitorClient", "RemoteMonitor"]
+
+Json = dict[str, Any]
+ExportQuery = dict[str, Any]
+"""``since``/``until`` (datetime), ``version``/``limit`` (int), each optional."""
+
+
+class MonitorClient(Protocol):
+    def get(self, name: str) -> Json: ...
+    def list_all(self) -> Json: ...
+    def set(self, name: str, config: MonitorConfig) -> Json: ...
+    def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]: ...
+
+
+class LocalMonitor:
+    def __init__(self, registry: Registry, store: PayloadStore) -> None:
+        self._registry = registry
+        self._store = store
+
+    def get(self, name: str) -> Json:
+        return self._registry.get_monitor_config(name).to_dict()
+
+    def list_all(self) -> Json:
+        return {"configs": [m.to_dict() for m in self._registry.list_monitor_configs()]}
+
+    def set(self, name: str, config: MonitorConfig) -> Json:
+        return self._registry.set_monitor_config(name, config, actor=actor()).to_dict()
+
+    def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]:
+        check_format(format_)
+        if name not in self._store.names():
+            self._registry.get_monitor_config(name)  # NotFound for a name that is neither model nor endpoint
+        return export_chunks(select_rows(self._store, name, **query), format_)
+
+
+class RemoteMonitor:
+    def __init__(self, api: RemoteCatalog) -> None:
+        self._api = api
+
+    def get(self, name: str) -> Json:
+        result: Json = self._api.call("GET", f"/api/v1/monitoring/{name}")
+        return result
+
+    def list_all(self) -> Json:
+        result: Json = self._api.call("GET", "/api/v1/monitoring")
+        return result
+
+    def set(self, name: str, config: MonitorConfig) -> Json:
+        result: Json = self._api.call(
+            "PUT", f"/api/v1/monitoring/{name}", json=config.to_dict(), headers={"x-modelport-actor": actor()}
+        )
+        return result
+
+    def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]:
+        params: dict[str, str | int] = {"format": format_}
+        for key, value in query.items():
+            if value is not None:
+                params[key] = value.isoformat() if isinstance(value, datetime) else value
+        return self._api.stream("GET", f"/api/v1/payloads/{name}", params=params)
