@@ -46,7 +46,8 @@ def make_file(tmp_path: Path) -> Callable[[bytes], Path]:
 
 @pytest.fixture
 def register(registry: Registry, make_file: Callable[[bytes], Path]) -> Callable[..., ModelVersion]:
-    """``register(name, content=b"...", **kw)``: register a version with an ONNX-ish file."""
+    """``register(name, content=b"...", **kw)``: register a version with an ONNX-ish file (and, unless
+    ``signature=`` says otherwise, ``SIGNATURE``)."""
 
     def reg(name: str, content: bytes | None = None, **kw: object) -> ModelVersion:
         data = content if content is not None else name.encode() + os.urandom(16)
@@ -55,7 +56,7 @@ def register(registry: Registry, make_file: Callable[[bytes], Path]) -> Callable
             artifact=make_file(data),
             filename="model.onnx",
             framework="onnx",
-            signature=SIGNATURE,
+            signature=kw.pop("signature", SIGNATURE),
             **kw,  # type: ignore[arg-type]
         )
 

@@ -3,7 +3,8 @@
 A segment is built in memory and written (to a hidden temporary name, then renamed over its final
 name) every flush while rows keep arriving, so recent rows are readable within one flush interval
 and a reader never sees half a file. It is finished when it reaches its row, byte or age limit, and
-a new segment starts. File names carry the process id, so ``--workers N`` never collide.
+a new segment starts. File names carry the process id (and a random token), so ``--workers N``
+never collide.
 
 Each file's modification time is set to its newest row's time, which is what age retention reads.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +56,8 @@ class SegmentWriter:
         self._settings = settings
         self._clock = clock
         self._pid = os.getpid()
+        self._token = secrets.token_hex(3)
+        """Tells apart writers that share a pid: a restart that reused it, or two writers in one process."""
         self._sequence = itertools.count()
         self._open: dict[tuple[str, str], _Segment] = {}
         self.written: dict[str, int] = {}
@@ -145,7 +149,7 @@ class SegmentWriter:
     def _new_segment(self, name: str, kind: str) -> _Segment:
         now = self._clock()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-        filename = f"{kind}-{stamp}-{self._pid}-{next(self._sequence):06d}.parquet"
+        filename = f"{kind}-{stamp}-{self._pid}-{self._token}-{next(self._sequence):06d}.parquet"
         return _Segment(name, self._directory / name / filename, now)
 
     def _write(self, segment: _Segment) -> None:

@@ -1,0 +1,78 @@
+"""Segments: whole files only, rotation by rows, bytes and age, retention by size and age."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from modelport.core.settings import PayloadSettings
+from modelport.monitoring.payloads import PayloadLog, PayloadStore
+
+from .helpers import START, Clock, record, segment_files
+
+
+def logged(tmp_path: Path, clock: Clock, **settings: object) -> PayloadLog:
+    return PayloadLog(tmp_path, PayloadSettings(**settings), clock)  # type: ignore[arg-type]
+
+
+def test_rows_are_readable_after_a_flush_and_the_segment_grows_in_place(tmp_path: Path) -> None:
+    clock = Clock()
+    log = logged(tmp_path, clock, flush_interval_s=5)
+    log.offer(record())
+    log.step()
+    store = PayloadStore(tmp_path)
+    assert store.read("credit").num_rows == 2
+    log.offer(record(at=START + 1))
+    log.step()  # the flush interval has not passed: nothing new on disk yet
+    assert store.read("credit").num_rows == 2
+    clock.now += 5
+    log.step()
+    assert store.read("credit").num_rows == 4
+    (segment,) = segment_files(tmp_path)
+    assert segment.name.startswith("rows-") and f"-{os.getpid()}-" in segment.name
+    assert os.stat(segment).st_mtime == START + 1  # the newest row's time
+
+
+def test_segments_rotate_by_rows_bytes_and_age(tmp_path: Path) -> None:
+    clock = Clock()
+    by_rows = logged(tmp_path / "rows", clock, segment_max_rows=4)
+    for i in range(5):
+        by_rows.offer(record(at=START + i))
+        by_rows.step()
+    by_rows.step(final=True)
+    assert len(segment_files(tmp_path / "rows")) == 3  # 4 + 4 + 2 rows
+
+    by_bytes = logged(tmp_path / "bytes", clock, segment_max_bytes=1)
+    for i in range(3):
+        by_bytes.offer(record(at=START + i))
+        by_bytes.step()
+    assert len(segment_files(tmp_path / "bytes")) == 3
+
+    by_age = logged(tmp_path / "age", clock, segment_max_age_s=60, flush_interval_s=1)
+    for _ in range(4):  # the first segment takes the records at 0, 30 and 60 s, the second the one at 90 s
+        by_age.offer(record(at=clock.now))
+        by_age.step()
+        clock.now += 30
+    by_age.step(final=True)
+    assert len(segment_files(tmp_path / "age")) == 2
+    assert PayloadStore(tmp_path / "age").read("credit").num_rows == 8
+
+
+def test_retention_deletes_by_age_then_oldest_first_by_size(tmp_path: Path) -> None:
+    clock = Clock()
+    log = logged(tmp_path, clock, segment_max_rows=1, retention_max_age_s=100)
+    for i in range(4):
+        log.offer(record(at=START + 10 * i))
+        log.step()  # a segment of one record each (rotation looks at each batch the writer drains)
+    log.step(final=True)
+    assert len(segment_files(tmp_path)) == 4
+    clock.now = START + 115  # the first two segments' rows are now older than 100 s
+    log.step(final=True)
+    assert PayloadStore(tmp_path).read("credit")["time"].to_pylist()[0].timestamp() == START + 20
+
+    size = segment_files(tmp_path)[0].stat().st_size
+    sized = logged(tmp_path, clock, segment_max_rows=1, retention_max_bytes=size + 1)
+    sized.step(final=True)
+    (kept,) = segment_files(tmp_path)
+    assert PayloadStore(tmp_path).read("credit")["time"].to_pylist()[0].timestamp() == START + 30
+    assert sized.bytes_on_disk() == {"credit": kept.stat().st_size}
