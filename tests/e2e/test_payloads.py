@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,24 @@ def test_an_unwritable_payload_directory_pauses_the_log_not_inference(
         metrics = client.get("/metrics").text
         assert "modelport_payload_log_paused 1.0" in metrics
         assert 'modelport_payload_records_dropped_total{name="iris",reason="paused"}' in metrics
+
+
+def test_every_worker_picks_up_a_config_and_writes_its_own_segments(
+    tmp_path: Path, log_dir: Path, model_files: dict[str, Path]
+) -> None:
+    home = tmp_path / "home"
+    register(home, model_files["iris"], "iris")
+    with running_server(home, log_dir, args=["--workers", "2"], **FAST_FLUSH) as server:
+        run_cli(
+            home, "monitor", "set", "iris", "--sample-rate", "1"
+        )  # while running: found by the registry poll
+        deadline = time.monotonic() + 30  # bounds a broken server, not a latency assertion
+        writers: set[str] = set()
+        while len(writers) < 2:
+            assert time.monotonic() < deadline, f"segments only from {writers}: {server.log()[-2000:]}"
+            with httpx.Client(base_url=server.url) as client:  # a fresh connection lands on either worker
+                assert client.post("/v2/models/iris/infer", json=iris_request()).status_code == 200
+            writers = {p.name.split("-")[2] for p in (home / "payloads" / "iris").glob("rows-*.parquet")}
+        exported = tmp_path / "all.jsonl"
+        run_cli(home, "payloads", "export", "iris", "--format", "jsonl", "--out", exported)
+        assert len(exported.read_text().splitlines()) >= 6

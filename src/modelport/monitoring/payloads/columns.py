@@ -67,8 +67,30 @@ def shadow_tables(records: Sequence[ShadowRecord]) -> dict[str, pa.Table]:
 
 
 def concat(tables: Sequence[pa.Table]) -> pa.Table:
-    """Tables whose columns may differ (a new input, a changed rule): missing cells become null."""
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    """Tables whose columns may differ (a new input, a changed rule): missing cells become null.
+
+    A column whose type changed (an input switched between ``keep`` and ``hash``) takes its newest
+    type; older cells that cannot be cast to it become null.
+    """
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        newest = {field.name: field.type for table in tables for field in table.schema}
+        return pa.concat_tables([_retyped(t, newest) for t in tables], promote_options="permissive")
+
+
+def _retyped(table: pa.Table, types: Mapping[str, pa.DataType]) -> pa.Table:
+    for index, field in enumerate(table.schema):
+        wanted = types[field.name]
+        if field.type != wanted:
+            try:
+                column = pc.cast(table.column(index), wanted)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = pa.nulls(table.num_rows, wanted)
+            table = table.set_column(index, pa.field(field.name, wanted), column)
+    return table
 
 
 def _by_name(tables: Iterable[tuple[str, pa.Table]]) -> dict[str, pa.Table]:

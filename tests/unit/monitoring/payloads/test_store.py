@@ -84,3 +84,13 @@ def test_a_shadows_answer_joins_its_primary_row_even_when_request_ids_repeat(tmp
 
     lines = b"".join(export_chunks(table, "jsonl")).decode().splitlines()
     assert len(lines) == 4 and '"shadow.score":7.0' in lines[2]
+
+
+def test_a_changed_rule_reads_back_with_the_newest_type(tmp_path: Path) -> None:
+    log = PayloadLog(tmp_path, PayloadSettings(), Clock())
+    log.offer(record(at=START))
+    log.step(final=True)
+    log.offer(record(at=START + 1, redact={"x": "hash"}))
+    log.step(final=True)
+    x = PayloadStore(tmp_path).read("credit")["input.x"].to_pylist()
+    assert x[:2] == [None, None] and all(len(h) == 64 for h in x[2:])
