@@ -87,6 +87,13 @@ async def test_sampled_requests_are_exported_with_redaction(
     assert table.num_rows == 6 and table.schema.field("time").type.tz == "UTC"
     assert (await iris.get("/api/v1/payloads/iris?format=jsonl&version=2")).text == ""
 
+    metrics = (await iris.get("/metrics")).text
+    assert 'modelport_payload_records_total{name="iris"} 3.0' in metrics
+    assert (
+        "modelport_payload_log_paused 0.0" in metrics
+        and 'modelport_payload_log_bytes{name="iris"}' in metrics
+    )
+
     listing = (await iris.get("/api/v1/monitoring")).json()
     assert [c["name"] for c in listing["configs"]] == ["iris"]
     assert listing["payload_log"]["state"] == "ok" and listing["payload_log"]["records_total"] == {"iris": 3}

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 BUFFER_FULL, PAUSED, WRITE_ERROR, UNCONVERTIBLE = "buffer_full", "paused", "write_error", "unconvertible"
 """Why a record was dropped."""
 _TICK_S = 0.2
-_RETENTION_EVERY_S = 30.0
 
 Record = PayloadRecord | ShadowRecord
 
@@ -60,7 +59,7 @@ class PayloadLog:
         """Drops counted by the writer thread."""
         self._bytes: dict[str, int] = {}
         self._paused_reason: str | None = None
-        self._flush_at = self._retry_at = self._retention_at = 0.0
+        self._flush_at = self._retry_at = 0.0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -97,7 +96,8 @@ class PayloadLog:
             thread.join()
 
     def step(self, *, final: bool = False) -> None:
-        """One round of the writer: drain the buffer, write what is due, enforce retention."""
+        """One round of the writer: drain the buffer; every flush interval (and when ``final``), write
+        what is new and enforce retention."""
         now = self._clock()
         batch = self._drain()
         if self._paused_reason is not None:
@@ -111,8 +111,7 @@ class PayloadLog:
             if due:
                 self._flush_at = now + self._settings.flush_interval_s
             self._writer.flush(due=due, final=final)
-            if final or now >= self._retention_at:
-                self._retention_at = now + _RETENTION_EVERY_S
+            if due:
                 self._bytes = self._writer.enforce_retention()
         except Exception as error:
             self._pause(now, error)
@@ -138,7 +137,7 @@ class PayloadLog:
         return dropped
 
     def bytes_on_disk(self) -> dict[str, int]:
-        """Bytes of segments per name (every process's), as of the last retention pass."""
+        """Bytes of segments per name (every process's), as of the last flush."""
         return self._bytes
 
     # -- internals ------------------------------------------------------------------------------
