@@ -25,6 +25,7 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -125,7 +126,10 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         settings, ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status)
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, ServingServices(inference, reconciler, tracing))
+    deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
+    data_plane = create_inference_app(
+        settings, ServingServices(inference, reconciler, tracing), collectors=[deployments]
+    )
     return ModelportApp(data_plane, control)
 
 

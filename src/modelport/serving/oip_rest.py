@@ -100,7 +100,7 @@ class OipRest:
             except BaseException:
                 admission.release()
                 raise
-            account.decoded()
+            account.decoded(decoded)
             response = await self._service.run(admission, decoded)
         except BaseException as error:
             account.failed(error)

@@ -136,7 +136,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             except BaseException:
                 admission.release()
                 raise
-            account.decoded()
+            account.decoded(decoded)
             response = await self._service.run(admission, decoded)
         except BaseException as error:
             account.failed(error)
