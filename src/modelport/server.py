@@ -69,7 +69,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     reconciler = Reconciler(
         registry,
         loader,
-        predictor_factory(executor, settings.serving.inline_below_us / 1e6),
+        predictor_factory(executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
+from modelport.server import build_app
 from tests.api.conftest import wait_for
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -109,3 +114,38 @@ async def test_shadow_comparisons_are_counted(iris: httpx.AsyncClient) -> None:
     assert probabilities == 30  # 3 classes per row
     assert sample(metrics, "modelport_shadow_abs_difference_total", **labels, output="probabilities") > 0
     assert sample(metrics, "modelport_shadow_dropped_total") == 0
+
+
+async def test_metrics_off_counts_nothing_and_serves_neither_metrics_nor_statistics(  # type: ignore[no-untyped-def]
+    settings: Settings, registry: Registry, register, model_files: dict[str, Path]
+) -> None:
+    settings.metrics.enabled = False
+    register(model_files["iris"], "iris")
+    async with serving(settings, registry) as client:
+        await wait_for(client, "/v2/models/iris/ready")
+        assert (await client.post("/v2/models/iris/infer", json=INFER)).status_code == 200
+        assert (await client.get("/metrics")).status_code == 404
+        assert (await client.get("/v2/models/stats")).status_code == 404
+        assert "statistics" not in (await client.get("/v2")).json()["extensions"]
+
+
+async def test_the_metrics_path_is_configurable(  # type: ignore[no-untyped-def]
+    settings: Settings, registry: Registry, register, model_files: dict[str, Path]
+) -> None:
+    settings.metrics.path = "/internal/prometheus"
+    register(model_files["iris"], "iris")
+    async with serving(settings, registry) as client:
+        await wait_for(client, "/v2/models/iris/ready")
+        assert (await client.post("/v2/models/iris/infer", json=INFER)).status_code == 200
+        metrics = (await client.get("/internal/prometheus")).text
+        assert sample(metrics, "modelport_request_duration_seconds_count", model="iris", version="1") == 1
+        assert (await client.get("/metrics")).status_code == 404
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings, registry)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+            yield client

@@ -19,11 +19,12 @@ class RequestAccount:
         self,
         protocol: str,
         target: str,
-        stats: InferenceStats,
+        stats: InferenceStats | None,
         tracing: Tracing,
         carrier: Callable[[], Mapping[str, str]],
     ) -> None:
-        """``carrier`` gives the request's headers (``traceparent``); called only when tracing."""
+        """``carrier`` gives the request's headers (``traceparent``); called only when tracing.
+        ``stats`` is ``None`` when metrics are off."""
         self._protocol, self._target, self._stats, self._tracing = protocol, target, stats, tracing
         self.started = time.perf_counter_ns()
         self._decoded = self._predicted = self.started
@@ -45,9 +46,10 @@ class RequestAccount:
 
     def succeeded(self, served_by: str) -> None:
         done = time.perf_counter_ns()
-        self._stats.record_request(
-            self._protocol, done - self.started, self._decoded - self.started, done - self._predicted
-        )
+        if self._stats is not None:
+            self._stats.record_request(
+                self._protocol, done - self.started, self._decoded - self.started, done - self._predicted
+            )
         if self._trace is not None:
             for name, start, end in self._stages(done):
                 self._trace.stage(name, start + self._offset, end + self._offset)
@@ -70,7 +72,8 @@ class RequestAccount:
     def failed(self, error: BaseException) -> None:
         kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
         now = time.perf_counter_ns()
-        self._stats.record_failure(self._protocol, kind, now - self.started)
+        if self._stats is not None:
+            self._stats.record_failure(self._protocol, kind, now - self.started)
         if self._trace is not None:
             attributes = {"modelport.target": self._target}
             self._tracing.finish(self._trace, "infer", attributes, now + self._offset, error=kind)

@@ -31,9 +31,12 @@ def create_inference_app(
     settings: Settings, services: ServingServices, collectors: Sequence[Collector] = ()
 ) -> Router:
     """``collectors`` add to ``/metrics`` beside the per-version statistics and the process's own."""
-    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing)
-    metrics = metrics_handler(services.reconciler, collectors)
-    return Router([*oip.routes(), Route("GET", "/metrics", metrics)])
+    enabled = settings.metrics.enabled
+    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing, enabled)
+    routes = oip.routes()
+    if enabled:
+        routes.append(Route("GET", settings.metrics.path, metrics_handler(services.reconciler, collectors)))
+    return Router(routes)
 
 
 def metrics_handler(reconciler: Reconciler, collectors: Sequence[Collector] = ()) -> Handler:
