@@ -149,3 +149,15 @@ async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
             yield client
+
+
+async def test_statistics_of_an_unknown_model_or_version_are_a_clear_404(iris: httpx.AsyncClient) -> None:
+    for path, words in (
+        ("/v2/models/nope/stats", "nope"),
+        ("/v2/models/iris/versions/9/stats", "9"),
+        ("/v2/models/iris/versions/nope/stats", "nope"),
+    ):
+        response = await iris.get(path)
+        assert response.status_code == 404, path
+        assert words in response.json()["error"]
+    assert (await iris.get("/v2/models/iris/versions/1/stats")).status_code == 200
