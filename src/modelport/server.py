@@ -26,6 +26,8 @@ from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
+from modelport.monitoring.prometheus_deployments import DeploymentCollector
+from modelport.monitoring.prometheus_payloads import PayloadCollector
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -69,7 +71,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     reconciler = Reconciler(
         registry,
         loader,
-        predictor_factory(executor, settings.serving.inline_below_us / 1e6),
+        predictor_factory(executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
@@ -79,7 +81,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     outcomes = OutcomeBook()
     rollouts = RolloutController(registry, outcomes)
     inference = InferenceService(lambda: reconciler.table, shadows, outcomes, payloads)
-    serving = ServingServices(inference, reconciler, tracing, payloads)
+    serving = ServingServices(inference, reconciler, tracing)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     started = time.time()
 
@@ -139,7 +141,8 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         ),
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, serving)
+    deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
+    data_plane = create_inference_app(settings, serving, collectors=[deployments, PayloadCollector(payloads)])
     return ModelportApp(data_plane, control)
 
 

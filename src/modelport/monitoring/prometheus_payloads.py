@@ -1,0 +1,40 @@
+"""Prometheus exposition of the payload log's counters and state, rendered at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from modelport.monitoring.payloads import PayloadLog
+
+__all__ = ["PayloadCollector"]
+
+
+class PayloadCollector(Collector):
+    def __init__(self, payloads: PayloadLog) -> None:
+        self._payloads = payloads
+
+    def collect(self) -> Iterator[Metric]:
+        log = self._payloads
+        records = CounterMetricFamily(
+            "modelport_payload_records", "Records written to the payload log.", labels=["name"]
+        )
+        for name, count in sorted(log.records_total().items()):
+            records.add_metric([name], count)
+        dropped = CounterMetricFamily(
+            "modelport_payload_records_dropped",
+            "Records the payload log dropped: buffer_full, paused, write_error, unconvertible.",
+            labels=["name", "reason"],
+        )
+        for (name, reason), count in sorted(log.dropped_total().items()):
+            dropped.add_metric([name, reason], count)
+        paused = GaugeMetricFamily("modelport_payload_log_paused", "1 while the payload log cannot write.")
+        paused.add_metric([], 1 if log.paused else 0)
+        size = GaugeMetricFamily(
+            "modelport_payload_log_bytes", "Bytes of payload segments on disk.", labels=["name"]
+        )
+        for name, count in sorted(log.bytes_on_disk().items()):
+            size.add_metric([name], count)
+        yield from (records, dropped, paused, size)
