@@ -7,13 +7,14 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.client_monitor import ExportQuery
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
 from modelport.monitoring.payloads import FORMATS
@@ -42,6 +43,13 @@ def _moment(text: str | None, option: str) -> datetime | None:
         raise InvalidInput(
             f"{option} {text!r}: expected an ISO-8601 time, e.g. 2026-12-01T08:00:00Z"
         ) from None
+
+
+def _create(path: Path, shown: Path) -> BinaryIO:
+    try:
+        return path.open("wb")
+    except OSError as error:
+        raise InvalidInput(f"cannot write --out {shown}: {error.strerror}") from None
 
 
 def _show(configs: list[dict[str, Any]]) -> None:
@@ -133,15 +141,12 @@ def _payloads_group(main: click.Group) -> None:
         limit: int | None,
     ) -> None:
         """Write NAME's logged rows to --out (CSV: list cells as JSON text; JSONL: one object per row)."""
-        query = {
-            "since": _moment(since, "--since"),
-            "until": _moment(until, "--until"),
-            "version": version,
-            "limit": limit,
-        }
-        partial = out.with_name(f".{out.name}.partial")
+        query = ExportQuery(
+            since=_moment(since, "--since"), until=_moment(until, "--until"), version=version, limit=limit
+        )
+        partial = out.with_name(f".{out.name}.partial")  # --out appears whole, or not at all
         try:
-            with ctx.monitor() as client, partial.open("wb") as sink:
+            with ctx.monitor() as client, _create(partial, out) as sink:
                 for chunk in client.export(name, format_, query):
                     sink.write(chunk)
             os.replace(partial, out)

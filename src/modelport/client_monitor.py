@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from modelport.client import RemoteCatalog
 from modelport.client_endpoints import actor
@@ -16,8 +16,15 @@ from modelport.registry.catalog import Registry
 __all__ = ["ExportQuery", "LocalMonitor", "MonitorClient", "RemoteMonitor"]
 
 Json = dict[str, Any]
-ExportQuery = dict[str, Any]
-"""``since``/``until`` (datetime), ``version``/``limit`` (int), each optional."""
+
+
+class ExportQuery(TypedDict):
+    """Which rows to export; ``None`` leaves a filter out."""
+
+    since: datetime | None
+    until: datetime | None
+    version: int | None
+    limit: int | None
 
 
 class MonitorClient(Protocol):
@@ -68,7 +75,8 @@ class RemoteMonitor:
 
     def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]:
         params: dict[str, str | int] = {"format": format_}
-        for key, value in query.items():
-            if value is not None:
-                params[key] = value.isoformat() if isinstance(value, datetime) else value
+        moments = {"since": query["since"], "until": query["until"]}
+        numbers = {"version": query["version"], "limit": query["limit"]}
+        params.update({key: value.isoformat() for key, value in moments.items() if value is not None})
+        params.update({key: value for key, value in numbers.items() if value is not None})
         return self._api.stream("GET", f"/api/v1/payloads/{name}", params=params)

@@ -54,20 +54,20 @@ def build_monitor_router(registry: Registry, payload_log: PayloadLog, store: Pay
     @router.get("/payloads/{name}", summary="Export a name's logged payloads (streamed)")
     def export(
         name: str,
-        format: str = "jsonl",
+        format_: Annotated[str, Query(alias="format", description="parquet, csv or jsonl")] = "jsonl",
         since: datetime | None = None,
         until: datetime | None = None,
         version: int | None = None,
         limit: Annotated[int | None, Query(ge=1, description="Keep the newest N rows.")] = None,
     ) -> StreamingResponse:
-        check_format(format)
+        check_format(format_)
         if name not in store.names():
             registry.get_monitor_config(name)  # NotFound for a name that is neither model nor endpoint
         table = select_rows(store, name, since=since, until=until, version=version, limit=limit)
         return StreamingResponse(
-            export_chunks(table, format),
-            media_type=MEDIA_TYPES[format],
-            headers={"content-disposition": f'attachment; filename="{name}.{format}"'},
+            export_chunks(table, format_),
+            media_type=MEDIA_TYPES[format_],
+            headers={"content-disposition": f'attachment; filename="{name}.{format_}"'},
         )
 
     return router
