@@ -65,6 +65,9 @@ class SegmentWriter:
 
     def append(self, name: str, kind: str, table: pa.Table, records: int) -> None:
         """Add rows to ``name``'s open segment of ``kind`` (in memory; ``flush`` writes)."""
+        if table.num_rows == 0:  # requests with no rows: logged, with nothing to write
+            self.written[name] = self.written.get(name, 0) + records
+            return
         key = (name, kind)
         segment = self._open.get(key)
         if segment is None:

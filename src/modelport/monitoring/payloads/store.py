@@ -96,8 +96,10 @@ class PayloadStore:
     def _with_shadows(self, name: str, table: pa.Table) -> pa.Table:
         """Add each row's shadow answer (the first to arrive, if several shadows answered)."""
         start = _micros_of(table)
-        shadows = _read([s for s in self._segments(name, SHADOW) if start is None or s.last_us >= start])
-        if shadows is None or table.num_rows == 0:
+        shadows = (
+            None if start is None else _read([s for s in self._segments(name, SHADOW) if s.last_us >= start])
+        )
+        if shadows is None:
             return table.append_column("shadow_model", pa.nulls(table.num_rows, pa.string())).append_column(
                 "shadow_version", pa.nulls(table.num_rows, pa.int64())
             )

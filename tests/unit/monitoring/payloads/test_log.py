@@ -98,3 +98,11 @@ def test_a_failing_directory_pauses_the_log_and_it_resumes_once_writable(tmp_pat
     assert log.offer(record(at=clock.now))
     log.step(final=True)
     assert PayloadStore(blocked).read("credit").num_rows == 2
+
+
+def test_a_request_without_rows_is_counted_and_writes_nothing(tmp_path: Path) -> None:
+    log = PayloadLog(tmp_path, PayloadSettings(), Clock())
+    log.offer(record(0))
+    log.step(final=True)
+    assert not log.paused and log.records_total() == {"credit": 1}
+    assert segment_files(tmp_path) == []
