@@ -62,10 +62,11 @@ class PayloadStore:
                 raise InvalidInput(f"{what} must be a whole number >= 0, got {count!r}")
         low, high = _micros(since), _micros(until)
         segments = [s for s in self._segments(name, ROWS) if _overlaps(s, low, high)]
-        if last_rows is not None:
-            segments = _enough(segments, last_rows, newest=True)
-        if first_rows is not None:
-            segments = _enough(segments, first_rows, newest=False)
+        if since is None and until is None:  # a segment's row count is only known unfiltered
+            if last_rows is not None:
+                segments = _enough(segments, last_rows, newest=True)
+            if first_rows is not None:
+                segments = _enough(segments, first_rows, newest=False)
         table = _read(segments, since, until)
         if table is None:
             return _empty()

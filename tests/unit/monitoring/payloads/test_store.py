@@ -21,11 +21,13 @@ def moment(seconds: float) -> datetime:
 
 @pytest.fixture
 def store(tmp_path: Path) -> PayloadStore:
-    """Two writers (as two worker processes would be) whose segments interleave in time."""
+    """Two writers (as two worker processes would be) whose segments interleave in time:
+    one writes the even seconds 0-9, the other the odd ones."""
     for offset in (0, 1):
         log = PayloadLog(tmp_path, PayloadSettings(segment_max_rows=4), Clock())
         for i in range(offset, 10, 2):
             log.offer(record(at=START + i, request_id=f"q{i}", version=1 + i % 2))
+            log.step()  # segments of two requests (four rows) each
         log.step(final=True)
     return PayloadStore(tmp_path)
 
@@ -45,6 +47,8 @@ def test_filters_by_time_and_row_counts(store: PayloadStore) -> None:
     assert seconds(store.read("credit", first_rows=3)) == [0, 0, 1]
     window = store.read("credit", since=moment(START + 2), until=moment(START + 6), last_rows=5)
     assert seconds(window) == [3, 4, 4, 5, 5]
+    assert seconds(store.read("credit", until=moment(START + 5), last_rows=4)) == [3, 3, 4, 4]
+    assert seconds(store.read("credit", since=moment(START + 5), first_rows=4)) == [5, 5, 6, 6]
 
 
 def test_nothing_logged_is_an_empty_table_with_the_fixed_columns(tmp_path: Path) -> None:
