@@ -75,6 +75,8 @@ class PayloadStore:
             table = table.slice(max(table.num_rows - last_rows, 0))
         if first_rows is not None:
             table = table.slice(0, first_rows)
+        if "record_id" not in table.column_names:  # a segment written by another tool: nothing to join on
+            return _without_shadows(table)
         return self._with_shadows(name, table).drop_columns(["record_id"])
 
     def _segments(self, name: str, kind: str) -> list[_Segment]:
@@ -101,9 +103,7 @@ class PayloadStore:
             None if start is None else _read([s for s in self._segments(name, SHADOW) if s.last_us >= start])
         )
         if shadows is None:
-            return table.append_column("shadow_model", pa.nulls(table.num_rows, pa.string())).append_column(
-                "shadow_version", pa.nulls(table.num_rows, pa.int64())
-            )
+            return _without_shadows(table)
         shadows = shadows.sort_by([("time", "ascending")])
         position: dict[tuple[str, int], int] = {}
         for index, key in enumerate(zip(*(shadows[c].to_pylist() for c in _JOIN), strict=True)):
@@ -131,6 +131,12 @@ def _read(
         except FileNotFoundError:
             continue
     return concat(tables) if tables else None
+
+
+def _without_shadows(table: pa.Table) -> pa.Table:
+    return table.append_column("shadow_model", pa.nulls(table.num_rows, pa.string())).append_column(
+        "shadow_version", pa.nulls(table.num_rows, pa.int64())
+    )
 
 
 def _enough(segments: list[_Segment], rows: int, *, newest: bool) -> list[_Segment]:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from modelport.core.errors import InvalidInput
@@ -98,3 +100,18 @@ def test_a_changed_rule_reads_back_with_the_newest_type(tmp_path: Path) -> None:
     log.step(final=True)
     x = PayloadStore(tmp_path).read("credit")["input.x"].to_pylist()
     assert x[:2] == [None, None] and all(len(h) == 64 for h in x[2:])
+
+
+def test_segments_written_by_other_tools_are_read_too(tmp_path: Path) -> None:
+    """Any ``rows-*.parquet`` with the fixed columns counts: no footer time range, no ``record_id``."""
+    (tmp_path / "credit").mkdir()
+    times = pa.array([moment(START + 1), moment(START)], pa.timestamp("us", tz="UTC"))
+    columns = {
+        "request_id": ["b", "a"],
+        "row": pa.array([0, 0], pa.int32()),
+        "time": times,
+        "input.x": [2.0, 1.0],
+    }
+    pq.write_table(pa.table(columns), tmp_path / "credit" / "rows-elsewhere.parquet")
+    table = PayloadStore(tmp_path).read("credit", last_rows=1)
+    assert table["request_id"].to_pylist() == ["b"] and table["shadow_version"].to_pylist() == [None]
