@@ -129,7 +129,7 @@ class InferenceService:
         monitor: MonitorConfig,
     ) -> PayloadRecord | None:
         """Offer the request to the payload log (references to its arrays); the record if accepted."""
-        record_id = uuid.uuid4().hex
+        record_id = self._payloads.record_id()
         loaded = admission.version
         record = PayloadRecord(
             record_id=record_id,

@@ -11,8 +11,10 @@ interval the thread tries again. Inference is never affected.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+import secrets
 import threading
 import time
 from collections import deque
@@ -51,6 +53,8 @@ class PayloadLog:
         self._clock = clock
         self._writer = SegmentWriter(directory, settings, clock)
         self._random = random.Random(seed)
+        self._id_prefix = secrets.token_hex(8) + "-"
+        self._ids = itertools.count()
         self._buffer: deque[Record] = deque()
         self._capacity = settings.buffer_size
         self._refused: dict[tuple[str, str], int] = {}
@@ -67,6 +71,11 @@ class PayloadLog:
 
     def sampled(self, rate: float) -> bool:
         return rate >= 1 or self._random.random() < rate
+
+    def record_id(self) -> str:
+        """A new id, unique across processes and restarts (a random prefix and a counter; cheaper than
+        a uuid)."""
+        return f"{self._id_prefix}{next(self._ids):x}"
 
     def offer(self, record: Record) -> bool:
         """Queue ``record`` for writing, or count it as dropped; never blocks."""
