@@ -140,16 +140,36 @@ def traffic(url: str, headers: dict[str, str]) -> Iterator[None]:
         thread.join()
 
 
-def shoot(page: Page, url: str, hash_path: str, out: Path, wait_for: str, pause_s: float = 0.5) -> None:
-    page.goto(f"{url}/ui/{hash_path}")
-    page.wait_for_selector(wait_for)
-    time.sleep(pause_s)
-    page.screenshot(path=str(out))
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
+SHOTS = [
+    # (page, file, what to wait for); the live page first, so it has the longest history
+    ("#/live", "dashboard-live.png", "#chart-throughput canvas"),
+    ("#/models", "dashboard-models.png", "table.models"),
+    ("#/models/iris", "dashboard-model.png", "article.version"),
+    (f"#/endpoints/{ENDPOINT}", "dashboard-endpoint.png", ".shadow canvas"),
+    (f"#/drift/{ENDPOINT}", "dashboard-drift.png", "#drift-summary, #drift-error"),
+]
+
+
+def shoot(page: Page, url: str, out: Path, live_seconds: float) -> None:
+    for hash_path, filename, ready in SHOTS:
+        page.goto(f"{url}/ui/{hash_path}")
+        page.wait_for_selector(ready)
+        time.sleep(live_seconds if hash_path == "#/live" else 0.5)
+        page.screenshot(path=str(out / filename))
+        print(f"wrote {out / filename} ({(out / filename).stat().st_size // 1024} KiB)")
+
+
+def serve_drift_example(page: Page, path: Path) -> None:
+    example = path.read_text()
+
+    def drift(route: Route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=example)
+
+    page.route("**/api/v1/drift/**", drift)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--token", help="the server's management token, if it has one")
@@ -160,27 +180,21 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with httpx.Client(base_url=args.url, headers=headers, timeout=60) as api:
         prepare(api)
-    with traffic(args.url, headers), sync_playwright() as playwright:
-        with tempfile.TemporaryDirectory() as profile:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=VIEWPORT
-            )
-            page = context.pages[0] if context.pages else context.new_page()
-            if args.token:
-                page.add_init_script(f"sessionStorage.setItem('modelport.token', {args.token!r})")
-            if args.drift_example:
-                example = args.drift_example.read_text()
-
-                def drift(route: Route) -> None:
-                    route.fulfill(status=200, content_type="application/json", body=example)
-
-                page.route("**/api/v1/drift/**", drift)
-            shoot(page, args.url, "#/live", args.out / "dashboard-live.png", "#chart-throughput canvas", args.live_seconds)
-            shoot(page, args.url, "#/models", args.out / "dashboard-models.png", "table.models")
-            shoot(page, args.url, "#/models/iris", args.out / "dashboard-model.png", "article.version")
-            shoot(page, args.url, f"#/endpoints/{ENDPOINT}", args.out / "dashboard-endpoint.png", ".shadow canvas")
-            shoot(page, args.url, f"#/drift/{ENDPOINT}", args.out / "dashboard-drift.png", "#drift-summary, #drift-error")
-            context.close()
+    with (
+        traffic(args.url, headers),
+        sync_playwright() as playwright,
+        tempfile.TemporaryDirectory() as profile,
+    ):
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=VIEWPORT
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        if args.token:
+            page.add_init_script(f"sessionStorage.setItem('modelport.token', {args.token!r})")
+        if args.drift_example:
+            serve_drift_example(page, args.drift_example)
+        shoot(page, args.url, args.out, args.live_seconds)
+        context.close()
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ function versionCard(version, status) {
         table(["", "name", "dtype", "shape"], [...specRows("in", version.signature.inputs), ...specRows("out", version.signature.outputs)], { class: "signature" })),
       h("div", null,
         h("h3", null, "Lineage"),
-        Object.keys(version.lineage).length ? h("dl", null, pairs(version.lineage)) : empty("none recorded"),
+        Object.keys(version.lineage).length ? h("dl", { class: "lineage" }, pairs(version.lineage)) : empty("none recorded"),
         h("h3", null, "Tags"),
         Object.keys(version.tags).length ? chips(Object.entries(version.tags).map(([k, v]) => `${k}=${v}`)) : empty("none"),
         h("h3", null, "Artifact"),
