@@ -108,15 +108,16 @@ def requests_to_send() -> Iterator[tuple[str, dict[str, Any]]]:
         rows = iris[rng.integers(0, len(iris), 4)]
         yield ENDPOINT, _request("FP32", rows)
         if i % 2 == 0:
-            yield "diabetes", _request("FP32", diabetes[rng.integers(0, len(diabetes), 2)])
+            yield "diabetes", _request("FP32", diabetes[rng.integers(0, len(diabetes), 2)], "input")
         if i % 3 == 0:
-            yield "breast-cancer", _request("FP64", cancer[rng.integers(0, len(cancer), 1)])
+            yield "breast-cancer", _request("FP64", cancer[rng.integers(0, len(cancer), 1)], "input")
         if i % 25 == 0:
-            yield "diabetes", _request("FP32", diabetes[:1, :4])  # wrong width: counted as a failure
+            yield "diabetes", _request("FP32", diabetes[:1, :4], "input")  # wrong width: a failure
 
 
-def _request(datatype: str, rows: np.ndarray) -> dict[str, Any]:
-    return {"inputs": [{"name": "X", "datatype": datatype, "shape": list(rows.shape), "data": rows.tolist()}]}
+def _request(datatype: str, rows: np.ndarray, name: str = "X") -> dict[str, Any]:
+    tensor = {"name": name, "datatype": datatype, "shape": list(rows.shape), "data": rows.tolist()}
+    return {"inputs": [tensor]}
 
 
 @contextlib.contextmanager

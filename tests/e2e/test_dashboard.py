@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
 
-from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, running_server
+from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, running_server, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,6 +54,9 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
         "Iris with stronger regularisation",
     )
     register(home, model_files["diabetes"], "diabetes")
+    broken = register(home, model_files["cancer"], "broken")
+    artifact = home / "artifacts" / broken["digest"][:2] / broken["digest"] / broken["filename"]
+    artifact.write_bytes(b"changed after registration")  # this server will refuse to load it
     return home
 
 
@@ -76,6 +79,7 @@ def server(registered: Path, log_dir: Path) -> Iterator[Server]:
                 assert created.status_code == 201, created.text
         for name in (ENDPOINT, SHADOWED):
             server.wait_until(f"/v2/models/{name}/ready")
+        wait_for(server, "/api/v1/status", lambda r: "broken:1" in r.json()["failures"])
         with httpx.Client(base_url=server.url, timeout=30) as client:
             for _ in range(20):
                 for name in (ENDPOINT, SHADOWED):
@@ -161,8 +165,13 @@ def test_models_page_lists_models_with_signature_and_loaded_versions(page: Page,
     expect(iris).to_contain_text("candidate → v2")
     expect(iris).to_contain_text("production → v1")
     expect(page.locator('tr[data-model="diabetes"]')).to_contain_text("xgboost")
-    loaded = len(httpx.get(server.url + "/api/v1/status").json()["loaded"])
-    expect(page.locator(".stat", has_text="versions loaded")).to_contain_text(str(loaded))
+    status = httpx.get(server.url + "/api/v1/status").json()
+    expect(page.locator(".stat", has_text="versions loaded")).to_contain_text(str(len(status["loaded"])))
+    for version in status["loaded"]:
+        expect(page.locator(f'tr[data-loaded="{version["target"]}"]')).to_contain_text(version["framework"])
+    assert list(status["failures"]) == ["broken:1"]
+    expect(page.locator("table.failures")).to_contain_text(status["failures"]["broken:1"])
+    expect(page.locator('tr[data-model="broken"]')).to_contain_text("none")
 
 
 def test_model_page_shows_each_version_with_signature_lineage_tags_and_aliases(

@@ -45,6 +45,8 @@ export function timeChart(el, { names, unit, height = 220, digits = 3, floor = 1
 /** Side-by-side bars for two or more series over the same bins; ``labels`` name the bins. */
 export function barChart(el, { labels, series, height = 180, percentAxis = true }) {
   const xs = labels.map((_, i) => i);
+  // a label every few bins: as many as fit at about 90 px each
+  const every = Math.max(1, Math.ceil(labels.length / Math.max(1, Math.floor((el.clientWidth || 320) / 90))));
   const width = 0.8 / series.length;
   const bars = (i) =>
     uPlot.paths.bars({ size: [width, 48], align: i === 0 ? -1 : 1, gap: 1 });
@@ -56,7 +58,7 @@ export function barChart(el, { labels, series, height = 180, percentAxis = true 
       legend: { show: series.length > 1 },
       scales: { x: { time: false, range: [-0.6, labels.length - 0.4] }, y: { range: (u, min, max) => [0, (max || 1) * 1.1] } },
       axes: [
-        { ...AXIS, values: (u, ticks) => ticks.map((t) => labels[Math.round(t)] ?? ""), splits: () => xs, gap: 4, size: 36 },
+        { ...AXIS, values: (u, ticks) => ticks.map((t) => labels[Math.round(t)] ?? ""), splits: () => xs.filter((i) => i % every === 0), gap: 4, size: 36 },
         { ...AXIS, size: 46, values: (u, ticks) => ticks.map((t) => (percentAxis ? `${Math.round(t * 100)}%` : String(t))) },
       ],
       series: [

@@ -27,6 +27,14 @@ function serverPanel(status) {
       stat(failures.length, "load failures", failures.length ? "alert" : "ok"),
       stat(status.registry_revision, "registry revision"),
     ),
+    status.loaded.length
+      ? table(
+          ["loaded version", "framework", "sha256", "in flight"],
+          status.loaded.map((v) => h("tr", { "data-loaded": v.target }, h("td", { class: "mono" }, v.target), h("td", null, v.framework),
+            h("td", { class: "mono muted", title: v.digest }, `${v.digest.slice(0, 16)}…`), h("td", { class: "num" }, String(v.in_flight)))),
+          { class: "loaded" },
+        )
+      : null,
     failures.length
       ? table(
           ["version", "load failure"],
