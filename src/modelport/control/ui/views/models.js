@@ -53,9 +53,8 @@ export async function renderModels(main) {
   const [models, status] = await Promise.all([api.models(), api.status()]);
   const details = await Promise.all(models.map((m) => api.model(m.name)));
   main.append(h("div", { class: "page-title" }, h("h1", null, "Models"), h("span", { class: "muted" }, `${models.length} registered`)));
-  main.append(serverPanel(status));
   if (!models.length) {
-    main.append(panel(null, empty("No models yet: register one with `modelport register PATH --name NAME`.")));
+    main.append(panel(null, empty("No models yet: register one with `modelport register PATH --name NAME`.")), serverPanel(status));
     return;
   }
   const rows = details.map((model) => {
@@ -74,6 +73,7 @@ export async function renderModels(main) {
     );
   });
   main.append(panel("Registry", table(["model", "latest", "versions", "aliases", "signature (latest)", "loaded"], rows, { class: "models" })));
+  main.append(serverPanel(status));
 }
 
 export async function renderModel(main, name) {
@@ -83,7 +83,7 @@ export async function renderModel(main, name) {
       h("a", { href: "#/models", class: "back" }, "Models"), h("h1", null, model.name),
       h("span", { class: "muted" }, `policy ${model.policy.kind}${model.policy.n ? ` ${model.policy.n}` : ""}`)),
   );
-  main.append(aliasPanel(model, endpoints));
+  main.append(h("div", { class: "grid-2" }, aliasPanel(model, endpoints), usedByPanel(model, endpoints)));
   const versions = [...model.versions].sort((a, b) => b.version - a.version);
   main.append(h("div", { class: "versions" }, versions.map((v) => versionCard(v, status))));
 }
@@ -108,6 +108,16 @@ function aliasPanel(model, endpoints) {
       onclick: () => moveAlias(model, aliasInput.value.trim(), null, Number(newSelect.value), endpoints),
     }, "Set…"))));
   return panel("Aliases", table(["alias", "points at", "move to"], rows, { class: "aliases" }));
+}
+
+function usedByPanel(model, endpoints) {
+  const ofModel = (target) => target.startsWith(`${model.name}@`) || target.startsWith(`${model.name}:`);
+  const rows = endpoints.flatMap((e) => [
+    ...e.config.routes.filter((r) => ofModel(r.target)).map((r) => [e, r.target, `weight ${r.weight}`]),
+    ...e.config.shadows.filter((s) => ofModel(s.target)).map((s) => [e, s.target, `shadow ${s.percent}%`]),
+  ]).map(([e, target, role]) => h("tr", null,
+    h("td", null, h("a", { href: `#/endpoints/${encodeURIComponent(e.name)}` }, e.name)), h("td", { class: "mono" }, target), h("td", null, role)));
+  return panel("Served through endpoints", rows.length ? table(["endpoint", "target", "share"], rows) : empty("No endpoint routes to this model; call it by name."));
 }
 
 async function moveAlias(model, alias, current, version, endpoints) {
