@@ -202,6 +202,29 @@ def test_endpoints_page_shows_weights_shadows_and_reports(page: Page, server: Se
     expect(page.locator("table.history")).to_contain_text("created")
 
 
+def test_a_running_rollout_shows_its_steps_and_guardrails(page: Page, server: Server) -> None:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
+        created = api.post(
+            "/endpoints",
+            json={"name": "flowers-rollout", "routes": [{"target": "iris@production", "weight": 100}]},
+        )
+        assert created.status_code == 201, created.text
+        started = api.post(
+            "/endpoints/flowers-rollout/rollout",
+            json={"candidate": "iris@candidate", "steps": [10, 50, 100], "min_requests": 100_000},
+        )
+        assert started.status_code == 200, started.text
+    wait_for(
+        server, "/api/v1/endpoints/flowers-rollout/rollout", lambda r: r.json()["guardrails"] is not None
+    )
+    open_page(page, server, "#/endpoints/flowers-rollout")
+    expect(page.locator(".rollout-head")).to_contain_text("running")
+    expect(page.locator(".rollout-head")).to_contain_text("iris@production → iris@candidate")
+    expect(page.locator(".steps li.current")).to_have_text("10%")
+    expect(page.locator("table.guardrails")).to_contain_text("error rate")
+    expect(page.locator(".weight-bar")).to_contain_text("iris@candidate 10%")
+
+
 # --- charts ---
 
 
