@@ -4,8 +4,9 @@
     python scripts/dashboard_screenshots.py --url http://127.0.0.1:8080
 
 On top of the demo models it registers two more iris versions (aliases ``candidate`` and
-``challenger``), creates the endpoint ``flowers`` (90/10 canary plus a shadow) unless it exists, and
-sends a little traffic while the pages are open. Not run by the tests. Needs playwright and
+``challenger``), creates the endpoint ``flowers`` (90/10 routes plus a shadow) unless it exists,
+starts a rollout on it that stays on its first step, and sends a little traffic while the pages
+are open. Not run by the tests. Needs playwright and
 Debian's chromium at /usr/bin/chromium (never downloads a browser).
 
 ``--drift-example FILE`` serves a drift report (JSON in the GET /api/v1/drift/{name} format) for the
@@ -89,6 +90,18 @@ def prepare(api: httpx.Client) -> None:
                 "shadows": [{"target": "iris@challenger", "percent": 100}],
             },
         ).raise_for_status()
+    plan = api.get(f"/api/v1/endpoints/{ENDPOINT}/rollout").raise_for_status().json()["plan"]
+    if plan is None or plan["status"] != "running":
+        # stays on its first step while the pictures are taken
+        api.post(
+            f"/api/v1/endpoints/{ENDPOINT}/rollout",
+            json={
+                "candidate": "iris@candidate",
+                "baseline": "iris@production",
+                "steps": [10, 50, 100],
+                "min_requests": 100_000,
+            },
+        ).raise_for_status()
     deadline = time.monotonic() + 60
     while api.get(f"/v2/models/{ENDPOINT}/ready").status_code != 200:
         if time.monotonic() > deadline:
@@ -142,21 +155,21 @@ def traffic(url: str, headers: dict[str, str]) -> Iterator[None]:
 
 
 SHOTS = [
-    # (page, file, what to wait for); the live page first, so it has the longest history
-    ("#/live", "dashboard-live.png", "#chart-throughput canvas"),
-    ("#/models", "dashboard-models.png", "table.models"),
-    ("#/models/iris", "dashboard-model.png", "article.version"),
-    (f"#/endpoints/{ENDPOINT}", "dashboard-endpoint.png", ".shadow canvas"),
-    (f"#/drift/{ENDPOINT}", "dashboard-drift.png", "#drift-summary, #drift-error"),
+    # (page, file, what to wait for, whole page); the live page first, so it has the longest history
+    ("#/live", "dashboard-live.png", "#chart-throughput canvas", False),
+    ("#/models", "dashboard-models.png", "table.models", False),
+    ("#/models/iris", "dashboard-model.png", "article.version", False),
+    (f"#/endpoints/{ENDPOINT}", "dashboard-endpoint.png", ".shadow canvas", True),
+    (f"#/drift/{ENDPOINT}", "dashboard-drift.png", "#drift-summary, #drift-error", False),
 ]
 
 
 def shoot(page: Page, url: str, out: Path, live_seconds: float) -> None:
-    for hash_path, filename, ready in SHOTS:
+    for hash_path, filename, ready, whole in SHOTS:
         page.goto(f"{url}/ui/{hash_path}")
         page.wait_for_selector(ready)
         time.sleep(live_seconds if hash_path == "#/live" else 0.5)
-        page.screenshot(path=str(out / filename))
+        page.screenshot(path=str(out / filename), full_page=whole)
         print(f"wrote {out / filename} ({(out / filename).stat().st_size // 1024} KiB)")
 
 

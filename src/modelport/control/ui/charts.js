@@ -82,6 +82,6 @@ export function barChart(el, { labels, series, height = 180, percentAxis = true 
 
 /** Short bin labels from histogram edges ("0.1–0.2"), at most a few significant digits. */
 export function binLabels(edges) {
-  const short = (x) => String(Number(x.toPrecision(3)));
+  const short = (x) => (Math.abs(x) < 1e-6 ? "0" : String(Number(x.toPrecision(3))));
   return edges.slice(0, -1).map((lo, i) => `${short(lo)}–${short(edges[i + 1])}`);
 }
