@@ -12,7 +12,7 @@ function weightBar(routes) {
   const total = routes.reduce((sum, r) => sum + r.weight, 0) || 1;
   return h("div", { class: "weight-bar", role: "img", "aria-label": routes.map((r) => `${r.target} ${r.weight}`).join(", ") },
     routes.filter((r) => r.weight > 0).map((r, i) =>
-      h("span", { style: `flex-grow:${r.weight}; background:${PALETTE[i % PALETTE.length]}`, title: `${r.target}: ${r.weight}` },
+      h("span", { style: `flex:${r.weight} 1 0; background:${PALETTE[i % PALETTE.length]}`, title: `${r.target}: ${r.weight}` },
         `${r.target} ${Math.round((100 * r.weight) / total)}%`)));
 }
 
