@@ -81,7 +81,10 @@ async function refreshStatus() {
   }
 }
 
+const STATUS_EVERY_MS = 10_000;
+
 initShell(render);
+setInterval(refreshStatus, STATUS_EVERY_MS);
 window.addEventListener("hashchange", () => {
   clearFlash();
   render();
