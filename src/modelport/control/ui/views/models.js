@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { ago, chips, empty, h, panel, pill, shape, table } from "../dom.js";
-import { confirmThen, refreshView } from "../shell.js";
+import { confirmThen, flash, refreshView } from "../shell.js";
 
 function signatureLine(signature) {
   const side = (specs) => specs.map((s) => `${s.name} ${s.datatype} ${shape(s.shape)}`).join(", ");
@@ -121,6 +121,10 @@ function usedByPanel(model, endpoints) {
 }
 
 async function moveAlias(model, alias, current, version, endpoints) {
+  if (!alias) {
+    flash("Type the new alias's name first.");
+    return;
+  }
   const target = `${model.name}@${alias}`;
   const followers = endpoints.filter((e) => e.config.routes.some((r) => r.target === target && r.weight > 0));
   const body = [
