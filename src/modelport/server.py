@@ -26,6 +26,7 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -70,7 +71,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     reconciler = Reconciler(
         registry,
         loader,
-        predictor_factory(executor, settings.serving.inline_below_us / 1e6),
+        predictor_factory(executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
@@ -129,7 +130,10 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     control = Starlette(
         routes=[Mount("/api", app=management), Mount("/ui", app=create_dashboard_app())], lifespan=lifespan
     )
-    data_plane = create_inference_app(settings, ServingServices(inference, reconciler, tracing))
+    deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
+    data_plane = create_inference_app(
+        settings, ServingServices(inference, reconciler, tracing), collectors=[deployments]
+    )
     return ModelportApp(data_plane, control)
 
 

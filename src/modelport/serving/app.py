@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.registry import Collector
 
 from modelport.core.settings import Settings
 from modelport.monitoring.prometheus import ModelportCollector, VersionView
@@ -25,22 +27,38 @@ class ServingServices:
     tracing: Tracing
 
 
-def create_inference_app(settings: Settings, services: ServingServices) -> Router:
-    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing)
-    return Router([*oip.routes(), Route("GET", "/metrics", metrics_handler(services.reconciler))])
+def create_inference_app(
+    settings: Settings, services: ServingServices, collectors: Sequence[Collector] = ()
+) -> Router:
+    """``collectors`` add to ``/metrics`` beside the per-version statistics and the process's own."""
+    enabled = settings.metrics.enabled
+    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing, enabled)
+    routes = oip.routes()
+    if enabled:
+        routes.append(Route("GET", settings.metrics.path, metrics_handler(services.reconciler, collectors)))
+    return Router(routes)
 
 
-def metrics_handler(reconciler: Reconciler) -> Handler:
-    """Prometheus exposition of every loaded version's statistics, rendered per scrape."""
+def metrics_handler(reconciler: Reconciler, collectors: Sequence[Collector] = ()) -> Handler:
+    """Prometheus exposition, rendered per scrape."""
     registry = CollectorRegistry(auto_describe=False)
 
     def views() -> list[VersionView]:
         return [
-            VersionView(v.model, str(v.version), v.stats, v.predictor.queue_depth if v.predictor else 0)
+            VersionView(
+                v.model,
+                str(v.version),
+                v.stats,
+                v.predictor.queue_depth if v.predictor else 0,
+                v.memory_bytes,
+            )
             for v in reconciler.table.loaded_versions()
         ]
 
     registry.register(ModelportCollector(views))
+    ProcessCollector(registry=registry)
+    for collector in collectors:
+        registry.register(collector)
 
     async def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(generate_latest(registry), 200, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
