@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?=
 
-.PHONY: run test check lint typecheck unit clean
+.PHONY: run test check lint typecheck unit clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,8 +23,19 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT))
 
-test: check
+test: check browser
 	$(BIN)/pytest
+
+# The dashboard's browser tests drive Debian's chromium through playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "the dashboard tests need $(CHROMIUM): run 'sudo apt-get install -y chromium' (or make test as root)"; \
+			exit 1; \
+		fi; \
+		apt-get update && apt-get install -y chromium; \
+	fi
 
 check: lint typecheck
 

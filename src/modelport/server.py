@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.control.app import ControlServices, create_management_app
 from modelport.control.auth import is_loopback
+from modelport.control.dashboard import create_dashboard_app
 from modelport.control.registration import Registrar
 from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
@@ -62,7 +63,8 @@ def check_exposure(settings: Settings) -> None:
 
 
 def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = None) -> ModelportApp:
-    """The whole server as one ASGI app: management under ``/api``, inference everywhere else.
+    """The whole server as one ASGI app: management under ``/api``, the dashboard under ``/ui``,
+    inference everywhere else.
 
     ``tracing`` defaults to what ``settings.tracing`` describes; pass one to export spans elsewhere.
     """
@@ -140,14 +142,21 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
             PayloadStore(settings.payload_dir),
         ),
     )
-    control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
+    control = Starlette(
+        routes=[Mount("/api", app=management), Mount("/ui", app=create_dashboard_app())], lifespan=lifespan
+    )
     deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
     data_plane = create_inference_app(settings, serving, collectors=[deployments, PayloadCollector(payloads)])
     return ModelportApp(data_plane, control)
 
 
+_CONTROL_PATHS = frozenset({"/api", "/ui"})
+_CONTROL_PREFIXES = ("/api/", "/ui/")
+
+
 class ModelportApp:
-    """The data plane for every HTTP path but ``/api``; the control app for ``/api`` and the lifespan.
+    """The data plane for every HTTP path but ``/api`` and ``/ui``; the control app for those and the
+    lifespan.
 
     Dispatching on a string prefix keeps the management framework off the inference hot path.
     """
@@ -158,7 +167,7 @@ class ModelportApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] == "http" and not (path == "/api" or path.startswith("/api/")):
+        if scope["type"] == "http" and not (path in _CONTROL_PATHS or path.startswith(_CONTROL_PREFIXES)):
             await self._data_plane(scope, receive, send)
         else:
             await self.control(scope, receive, send)

@@ -1,0 +1,215 @@
+"""Screenshots of the dashboard's main pages for docs/images, taken from a running server.
+
+    modelport serve --demo --port 8080 &
+    python scripts/dashboard_screenshots.py --url http://127.0.0.1:8080
+
+On top of the demo models it registers two more iris versions (aliases ``candidate`` and
+``challenger``), creates the endpoint ``flowers`` (90/10 routes plus a shadow) unless it exists,
+starts a rollout on it that stays on its first step, and sends a little traffic while the pages
+are open. Not run by the tests. Needs playwright and
+Debian's chromium at /usr/bin/chromium (never downloads a browser).
+
+``--drift-example FILE`` serves a drift report (JSON in the GET /api/v1/drift/{name} format) for the
+drift page when the server has no drift route of its own; the picture then shows that example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from playwright.sync_api import Page, Route, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+ENDPOINT = "flowers"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def iris_onnx(directory: Path, c: float) -> Path:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    model = LogisticRegression(C=c, max_iter=500).fit(x, y)
+    onnx_model = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
+    path = directory / f"iris-{c}.onnx"
+    path.write_bytes(onnx_model.SerializeToString())
+    return path
+
+
+def prepare(api: httpx.Client) -> None:
+    """Two more iris versions and the ``flowers`` endpoint, once."""
+    aliases = api.get("/api/v1/models/iris").raise_for_status().json()["aliases"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for alias, c, lineage in (("candidate", 0.1, "retrained-2026-11"), ("challenger", 0.02, "small-C")):
+            if alias in aliases:
+                continue
+            with iris_onnx(Path(tmp), c).open("rb") as handle:
+                api.post(
+                    "/api/v1/models/iris/versions",
+                    files={"file": ("iris.onnx", handle)},
+                    data={
+                        "aliases": alias,
+                        "description": f"Iris, logistic regression with C={c}",
+                        "tags": '{"dataset": "iris", "task": "classification"}',
+                        "lineage": f'{{"training_data": "sklearn.datasets.iris", "run": "{lineage}"}}',
+                    },
+                ).raise_for_status()
+    api.put("/api/v1/models/iris/policy", json={"policy": "all"}).raise_for_status()
+    if api.get(f"/api/v1/endpoints/{ENDPOINT}").status_code == 404:
+        api.post(
+            "/api/v1/endpoints",
+            json={
+                "name": ENDPOINT,
+                "description": "Iris species: production with a 10 % canary and a shadow challenger",
+                "routes": [
+                    {"target": "iris@production", "weight": 90},
+                    {"target": "iris@candidate", "weight": 10},
+                ],
+                "shadows": [{"target": "iris@challenger", "percent": 100}],
+            },
+        ).raise_for_status()
+    plan = api.get(f"/api/v1/endpoints/{ENDPOINT}/rollout").raise_for_status().json()["plan"]
+    if plan is None or plan["status"] != "running":
+        # stays on its first step while the pictures are taken
+        api.post(
+            f"/api/v1/endpoints/{ENDPOINT}/rollout",
+            json={
+                "candidate": "iris@candidate",
+                "baseline": "iris@production",
+                "steps": [10, 50, 100],
+                "min_requests": 100_000,
+            },
+        ).raise_for_status()
+    deadline = time.monotonic() + 60
+    while api.get(f"/v2/models/{ENDPOINT}/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the endpoint {ENDPOINT} never became ready")
+        time.sleep(0.2)
+
+
+def requests_to_send() -> Iterator[tuple[str, dict[str, Any]]]:
+    """An endless, varied mix: the endpoint, the demo models, and now and then a malformed request."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+    rng = np.random.default_rng(0)
+    iris = load_iris().data.astype(np.float32)
+    diabetes = load_diabetes().data.astype(np.float32)
+    cancer = load_breast_cancer().data
+    for i in itertools.count():
+        rows = iris[rng.integers(0, len(iris), 4)]
+        yield ENDPOINT, _request("FP32", rows)
+        if i % 2 == 0:
+            yield "diabetes", _request("FP32", diabetes[rng.integers(0, len(diabetes), 2)], "input")
+        if i % 3 == 0:
+            yield "breast-cancer", _request("FP64", cancer[rng.integers(0, len(cancer), 1)], "input")
+        if i % 25 == 0:
+            yield "diabetes", _request("FP32", diabetes[:1, :4], "input")  # wrong width: a failure
+
+
+def _request(datatype: str, rows: np.ndarray, name: str = "X") -> dict[str, Any]:
+    tensor = {"name": name, "datatype": datatype, "shape": list(rows.shape), "data": rows.tolist()}
+    return {"inputs": [tensor]}
+
+
+@contextlib.contextmanager
+def traffic(url: str, headers: dict[str, str]) -> Iterator[None]:
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            for name, body in requests_to_send():
+                if stop.is_set():
+                    return
+                client.post(f"/v2/models/{name}/infer", json=body)
+                time.sleep(0.02 + 0.03 * (0.5 + 0.5 * np.sin(time.monotonic() / 4)))
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+SHOTS = [
+    # (page, file, what to wait for, whole page); the live page first, so it has the longest history
+    ("#/live", "dashboard-live.png", "#chart-throughput canvas", False),
+    ("#/models", "dashboard-models.png", "table.models", False),
+    ("#/models/iris", "dashboard-model.png", "article.version", False),
+    (f"#/endpoints/{ENDPOINT}", "dashboard-endpoint.png", ".shadow canvas", True),
+    (f"#/drift/{ENDPOINT}", "dashboard-drift.png", "#drift-summary, #drift-error", False),
+]
+
+
+def shoot(page: Page, url: str, out: Path, live_seconds: float) -> None:
+    for hash_path, filename, ready, whole in SHOTS:
+        page.goto(f"{url}/ui/{hash_path}")
+        page.wait_for_selector(ready)
+        time.sleep(live_seconds if hash_path == "#/live" else 0.5)
+        page.screenshot(path=str(out / filename), full_page=whole)
+        print(f"wrote {out / filename} ({(out / filename).stat().st_size // 1024} KiB)")
+
+
+def serve_drift_example(page: Page, path: Path) -> None:
+    example = path.read_text()
+
+    def drift(route: Route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=example)
+
+    page.route("**/api/v1/drift/**", drift)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument("--token", help="the server's management token, if it has one")
+    parser.add_argument("--drift-example", type=Path, help="a drift report to show when the server has none")
+    parser.add_argument("--live-seconds", type=float, default=40.0, help="traffic shown on the live page")
+    args = parser.parse_args()
+    headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(base_url=args.url, headers=headers, timeout=60) as api:
+        prepare(api)
+    with (
+        traffic(args.url, headers),
+        sync_playwright() as playwright,
+        tempfile.TemporaryDirectory() as profile,
+    ):
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=VIEWPORT
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        if args.token:
+            page.add_init_script(f"sessionStorage.setItem('modelport.token', {args.token!r})")
+        if args.drift_example:
+            serve_drift_example(page, args.drift_example)
+        shoot(page, args.url, args.out, args.live_seconds)
+        context.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+// Drift: per feature and per output, reference vs live distributions with their statistics and a
+// status colour, from GET /api/v1/drift/{name}.
+
+import { ApiError, api } from "../api.js";
+import { PALETTE, REFERENCE_COLOUR, barChart, binLabels } from "../charts.js";
+import { ago, empty, h, number, panel, pill } from "../dom.js";
+
+const STATUS_KIND = { ok: "ok", warning: "warning", alert: "alert" };
+let windowRows = 1000;
+
+async function names() {
+  const [models, endpoints] = await Promise.all([api.models(), api.endpoints()]);
+  return [...endpoints.map((e) => e.name), ...models.map((m) => m.name)];
+}
+
+export async function renderDrift(main, name) {
+  const choices = await names();
+  const chosen = name || choices[0];
+  const select = h("select", { id: "drift-name", "aria-label": "model or endpoint" },
+    choices.map((n) => h("option", { value: n, selected: n === chosen }, n)));
+  const windowInput = h("input", { type: "number", id: "drift-window", min: 1, step: 100, value: windowRows, "aria-label": "window (rows)" });
+  const show = () => {
+    windowRows = Number(windowInput.value) || 1000;
+    const target = `#/drift/${encodeURIComponent(select.value)}`;
+    if (location.hash === target) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    else location.hash = target;
+  };
+  select.addEventListener("change", show);
+  windowInput.addEventListener("change", show);
+  main.append(h("div", { class: "page-title" }, h("h1", null, "Drift"), h("span", { class: "spacer" }),
+    h("label", { class: "inline" }, "for ", select), h("label", { class: "inline" }, "last ", windowInput, " rows")));
+  if (!chosen) {
+    main.append(panel(null, empty("Nothing registered yet.")));
+    return undefined;
+  }
+  let report;
+  try {
+    report = await api.drift(chosen, windowRows);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    main.append(h("div", { class: "panel notice", id: "drift-error" }, h("strong", null, `No drift report for ${chosen}`), h("p", null, error.message)));
+    return undefined;
+  }
+  const charts = [];
+  main.append(summary(report));
+  main.append(featureSection("Input features", report.features, charts));
+  main.append(featureSection("Outputs (prediction drift)", report.outputs, charts));
+  return () => charts.forEach((chart) => chart.destroy());
+}
+
+function summary(report) {
+  return h("section", { class: `panel drift-summary status-${report.status}`, id: "drift-summary" },
+    h("div", { class: "drift-status" }, pill(report.status, STATUS_KIND[report.status]),
+      h("h2", null, `${report.name}`), h("span", { class: "mono muted" }, `${report.model}:${report.version}`)),
+    h("div", { class: "stat-row" },
+      h("div", { class: "stat" }, h("strong", null, number(report.live_rows)), h("span", null, `live rows (window ${number(report.window)})`)),
+      h("div", { class: "stat" }, h("strong", null, number(report.reference.rows)), h("span", null, `reference rows (${report.reference.source})`)),
+      h("div", { class: "stat" }, h("strong", null, count(report, "alert")), h("span", null, "alerts")),
+      h("div", { class: "stat" }, h("strong", null, count(report, "warning")), h("span", null, "warnings")),
+      h("div", { class: "stat" }, h("strong", { title: report.computed_at }, ago(report.computed_at)), h("span", null, "computed"))));
+}
+
+function count(report, status) {
+  return String([...report.features, ...report.outputs].filter((f) => f.status === status).length);
+}
+
+function statistics(feature) {
+  const s = feature.statistics;
+  const items = feature.kind === "numeric"
+    ? [["PSI", s.psi], ["KS", s.ks], ["KS p", s.ks_pvalue]]
+    : [["χ²", s.chi2], ["χ² p", s.chi2_pvalue], ["JS", s.js]];
+  return h("dl", { class: "statistics" }, items.map(([label, value]) => [h("dt", null, label), h("dd", null, number(value))]));
+}
+
+function featureSection(title, features, charts) {
+  if (!features.length) return panel(title, empty("none"));
+  const order = { alert: 0, warning: 1, ok: 2 };
+  const sorted = [...features].sort((a, b) => order[a.status] - order[b.status]);
+  return panel(title, h("div", { class: "features" }, sorted.map((feature) => {
+    const chartBox = h("div", { class: "chart small-chart" });
+    const hist = feature.histogram;
+    const labels = feature.kind === "numeric" ? binLabels(hist.edges) : hist.categories.map(String);
+    queueMicrotask(() => charts.push(barChart(chartBox, {
+      labels,
+      series: [{ label: "reference", values: hist.reference, colour: REFERENCE_COLOUR }, { label: "live", values: hist.live, colour: PALETTE[0] }],
+    })));
+    return h("article", { class: `feature status-${feature.status}`, "data-feature": feature.feature, "data-status": feature.status },
+      h("header", null, h("h3", { class: "mono" }, feature.feature), h("span", { class: "muted small" }, feature.kind),
+        h("span", { class: "spacer" }), pill(feature.status, STATUS_KIND[feature.status])),
+      statistics(feature), chartBox);
+  })));
+}

@@ -1,0 +1,486 @@
+"""The dashboard in headless Chromium against a real server: pages, charts, actions and the token.
+
+One browser per module (Debian's chromium, never a downloaded one), a fresh profile, a new page per
+test. Everything talks to the real server, except the drift report, which another branch builds:
+``test_drift_view_from_a_contract_document`` serves that one URL from a contract-shaped document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
+
+from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, running_server, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+TOKEN = "dashboard-secret"
+UNAUTHORIZED = "a valid bearer token is required"
+ENDPOINT = "flowers"
+SHADOWED = "flowers-shadowed"
+
+
+@pytest.fixture(scope="module")
+def registered(home: Path, model_files: dict[str, Path]) -> Path:
+    register(home, model_files["iris"], "iris", "--alias", "production", "--alias", "staging")
+    register(
+        home,
+        model_files["iris-v2"],
+        "iris",
+        "--alias",
+        "candidate",
+        "--tag",
+        "team=vision",
+        "--lineage",
+        "run=retrain-42",
+        "--description",
+        "Iris with stronger regularisation",
+    )
+    register(home, model_files["diabetes"], "diabetes")
+    broken = register(home, model_files["cancer"], "broken")
+    artifact = home / "artifacts" / broken["digest"][:2] / broken["digest"] / broken["filename"]
+    artifact.write_bytes(b"changed after registration")  # this server will refuse to load it
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(registered: Path, log_dir: Path) -> Iterator[Server]:
+    with running_server(registered, log_dir) as server:
+        with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
+            for name, routes, shadows in (
+                (ENDPOINT, [("iris@production", 90), ("iris@candidate", 10)], []),
+                (SHADOWED, [("iris@production", 100)], [("iris@candidate", 100)]),
+            ):
+                created = api.post(
+                    "/endpoints",
+                    json={
+                        "name": name,
+                        "routes": [{"target": t, "weight": w} for t, w in routes],
+                        "shadows": [{"target": t, "percent": p} for t, p in shadows],
+                    },
+                )
+                assert created.status_code == 201, created.text
+        for name in (ENDPOINT, SHADOWED):
+            server.wait_until(f"/v2/models/{name}/ready")
+        wait_for(server, "/api/v1/status", lambda r: "broken:1" in r.json()["failures"])
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for _ in range(20):
+                for name in (ENDPOINT, SHADOWED):
+                    assert client.post(f"/v2/models/{name}/infer", json=iris_request()).status_code == 200
+        yield server
+
+
+@pytest.fixture(scope="module")
+def guarded_server(registered: Path, log_dir: Path) -> Iterator[Server]:
+    """A second server on the same registry, with a management token."""
+    with running_server(registered, log_dir, MODELPORT_AUTH__TOKEN=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(15_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as client:
+        yield client
+
+
+def open_page(page: Page, server: Server, hash_path: str) -> None:
+    page.goto(f"{server.url}/ui/{hash_path}")
+
+
+def aliases(api: httpx.Client, model: str = "iris") -> dict[str, int]:
+    return dict(api.get(f"/models/{model}").raise_for_status().json()["aliases"])
+
+
+def routes(api: httpx.Client, endpoint: str = ENDPOINT) -> dict[str, int]:
+    config = api.get(f"/endpoints/{endpoint}").raise_for_status().json()["config"]
+    return {route["target"]: route["weight"] for route in config["routes"]}
+
+
+@contextlib.contextmanager
+def traffic(server: Server, name: str) -> Iterator[None]:
+    """Requests to ``name`` in a background thread for as long as the block runs."""
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                client.post(f"/v2/models/{name}/infer", json=iris_request(IRIS_ROWS[:1]))
+                stop.wait(0.01)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --- pages with real data ---
+
+
+def test_models_page_lists_models_with_signature_and_loaded_versions(page: Page, server: Server) -> None:
+    open_page(page, server, "#/models")
+    iris = page.locator('tr[data-model="iris"]')
+    expect(iris).to_contain_text("X FP32 [*, 4]")
+    expect(iris).to_contain_text("candidate → v2")
+    expect(iris).to_contain_text("production → v1")
+    expect(page.locator('tr[data-model="diabetes"]')).to_contain_text("xgboost")
+    status = httpx.get(server.url + "/api/v1/status").json()
+    expect(page.locator(".stat", has_text="versions loaded")).to_contain_text(str(len(status["loaded"])))
+    for version in status["loaded"]:
+        expect(page.locator(f'tr[data-loaded="{version["target"]}"]')).to_contain_text(version["framework"])
+    assert list(status["failures"]) == ["broken:1"]
+    expect(page.locator("table.failures")).to_contain_text(status["failures"]["broken:1"])
+    expect(page.locator('tr[data-model="broken"]')).to_contain_text("none")
+
+
+def test_model_page_shows_each_version_with_signature_lineage_tags_and_aliases(
+    page: Page, server: Server
+) -> None:
+    open_page(page, server, "#/models")
+    page.get_by_role("link", name="iris", exact=True).click()
+    v2 = page.locator('article.version[data-version="2"]')
+    expect(v2).to_contain_text("Iris with stronger regularisation")
+    expect(v2).to_contain_text("candidate")
+    expect(v2).to_contain_text("team=vision")
+    expect(v2.locator("dl.lineage")).to_contain_text("retrain-42")
+    expect(v2.locator("table.signature")).to_contain_text("probabilities")
+    expect(v2.locator("table.signature")).to_contain_text("[*, 3]")
+    expect(v2.locator(".pill", has_text="loaded")).to_be_visible()
+    expect(page.locator('article.version[data-version="1"]')).to_contain_text("production")
+
+
+def test_endpoints_page_shows_weights_shadows_and_reports(page: Page, server: Server) -> None:
+    open_page(page, server, "#/endpoints")
+    expect(page.locator(f'[data-endpoint="{ENDPOINT}"] .weight-bar')).to_contain_text("iris@production 90%")
+    expect(page.locator(f'[data-endpoint="{SHADOWED}"]')).to_contain_text("iris@candidate (100%)")
+    page.locator(f'[data-endpoint="{SHADOWED}"]').click()
+    shadow = page.locator('[data-shadow="iris@candidate"]')
+    expect(shadow).to_contain_text("label agreement")
+    expect(shadow.locator("canvas").first).to_be_visible()
+    expect(page.locator("table.ab")).to_contain_text("iris@production")
+    expect(page.locator("table.history")).to_contain_text("created")
+
+
+def test_a_running_rollout_shows_its_steps_and_guardrails(page: Page, server: Server) -> None:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
+        created = api.post(
+            "/endpoints",
+            json={"name": "flowers-rollout", "routes": [{"target": "iris@production", "weight": 100}]},
+        )
+        assert created.status_code == 201, created.text
+        started = api.post(
+            "/endpoints/flowers-rollout/rollout",
+            json={"candidate": "iris@candidate", "steps": [10, 50, 100], "min_requests": 100_000},
+        )
+        assert started.status_code == 200, started.text
+    wait_for(
+        server, "/api/v1/endpoints/flowers-rollout/rollout", lambda r: r.json()["guardrails"] is not None
+    )
+    open_page(page, server, "#/endpoints/flowers-rollout")
+    expect(page.locator(".rollout-head")).to_contain_text("running")
+    expect(page.locator(".rollout-head")).to_contain_text("iris@production → iris@candidate")
+    expect(page.locator(".steps li.current")).to_have_text("10%")
+    expect(page.locator("table.guardrails")).to_contain_text("error rate")
+    expect(page.locator(".weight-bar")).to_contain_text("iris@candidate 10%")
+
+
+# --- charts ---
+
+
+def series_pixels(page: Page, chart: str, series: str) -> int:
+    """Pixels of ``chart``'s canvas in the colour of ``series`` (its swatch in the table below), counted
+    in the upper part only: a series without traffic is a flat line at zero, at the bottom."""
+    script = """([chart, series]) => {
+        const swatch = document.querySelector(`tr[data-series="${series}"] .swatch`);
+        const [r, g, b] = getComputedStyle(swatch).backgroundColor.match(/\\d+/g).map(Number);
+        const canvas = document.querySelector(`${chart} canvas`);
+        const upper = Math.floor(canvas.height * 0.6);
+        const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, upper).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            const close = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 60;
+            if (close && data[i + 3] > 200) count++;
+        }
+        return count;
+    }"""
+    return int(page.evaluate(script, [chart, series]))
+
+
+def test_live_charts_draw_the_traffic_of_each_version(page: Page, server: Server) -> None:
+    with traffic(server, "iris"):
+        open_page(page, server, "#/live")
+        expect(page.locator("#chart-throughput canvas")).to_be_visible()
+        expect(page.locator('tr[data-series="iris:1"] td.rps')).not_to_have_text("0", timeout=20_000)
+        page.wait_for_timeout(2_500)  # a few more points, so the rates make a line
+    assert series_pixels(page, "#chart-throughput", "iris:1") > 20
+    assert series_pixels(page, "#chart-latency", "iris:1") > 20
+    assert series_pixels(page, "#chart-throughput", "diabetes:1") == 0  # no traffic: stays at zero
+    expect(page.locator('tr[data-series="diabetes:1"]')).to_be_visible()
+
+
+# --- actions, confirmed in a dialog ---
+
+
+def test_an_alias_moved_through_the_page_is_seen_by_the_api(
+    page: Page, server: Server, api: httpx.Client
+) -> None:
+    before = aliases(api)["staging"]
+    after = 2 if before == 1 else 1
+    open_page(page, server, "#/models/iris")
+    row = page.locator('tr[data-alias="staging"]')
+    row.locator("select").select_option(str(after))
+    row.get_by_role("button", name="Move…").click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"from version {before} to version {after}")
+    dialog.get_by_role("button", name="Move").click()
+    expect(page.locator("#flash")).to_contain_text(f"iris@staging now points at version {after}")
+    assert aliases(api)["staging"] == after
+
+
+def test_cancel_in_the_dialog_changes_nothing(page: Page, server: Server, api: httpx.Client) -> None:
+    before = aliases(api)
+    model = api.get("/models/iris").json()
+    open_page(page, server, "#/models/iris")
+    row = page.locator('tr[data-alias="production"]')
+    row.locator("select").select_option(str(2 if before["production"] == 1 else 1))
+    row.get_by_role("button", name="Move…").click()
+    page.locator("dialog#confirm-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.locator("dialog#confirm-dialog")).to_be_hidden()
+    page.wait_for_load_state("networkidle")  # a request the page would make has had time to finish
+    expect(page.locator("#flash")).to_be_hidden()
+    assert api.get("/models/iris").json() == model
+
+
+def test_weights_changed_through_the_page_are_seen_by_the_api(
+    page: Page, server: Server, api: httpx.Client
+) -> None:
+    before = routes(api)
+    production = 60 if before["iris@production"] != 60 else 70
+    open_page(page, server, f"#/endpoints/{ENDPOINT}")
+    page.get_by_label("weight of iris@production").fill(str(production))
+    page.get_by_label("weight of iris@candidate").fill(str(100 - production))
+    page.get_by_role("button", name="Apply weights…").click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_contain_text(f"iris@production: {before['iris@production']} → {production}")
+    dialog.get_by_role("button", name="Apply").click()
+    expect(page.locator("#flash")).to_contain_text("weights changed")
+    assert routes(api) == {"iris@production": production, "iris@candidate": 100 - production}
+    history = api.get(f"/endpoints/{ENDPOINT}/history").json()
+    assert history[-1]["actor"] == "dashboard"
+
+
+def test_promote_then_roll_back_through_the_page(page: Page, server: Server, api: httpx.Client) -> None:
+    before = routes(api)
+    open_page(page, server, f"#/endpoints/{ENDPOINT}")
+    page.locator('tr[data-target="iris@candidate"]').get_by_role("button", name="Promote…").click()
+    page.locator("dialog#confirm-dialog").get_by_role("button", name="Promote").click()
+    expect(page.locator("#flash")).to_contain_text("all traffic goes to iris@candidate")
+    assert routes(api) == {"iris@candidate": 100}
+    expect(page.locator(".weight-bar")).to_contain_text("iris@candidate 100%")
+    page.get_by_role("button", name="Roll back…").click()
+    page.locator("dialog#confirm-dialog").get_by_role("button", name="Roll back").click()
+    expect(page.locator("#flash")).to_contain_text("rolled back")
+    assert routes(api) == before
+
+
+def test_a_refused_action_shows_the_apis_error(page: Page, server: Server, api: httpx.Client) -> None:
+    before = routes(api)
+    open_page(page, server, f"#/endpoints/{ENDPOINT}")
+    for target in before:
+        page.get_by_label(f"weight of {target}").fill("0")
+    page.get_by_role("button", name="Apply weights…").click()
+    page.locator("dialog#confirm-dialog").get_by_role("button", name="Apply").click()
+    expect(page.locator("#flash.error")).to_contain_text("must add up to more than 0")
+    assert routes(api) == before
+
+
+# --- nothing outside the server ---
+
+
+def test_no_request_leaves_the_server(browser: BrowserContext, server: Server) -> None:
+    seen: list[str] = []
+    page = browser.new_page()
+    page.on("request", lambda request: seen.append(request.url))
+    try:
+        for hash_path, ready in (
+            ("#/models", "table.models"),
+            ("#/models/iris", "article.version"),
+            ("#/endpoints", ".card"),
+            (f"#/endpoints/{SHADOWED}", ".shadow canvas"),
+            ("#/live", "#chart-throughput canvas"),
+            ("#/drift/iris", "#drift-error, #drift-summary"),
+        ):
+            open_page(page, server, hash_path)
+            page.wait_for_selector(ready)
+    finally:
+        page.close()
+    origins = {
+        f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" for url in seen if not url.startswith("data:")
+    }
+    assert origins == {server.url}, seen
+    assert any(url.endswith("/ui/vendor/uPlot.iife.min.js") for url in seen)
+
+
+# --- drift ---
+
+
+def drift_document() -> dict[str, Any]:
+    """A report in the GET /api/v1/drift/{name} format of the shared contract: one feature per status."""
+
+    def numeric(name: str, status: str, psi: float, live: list[float]) -> dict[str, Any]:
+        return {
+            "feature": name,
+            "kind": "numeric",
+            "statistics": {"psi": psi, "ks": psi / 2, "ks_pvalue": 0.5 if status == "ok" else 1e-6},
+            "status": status,
+            "histogram": {
+                "edges": [4.0, 5.0, 6.0, 7.0, 8.0],
+                "reference": [0.25, 0.25, 0.25, 0.25],
+                "live": live,
+            },
+        }
+
+    return {
+        "name": ENDPOINT,
+        "model": "iris",
+        "version": 1,
+        "window": 1000,
+        "live_rows": 1000,
+        "reference": {"source": "registration", "rows": 150},
+        "status": "alert",
+        "computed_at": "2026-11-29T06:00:00+00:00",
+        "features": [
+            numeric("X[0]", "ok", 0.01, [0.24, 0.26, 0.25, 0.25]),
+            numeric("X[1]", "warning", 0.15, [0.1, 0.3, 0.3, 0.3]),
+            numeric("X[2]", "alert", 0.9, [0.0, 0.05, 0.15, 0.8]),
+        ],
+        "outputs": [
+            {
+                "feature": "label",
+                "kind": "categorical",
+                "statistics": {"chi2": 3.1, "chi2_pvalue": 0.2, "js": 0.02},
+                "status": "ok",
+                "histogram": {
+                    "categories": [0, 1, 2],
+                    "reference": [0.33, 0.33, 0.34],
+                    "live": [0.3, 0.35, 0.35],
+                },
+            }
+        ],
+    }
+
+
+STATUS_COLOURS = {"ok": "rgb(22, 163, 74)", "warning": "rgb(217, 119, 6)", "alert": "rgb(220, 38, 38)"}
+
+
+def test_drift_view_from_a_contract_document(page: Page, server: Server) -> None:
+    """Stand-in for the drift route while it is built on the `drift` branch: after merging, register
+    reference data, log requests and drop the ``page.route`` below to read the real report."""
+    document = drift_document()
+
+    def serve(route: Route) -> None:
+        route.fulfill(status=200, json=document)
+
+    page.route(f"{server.url}/api/v1/drift/{ENDPOINT}?window=1000", serve)
+    open_page(page, server, f"#/drift/{ENDPOINT}")
+    expect(page.locator("#drift-summary .pill")).to_have_text("alert")
+    for feature in document["features"] + document["outputs"]:
+        card = page.locator(f'article.feature[data-feature="{feature["feature"]}"]')
+        expect(card).to_have_attribute("data-status", feature["status"])
+        colour = card.evaluate("el => getComputedStyle(el).borderTopColor")
+        assert colour == STATUS_COLOURS[feature["status"]], feature["feature"]
+        expect(card.locator("canvas").first).to_be_visible()
+    expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("0.9")
+    expect(page.locator('article.feature[data-feature="label"] .statistics')).to_contain_text("χ²")
+    first = page.locator("article.feature").first
+    expect(first).to_have_attribute("data-status", "alert")
+
+
+def test_drift_view_shows_the_error_the_server_answers(page: Page, server: Server) -> None:
+    answer = httpx.get(f"{server.url}/api/v1/drift/diabetes?window=1000")
+    assert answer.status_code == 404
+    open_page(page, server, "#/drift/diabetes")
+    expect(page.locator("#drift-error")).to_contain_text(answer.json()["error"])
+
+
+# --- the token ---
+
+
+def test_the_page_asks_for_the_token_and_keeps_it_for_the_session(page: Page, guarded_server: Server) -> None:
+    open_page(page, guarded_server, "#/models")
+    expect(page.locator("#auth-panel")).to_be_visible()
+    expect(page.locator("#auth-message")).to_contain_text(UNAUTHORIZED)
+    page.locator("#token-input").fill("wrong")
+    page.get_by_role("button", name="Use token").click()
+    expect(page.locator("#auth-panel")).to_be_visible()
+    expect(page.locator(".load-error")).to_contain_text(UNAUTHORIZED)
+    page.locator("#token-input").fill(TOKEN)
+    page.get_by_role("button", name="Use token").click()
+    expect(page.locator('tr[data-model="iris"]')).to_be_visible()
+    expect(page.locator("#auth-panel")).to_be_hidden()
+    page.reload()
+    expect(page.locator('tr[data-model="iris"]')).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('modelport.token')") == TOKEN
+
+
+def test_an_action_without_a_valid_token_fails_and_changes_nothing(
+    page: Page, guarded_server: Server
+) -> None:
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=guarded_server.url + "/api/v1", headers=headers, timeout=30) as api:
+        before = aliases(api)
+        model = api.get("/models/iris").json()
+        page.add_init_script(f"sessionStorage.setItem('modelport.token', '{TOKEN}')")
+        open_page(page, guarded_server, "#/models/iris")
+        row = page.locator('tr[data-alias="production"]')
+        expect(row).to_be_visible()
+        page.evaluate("sessionStorage.setItem('modelport.token', 'expired')")
+        row.locator("select").select_option(str(2 if before["production"] == 1 else 1))
+        row.get_by_role("button", name="Move…").click()
+        page.locator("dialog#confirm-dialog").get_by_role("button", name="Move").click()
+        expect(page.locator("#flash.error")).to_contain_text(UNAUTHORIZED)
+        expect(page.locator("#auth-panel")).to_be_visible()
+        assert aliases(api) == before
+        assert api.get("/models/iris").json() == model
