@@ -1,0 +1,1 @@
+"""Stand-in for the payload log package (replaced by the payloads branch)."""
