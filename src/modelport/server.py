@@ -25,6 +25,9 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.drift.monitor import DriftMonitor
+from modelport.monitoring.drift.service import DriftService
+from modelport.monitoring.payloads.store import PayloadStore
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -78,6 +81,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     rollouts = RolloutController(registry, outcomes)
     inference = InferenceService(lambda: reconciler.table, shadows, outcomes)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
+    drift = DriftService(registry, PayloadStore(settings.data_dir / "payloads"), settings.drift)
+    drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
+    serving = ServingServices(inference, reconciler, tracing, lambda: drift_monitor.reports)
     started = time.time()
 
     def status() -> dict[str, Any]:
@@ -98,13 +104,12 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run())
         rollout_task = asyncio.create_task(rollouts.run())
+        drift_task = asyncio.create_task(drift_monitor.run())
         shadows.start()
         grpc_server = None
         try:
             if settings.grpc.enabled:
-                grpc_server, port = create_grpc_server(
-                    settings, ServingServices(inference, reconciler, tracing)
-                )
+                grpc_server, port = create_grpc_server(settings, serving)
                 await grpc_server.start()
                 app.state.grpc_port = port
                 log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
@@ -112,7 +117,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(GRPC_GRACE_S)
-            for background in (task, rollout_task):
+            for background in (task, rollout_task, drift_task):
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
@@ -122,10 +127,11 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
             executor.shutdown(wait=True, cancel_futures=True)
 
     management = create_management_app(
-        settings, ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status)
+        settings,
+        ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status, drift),
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, ServingServices(inference, reconciler, tracing))
+    data_plane = create_inference_app(settings, serving)
     return ModelportApp(data_plane, control)
 
 

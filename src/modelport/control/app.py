@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
 from modelport.control.auth import check_bearer
+from modelport.control.drift_routes import build_drift_router
 from modelport.control.endpoint_routes import build_endpoint_router
 from modelport.control.registration import Registrar
 from modelport.control.rollout_routes import build_rollout_router
@@ -23,6 +24,7 @@ from modelport.control.routes import build_router
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.drift.service import DriftService
 from modelport.registry.catalog import Registry
 from modelport.serving.http_errors import error_response, internal_error_response
 
@@ -41,6 +43,8 @@ class ControlServices:
     """What each endpoint variant did here: A/B reports and feedback."""
     rollout_status: Callable[[str], dict[str, Any] | None]
     """This server's view of a running rollout's guardrails."""
+    drift: DriftService
+    """Drift reports over the payload log."""
 
 
 def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
@@ -60,6 +64,7 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
     app.include_router(
         build_rollout_router(services.registry, services.outcomes, services.rollout_status), prefix="/v1"
     )
+    app.include_router(build_drift_router(services.drift), prefix="/v1")
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
