@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import parse_pairs, read_predict_input
 from modelport.cli_output import print_models, print_prediction, print_version, print_versions
@@ -230,3 +231,4 @@ def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
 
 
 add_endpoint_commands(main)
+add_drift_commands(main)
