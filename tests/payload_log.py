@@ -23,8 +23,8 @@ def write_segment(
     data_dir: Path,
     name: str,
     *,
-    model: str,
-    version: int,
+    model: str | None,
+    version: int | None,
     inputs: dict[str, Array],
     outputs: dict[str, Array] | None = None,
     endpoint: str | None = None,
@@ -42,7 +42,7 @@ def write_segment(
         "name": pa.array([name] * rows, pa.string()),
         "endpoint": pa.array([endpoint] * rows, pa.string()),
         "model": pa.array([model] * rows, pa.string()),
-        "version": pa.array(np.full(rows, version, dtype=np.int64)),
+        "version": pa.array([version] * rows, pa.int64()),
         "latency_ms": pa.array(np.ones(rows)),
     }
     for prefix, tensors in (("input.", inputs), ("output.", outputs or {})):

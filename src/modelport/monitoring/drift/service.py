@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +35,8 @@ Json = dict[str, Any]
 
 MAX_WINDOW = 1_000_000
 """Largest ``window`` a caller may ask for: bounds the memory one report takes."""
+CACHED = 64
+"""References kept per cache (registered ones, first logged rows); the oldest entry goes first."""
 
 
 class DriftService:
@@ -61,14 +62,14 @@ class DriftService:
         window = self._settings.window if window is None else window
         if not 1 <= window <= MAX_WINDOW:
             raise InvalidInput(f"window must be between 1 and {MAX_WINDOW} rows, got {window}")
-        self._check_known(name)
+        is_model = self._is_model(name)
         live = self._store.read(name, last_rows=window)
         if live.num_rows == 0:
             raise NotFound(
                 f"nothing is logged for {name!r} yet: turn the payload log on with "
                 f"`modelport monitor set {name} --sample-rate 1.0`, then send some requests"
             )
-        version = self._version(name, live)
+        version = self._version(name, is_model, live)
         first = self._first(name)
         reference, source = self._input_reference(version, first)
         signature = version.signature
@@ -92,24 +93,28 @@ class DriftService:
             "outputs": outputs,
         }
 
-    def _check_known(self, name: str) -> None:
+    def _is_model(self, name: str) -> bool:
+        """True for a model, False for an endpoint, NotFound for neither."""
         try:
             self._registry.get_model(name)
+            return True
         except NotFound:
-            try:
-                self._registry.get_endpoint(name)
-            except NotFound:
-                raise NotFound(f"no model or endpoint is called {name!r}") from None
+            pass
+        try:
+            self._registry.get_endpoint(name)
+            return False
+        except NotFound:
+            raise NotFound(f"no model or endpoint is called {name!r}") from None
 
-    def _version(self, name: str, live: pa.Table) -> ModelVersion:
-        pairs = Counter(
-            (m, v)
-            for m, v in zip(live.column("model").to_pylist(), live.column("version").to_pylist(), strict=True)
-            if m is not None and v is not None
-        )
-        if pairs:
-            (model, number), _ = pairs.most_common(1)[0]
-            return self._registry.get_version(model, int(number))
+    def _version(self, name: str, is_model: bool, live: pa.Table) -> ModelVersion:
+        served = live.select(["model", "version"]).drop_null()
+        if served.num_rows:
+            counts = served.group_by(["model", "version"]).aggregate([([], "count_all")])
+            top = counts.sort_by([("count_all", "descending"), ("version", "descending")]).slice(0, 1)
+            return self._registry.get_version(top["model"][0].as_py(), int(top["version"][0].as_py()))
+        if not is_model:  # nothing says which version answered: the endpoint's first route
+            target = self._registry.get_endpoint(name).config.routes[0].target
+            return self._registry.resolve(target.model, target.ref or "production")
         summary = self._registry.get_model(name)
         number = summary.aliases.get("production", summary.latest_version)
         if number is None:
@@ -122,8 +127,7 @@ class DriftService:
             return cached
         first = self._store.read(name, first_rows=self._settings.reference_rows)
         if first.num_rows >= self._settings.reference_rows:  # complete: it can no longer change
-            with self._lock:
-                self._first_rows[name] = first
+            self._remember(self._first_rows, name, first)
         return first
 
     def _input_reference(self, version: ModelVersion, first: pa.Table) -> tuple[Features, str]:
@@ -145,9 +149,14 @@ class DriftService:
             table = pa.table({})
         features = {name: column_array(table.column(name)) for name in table.column_names}
         assert version.reference_digest is not None
-        with self._lock:
-            self._registered[version.reference_digest] = features
+        self._remember(self._registered, version.reference_digest, features)
         return features
+
+    def _remember(self, cache: dict[str, Any], key: str, value: Any) -> None:
+        with self._lock:
+            cache[key] = value
+            while len(cache) > CACHED:
+                del cache[next(iter(cache))]
 
 
 def _rows_of(version: ModelVersion, table: pa.Table) -> pa.Table:

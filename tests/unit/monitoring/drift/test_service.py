@@ -120,6 +120,18 @@ def test_an_endpoint_resolves_to_the_version_it_served_most(
     assert report["live_rows"] == 400
 
 
+def test_without_version_columns_a_model_resolves_to_its_production_alias(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    _register(registry, tmp_path)
+    _register(registry, tmp_path)
+    registry.set_alias("m", "production", 1)
+    _log(settings, "m", *_rows(1, 50), start=T0, model=None, version=None)
+    assert (service.report("m")["model"], service.report("m")["version"]) == ("m", 1)
+    registry.remove_alias("m", "production")
+    assert service.report("m")["version"] == 2
+
+
 def test_an_array_reference_from_before_tables_still_works(
     service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
 ) -> None:
