@@ -85,9 +85,12 @@ def category_counts(reference: Array, live: Array, max_categories: int) -> tuple
     Beyond ``max_categories`` the rarer ones are summed into ``OTHER`` (hashed identifiers, free
     text): the tests stay meaningful and the histogram stays readable.
     """
-    values, counts = np.unique(np.concatenate([reference, live]).astype(str), return_counts=True)
-    ref = _counts_of(values, reference)
-    cur = _counts_of(values, live)
+    both = np.concatenate([reference, live])
+    if both.dtype.kind in "OSU":
+        both = both.astype(str)  # one comparable type for text (and text mixed with numbers)
+    values, index, counts = np.unique(both, return_inverse=True, return_counts=True)
+    ref = np.bincount(index[: reference.size], minlength=values.size)
+    cur = np.bincount(index[reference.size :], minlength=values.size)
     order = np.argsort(-counts, kind="stable")
     names = [str(v) for v in values[order]]
     ref, cur = ref[order], cur[order]
@@ -97,11 +100,6 @@ def category_counts(reference: Array, live: Array, max_categories: int) -> tuple
         ref = np.append(ref[:keep], ref[keep:].sum())
         cur = np.append(cur[:keep], cur[keep:].sum())
     return names, ref, cur
-
-
-def _counts_of(categories: Array, values: Array) -> Array:
-    found = np.searchsorted(categories, values.astype(str))
-    return np.bincount(found, minlength=categories.size)
 
 
 def chi_square(reference_counts: Array, live_counts: Array) -> tuple[float, float]:
