@@ -8,15 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from modelport.core.endpoints import EndpointConfig, RouteSpec
 from modelport.core.errors import InvalidInput, NotFound
 from modelport.core.settings import DriftSettings, Settings
 from modelport.core.targets import Target
 from modelport.core.tensors import Datatype, Signature, TensorSpec
+from modelport.monitoring.drift.monitor import DriftMonitor
 from modelport.monitoring.drift.reference import reference_table
 from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads.store import PayloadStore
+from modelport.monitoring.prometheus import DriftCollector
 from modelport.registry.catalog import Registry
 from modelport.server import open_registry
 from tests.payload_log import write_segment
@@ -164,3 +167,22 @@ def test_logged_names(service: DriftService, settings: Settings) -> None:
     _log(settings, "a", *_rows(1, 5), start=T0)
     (settings.data_dir / "payloads" / "empty").mkdir()
     assert service.logged_names() == ["a", "b"]
+
+
+def test_monitor_refresh_feeds_the_prometheus_gauges(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    _register(registry, tmp_path, reference=_rows(0, 1000)[0])
+    _log(settings, "m", *_rows(2, 300, shift=2.0), start=T0)
+    _log(settings, "gone", *_rows(1, 10), start=T0)  # a log whose model no longer exists
+    monitor = DriftMonitor(service, interval_s=30)
+    assert monitor.reports == {}
+    monitor.refresh()
+    assert list(monitor.reports) == ["m"]
+    registry_ = CollectorRegistry(auto_describe=False)
+    registry_.register(DriftCollector(lambda: monitor.reports))
+    text = generate_latest(registry_).decode()
+    assert 'modelport_drift_status{feature="_model",name="m"} 2.0' in text
+    assert 'modelport_drift_status{feature="x[0]",name="m"} 0.0' in text
+    assert 'modelport_drift_status{feature="output.y",name="m"}' in text
+    assert 'modelport_drift_score{feature="x[1]",name="m",statistic="ks_pvalue"}' in text
