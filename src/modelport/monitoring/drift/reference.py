@@ -76,6 +76,11 @@ def reference_table(data: ReferenceData, signature: Signature) -> pa.Table:
         table = _from_mapping(data, specs)
     else:
         table = _from_table(_as_table(data), specs)
+    for field in table.schema:
+        if not _usable(field.type):
+            raise InvalidInput(
+                f"reference column {field.name!r} holds {field.type}; use numbers, booleans or text"
+            )
     if table.num_rows == 0:
         raise InvalidInput("reference data has no rows")
     return table
@@ -84,11 +89,8 @@ def reference_table(data: ReferenceData, signature: Signature) -> pa.Table:
 def _from_array(array: np.ndarray[Any, Any], specs: list[TensorSpec]) -> pa.Table:
     if array.size == 0:
         raise InvalidInput("reference data has no rows")
-    if array.dtype.hasobject or array.ndim not in (1, 2):
-        raise InvalidInput(
-            "reference data must be a 1-D or 2-D numeric, boolean or fixed-width string array, "
-            f"got {array.ndim}-D {array.dtype}"
-        )
+    if array.ndim not in (1, 2):
+        raise InvalidInput(f"reference data must be a 1-D or 2-D array, got {array.ndim}-D")
     if len(specs) == 1:
         return _columns(specs[0], array)
     widths = [_width(spec) for spec in specs]
@@ -98,7 +100,7 @@ def _from_array(array: np.ndarray[Any, Any], specs: list[TensorSpec]) -> pa.Tabl
             f"the model has {len(specs)} inputs ({', '.join(s.name for s in specs)}): give reference data "
             "as {input name: array} or a table with one column per input"
         )
-    return pa.table({spec.name: array.reshape(len(array), -1)[:, i] for i, spec in enumerate(specs)})
+    return _table({spec.name: array.reshape(len(array), -1)[:, i] for i, spec in enumerate(specs)})
 
 
 def _from_mapping(data: Mapping[str, Any], specs: list[TensorSpec]) -> pa.Table:
@@ -111,11 +113,6 @@ def _from_mapping(data: Mapping[str, Any], specs: list[TensorSpec]) -> pa.Table:
 
 
 def _from_table(table: pa.Table, specs: list[TensorSpec]) -> pa.Table:
-    for field in table.schema:
-        if not (pa.types.is_primitive(field.type) or pa.types.is_string(field.type)) or pa.types.is_null(
-            field.type
-        ):
-            raise InvalidInput(f"reference column {field.name!r} holds {field.type}; use numbers or text")
     if len(specs) == 1:
         spec = specs[0]
         width = _width(spec)
@@ -125,15 +122,15 @@ def _from_table(table: pa.Table, specs: list[TensorSpec]) -> pa.Table:
                 f"{table.num_columns} column(s); give one column per position, in order"
             )
         return table.rename_columns(feature_names(spec, table.num_columns))
-    expected = [name for spec in specs for name in feature_names(spec, _width(spec) or 0)]
     if any(_width(spec) is None for spec in specs):
         raise InvalidInput("reference tables need fixed input widths when the model has several inputs")
+    expected = [name for spec in specs for name in feature_names(spec, _width(spec) or 0)]
     _check_names(set(table.column_names), set(expected), "column")
     return table.select(expected)
 
 
 def _columns(spec: TensorSpec, array: np.ndarray[Any, Any]) -> pa.Table:
-    if array.dtype.hasobject or array.ndim not in (1, 2):
+    if array.ndim not in (1, 2):
         raise InvalidInput(f"reference data for {spec.name!r} must be a 1-D or 2-D array, got {array.ndim}-D")
     if array.size == 0:
         raise InvalidInput("reference data has no rows")
@@ -144,7 +141,29 @@ def _columns(spec: TensorSpec, array: np.ndarray[Any, Any]) -> pa.Table:
             f"input {spec.name!r} has {width} feature(s) per row but the reference data has {matrix.shape[1]}"
         )
     names = feature_names(spec, matrix.shape[1])
-    return pa.table({name: matrix[:, i] for i, name in enumerate(names)})
+    return _table({name: matrix[:, i] for i, name in enumerate(names)})
+
+
+def _table(columns: Mapping[str, np.ndarray[Any, Any]]) -> pa.Table:
+    arrays = {}
+    for name, values in columns.items():
+        try:
+            arrays[name] = pa.array(values)
+        except (TypeError, ValueError, pa.ArrowException):
+            raise InvalidInput(
+                f"reference column {name!r} mixes types or holds objects; use numbers, booleans or text"
+            ) from None
+    return pa.table(arrays)
+
+
+def _usable(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+    )
 
 
 def _width(spec: TensorSpec) -> int | None:

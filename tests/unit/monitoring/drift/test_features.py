@@ -53,6 +53,11 @@ def test_single_2d_input_from_array_and_table() -> None:
     assert from_table.column("x[2]").to_pylist() == [2.0, 5.0, 8.0, 11.0]
 
 
+def test_text_in_object_arrays() -> None:
+    table = reference_table({"city": np.array(["Oslo", None], dtype=object)}, Signature((CITY,), OUT))
+    assert table.column("city").to_pylist() == ["Oslo", None]
+
+
 def test_several_inputs_by_name() -> None:
     signature = Signature((AGE, CITY), OUT)
     table = reference_table({"city": np.array(["a", "b"]), "age": np.array([1, 2])}, signature)
@@ -71,7 +76,9 @@ def test_several_inputs_by_name() -> None:
         ({"age": np.array([1, 2]), "city": np.array(["a"])}, Signature((AGE, CITY), OUT), "same number"),
         (np.zeros((0, 3)), Signature((X,), OUT), "no rows"),
         (np.zeros((2, 8, 8)), Signature((IMAGE,), OUT), "rank 1 or 2"),
-        (np.array([object()]), Signature((AGE,), OUT), "numeric, boolean or fixed-width string"),
+        (np.array([object()]), Signature((AGE,), OUT), "mixes types or holds objects"),
+        (np.array([1, "a"], dtype=object), Signature((AGE,), OUT), "mixes types"),
+        (pa.table({"age": pa.array([1], pa.date32())}), Signature((AGE,), OUT), "holds date32"),
         ("not data", Signature((AGE,), OUT), "must be a numpy array"),
     ],
 )
