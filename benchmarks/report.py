@@ -345,6 +345,27 @@ def peer_section(res: dict[str, Any], model: str) -> list[str]:
     return [*lines, ""]
 
 
+def metrics_cost_lines(table: PeerTable) -> list[str]:
+    """modelport with metrics on (the default) against the same server with metrics off, per cell."""
+    on, off = table.get("modelport", {}), table.get("modelport-nometrics", {})
+    keys = sorted(set(on) & set(off))
+    if not keys:
+        return ["Not measured in this run (the `modelport-nometrics` extra did not run)."]
+    lines = [
+        "| rows | conc | req/s on | req/s off | on/off req/s | p50 ms on / off | p99 ms on / off | "
+        "server CPU ms/req on / off |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in keys:
+        a, b = on[key], off[key]
+        lines.append(
+            f"| {key[0]} | {key[1]} | {a['rps']:.0f} | {b['rps']:.0f} | {_fmt(_ratio(a['rps'], b['rps']))} | "
+            f"{a['p50_ms']:.2f} / {b['p50_ms']:.2f} | {a['p99_ms']:.2f} / {b['p99_ms']:.2f} | "
+            f"{_fmt(a.get('server_cpu_ms_per_req'), 3)} / {_fmt(b.get('server_cpu_ms_per_req'), 3)} |"
+        )
+    return lines
+
+
 def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     logreg = best_cells(res["peers"].get("logreg") or {})
     has_plot = plot(logreg, 1, png_path, "logreg, 1 row per request: throughput vs p99 (c = concurrency)")
@@ -354,6 +375,16 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     if has_plot:
         lines += [f"![throughput vs p99, logreg 1 row]({png_path.name})", ""]
     lines += peer_section(res, "mlp")
+    lines += [
+        "## Cost of metrics",
+        "",
+        "The same logreg model and wrk load as the peer table, served by `modelport` (metrics on, the "
+        "default: per-version counters, stage histograms, endpoint counters) and by `modelport-nometrics` "
+        "(`MODELPORT_METRICS__ENABLED=false`: nothing counted, no `/metrics`). Best round of each.",
+        "",
+        *metrics_cost_lines(logreg),
+        "",
+    ]
     lines += [
         "## modelport: binary tensors vs JSON, gRPC vs REST",
         "",

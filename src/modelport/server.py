@@ -28,6 +28,8 @@ from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.drift.monitor import DriftMonitor
 from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads.store import PayloadStore
+from modelport.monitoring.prometheus import DriftCollector
+from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
@@ -71,7 +73,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     reconciler = Reconciler(
         registry,
         loader,
-        predictor_factory(executor, settings.serving.inline_below_us / 1e6),
+        predictor_factory(executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
@@ -83,7 +85,6 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     drift = DriftService(registry, PayloadStore(settings.data_dir / "payloads"), settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
-    serving = ServingServices(inference, reconciler, tracing, lambda: drift_monitor.reports)
     started = time.time()
 
     def status() -> dict[str, Any]:
@@ -109,7 +110,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         grpc_server = None
         try:
             if settings.grpc.enabled:
-                grpc_server, port = create_grpc_server(settings, serving)
+                grpc_server, port = create_grpc_server(
+                    settings, ServingServices(inference, reconciler, tracing)
+                )
                 await grpc_server.start()
                 app.state.grpc_port = port
                 log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
@@ -131,7 +134,11 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         ControlServices(registry, registrar, status, shadows.report, outcomes, rollouts.status, drift),
     )
     control = Starlette(routes=[Mount("/api", app=management)], lifespan=lifespan)
-    data_plane = create_inference_app(settings, serving)
+    deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
+    drift_gauges = DriftCollector(lambda: drift_monitor.reports)
+    data_plane = create_inference_app(
+        settings, ServingServices(inference, reconciler, tracing), collectors=[deployments, drift_gauges]
+    )
     return ModelportApp(data_plane, control)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import httpx
@@ -55,11 +56,14 @@ async def test_each_request_gets_a_span_per_stage_under_the_callers_trace(  # ty
         (s for s in spans if s.parent and s.parent.span_id == traced.context.span_id),
         key=lambda s: s.start_time or 0,
     )
-    assert [c.name for c in children] == ["decode", "predict", "encode"]
+    assert [c.name for c in children] == ["decode", "queue", "inference", "encode"]
     assert all(
         (c.start_time or 0) >= (traced.start_time or 0) and (c.end_time or 0) <= (traced.end_time or 0)
         for c in children
     )
+    bounds = [(c.start_time or 0, c.end_time or 0) for c in children]
+    assert all(start <= end for start, end in bounds)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(bounds))
     failed = next(s for s in roots if s is not traced)
     assert not failed.status.is_ok
 

@@ -167,3 +167,25 @@ def test_skops_matches_its_estimator(
     estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
     assert result.as_numpy("label").tolist() == estimator.predict(rows).tolist()
     np.testing.assert_allclose(result.as_numpy("probabilities"), estimator.predict_proba(rows), rtol=1e-6)
+
+
+def test_statistics_read_by_tritonclient(client: triton.InferenceServerClient) -> None:
+    before = client.get_inference_statistics("cancer")["model_stats"][0]["inference_stats"]["success"][
+        "count"
+    ]
+    (spec,) = client.get_model_metadata("cancer")["inputs"]
+    rows = np.zeros((3, 30), dtype=np.float64)
+    for _ in range(2):
+        x = triton.InferInput(spec["name"], list(rows.shape), spec["datatype"])
+        x.set_data_from_numpy(rows)
+        client.infer("cancer", [x])
+    with pytest.raises(triton.InferenceServerException):
+        client.get_inference_statistics("no-such-model")
+    stats = client.get_inference_statistics("cancer")["model_stats"]
+    assert [(s["name"], s["version"]) for s in stats] == [("cancer", "1")]
+    inference = stats[0]["inference_stats"]
+    assert inference["success"]["count"] == before + 2
+    for stage in ("queue", "compute_input", "compute_infer", "compute_output"):
+        assert inference[stage]["count"] >= 2 and inference[stage]["ns"] > 0
+    everything = client.get_inference_statistics()["model_stats"]
+    assert {s["name"] for s in everything} >= {"iris", "diabetes", "cancer"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InferenceRequest", "InferenceResponse", "RequestedOutput"]
+__all__ = ["CallTiming", "InferenceRequest", "InferenceResponse", "RequestedOutput"]
 
 Parameters = dict[str, Any]
 
@@ -24,6 +24,17 @@ class RequestedOutput:
 
 
 @dataclass(slots=True)
+class CallTiming:
+    """When the model call that answered a request started and ended (``perf_counter_ns``).
+
+    Filled by the batcher only for requests that carry one: the front-end attaches it when tracing.
+    """
+
+    started_ns: int = 0
+    finished_ns: int = 0
+
+
+@dataclass(slots=True)
 class InferenceRequest:
     inputs: dict[str, np.ndarray]
     id: str | None = None
@@ -31,6 +42,7 @@ class InferenceRequest:
     input_parameters: dict[str, Parameters] = field(default_factory=dict)
     outputs: list[RequestedOutput] | None = None
     """``None`` means every output of the model."""
+    timing: CallTiming | None = None
 
 
 @dataclass(slots=True)

@@ -60,6 +60,14 @@ class GrpcSettings(BaseModel):
     max_message_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = True
+    """Per-request statistics, served as Prometheus metrics and the OIP statistics extension. Off:
+    nothing is counted, and ``/metrics`` and ``/v2/models/stats`` are not served."""
+    path: str = Field("/metrics", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    """Where the data-plane port serves Prometheus metrics."""
+
+
 class TracingSettings(BaseModel):
     enabled: bool = False
     """OpenTelemetry spans for each request (decode, predict, encode); off costs nothing."""
@@ -110,6 +118,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     storage: StorageSettings = StorageSettings()
     grpc: GrpcSettings = GrpcSettings()
+    metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     drift: DriftSettings = DriftSettings()
 

@@ -19,3 +19,6 @@ class OutcomeBook:
 
     def get(self, name: str) -> EndpointOutcomes | None:
         return self._endpoints.get(name)
+
+    def all(self) -> list[EndpointOutcomes]:
+        return list(self._endpoints.values())

@@ -344,13 +344,17 @@ class ShadowComparison:
                 },
                 "outputs": {name: s.window_report(newer_than) for name, s in sorted(self._outputs.items())},
             },
-            "total": {
-                "count": self._seq,
-                "primary_errors": self._errors["primary"],
-                "shadow_errors": self._errors["shadow"],
-                "latency_s": {side: totals.report() for side, totals in self._latency.items()},
-                "outputs": {name: s.total_report() for name, s in sorted(self._outputs.items())},
-            },
+            "total": self.totals(),
+        }
+
+    def totals(self) -> dict[str, Any]:
+        """Since-start counts and sums (cheap: no window is read)."""
+        return {
+            "count": self._seq,
+            "primary_errors": self._errors["primary"],
+            "shadow_errors": self._errors["shadow"],
+            "latency_s": {side: totals.report() for side, totals in self._latency.items()},
+            "outputs": {name: s.total_report() for name, s in sorted(self._outputs.items())},
         }
 
 

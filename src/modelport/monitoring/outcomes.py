@@ -17,7 +17,7 @@ import numpy as np
 from modelport.core.errors import InvalidInput, NotFound
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
 
-__all__ = ["EndpointOutcomes", "OutcomeEvent"]
+__all__ = ["EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,17 @@ class OutcomeEvent:
     """``request`` (``failed``, ``latency_s``) or ``feedback`` (``failed`` = wrong prediction)."""
     failed: bool
     latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class VariantCounts:
+    requests: int
+    failures: int
+    """Requests that failed for a reason other than bad input."""
+    judged_rows: int
+    """Rows with ground truth from feedback."""
+    correct_rows: int
+    """Judged rows whose label prediction was right (label outputs only)."""
 
 
 @dataclass
@@ -128,6 +139,13 @@ class EndpointOutcomes:
             "variant": variant,
             "rows": int(correct.size),
             "correct": int(correct.sum()),
+        }
+
+    def counts(self) -> dict[str, VariantCounts]:
+        """Since-start counters per variant (for Prometheus)."""
+        return {
+            label: VariantCounts(t.requests, t.failures, t.judged_rows, t.correct_rows)
+            for label, t in self._tallies.items()
         }
 
     def events_since(self, seq: int) -> list[OutcomeEvent]:

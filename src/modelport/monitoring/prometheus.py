@@ -9,7 +9,15 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelport.monitoring.stats import LATENCY_BUCKETS_S, InferenceStats
+from modelport.monitoring.stats import LATENCY_BUCKETS_S, STAGE_BUCKETS_S, InferenceStats
+
+OIP_STAGE = {
+    "decode": "compute_input",
+    "queue": "queue",
+    "inference": "compute_infer",
+    "encode": "compute_output",
+}
+"""Which statistics-extension total holds each histogram stage's sum."""
 
 __all__ = ["DRIFT_MODEL_FEATURE", "DriftCollector", "ModelportCollector", "VersionView"]
 
@@ -24,6 +32,7 @@ class VersionView:
     version: str
     stats: InferenceStats
     queue_depth: int
+    memory_bytes: int | None
 
 
 class ModelportCollector(Collector):
@@ -46,9 +55,9 @@ class ModelportCollector(Collector):
             "Time from admission to the last byte encoded.",
             labels=labels,
         )
-        stage = CounterMetricFamily(
+        stage = HistogramMetricFamily(
             "modelport_stage_duration_seconds",
-            "Time spent per stage, summed over requests.",
+            "Time a request spent in each stage: decode, queue, inference (its batch's model call), encode.",
             labels=[*labels, "stage"],
         )
         rows = CounterMetricFamily("modelport_inference_rows", "Rows predicted.", labels=labels)
@@ -57,6 +66,11 @@ class ModelportCollector(Collector):
         )
         depth = GaugeMetricFamily("modelport_queue_depth", "Requests waiting in the batcher.", labels=labels)
         loaded = GaugeMetricFamily("modelport_loaded_versions", "Model versions loaded in this process.")
+        memory = GaugeMetricFamily(
+            "modelport_loaded_version_memory_bytes",
+            "Resident memory the process grew by while loading and warming up a version (an estimate).",
+            labels=labels,
+        )
         for view in views:
             key = [view.model, view.version]
             s = view.stats
@@ -64,21 +78,24 @@ class ModelportCollector(Collector):
                 requests.add_metric([*key, protocol], count)
             for kind, count in s.failures.items():
                 failures.add_metric([*key, kind], count)
-            latency.add_metric(key, _buckets(s.latency_buckets), sum_value=s.success.ns / 1e9)
-            for name, totals in s.stages.items():
-                stage.add_metric([*key, name], totals.ns / 1e9)
+            latency.add_metric(key, _buckets(s.latency_buckets, LATENCY_BUCKETS_S), s.success.ns / 1e9)
+            for name, counts in s.stage_buckets.items():
+                seconds = s.stages[OIP_STAGE[name]].ns / 1e9
+                stage.add_metric([*key, name], _buckets(counts, STAGE_BUCKETS_S), seconds)
             rows.add_metric(key, s.inference_count)
             for size, totals in s.batches.items():
                 batches.add_metric([*key, str(size)], totals.count)
             depth.add_metric(key, view.queue_depth)
+            if view.memory_bytes is not None:
+                memory.add_metric(key, view.memory_bytes)
         loaded.add_metric([], len(views))
-        yield from (requests, failures, latency, stage, rows, batches, depth, loaded)
+        yield from (requests, failures, latency, stage, rows, batches, depth, loaded, memory)
 
 
-def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
+def _buckets(counts: Sequence[int], bounds: Sequence[float]) -> list[tuple[str, float]]:
     cumulative = 0
     out: list[tuple[str, float]] = []
-    for bound, count in zip([*map(str, LATENCY_BUCKETS_S), "+Inf"], counts, strict=True):
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
         cumulative += count
         out.append((bound, cumulative))
     return out

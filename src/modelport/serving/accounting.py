@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from modelport.core.errors import ModelportError
+from modelport.core.inference import CallTiming, InferenceRequest
 from modelport.monitoring.stats import InferenceStats
 from modelport.monitoring.tracing import RequestTrace, Tracing
 
@@ -18,42 +19,61 @@ class RequestAccount:
         self,
         protocol: str,
         target: str,
-        stats: InferenceStats,
+        stats: InferenceStats | None,
         tracing: Tracing,
         carrier: Callable[[], Mapping[str, str]],
     ) -> None:
-        """``carrier`` gives the request's headers (``traceparent``); called only when tracing."""
+        """``carrier`` gives the request's headers (``traceparent``); called only when tracing.
+        ``stats`` is ``None`` when metrics are off."""
         self._protocol, self._target, self._stats, self._tracing = protocol, target, stats, tracing
         self.started = time.perf_counter_ns()
         self._decoded = self._predicted = self.started
         self._trace: RequestTrace | None = None
+        self._call: CallTiming | None = None
         self._offset = 0
         if tracing.enabled:
             self._offset = time.time_ns() - self.started  # spans want wall-clock times
             self._trace = tracing.begin(carrier(), self.started + self._offset)
 
-    def decoded(self) -> None:
+    def decoded(self, request: InferenceRequest) -> None:
+        """The request is decoded; when tracing, it is asked to bring back its model call's times."""
         self._decoded = time.perf_counter_ns()
+        if self._trace is not None:
+            request.timing = self._call = CallTiming()
 
     def predicted(self) -> None:
         self._predicted = time.perf_counter_ns()
 
     def succeeded(self, served_by: str) -> None:
         done = time.perf_counter_ns()
-        self._stats.record_request(
-            self._protocol, done - self.started, self._decoded - self.started, done - self._predicted
-        )
+        if self._stats is not None:
+            self._stats.record_request(
+                self._protocol, done - self.started, self._decoded - self.started, done - self._predicted
+            )
         if self._trace is not None:
-            stages = (("decode", self.started, self._decoded), ("predict", self._decoded, self._predicted))
-            for name, start, end in (*stages, ("encode", self._predicted, done)):
+            for name, start, end in self._stages(done):
                 self._trace.stage(name, start + self._offset, end + self._offset)
             attributes = {"modelport.target": self._target, "modelport.served_by": served_by}
             self._tracing.finish(self._trace, "infer", attributes, done + self._offset)
 
+    def _stages(self, done: int) -> list[tuple[str, int, int]]:
+        stages = [("decode", self.started, self._decoded)]
+        call = self._call
+        if call is not None and call.started_ns:  # batched: split waiting from the model call
+            stages += [
+                ("queue", self._decoded, call.started_ns),
+                ("inference", call.started_ns, call.finished_ns),
+            ]
+        else:
+            stages.append(("predict", self._decoded, self._predicted))
+        stages.append(("encode", self._predicted, done))
+        return stages
+
     def failed(self, error: BaseException) -> None:
         kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
         now = time.perf_counter_ns()
-        self._stats.record_failure(self._protocol, kind, now - self.started)
+        if self._stats is not None:
+            self._stats.record_failure(self._protocol, kind, now - self.started)
         if self._trace is not None:
             attributes = {"modelport.target": self._target}
             self._tracing.finish(self._trace, "infer", attributes, now + self._offset, error=kind)

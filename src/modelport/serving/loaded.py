@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from modelport.core.errors import NotFound, NotReady
+from modelport.core.inference import CallTiming
 from modelport.core.serving_config import ServingConfig
 from modelport.core.tensors import Signature
 from modelport.monitoring.stats import InferenceStats
@@ -37,7 +38,9 @@ class Predictor(Protocol):
 
     def observe_request(self, latency_s: float) -> None: ...
 
-    async def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    async def predict(
+        self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None
+    ) -> dict[str, np.ndarray]: ...
 
     async def close(self) -> None: ...
 
@@ -51,10 +54,13 @@ class LoadedVersion:
     framework: str
     digest: str
     runtime_model: LoadedModel
+    memory_bytes: int | None = None
+    """How much this process's resident memory grew while the version loaded and warmed up: an
+    estimate (other work in the process may overlap the load), ``None`` where it cannot be read."""
     predictor: Predictor | None = field(default=None, init=False)
+    """Set by the reconciler on the event loop; replaced whole when the serving config changes."""
     stats: InferenceStats = field(default_factory=InferenceStats, init=False)
     """What this version served, for metrics and the statistics extension."""
-    """Set by the reconciler on the event loop; replaced whole when the serving config changes."""
     _in_flight: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -69,10 +75,12 @@ class LoadedVersion:
     def target(self) -> str:
         return f"{self.model}:{self.version}"
 
-    async def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def predict(
+        self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None
+    ) -> dict[str, np.ndarray]:
         if self.predictor is None:
             raise NotReady(f"{self.target} is not ready yet")
-        return await self.predictor.predict(inputs)
+        return await self.predictor.predict(inputs, timing)
 
     @property
     def in_flight(self) -> int:

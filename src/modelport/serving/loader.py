@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,15 +31,30 @@ class VersionLoader:
     def load(self, version: ModelVersion) -> LoadedVersion:
         path = self._artifact_path(version)  # re-hashes the file: a tampered artifact never loads
         options = LoadOptions(signature=version.signature, trusted=version.trusted, threads=self._threads)
+        before = resident_bytes()
         model = get_runtime(version.framework).load(path, options)
         _warm_up(model, f"{version.model}:{version.number}")
+        after = resident_bytes()
         return LoadedVersion(
             model=version.model,
             version=version.number,
             framework=version.framework,
             digest=version.digest,
             runtime_model=model,
+            memory_bytes=None if before is None or after is None else max(after - before, 0),
         )
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux ``/proc``); ``None`` where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def warmup_inputs(signature: Signature) -> dict[str, np.ndarray]:

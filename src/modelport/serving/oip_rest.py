@@ -31,17 +31,25 @@ class OipRest:
     """The route handlers, bound to one service, one reconciler and the request limits."""
 
     def __init__(
-        self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings, tracing: Tracing
+        self,
+        service: InferenceService,
+        reconciler: Reconciler,
+        limits: LimitSettings,
+        tracing: Tracing,
+        statistics: bool = True,
     ) -> None:
+        """``statistics``: count requests per version and serve the statistics extension."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
         self._tracing = tracing
+        self._statistics = statistics
+        self._extensions = [e for e in EXTENSIONS if statistics or e != "statistics"]
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{model}"
         version = model + "/versions/{version}"
-        return [
+        routes = [
             Route("GET", "/v2/health/live", self.live),
             Route("GET", "/v2/health/ready", self.ready),
             Route("GET", "/v2", self.server_metadata),
@@ -51,10 +59,14 @@ class OipRest:
             Route("GET", version + "/ready", self.model_ready),
             Route("POST", model + "/infer", self.infer),
             Route("POST", version + "/infer", self.infer),
-            Route("GET", "/v2/models/stats", self.statistics),
-            Route("GET", model + "/stats", self.statistics),
-            Route("GET", version + "/stats", self.statistics),
         ]
+        if self._statistics:
+            routes += [
+                Route("GET", "/v2/models/stats", self.statistics),
+                Route("GET", model + "/stats", self.statistics),
+                Route("GET", version + "/stats", self.statistics),
+            ]
+        return routes
 
     async def live(self, request: HttpRequest) -> HttpResponse:
         return json_response({"live": True})
@@ -64,7 +76,7 @@ class OipRest:
         return json_response({"ready": ready}, 200 if ready else 503)
 
     async def server_metadata(self, request: HttpRequest) -> HttpResponse:
-        return json_response({"name": "modelport", "version": __version__, "extensions": list(EXTENSIONS)})
+        return json_response({"name": "modelport", "version": __version__, "extensions": self._extensions})
 
     async def model_metadata(self, request: HttpRequest) -> HttpResponse:
         params = request.path_params
@@ -88,9 +100,8 @@ class OipRest:
         admission = self._service.admit(
             params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
-        account = RequestAccount(
-            "rest", params["model"], admission.version.stats, self._tracing, lambda: _carrier(request)
-        )
+        stats = admission.version.stats if self._statistics else None
+        account = RequestAccount("rest", params["model"], stats, self._tracing, lambda: _carrier(request))
         try:
             try:
                 body = await read_body(request, self._limits.max_body_bytes)
@@ -100,7 +111,7 @@ class OipRest:
             except BaseException:
                 admission.release()
                 raise
-            account.decoded()
+            account.decoded(decoded)
             response = await self._service.run(admission, decoded)
         except BaseException as error:
             account.failed(error)

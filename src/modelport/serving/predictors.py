@@ -19,13 +19,16 @@ def batchable(signature: Signature) -> bool:
     return all(spec.shape and spec.shape[0] == -1 for spec in signature.inputs)
 
 
-def predictor_factory(executor: Executor, inline_below_s: float = 0.0) -> PredictorFactory:
+def predictor_factory(
+    executor: Executor, inline_below_s: float = 0.0, statistics: bool = True
+) -> PredictorFactory:
+    """``statistics``: tell each version's statistics about every model call (metrics on)."""
+
     def make(version: LoadedVersion, config: ServingConfig) -> Predictor:
         if config.batching and not batchable(version.signature):
             config = config.updated({"max_batch_size": 1, "preferred_batch_sizes": []})
         runner = ModelRunner(version.runtime_model, executor, version.target, inline_below_s)
-        return Batched(
-            runner, config, policy_for(config), version.target, on_batch=version.stats.record_batch
-        )
+        on_batch = version.stats.record_batch if statistics else None
+        return Batched(runner, config, policy_for(config), version.target, on_batch=on_batch)
 
     return make

@@ -83,7 +83,7 @@ class InferenceService:
         outcome_id = (request.id or uuid.uuid4().hex) if endpoint is not None else ""  # for feedback
         try:
             validate_request(request, loaded.signature, loaded.target)
-            outputs = await loaded.predict(request.inputs)
+            outputs = await loaded.predict(request.inputs, request.timing)
         except ModelportError as error:
             if admission.label is not None and error.kind is not ErrorKind.INVALID_INPUT:
                 self._outcomes.endpoint(admission.name).record(outcome_id, admission.label, True, 0.0, None)

@@ -90,6 +90,10 @@ class ShadowRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def comparisons(self) -> list[tuple[str, str, ShadowComparison]]:
+        """``(endpoint, shadow label, comparison)`` for every shadow that ran here."""
+        return [(endpoint, label, c) for (endpoint, label), c in sorted(self._comparisons.items())]
+
     def report(self, endpoint: str) -> dict[str, Any]:
         shadows = {
             label: comparison.report()

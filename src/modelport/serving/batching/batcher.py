@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from modelport.core.errors import InvalidInput, ModelportError, NotReady, Overloaded, Timeout
+from modelport.core.inference import CallTiming
 from modelport.core.serving_config import ServingConfig
 from modelport.serving.batching.merge import MergeKey, merge, merge_key, rows_of, split
 from modelport.serving.batching.policy import BatchPolicy
@@ -51,6 +52,7 @@ class QueuedRequest:
     enqueued_at: float
     deadline: float | None
     future: asyncio.Future[Tensors]
+    timing: CallTiming | None
 
 
 class Batched:
@@ -61,9 +63,10 @@ class Batched:
         policy: BatchPolicy,
         target: str,
         clock: Callable[[], float] = time.monotonic,
-        on_batch: Callable[[int, int, int, int], None] | None = None,
+        on_batch: Callable[[int, list[int], int], None] | None = None,
     ) -> None:
-        """``on_batch(rows, requests, queue_ns, infer_ns)`` is told about every model call."""
+        """``on_batch(rows, waits_ns, infer_ns)`` is told about every model call: its rows, how long
+        each of its requests waited in the queue, and how long the call took."""
         self._runner = runner
         self._config = config
         self._policy = policy
@@ -93,7 +96,8 @@ class Batched:
     def observe_request(self, latency_s: float) -> None:
         self._policy.observe_request(latency_s)
 
-    async def predict(self, inputs: Mapping[str, np.ndarray]) -> Tensors:
+    async def predict(self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None) -> Tensors:
+        """Queue ``inputs`` for the next batch; ``timing``, if given, gets its model call's times."""
         if self._closing:
             raise NotReady(f"{self._target} is being unloaded")
         rows = rows_of(inputs)
@@ -110,6 +114,7 @@ class Batched:
             enqueued_at=now,
             deadline=None if timeout is None else now + timeout / 1000,
             future=asyncio.get_running_loop().create_future(),
+            timing=timing,
         )
         self._queue.append(request)
         self._queued_rows += rows
@@ -187,7 +192,7 @@ class Batched:
         return request
 
     async def _execute(self, batch: list[QueuedRequest]) -> None:
-        started = self._clock()
+        started, started_ns = self._clock(), time.perf_counter_ns()
         try:
             outputs = await self._runner.run(merge([r.inputs for r in batch]))
             parts = split(outputs, [r.rows for r in batch]) if len(batch) > 1 else [outputs]
@@ -204,9 +209,12 @@ class Batched:
         finished = self._clock()
         rows = sum(r.rows for r in batch)
         if self._on_batch is not None:
-            waited = sum(started - r.enqueued_at for r in batch)
-            self._on_batch(rows, len(batch), int(waited * 1e9), int((finished - started) * 1e9))
+            waits_ns = [int((started - r.enqueued_at) * 1e9) for r in batch]
+            self._on_batch(rows, waits_ns, int((finished - started) * 1e9))
+        finished_ns = time.perf_counter_ns()
         for request, part in zip(batch, parts, strict=True):
+            if request.timing is not None:
+                request.timing.started_ns, request.timing.finished_ns = started_ns, finished_ns
             if not request.future.done():
                 request.future.set_result(part)
         self._policy.observe(rows, finished - started)

@@ -27,7 +27,9 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
     )
-    servicer = InferenceServicer(services.inference, services.reconciler, settings.limits, services.tracing)
+    servicer = InferenceServicer(
+        services.inference, services.reconciler, settings.limits, services.tracing, settings.metrics.enabled
+    )
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     address = f"{_host(settings.host)}:{settings.grpc.port}"
     try:

@@ -1,0 +1,163 @@
+"""Prometheus metrics after known traffic: stages, endpoints, shadows, memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
+from modelport.server import build_app
+from tests.api.conftest import wait_for
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+INFER = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ROW}]}
+
+
+@pytest.fixture
+async def iris(register, client: httpx.AsyncClient, model_files: dict[str, Path]) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    register(model_files["iris"], "iris", aliases=("production",))
+    register(model_files["iris-v2"], "iris")
+    await wait_for(client, "/v2/models/iris/versions/2/ready")
+    return client
+
+
+def sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of the one series of ``name`` with exactly ``labels``."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    series = f"{name}{{{wanted}}}" if wanted else name
+    match = re.search(rf"^{re.escape(series)} (\S+)$", metrics, re.MULTILINE)
+    assert match, f"no {name}{{{wanted}}} in /metrics"
+    return float(match.group(1))
+
+
+async def test_each_stage_has_a_histogram_counting_every_request(iris: httpx.AsyncClient) -> None:
+    for _ in range(5):
+        assert (await iris.post("/v2/models/iris/versions/1/infer", json=INFER)).status_code == 200
+    metrics = (await iris.get("/metrics")).text
+    for stage in ("decode", "queue", "inference", "encode"):
+        labels = {"model": "iris", "version": "1", "stage": stage}
+        assert sample(metrics, "modelport_stage_duration_seconds_count", **labels) == 5
+        assert sample(metrics, "modelport_stage_duration_seconds_bucket", **labels, le="+Inf") == 5
+        assert sample(metrics, "modelport_stage_duration_seconds_sum", **labels) > 0
+    # the stage sums stay what the statistics extension reports
+    stats = (await iris.get("/v2/models/iris/versions/1/stats")).json()["model_stats"][0]["inference_stats"]
+    decode_s = sample(
+        metrics, "modelport_stage_duration_seconds_sum", model="iris", version="1", stage="decode"
+    )
+    assert decode_s == pytest.approx(stats["compute_input"]["ns"] / 1e9)
+
+
+async def test_loaded_versions_report_their_memory_and_the_process_its_own(iris: httpx.AsyncClient) -> None:
+    metrics = (await iris.get("/metrics")).text
+    for version in ("1", "2"):
+        assert sample(metrics, "modelport_loaded_version_memory_bytes", model="iris", version=version) >= 0
+    assert re.search(r"^process_resident_memory_bytes \d", metrics, re.MULTILINE)
+
+
+async def test_endpoint_variants_count_their_requests_and_failures(iris: httpx.AsyncClient) -> None:
+    created = await iris.post(
+        "/api/v1/endpoints",
+        json={
+            "name": "flowers",
+            "routes": [{"target": "iris:1", "weight": 1}, {"target": "iris:2", "weight": 1}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    await wait_for(iris, "/v2/models/flowers/ready")
+    served = {"iris:1": 0, "iris:2": 0}
+    for _ in range(20):
+        response = await iris.post("/v2/models/flowers/infer", json=INFER)
+        served[response.headers["x-modelport-served-by"]] += 1
+    metrics = (await iris.get("/metrics")).text
+    for variant, count in served.items():
+        assert (
+            sample(metrics, "modelport_endpoint_requests_total", endpoint="flowers", variant=variant) == count
+        )
+        failures = sample(
+            metrics, "modelport_endpoint_request_failures_total", endpoint="flowers", variant=variant
+        )
+        assert failures == 0
+
+
+async def test_shadow_comparisons_are_counted(iris: httpx.AsyncClient) -> None:
+    created = await iris.post(
+        "/api/v1/endpoints",
+        json={
+            "name": "flowers",
+            "routes": [{"target": "iris:1", "weight": 1}],
+            "shadows": [{"target": "iris:2", "percent": 100}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    await wait_for(iris, "/v2/models/flowers/ready")
+    for _ in range(10):
+        assert (await iris.post("/v2/models/flowers/infer", json=INFER)).status_code == 200
+    labels = {"endpoint": "flowers", "shadow": "iris:2"}
+    for _ in range(200):  # shadows run after the caller's answer
+        metrics = (await iris.get("/metrics")).text
+        if 'modelport_shadow_requests_total{endpoint="flowers",shadow="iris:2"} 10.0' in metrics:
+            break
+        await asyncio.sleep(0.02)
+    assert sample(metrics, "modelport_shadow_requests_total", **labels) == 10
+    assert sample(metrics, "modelport_shadow_errors_total", **labels, side="shadow") == 0
+    compared = sample(metrics, "modelport_shadow_compared_rows_total", **labels, output="label")
+    agreeing = sample(metrics, "modelport_shadow_agreeing_rows_total", **labels, output="label")
+    assert compared == 10 and 0 <= agreeing <= 10
+    probabilities = sample(metrics, "modelport_shadow_compared_rows_total", **labels, output="probabilities")
+    assert probabilities == 30  # 3 classes per row
+    assert sample(metrics, "modelport_shadow_abs_difference_total", **labels, output="probabilities") > 0
+    assert sample(metrics, "modelport_shadow_dropped_total") == 0
+
+
+async def test_metrics_off_counts_nothing_and_serves_neither_metrics_nor_statistics(  # type: ignore[no-untyped-def]
+    settings: Settings, registry: Registry, register, model_files: dict[str, Path]
+) -> None:
+    settings.metrics.enabled = False
+    register(model_files["iris"], "iris")
+    async with serving(settings, registry) as client:
+        await wait_for(client, "/v2/models/iris/ready")
+        assert (await client.post("/v2/models/iris/infer", json=INFER)).status_code == 200
+        assert (await client.get("/metrics")).status_code == 404
+        assert (await client.get("/v2/models/stats")).status_code == 404
+        assert "statistics" not in (await client.get("/v2")).json()["extensions"]
+
+
+async def test_the_metrics_path_is_configurable(  # type: ignore[no-untyped-def]
+    settings: Settings, registry: Registry, register, model_files: dict[str, Path]
+) -> None:
+    settings.metrics.path = "/internal/prometheus"
+    register(model_files["iris"], "iris")
+    async with serving(settings, registry) as client:
+        await wait_for(client, "/v2/models/iris/ready")
+        assert (await client.post("/v2/models/iris/infer", json=INFER)).status_code == 200
+        metrics = (await client.get("/internal/prometheus")).text
+        assert sample(metrics, "modelport_request_duration_seconds_count", model="iris", version="1") == 1
+        assert (await client.get("/metrics")).status_code == 404
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings, registry)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+            yield client
+
+
+async def test_statistics_of_an_unknown_model_or_version_are_a_clear_404(iris: httpx.AsyncClient) -> None:
+    for path, words in (
+        ("/v2/models/nope/stats", "nope"),
+        ("/v2/models/iris/versions/9/stats", "9"),
+        ("/v2/models/iris/versions/nope/stats", "nope"),
+    ):
+        response = await iris.get(path)
+        assert response.status_code == 404, path
+        assert words in response.json()["error"]
+    assert (await iris.get("/v2/models/iris/versions/1/stats")).status_code == 200
