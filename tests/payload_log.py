@@ -1,8 +1,9 @@
 """Writes payload-log segments in the layout the payload log's contract fixes, for drift tests.
 
-``<data dir>/payloads/<name>/<segment>.parquet``, one row per request row, with the fixed columns
-and ``input.<name>`` / ``output.<name>`` tensor columns (a scalar per row for a 1-D tensor, the
-row's values as a list for a 2-D one).
+``<data dir>/payloads/<name>/rows-<segment>.parquet``, one row per request row, with the fixed
+columns and ``input.<name>`` / ``output.<name>`` tensor columns (a scalar per row for a 1-D
+tensor, the row's values as a list for a 2-D one). Like the payload log's own segments, it also
+has ``record_id`` (the key its reader joins shadow answers on) and a ``rows-`` file name.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def write_segment(
     """One segment of ``len(rows)`` single-row requests, a millisecond apart from ``start``."""
     rows = len(next(iter(inputs.values())))
     start = start or datetime.now(UTC)
+    ids = pa.array([uuid.uuid4().hex for _ in range(rows)], pa.string())
     columns: dict[str, Any] = {
-        "request_id": pa.array([uuid.uuid4().hex for _ in range(rows)], pa.string()),
+        "record_id": ids,
+        "request_id": ids,
         "row": pa.array(np.zeros(rows, dtype=np.int32), pa.int32()),
         "time": pa.array(
             [start + timedelta(milliseconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
@@ -48,10 +51,9 @@ def write_segment(
     for prefix, tensors in (("input.", inputs), ("output.", outputs or {})):
         for tensor, values in tensors.items():
             columns[prefix + tensor] = _cells(np.asarray(values))
-    columns["shadow_version"] = pa.array([None] * rows, pa.int64())
     folder = data_dir / "payloads" / name
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{start.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
+    path = folder / f"rows-{start.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
     pq.write_table(pa.table(columns), path)
     return path
 
