@@ -6,6 +6,7 @@ can be mailed or attached to a ticket as it is.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -17,6 +18,9 @@ REFERENCE_COLOUR = "#90a4ae"
 LIVE_COLOUR = "#1e88e5"
 
 WIDTH, HEIGHT, AXIS = 360, 150, 22
+PLOT = HEIGHT - AXIS
+MAX_LABELS = 10
+"""Most categories named under the axis; beyond, only the bars' tooltips name them."""
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #212121; }
@@ -73,24 +77,21 @@ def _card(feature: Mapping[str, Any]) -> str:
 
 
 def svg_histogram(feature: Mapping[str, Any]) -> str:
-    """Reference and live shares side by side in each bin (or category), as an inline SVG."""
+    """Reference and live shares side by side in each bin (or category), as an inline SVG; each
+    bar's tooltip names its bin and share."""
     histogram = feature["histogram"]
     reference, live = histogram["reference"], histogram["live"]
+    names = _bin_names(histogram)
     top = max([*reference, *live, 1e-12])
     slot = WIDTH / max(len(reference), 1)
-    plot = HEIGHT - AXIS
     bars = []
-    for i, (ref, cur) in enumerate(zip(reference, live, strict=True)):
-        x = i * slot
+    for i, (name, ref, cur) in enumerate(zip(names, reference, live, strict=True)):
         bars.append(
-            _bar(x + slot * 0.1, slot * 0.4, ref / top * plot, plot, REFERENCE_COLOUR, ref, "reference")
+            _bar((i + 0.1) * slot, slot, ref / top, REFERENCE_COLOUR, f"{name}, reference: {ref:.1%}")
         )
-        bars.append(_bar(x + slot * 0.5, slot * 0.4, cur / top * plot, plot, LIVE_COLOUR, cur, "live"))
-    axis = f'<line x1="0" y1="{plot}" x2="{WIDTH}" y2="{plot}" stroke="#9e9e9e"/>'
-    if "edges" in histogram:
-        labels = _range_labels(histogram["edges"], plot)
-    else:
-        labels = _category_labels(histogram["categories"], slot, plot)
+        bars.append(_bar((i + 0.5) * slot, slot, cur / top, LIVE_COLOUR, f"{name}, live: {cur:.1%}"))
+    axis = f'<line x1="0" y1="{PLOT}" x2="{WIDTH}" y2="{PLOT}" stroke="#9e9e9e"/>'
+    labels = _range_labels(histogram["edges"]) if "edges" in histogram else _category_labels(names, slot)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(feature["feature"])} histogram">'
@@ -98,24 +99,33 @@ def svg_histogram(feature: Mapping[str, Any]) -> str:
     )
 
 
-def _bar(x: float, width: float, height: float, bottom: float, colour: str, share: float, side: str) -> str:
+def _bin_names(histogram: Mapping[str, Any]) -> list[str]:
+    if "edges" in histogram:
+        return [f"{_number(low)} to {_number(high)}" for low, high in itertools.pairwise(histogram["edges"])]
+    return [str(category) for category in histogram["categories"]]
+
+
+def _bar(x: float, slot: float, fraction: float, colour: str, tooltip: str) -> str:
+    height = fraction * PLOT
     return (
-        f'<rect x="{x:.1f}" y="{bottom - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
-        f'fill="{colour}"><title>{side}: {share:.1%}</title></rect>'
+        f'<rect x="{x:.1f}" y="{PLOT - height:.1f}" width="{0.4 * slot:.1f}" height="{height:.1f}" '
+        f'fill="{colour}"><title>{escape(tooltip)}</title></rect>'
     )
 
 
-def _range_labels(edges: Sequence[float], plot: float) -> str:
-    y = plot + 15
+def _range_labels(edges: Sequence[float]) -> str:
+    y = PLOT + 15
     return (
         f'<text x="0" y="{y}" font-size="11">{_number(edges[0])}</text>'
         f'<text x="{WIDTH}" y="{y}" font-size="11" text-anchor="end">{_number(edges[-1])}</text>'
     )
 
 
-def _category_labels(categories: Sequence[str], slot: float, plot: float) -> str:
+def _category_labels(categories: Sequence[str], slot: float) -> str:
+    if len(categories) > MAX_LABELS:  # too narrow to read: the tooltips name them
+        return ""
     return "".join(
-        f'<text x="{(i + 0.5) * slot:.1f}" y="{plot + 15}" font-size="11" text-anchor="middle">'
+        f'<text x="{(i + 0.5) * slot:.1f}" y="{PLOT + 15}" font-size="11" text-anchor="middle">'
         f"{escape(str(category)[:8])}</text>"
         for i, category in enumerate(categories)
     )
