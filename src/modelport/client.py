@@ -203,18 +203,26 @@ def reference_upload(data: Any) -> tuple[str, bytes]:
         np.save(buffer, data, allow_pickle=False)
         return "reference.npy", buffer.getvalue()
     if isinstance(data, Mapping):
-        data = {
-            f"{name}[{i}]" if matrix.shape[1] > 1 else name: matrix[:, i]
-            for name, values in data.items()
-            for matrix in [np.asarray(values).reshape(len(values), -1)]
-            for i in range(matrix.shape[1])
-        }
+        data = _feature_columns(data)
     try:
         table = data if isinstance(data, pa.Table) else pa.table(data)
     except (TypeError, ValueError, pa.ArrowException):
         raise InvalidInput(f"reference data of type {type(data).__name__} cannot be uploaded") from None
     pq.write_table(table, buffer)
     return "reference.parquet", buffer.getvalue()
+
+
+def _feature_columns(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``{input: array}`` as one column per feature: ``x`` for a 1-D input, ``x[0]``… for a 2-D one."""
+    columns = {}
+    for name, values in arrays.items():
+        matrix = np.asarray(values)
+        matrix = matrix.reshape(len(matrix), -1)
+        if matrix.shape[1] == 1:
+            columns[name] = matrix[:, 0]
+        else:
+            columns.update({f"{name}[{i}]": matrix[:, i] for i in range(matrix.shape[1])})
+    return columns
 
 
 def _v2_path(target: Target) -> str:
