@@ -50,10 +50,11 @@ def log_features(table: pa.Table, specs: Sequence[TensorSpec], prefix: str) -> F
     return features
 
 
+_LIST_TYPES = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+
+
 def _split(spec: TensorSpec, array: pa.Array) -> Features:
-    if not (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)) and not (
-        pa.types.is_fixed_size_list(array.type)
-    ):
+    if not any(is_list(array.type) for is_list in _LIST_TYPES):  # one value per row
         return {feature_names(spec, 1)[0]: column_array(array)}
     array = array.filter(array.is_valid())
     lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
