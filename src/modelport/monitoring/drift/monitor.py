@@ -41,12 +41,14 @@ class DriftMonitor:
                 reports[name] = self._service.report(name)
             except ModelportError as exc:  # e.g. a log left behind by a deleted model
                 log.debug("no drift report for %r: %s", name, exc.message)
+            except Exception:  # one unreadable log must not hide the others' drift
+                log.exception("drift report for %r failed", name)
         self._reports = MappingProxyType(reports)
 
     async def run(self) -> None:
         while True:
             try:
                 await asyncio.to_thread(self.refresh)
-            except Exception:  # keep the loop alive; the next round may succeed
+            except Exception:  # e.g. an unreadable payload folder: keep the loop, retry next round
                 log.exception("drift refresh failed")
             await asyncio.sleep(self._interval_s)
