@@ -186,3 +186,16 @@ def test_monitor_refresh_feeds_the_prometheus_gauges(
     assert 'modelport_drift_status{feature="x[0]",name="m"} 0.0' in text
     assert 'modelport_drift_status{feature="output.y",name="m"}' in text
     assert 'modelport_drift_score{feature="x[1]",name="m",statistic="ks_pvalue"}' in text
+
+
+def test_an_unreadable_log_does_not_hide_the_others(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    _register(registry, tmp_path)
+    _log(settings, "m", *_rows(1, 50), start=T0)
+    broken = settings.data_dir / "payloads" / "broken"
+    broken.mkdir()
+    (broken / "rows-0.parquet").write_bytes(b"not parquet")
+    monitor = DriftMonitor(service, interval_s=30)
+    monitor.refresh()
+    assert list(monitor.reports) == ["m"]
