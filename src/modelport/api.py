@@ -32,7 +32,7 @@ def register(
     trusted: bool = False,
     description: str = "",
     lineage: Mapping[str, str] | None = None,
-    reference_data: np.ndarray | None = None,
+    reference_data: Any = None,
     home: str | Path | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name`` and return that version.
@@ -40,6 +40,8 @@ def register(
     ``model`` is a fitted scikit-learn estimator (stored with skops), an ONNX ``ModelProto`` or
     its bytes, an XGBoost ``Booster``/``XGBModel``, a LightGBM ``Booster``/``LGBMModel``, or the
     path of a model file. ``sample_input`` is checked by a test prediction before anything is stored.
+    ``reference_data`` (for drift detection) is a numpy array, ``{input name: array}``, or a table
+    (pyarrow, pandas): one column per feature, checked against the signature.
     ``home`` defaults to ``MODELPORT_HOME`` or ``~/.modelport``.
     """
     settings = Settings(home=Path(home)) if home is not None else Settings()
@@ -56,7 +58,7 @@ def register(
             description=description,
             lineage=dict(lineage or {}),
             trusted=trusted,
-            reference_data=None if reference_data is None else np.asarray(reference_data),
+            reference_data=reference_data,
         )
         registry = open_registry(settings)
         try:

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
-from modelport.cli_input import load_reference, parse_pairs, read_predict_input
+from modelport.cli_input import parse_pairs, read_predict_input
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_models, print_prediction, print_version, print_versions
 from modelport.control.registration import RegistrationRequest
@@ -59,7 +60,11 @@ def serve(
 @click.option("--lineage", "lineage", multiple=True, help="k=v lineage field, e.g. run_id=42 (repeatable).")
 @click.option("--description", default="", help="What this version is.")
 @click.option("--signature", type=click.Path(exists=True, path_type=Path), help="Signature JSON file.")
-@click.option("--reference", type=click.Path(exists=True, path_type=Path), help="Reference data (.npy/.csv).")
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Reference data for drift: .parquet/.csv (one column per feature) or .npy.",
+)
 @click.option("--trust", is_flag=True, help="I trust this file (needed for pickle/joblib, which run code).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
@@ -80,6 +85,7 @@ def register(
 ) -> None:
     """Register the model file PATH as a new version of NAME."""
     from modelport.core.tensors import Signature
+    from modelport.monitoring.drift.reference import read_reference_file
 
     request = RegistrationRequest(
         name=name,
@@ -91,7 +97,7 @@ def register(
         lineage=parse_pairs(lineage, "--lineage"),
         description=description,
         trusted=trust,
-        reference_data=load_reference(reference) if reference else None,
+        reference_data=read_reference_file(reference) if reference else None,
     )
     with ctx.catalog() as catalog:
         print_version(catalog.register(request), as_json)
@@ -227,3 +233,4 @@ def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
 
 add_endpoint_commands(main)
 add_monitor_commands(main)
+add_drift_commands(main)

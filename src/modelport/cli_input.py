@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import orjson
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["load_reference", "parse_pairs", "read_predict_input"]
+__all__ = ["parse_pairs", "read_predict_input"]
 
 
 def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
@@ -23,25 +22,6 @@ def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
             raise InvalidInput(f"{option} takes key=value, got {pair!r}")
         result[key] = value
     return result
-
-
-def load_reference(path: Path) -> np.ndarray:
-    """A reference data sample from ``.npy`` or ``.csv`` (a header row of names is skipped)."""
-    try:
-        if path.suffix.lower() == ".npy":
-            return np.asarray(np.load(path, allow_pickle=False))
-        if path.suffix.lower() == ".csv":
-            return _load_csv(path)
-    except (ValueError, OSError) as exc:
-        raise InvalidInput(f"cannot read reference data {path.name!r}: {exc}") from None
-    raise InvalidInput(f"reference data must be .npy or .csv, got {path.name!r}")
-
-
-def _load_csv(path: Path) -> np.ndarray:
-    with path.open() as handle:
-        first = handle.readline()
-    has_header = any(c.isalpha() for c in first.replace("e", "").replace("E", ""))
-    return np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2)
 
 
 def read_predict_input(raw: bytes, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import httpx
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from modelport.control.aliases import move_alias
 from modelport.control.registration import Registrar, RegistrationRequest
@@ -148,7 +150,7 @@ class RemoteCatalog:
         with request.artifact.open("rb") as artifact:
             files: dict[str, Any] = {"file": (request.artifact.name, artifact)}
             if request.reference_data is not None:
-                files["reference"] = ("reference.npy", _npy_bytes(request.reference_data))
+                files["reference"] = reference_upload(request.reference_data)
             result: Json = self.call(
                 "POST", f"/api/v1/models/{request.name}/versions", data=data, files=files
             )
@@ -204,10 +206,34 @@ class RemoteCatalog:
         raise _error_from(response)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def reference_upload(data: Any) -> tuple[str, bytes]:
+    """Reference data as a file to upload: an array as ``.npy``, anything else as ``.parquet``
+    (``{input: array}`` becomes one column per feature, named as drift names them)."""
     buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+    if isinstance(data, np.ndarray):
+        np.save(buffer, data, allow_pickle=False)
+        return "reference.npy", buffer.getvalue()
+    if isinstance(data, Mapping):
+        data = _feature_columns(data)
+    try:
+        table = data if isinstance(data, pa.Table) else pa.table(data)
+    except (TypeError, ValueError, pa.ArrowException):
+        raise InvalidInput(f"reference data of type {type(data).__name__} cannot be uploaded") from None
+    pq.write_table(table, buffer)
+    return "reference.parquet", buffer.getvalue()
+
+
+def _feature_columns(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``{input: array}`` as one column per feature: ``x`` for a 1-D input, ``x[0]``… for a 2-D one."""
+    columns = {}
+    for name, values in arrays.items():
+        matrix = np.asarray(values)
+        matrix = matrix.reshape(len(matrix), -1)
+        if matrix.shape[1] == 1:
+            columns[name] = matrix[:, 0]
+        else:
+            columns.update({f"{name}[{i}]": matrix[:, i] for i in range(matrix.shape[1])})
+    return columns
 
 
 def _v2_path(target: Target) -> str:

@@ -26,7 +26,10 @@ from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.drift.monitor import DriftMonitor
+from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
+from modelport.monitoring.prometheus import DriftCollector
 from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.prometheus_payloads import PayloadCollector
 from modelport.monitoring.tracing import Tracing
@@ -85,6 +88,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     inference = InferenceService(lambda: reconciler.table, shadows, outcomes, payloads)
     serving = ServingServices(inference, reconciler, tracing)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
+    payload_store = PayloadStore(settings.payload_dir)
+    drift = DriftService(registry, payload_store, settings.drift)
+    drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
     started = time.time()
 
     def status() -> dict[str, Any]:
@@ -106,6 +112,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(reconciler.run())
         rollout_task = asyncio.create_task(rollouts.run())
+        drift_task = asyncio.create_task(drift_monitor.run())
         shadows.start()
         payloads.start()
         grpc_server = None
@@ -119,7 +126,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(GRPC_GRACE_S)
-            for background in (task, rollout_task):
+            for background in (task, rollout_task, drift_task):
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
@@ -139,14 +146,17 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
             outcomes,
             rollouts.status,
             payloads,
-            PayloadStore(settings.payload_dir),
+            payload_store,
+            drift,
         ),
     )
     control = Starlette(
         routes=[Mount("/api", app=management), Mount("/ui", app=create_dashboard_app())], lifespan=lifespan
     )
     deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
-    data_plane = create_inference_app(settings, serving, collectors=[deployments, PayloadCollector(payloads)])
+    drift_gauges = DriftCollector(lambda: drift_monitor.reports)
+    collectors = [deployments, PayloadCollector(payloads), drift_gauges]
+    data_plane = create_inference_app(settings, serving, collectors=collectors)
     return ModelportApp(data_plane, control)
 
 

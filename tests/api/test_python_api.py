@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightgbm
 import numpy as np
+import pyarrow as pa
 import pytest
 import xgboost
 from sklearn.datasets import load_iris
@@ -53,8 +54,31 @@ def test_reference_data_is_kept(tmp_path: Path) -> None:
         stored = registry.reference_data("iris", version.number)
     finally:
         registry.close()
-    assert stored is not None
-    np.testing.assert_array_equal(stored, X[:50])
+    assert isinstance(stored, pa.Table)
+    assert stored.num_columns == 4 and stored.column_names[0].endswith("[0]")
+    np.testing.assert_array_equal(np.column_stack(list(stored.to_pydict().values())), X[:50])
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        (pa.table({"a": X[:5, 0], "b": X[:5, 1]}), "4 feature.* 2 column"),
+        (X[:5, :3], "4 feature.* has 3"),
+        ({"petals": X[:5]}, r"unknown inputs \['petals'\]"),
+    ],
+)
+def test_a_reference_that_does_not_fit_registers_nothing(
+    tmp_path: Path, reference: object, message: str
+) -> None:
+    estimator = LogisticRegression(max_iter=500).fit(X, Y)
+    with pytest.raises(InvalidInput, match=message):
+        modelport.register(estimator, "iris", reference_data=reference, home=tmp_path)
+    registry = open_registry(Settings(home=tmp_path))
+    try:
+        assert registry.list_models() == []
+    finally:
+        registry.close()
+    assert [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()] == []
 
 
 def test_a_sample_input_the_model_rejects_stores_nothing(tmp_path: Path) -> None:

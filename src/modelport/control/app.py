@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
 from modelport.control.auth import check_bearer
+from modelport.control.drift_routes import build_drift_router
 from modelport.control.endpoint_routes import build_endpoint_router
 from modelport.control.monitor_routes import build_monitor_router
 from modelport.control.registration import Registrar
@@ -24,6 +25,7 @@ from modelport.control.routes import build_router
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.registry.catalog import Registry
 from modelport.serving.http_errors import error_response, internal_error_response
@@ -47,6 +49,8 @@ class ControlServices:
     """This process's payload-log writer: its state and counters."""
     payload_store: PayloadStore
     """Every process's logged payloads, read back."""
+    drift: DriftService
+    """Drift reports over the payload log."""
 
 
 def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
@@ -69,6 +73,7 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
     app.include_router(
         build_monitor_router(services.registry, services.payload_log, services.payload_store), prefix="/v1"
     )
+    app.include_router(build_drift_router(services.drift), prefix="/v1")
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

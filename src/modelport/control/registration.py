@@ -10,6 +10,7 @@ import numpy as np
 
 from modelport.core.errors import Forbidden, InvalidInput
 from modelport.core.tensors import Signature
+from modelport.monitoring.drift.reference import ReferenceData, reference_table
 from modelport.registry.catalog import Registry
 from modelport.registry.records import ModelVersion
 from modelport.runtimes import FRAMEWORKS, requires_trust
@@ -31,7 +32,8 @@ class RegistrationRequest:
     description: str = ""
     lineage: Mapping[str, str] = field(default_factory=dict)
     trusted: bool = False
-    reference_data: np.ndarray | None = None
+    reference_data: ReferenceData | None = None
+    """A numpy array, ``{input name: array}`` or a table: see ``monitoring/drift/reference.py``."""
 
 
 class Registrar:
@@ -60,6 +62,9 @@ class Registrar:
             sample_input=dict(request.sample_input) if request.sample_input is not None else None,
             timeout_s=self._probe_timeout_s,
         )
+        reference = request.reference_data
+        if reference is not None:  # checked against the signature before anything is stored
+            reference = reference_table(reference, signature)
         return self._registry.register_version(
             request.name,
             artifact=request.artifact,
@@ -71,5 +76,5 @@ class Registrar:
             lineage=request.lineage,
             aliases=request.aliases,
             trusted=request.trusted,
-            reference_data=request.reference_data,
+            reference_data=reference,
         )

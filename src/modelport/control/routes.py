@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
@@ -17,6 +16,7 @@ from modelport.control.registration import RegistrationRequest
 from modelport.core.errors import Forbidden, InvalidInput, TooLarge
 from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
+from modelport.monitoring.drift.reference import ReferenceData, read_reference_file
 from modelport.registry.catalog import Registry
 from modelport.registry.policy import VersionPolicy
 
@@ -71,7 +71,9 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
         signature: Annotated[str | None, Form(description="JSON signature; inferred when absent.")] = None,
         description: Annotated[str, Form()] = "",
         trusted: Annotated[bool, Form()] = False,
-        reference: Annotated[UploadFile | None, File(description="Reference data sample (.npy).")] = None,
+        reference: Annotated[
+            UploadFile | None, File(description="Reference data: .parquet, .csv or .npy.")
+        ] = None,
     ) -> dict[str, Any]:
         if trusted and not settings.auth.allow_untrusted_uploads:
             raise Forbidden(
@@ -138,14 +140,12 @@ def _save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:
     return target
 
 
-def _load_reference(upload: UploadFile | None, directory: Path, limit: int) -> np.ndarray | None:
+def _load_reference(upload: UploadFile | None, directory: Path, limit: int) -> ReferenceData | None:
     if upload is None:
         return None
-    path = _save_upload(upload, directory, limit)
-    try:
-        return np.asarray(np.load(path, allow_pickle=False))
-    except (ValueError, OSError) as exc:
-        raise InvalidInput(f"the reference data is not a readable .npy array: {exc}") from None
+    folder = directory / "reference"  # apart from the artifact, which may share its extension
+    folder.mkdir()
+    return read_reference_file(_save_upload(upload, folder, limit))
 
 
 def _json_field(field: str, text: str) -> Any:

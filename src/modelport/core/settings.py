@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "AuthSettings",
+    "DriftSettings",
     "GrpcSettings",
     "LimitSettings",
     "PayloadSettings",
@@ -95,6 +96,28 @@ class PayloadSettings(BaseModel):
     """Segments whose newest row is older than this are deleted."""
 
 
+class DriftSettings(BaseModel):
+    """Drift detection over the payload log; the thresholds are explained in docs/monitoring.md."""
+
+    window: int = Field(1000, gt=0)
+    """Live rows compared with the reference: the last ``window`` logged rows of a name."""
+    reference_rows: int = Field(1000, gt=0)
+    """Without reference data from registration, the first this-many logged rows are the reference."""
+    interval_s: float = Field(30.0, gt=0)
+    """How often a server recomputes drift for its ``modelport_drift_*`` metrics."""
+    bins: int = Field(10, ge=2, le=100)
+    """PSI bins, cut at the reference's quantiles."""
+    max_categories: int = Field(20, ge=2, le=1000)
+    """An integer feature with at most this many distinct reference values is categorical;
+    a categorical feature's rarer categories beyond this many are counted together."""
+    psi_warning: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    js_warning: float = Field(0.1, gt=0, le=1)
+    js_alert: float = Field(0.2, gt=0, le=1)
+    pvalue: float = Field(0.01, gt=0, lt=1)
+    """A PSI or JS level counts only when the KS or chi-square test is significant at this level."""
+
+
 class StorageSettings(BaseModel):
     database_url: str | None = None
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
@@ -118,6 +141,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     payloads: PayloadSettings = PayloadSettings()
+    drift: DriftSettings = DriftSettings()
 
     @property
     def data_dir(self) -> Path:

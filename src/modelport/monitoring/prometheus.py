@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -18,7 +19,11 @@ OIP_STAGE = {
 }
 """Which statistics-extension total holds each histogram stage's sum."""
 
-__all__ = ["ModelportCollector", "VersionView"]
+__all__ = ["DRIFT_MODEL_FEATURE", "DriftCollector", "ModelportCollector", "VersionView"]
+
+DRIFT_MODEL_FEATURE = "_model"
+"""The ``feature`` label of a model's (or endpoint's) overall drift status."""
+_DRIFT_LEVELS = {"ok": 0, "warning": 1, "alert": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +99,34 @@ def _buckets(counts: Sequence[int], bounds: Sequence[float]) -> list[tuple[str, 
         cumulative += count
         out.append((bound, cumulative))
     return out
+
+
+class DriftCollector(Collector):
+    """The last drift reports (name → report dict, as the management API returns them) as gauges.
+
+    Output features are labelled ``output.<feature>`` so they never collide with an input's.
+    """
+
+    def __init__(self, reports: Callable[[], Mapping[str, Mapping[str, Any]]]) -> None:
+        self._reports = reports
+
+    def collect(self) -> Iterator[Metric]:
+        score = GaugeMetricFamily(
+            "modelport_drift_score",
+            "Drift statistic of a feature, live window against the reference.",
+            labels=["name", "feature", "statistic"],
+        )
+        status = GaugeMetricFamily(
+            "modelport_drift_status",
+            "Drift status: 0 ok, 1 warning, 2 alert; feature _model for the whole model.",
+            labels=["name", "feature"],
+        )
+        for name, report in self._reports().items():
+            status.add_metric([name, DRIFT_MODEL_FEATURE], _DRIFT_LEVELS[report["status"]])
+            features = [(f["feature"], f) for f in report["features"]]
+            features += [(f"output.{f['feature']}", f) for f in report["outputs"]]
+            for label, feature in features:
+                status.add_metric([name, label], _DRIFT_LEVELS[feature["status"]])
+                for statistic, value in feature["statistics"].items():
+                    score.add_metric([name, label, statistic], value)
+        yield from (score, status)

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,9 +37,10 @@ from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.registry.schema import AliasRow, RegistryState, VersionRow, utcnow
 
-__all__ = ["REFERENCE_FILENAME", "Registry"]
+__all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 
 REFERENCE_FILENAME = "reference.npy"
+REFERENCE_TABLE_FILENAME = "reference.parquet"
 _ATTEMPTS = 5
 
 
@@ -85,7 +88,7 @@ class Registry(EndpointCatalog, MonitorCatalog):
         lineage: Mapping[str, str] | None = None,
         aliases: Sequence[str] = (),
         trusted: bool = False,
-        reference_data: np.ndarray | None = None,
+        reference_data: np.ndarray | pa.Table | None = None,
         model_description: str | None = None,
     ) -> ModelVersion:
         """Store the artifact, then record version ``max + 1`` (creating the model on first use).
@@ -224,13 +227,17 @@ class Registry(EndpointCatalog, MonitorCatalog):
         with self._read() as s:
             return q.snapshot(s)
 
-    def reference_data(self, name: str, number: int) -> np.ndarray | None:
-        """The reference data sample registered with a version, or None if it has none."""
+    def reference_data(self, name: str, number: int) -> np.ndarray | pa.Table | None:
+        """The reference data registered with a version (a table of feature columns, or an array
+        for versions registered before tables), or None if it has none."""
         version = self.get_version(name, number)
-        if version.reference_digest is None:
+        digest = version.reference_digest
+        if digest is None:
             return None
-        path = self.artifacts.verify(version.reference_digest, REFERENCE_FILENAME)
-        return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
+        if self.artifacts.exists(digest, REFERENCE_TABLE_FILENAME):
+            return pq.read_table(self.artifacts.verify(digest, REFERENCE_TABLE_FILENAME))
+        path = self.artifacts.verify(digest, REFERENCE_FILENAME)
+        return np.load(path, allow_pickle=False)
 
     def artifact_path(self, version: ModelVersion) -> Path:
         """The version's artifact file, its sha256 re-checked (InternalError if it changed)."""
@@ -250,9 +257,13 @@ class Registry(EndpointCatalog, MonitorCatalog):
             s.execute(update(RegistryState).values(revision=RegistryState.revision + 1))
             yield s
 
-    def _store_reference(self, data: np.ndarray | None) -> str | None:
+    def _store_reference(self, data: np.ndarray | pa.Table | None) -> str | None:
         if data is None:
             return None
+        if isinstance(data, pa.Table):
+            buffer = io.BytesIO()
+            pq.write_table(data, buffer)
+            return self.artifacts.put_bytes(buffer.getvalue(), REFERENCE_TABLE_FILENAME).digest
         array = np.asarray(data)
         if array.dtype.hasobject:
             raise InvalidInput("reference data must be a numeric, boolean or fixed-width string array")

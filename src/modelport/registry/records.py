@@ -43,7 +43,8 @@ class ModelVersion:
     trusted: bool
     """The registrant vouched for a format that runs code when loaded."""
     reference_digest: str | None
-    """sha256 of the reference data sample (a ``.npy`` artifact), if one was given."""
+    """sha256 of the reference data (a Parquet table of feature columns; a ``.npy`` array for
+    versions registered before tables), if one was given."""
     created_at: datetime
     aliases: tuple[str, ...] = ()
     """Aliases pointing at this version when it was read."""

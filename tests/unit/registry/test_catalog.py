@@ -6,6 +6,7 @@ from datetime import UTC
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from modelport.core import InternalError, InvalidInput, NotFound
@@ -174,6 +175,14 @@ def test_reference_data_round_trip(registry: Registry, register: Register) -> No
     np.testing.assert_array_equal(back, ref)
     register("m")
     assert registry.reference_data("m", 2) is None
+
+
+def test_a_reference_table_is_kept_as_parquet(registry: Registry, register: Register) -> None:
+    table = pa.table({"x[0]": [1.0, 2.0], "city": ["Oslo", "Rome"]})
+    version = register("m", reference_data=table)
+    back = registry.reference_data("m", 1)
+    assert isinstance(back, pa.Table) and back.equals(table)
+    assert registry.artifacts.exists(version.reference_digest, "reference.parquet")
 
 
 def test_artifact_path_verifies(registry: Registry, register: Register, tmp_path: Path) -> None:

@@ -1,0 +1,114 @@
+"""``modelport drift report``: a model's or endpoint's drift as a table, JSON, HTML or PNG.
+
+Without ``--server`` the report is computed here from the data directory (registry and payload
+log); with it, the running server's management API computes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.client import RemoteCatalog
+
+__all__ = ["add_drift_commands"]
+
+console = Console()
+
+_STYLES = {"ok": "green", "warning": "yellow", "alert": "bold red"}
+
+
+def add_drift_commands(main: click.Group) -> None:
+    @main.group()
+    def drift() -> None:
+        """Drift: live payload-log windows against the reference data, per feature and output."""
+
+    @drift.command("report")
+    @click.argument("name")
+    @click.option("--window", type=click.IntRange(min=1), help="Live rows: the last N logged (default 1000).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.option(
+        "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report."
+    )
+    @click.option(
+        "--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG report."
+    )
+    @pass_context
+    @fail_cleanly
+    def report(
+        ctx: Context,
+        name: str,
+        window: int | None,
+        as_json: bool,
+        html_path: Path | None,
+        png_path: Path | None,
+    ) -> None:
+        """Drift of model or endpoint NAME: statistics and ok | warning | alert per feature."""
+        result = _fetch(ctx, name, window)
+        if html_path is not None:
+            from modelport.monitoring.drift.html import render_html
+
+            html_path.write_text(render_html(result), encoding="utf-8")
+        if png_path is not None:
+            from modelport.monitoring.drift.plot import render_png
+
+            render_png(result, png_path)
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            _print(result)
+
+
+def _fetch(ctx: Context, name: str, window: int | None) -> dict[str, Any]:
+    if ctx.server:
+        params = {} if window is None else {"window": window}
+        result: dict[str, Any] = RemoteCatalog(ctx.server, ctx.token).call(
+            "GET", f"/api/v1/drift/{quote(name, safe='')}", params=params
+        )
+        return result
+    from modelport.monitoring.drift.service import DriftService
+    from modelport.monitoring.payloads.store import PayloadStore
+    from modelport.server import open_registry
+
+    settings = ctx.settings()
+    registry = open_registry(settings)
+    try:
+        service = DriftService(registry, PayloadStore(settings.payload_dir), settings.drift)
+        return service.report(name, window)
+    finally:
+        registry.close()
+
+
+def _print(result: dict[str, Any]) -> None:
+    reference = result["reference"]
+    title = (
+        f"{result['name']} ({result['model']}:{result['version']}): [{_STYLES[result['status']]}]"
+        f"{result['status']}[/] - last {result['live_rows']} rows vs {reference['rows']} "
+        f"reference rows ({reference['source']})"
+    )
+    table = Table("feature", "kind", "status", "PSI / JS", "KS / chi2", "p-value", title=title)
+    for prefix, features in (("", result["features"]), ("output ", result["outputs"])):
+        for feature in features:
+            stats = feature["statistics"]
+            numeric = feature["kind"] == "numeric"
+            effect, test, pvalue = (
+                (stats["psi"], stats["ks"], stats["ks_pvalue"])
+                if numeric
+                else (stats["js"], stats["chi2"], stats["chi2_pvalue"])
+            )
+            status = f"[{_STYLES[feature['status']]}]{feature['status']}[/]"
+            table.add_row(
+                prefix + feature["feature"], feature["kind"], status, *map(_number, (effect, test, pvalue))
+            )
+    console.print(table)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"

@@ -1,0 +1,172 @@
+"""Drift of a model or endpoint: its payload log's last rows against its version's reference.
+
+``name`` (as called) → the logged rows of the window → the (model, version) seen most in them
+(a model's ``production`` alias, else its latest version, when the log names none) → the
+reference: the data given when that version was registered, else the first
+``reference_rows`` logged rows of ``name``. Inputs are compared over the whole window; outputs
+(prediction drift) only over the rows that version answered, against that version's rows among
+the first logged ones, since the reference data holds inputs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from modelport.core.errors import InvalidInput, NotFound
+from modelport.core.settings import DriftSettings
+from modelport.monitoring.drift.features import Features, column_array, log_features
+from modelport.monitoring.drift.reference import reference_table
+from modelport.monitoring.drift.report import compare_features, worst
+from modelport.monitoring.payloads.store import PayloadStore
+from modelport.registry.catalog import Registry
+from modelport.registry.records import ModelVersion
+
+__all__ = ["DriftService"]
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+MAX_WINDOW = 1_000_000
+"""Largest ``window`` a caller may ask for: bounds the memory one report takes."""
+CACHED = 64
+"""References kept per cache (registered ones, first logged rows); the oldest entry goes first."""
+
+
+class DriftService:
+    """Builds drift reports; caches what cannot change (registered references, a complete first
+    ``reference_rows`` of a log), so a report costs two log reads and the statistics."""
+
+    def __init__(self, registry: Registry, store: PayloadStore, settings: DriftSettings) -> None:
+        self._registry = registry
+        self._store = store
+        self._settings = settings
+        self._registered: dict[str, Features] = {}
+        self._first_rows: dict[str, pa.Table] = {}
+        self._lock = threading.Lock()
+
+    def logged_names(self) -> list[str]:
+        """Names with a payload log (a folder holding at least one Parquet segment)."""
+        root = self._store.directory
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.parquet")))
+
+    def report(self, name: str, window: int | None = None) -> Json:
+        window = self._settings.window if window is None else window
+        if not 1 <= window <= MAX_WINDOW:
+            raise InvalidInput(f"window must be between 1 and {MAX_WINDOW} rows, got {window}")
+        is_model = self._is_model(name)
+        live = self._store.read(name, last_rows=window)
+        if live.num_rows == 0:
+            raise NotFound(
+                f"nothing is logged for {name!r} yet: turn the payload log on with "
+                f"`modelport monitor set {name} --sample-rate 1.0`, then send some requests"
+            )
+        version = self._version(name, is_model, live)
+        first = self._first(name)
+        reference, source = self._input_reference(version, first)
+        signature = version.signature
+        features = compare_features(reference, log_features(live, signature.inputs, "input."), self._settings)
+        served = _rows_of(version, live)
+        outputs = compare_features(
+            log_features(_rows_of(version, first), signature.outputs, "output."),
+            log_features(served, signature.outputs, "output."),
+            self._settings,
+        )
+        return {
+            "name": name,
+            "model": version.model,
+            "version": version.number,
+            "window": window,
+            "live_rows": live.num_rows,
+            "reference": {"source": source, "rows": _rows(reference)},
+            "status": worst(f["status"] for f in [*features, *outputs]),
+            "computed_at": datetime.now(UTC).isoformat(),
+            "features": features,
+            "outputs": outputs,
+        }
+
+    def _is_model(self, name: str) -> bool:
+        """True for a model, False for an endpoint, NotFound for neither."""
+        try:
+            self._registry.get_model(name)
+            return True
+        except NotFound:
+            pass
+        try:
+            self._registry.get_endpoint(name)
+            return False
+        except NotFound:
+            raise NotFound(f"no model or endpoint is called {name!r}") from None
+
+    def _version(self, name: str, is_model: bool, live: pa.Table) -> ModelVersion:
+        served = live.select(["model", "version"]).drop_null()
+        if served.num_rows:
+            counts = served.group_by(["model", "version"]).aggregate([([], "count_all")])
+            top = counts.sort_by([("count_all", "descending"), ("version", "descending")]).slice(0, 1)
+            return self._registry.get_version(top["model"][0].as_py(), int(top["version"][0].as_py()))
+        if not is_model:  # nothing says which version answered: the endpoint's first route
+            target = self._registry.get_endpoint(name).config.routes[0].target
+            return self._registry.resolve(target.model, target.ref or "production")
+        summary = self._registry.get_model(name)
+        number = summary.aliases.get("production", summary.latest_version)
+        if number is None:
+            raise NotFound(f"model {name!r} has no version")
+        return self._registry.get_version(name, number)
+
+    def _first(self, name: str) -> pa.Table:
+        cached = self._first_rows.get(name)
+        if cached is not None:
+            return cached
+        first = self._store.read(name, first_rows=self._settings.reference_rows)
+        if first.num_rows >= self._settings.reference_rows:  # complete: it can no longer change
+            self._remember(self._first_rows, name, first)
+        return first
+
+    def _input_reference(self, version: ModelVersion, first: pa.Table) -> tuple[Features, str]:
+        digest = version.reference_digest
+        if digest is not None:
+            cached = self._registered.get(digest)
+            if cached is None:
+                cached = self._load_registered(version)
+            if cached:
+                return cached, "registration"
+        return log_features(first, version.signature.inputs, "input."), "logged"
+
+    def _load_registered(self, version: ModelVersion) -> Features:
+        data = self._registry.reference_data(version.model, version.number)
+        try:
+            table = data if isinstance(data, pa.Table) else reference_table(data, version.signature)
+        except InvalidInput as exc:  # an old .npy sample that does not fit the signature
+            log.warning("reference of %s:%d is unusable for drift: %s", version.model, version.number, exc)
+            table = pa.table({})
+        features = {name: column_array(table.column(name)) for name in table.column_names}
+        assert version.reference_digest is not None
+        self._remember(self._registered, version.reference_digest, features)
+        return features
+
+    def _remember(self, cache: dict[str, Any], key: str, value: Any) -> None:
+        with self._lock:
+            cache[key] = value
+            while len(cache) > CACHED:
+                del cache[next(iter(cache))]
+
+
+def _rows_of(version: ModelVersion, table: pa.Table) -> pa.Table:
+    if table.num_rows == 0:
+        return table
+    mask = pc.and_(
+        pc.equal(table.column("model"), version.model), pc.equal(table.column("version"), version.number)
+    )
+    return table.filter(pc.fill_null(mask, False))
+
+
+def _rows(features: Features) -> int:
+    return max((len(values) for values in features.values()), default=0)
