@@ -103,11 +103,12 @@ class EndpointChanges:
     def _finish_rollout(self, current: Endpoint, plan: RolloutPlan) -> Endpoint:
         plan = replace(plan, step=len(plan.steps) - 1).ended(RolloutStatus.PASSED, "every step held")
         config = current.config.with_rollout([RouteSpec(plan.final_route or plan.candidate, 100)], plan)
-        finished = self._write(current, config, f"rollout passed: {plan.candidate} at 100%", False)
+        promotion = None
         if plan.promote_alias is not None:
             version = self._registry.resolve(plan.candidate.model, plan.candidate.ref or "")
-            self._registry.set_alias(plan.candidate.model, plan.promote_alias, version.number)
-        return finished
+            promotion = (plan.candidate.model, plan.promote_alias, version.number)
+        summary = f"rollout passed: {plan.candidate} at 100%"
+        return self._write(current, config, summary, False, point_alias=promotion)
 
     def set_policy(self, name: str, policy: RolloutPolicy | None) -> Endpoint:
         current = self._current(name, None)
@@ -138,7 +139,14 @@ class EndpointChanges:
             )
         return current
 
-    def _write(self, current: Endpoint, config: EndpointConfig, summary: str, force: bool) -> Endpoint:
+    def _write(
+        self,
+        current: Endpoint,
+        config: EndpointConfig,
+        summary: str,
+        force: bool,
+        point_alias: tuple[str, str, int] | None = None,
+    ) -> Endpoint:
         return self._registry.update_endpoint(
             current.name,
             config,
@@ -146,6 +154,7 @@ class EndpointChanges:
             actor=self._actor,
             summary=summary,
             force=force,
+            point_alias=point_alias,
         )
 
 

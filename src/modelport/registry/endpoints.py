@@ -26,7 +26,7 @@ from modelport.core.endpoints import EndpointConfig
 from modelport.core.targets import Target
 from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
-from modelport.registry.names import check_endpoint_name
+from modelport.registry.names import check_alias, check_endpoint_name
 from modelport.registry.records import Endpoint, EndpointChange
 from modelport.registry.schema import (
     AliasRow,
@@ -98,8 +98,12 @@ class EndpointCatalog:
         summary: str = "",
         description: str | None = None,
         force: bool = False,
+        point_alias: tuple[str, str, int] | None = None,
     ) -> Endpoint:
         """Store ``config`` as the endpoint's next revision (``description=None`` keeps it).
+
+        ``point_alias=(model, alias, version)`` moves that alias in the same transaction, so that
+        nobody sees one change without the other (a rollout that passed promotes its candidate).
 
         With ``expected_revision``, Conflict unless the endpoint is still at that revision (the
         revision the caller read): a change made in between is never silently overwritten.
@@ -110,10 +114,18 @@ class EndpointCatalog:
         _check_text("summary", summary, _MAX_TEXT)
         if description is not None:
             _check_text("description", description, _MAX_TEXT)
+        if point_alias is not None:
+            check_alias(point_alias[1])
         with self._write() as s:
             row = q.endpoint(s, name)
             _check_expected(row, expected_revision)
             _check_targets(s, name, config, force=force)
+            if point_alias is not None:
+                model_name, alias, number = point_alias
+                model = q.model(s, model_name)
+                q.version_row(s, model, number)
+                q.put_alias(s, model.id, alias, number)
+                model.updated_at = utcnow()
             return _change(s, row, config.to_dict(), actor, summary or "updated", None, description)
 
     def rollback_endpoint(

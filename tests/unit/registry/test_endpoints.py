@@ -122,6 +122,23 @@ def test_stale_expected_revision_is_a_conflict(registry: Registry, iris: None) -
     assert registry.revision() == revision and len(registry.endpoint_history("e")) == 2
 
 
+def test_an_update_can_move_an_alias_in_the_same_transaction(registry: Registry, iris: None) -> None:
+    registry.create_endpoint("e", cfg("iris@production=1"))
+    updated = registry.update_endpoint(
+        "e", cfg("iris:2=1"), expected_revision=1, point_alias=("iris", "production", 2)
+    )
+    assert updated.revision == 2 and registry.get_model("iris").aliases["production"] == 2
+    revision = registry.revision()
+    with pytest.raises(Conflict):  # a stale endpoint write moves no alias either
+        registry.update_endpoint(
+            "e", cfg("iris:3=1"), expected_revision=1, point_alias=("iris", "production", 3)
+        )
+    with pytest.raises(NotFound):  # nor does a missing version store the endpoint change
+        registry.update_endpoint("e", cfg("iris:3=1"), point_alias=("iris", "production", 9))
+    assert registry.get_model("iris").aliases["production"] == 2
+    assert registry.get_endpoint("e").config == cfg("iris:2=1") and registry.revision() == revision
+
+
 def test_two_threads_with_the_same_expected_revision_exactly_one_wins(registry: Registry, iris: None) -> None:
     registry.create_endpoint("e", cfg("iris:1=1"))
     barrier, outcomes = threading.Barrier(2), []
