@@ -156,7 +156,7 @@ async def test_a_healthy_rollout_runs_to_the_end_and_moves_the_alias(iris: httpx
     assert started.status_code == 200, started.text
     deadline = asyncio.get_running_loop().time() + 60  # judged once a second; passing needs evidence
     while asyncio.get_running_loop().time() < deadline:
-        await served_by(iris)
+        await asyncio.gather(*(served_by(iris) for _ in range(10)))
         plan = (await iris.get("/api/v1/endpoints/flowers/rollout")).json()["plan"]
         if plan["status"] != "running":
             break
