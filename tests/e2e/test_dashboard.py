@@ -1,8 +1,8 @@
 """The dashboard in headless Chromium against a real server: pages, charts, actions and the token.
 
 One browser per module (Debian's chromium, never a downloaded one), a fresh profile, a new page per
-test. Everything talks to the real server, except the drift report, which another branch builds:
-``test_drift_view_from_a_contract_document`` serves that one URL from a contract-shaped document.
+test. Everything talks to the real server; the drift report is computed by it from requests it
+logged.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from sklearn.datasets import load_iris
 
-from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, running_server, wait_for
+from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, run_cli, running_server, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,6 +36,9 @@ TOKEN = "dashboard-secret"
 UNAUTHORIZED = "a valid bearer token is required"
 ENDPOINT = "flowers"
 SHADOWED = "flowers-shadowed"
+DRIFTING = "petals"
+"""The iris model again, registered with its training data as the drift reference and logged."""
+X = load_iris(return_X_y=True)[0].astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,10 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
         "Iris with stronger regularisation",
     )
     register(home, model_files["diabetes"], "diabetes")
+    reference = home.parent / "petals-reference.csv"
+    reference.write_text("".join(",".join(map(str, row)) + "\n" for row in X.tolist()))
+    assert register(home, model_files["iris"], DRIFTING, "--reference", str(reference))["has_reference_data"]
+    run_cli(home, "monitor", "set", DRIFTING, "--sample-rate", "1")
     broken = register(home, model_files["cancer"], "broken")
     artifact = home / "artifacts" / broken["digest"][:2] / broken["digest"] / broken["filename"]
     artifact.write_bytes(b"changed after registration")  # this server will refuse to load it
@@ -62,7 +70,7 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def server(registered: Path, log_dir: Path) -> Iterator[Server]:
-    with running_server(registered, log_dir) as server:
+    with running_server(registered, log_dir, MODELPORT_PAYLOADS__FLUSH_INTERVAL_S="0.1") as server:
         with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
             for name, routes, shadows in (
                 (ENDPOINT, [("iris@production", 90), ("iris@candidate", 10)], []),
@@ -366,81 +374,66 @@ def test_no_request_leaves_the_server(browser: BrowserContext, server: Server) -
 # --- drift ---
 
 
-def drift_document() -> dict[str, Any]:
-    """A report in the GET /api/v1/drift/{name} format of the shared contract: one feature per status."""
-
-    def numeric(name: str, status: str, psi: float, live: list[float]) -> dict[str, Any]:
-        return {
-            "feature": name,
-            "kind": "numeric",
-            "statistics": {"psi": psi, "ks": psi / 2, "ks_pvalue": 0.5 if status == "ok" else 1e-6},
-            "status": status,
-            "histogram": {
-                "edges": [4.0, 5.0, 6.0, 7.0, 8.0],
-                "reference": [0.25, 0.25, 0.25, 0.25],
-                "live": live,
-            },
-        }
-
-    return {
-        "name": ENDPOINT,
-        "model": "iris",
-        "version": 1,
-        "window": 1000,
-        "live_rows": 1000,
-        "reference": {"source": "registration", "rows": 150},
-        "status": "alert",
-        "computed_at": "2026-11-29T06:00:00+00:00",
-        "features": [
-            numeric("X[0]", "ok", 0.01, [0.24, 0.26, 0.25, 0.25]),
-            numeric("X[1]", "warning", 0.15, [0.1, 0.3, 0.3, 0.3]),
-            numeric("X[2]", "alert", 0.9, [0.0, 0.05, 0.15, 0.8]),
-        ],
-        "outputs": [
-            {
-                "feature": "label",
-                "kind": "categorical",
-                "statistics": {"chi2": 3.1, "chi2_pvalue": 0.2, "js": 0.02},
-                "status": "ok",
-                "histogram": {
-                    "categories": [0, 1, 2],
-                    "reference": [0.33, 0.33, 0.34],
-                    "live": [0.3, 0.35, 0.35],
-                },
-            }
-        ],
-    }
-
-
 STATUS_COLOURS = {"ok": "rgb(22, 163, 74)", "warning": "rgb(217, 119, 6)", "alert": "rgb(220, 38, 38)"}
+LIVE, REFERENCE = (37, 99, 235), (148, 163, 184)
+"""The histogram colours (PALETTE[0] and REFERENCE_COLOUR in ui/charts.js)."""
 
 
-def test_drift_view_from_a_contract_document(page: Page, server: Server) -> None:
-    """Stand-in for the drift route while it is built on the `drift` branch: after merging, register
-    reference data, log requests and drop the ``page.route`` below to read the real report."""
-    document = drift_document()
+def bar_pixels(page: Page, feature: str, colour: tuple[int, int, int]) -> int:
+    """Pixels of ``feature``'s histogram canvas drawn in ``colour`` (the bars' fill)."""
+    script = """([feature, [r, g, b]]) => {
+        const canvas = document.querySelector(`article.feature[data-feature="${feature}"] canvas`);
+        const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            const close = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 40;
+            if (close && data[i + 3] > 150) count++;
+        }
+        return count;
+    }"""
+    return int(page.evaluate(script, [feature, list(colour)]))
 
-    def serve(route: Route) -> None:
-        route.fulfill(status=200, json=document)
 
-    page.route(f"{server.url}/api/v1/drift/{ENDPOINT}?window=1000", serve)
-    open_page(page, server, f"#/drift/{ENDPOINT}")
+def test_drift_view_of_logged_traffic_with_one_shifted_feature(page: Page, server: Server) -> None:
+    shifted = np.concatenate([X, X])
+    shifted[:, 2] += 2.0  # petal length, 2 cm longer than in the reference
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for batch in np.array_split(shifted, 6):
+            body = iris_request(batch.tolist())
+            assert client.post(f"/v2/models/{DRIFTING}/infer", json=body).status_code == 200
+    answer = wait_for(
+        server,
+        f"/api/v1/drift/{DRIFTING}?window=1000",
+        lambda r: r.status_code == 200 and r.json()["live_rows"] == len(shifted),
+    )
+    report = answer.json()
+    statuses = {f["feature"]: f["status"] for f in report["features"]}
+    assert statuses == {"X[0]": "ok", "X[1]": "ok", "X[2]": "alert", "X[3]": "ok"}
+    assert report["reference"] == {"source": "registration", "rows": len(X)}
+
+    open_page(page, server, f"#/drift/{DRIFTING}")
     expect(page.locator("#drift-summary .pill")).to_have_text("alert")
-    for feature in document["features"] + document["outputs"]:
-        card = page.locator(f'article.feature[data-feature="{feature["feature"]}"]')
-        expect(card).to_have_attribute("data-status", feature["status"])
-        colour = card.evaluate("el => getComputedStyle(el).borderTopColor")
-        assert colour == STATUS_COLOURS[feature["status"]], feature["feature"]
+    expect(page.locator("#drift-summary")).to_contain_text(f"{DRIFTING}:1")
+    expect(page.locator("#drift-summary .stat").first).to_contain_text(f"{len(shifted)}live rows")
+    expect(page.locator("#drift-summary")).to_contain_text("reference rows (registration)")
+    expect(page.locator("article.feature").first).to_have_attribute("data-feature", "X[2]")
+    for feature in report["features"] + report["outputs"]:
+        name, status = feature["feature"], feature["status"]
+        card = page.locator(f'article.feature[data-feature="{name}"]')
+        expect(card).to_have_attribute("data-status", status)
+        expect(card.locator("header .pill")).to_have_text(status)
+        assert card.evaluate("el => getComputedStyle(el).borderTopColor") == STATUS_COLOURS[status], name
         expect(card.locator("canvas").first).to_be_visible()
-    expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("0.9")
+        assert bar_pixels(page, name, LIVE) > 100, name
+        assert bar_pixels(page, name, REFERENCE) > 100, name
+    expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("PSI")
     expect(page.locator('article.feature[data-feature="label"] .statistics')).to_contain_text("χ²")
-    first = page.locator("article.feature").first
-    expect(first).to_have_attribute("data-status", "alert")
 
 
 def test_drift_view_shows_the_error_the_server_answers(page: Page, server: Server) -> None:
     answer = httpx.get(f"{server.url}/api/v1/drift/diabetes?window=1000")
     assert answer.status_code == 404
+    assert "nothing is logged for 'diabetes'" in answer.json()["error"]
     open_page(page, server, "#/drift/diabetes")
     expect(page.locator("#drift-error")).to_contain_text(answer.json()["error"])
 
