@@ -6,11 +6,11 @@
 On top of the demo models it registers two more iris versions (aliases ``candidate`` and
 ``challenger``), creates the endpoint ``flowers`` (90/10 routes plus a shadow) unless it exists,
 starts a rollout on it that stays on its first step, and sends a little traffic while the pages
-are open. Not run by the tests. Needs playwright and
+are open. For the drift page it turns the payload log on for ``iris`` (whose demo version has its
+training data as drift reference), logs 1000 ordinary rows, then 1000 rows whose petals are longer
+and a little wider, and waits until the server's drift report covers them (the log flushes every
+``payloads.flush_interval_s``, 5 s by default). Not run by the tests. Needs playwright and
 Debian's chromium at /usr/bin/chromium (never downloads a browser).
-
-``--drift-example FILE`` serves a drift report (JSON in the GET /api/v1/drift/{name} format) for the
-drift page when the server has no drift route of its own; the picture then shows that example.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import tempfile
 import threading
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,6 +42,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ENDPOINT = "flowers"
+DRIFTING = "iris"
+DRIFT_ROWS = 1000
+"""Rows logged before the shift (the outputs' reference: the first rows logged) and after it."""
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -109,6 +113,51 @@ def prepare(api: httpx.Client) -> None:
         time.sleep(0.2)
 
 
+def log_drift(api: httpx.Client) -> None:
+    """Turn the payload log on for ``iris``, log ordinary rows then shifted ones, and wait until the
+    drift report's window holds the shifted rows only."""
+    from sklearn.datasets import load_iris
+
+    api.put(f"/api/v1/monitoring/{DRIFTING}", json={"sample_rate": 1.0}).raise_for_status()
+    iris = load_iris().data.astype(np.float32)
+    rng = np.random.default_rng(7)
+    deadline = time.monotonic() + 120
+
+    def sample() -> np.ndarray:
+        rows = iris[rng.integers(0, len(iris), DRIFT_ROWS)]
+        jittered: np.ndarray = rows + rng.normal(scale=0.02, size=rows.shape).astype(np.float32)
+        return jittered
+
+    def logged(rows: np.ndarray, last_id: str) -> int:
+        """Send ``rows`` in batches, the last one with the id ``last_id``; the rows logged once that
+        one is (or after 15 s: the server may not have applied the setting yet)."""
+        for k, batch in enumerate(np.array_split(rows, 20)):
+            body = _request("FP32", batch) | ({"id": last_id} if k == 19 else {})
+            api.post(f"/v2/models/{DRIFTING}/infer", json=body).raise_for_status()
+        wait_until = time.monotonic() + 15
+        while time.monotonic() < wait_until:
+            export = api.get(f"/api/v1/payloads/{DRIFTING}", params={"format": "jsonl"}).text.splitlines()
+            if export and json.loads(export[-1])["request_id"] == last_id:
+                return len(export)
+            time.sleep(0.5)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the payload log of {DRIFTING} never logged the requests")
+        return 0
+
+    for round_ in itertools.count():
+        if logged(sample(), f"ordinary-{round_}") >= DRIFT_ROWS:
+            break
+    shifted = sample()
+    shifted[:, 2] += 1.5  # petal length
+    shifted[:, 3] += 0.12  # petal width, a little
+    while not logged(shifted, "shifted"):
+        pass
+    report = api.get(f"/api/v1/drift/{DRIFTING}", params={"window": DRIFT_ROWS}).raise_for_status().json()
+    print(
+        f"drift of {DRIFTING}:", {f["feature"]: f["status"] for f in report["features"] + report["outputs"]}
+    )
+
+
 def requests_to_send() -> Iterator[tuple[str, dict[str, Any]]]:
     """An endless, varied mix: the endpoint, the demo models, and now and then a malformed request."""
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
@@ -160,7 +209,7 @@ SHOTS = [
     ("#/models", "dashboard-models.png", "table.models", False),
     ("#/models/iris", "dashboard-model.png", "article.version", False),
     (f"#/endpoints/{ENDPOINT}", "dashboard-endpoint.png", ".shadow canvas", True),
-    (f"#/drift/{ENDPOINT}", "dashboard-drift.png", "#drift-summary, #drift-error", False),
+    (f"#/drift/{DRIFTING}", "dashboard-drift.png", "#drift-summary", False),
 ]
 
 
@@ -173,27 +222,18 @@ def shoot(page: Page, url: str, out: Path, live_seconds: float) -> None:
         print(f"wrote {out / filename} ({(out / filename).stat().st_size // 1024} KiB)")
 
 
-def serve_drift_example(page: Page, path: Path) -> None:
-    example = path.read_text()
-
-    def drift(route: Route) -> None:
-        route.fulfill(status=200, content_type="application/json", body=example)
-
-    page.route("**/api/v1/drift/**", drift)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--token", help="the server's management token, if it has one")
-    parser.add_argument("--drift-example", type=Path, help="a drift report to show when the server has none")
     parser.add_argument("--live-seconds", type=float, default=40.0, help="traffic shown on the live page")
     args = parser.parse_args()
     headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
     args.out.mkdir(parents=True, exist_ok=True)
     with httpx.Client(base_url=args.url, headers=headers, timeout=60) as api:
         prepare(api)
+        log_drift(api)
     with (
         traffic(args.url, headers),
         sync_playwright() as playwright,
@@ -205,8 +245,6 @@ def main() -> None:
         page = context.pages[0] if context.pages else context.new_page()
         if args.token:
             page.add_init_script(f"sessionStorage.setItem('modelport.token', {args.token!r})")
-        if args.drift_example:
-            serve_drift_example(page, args.drift_example)
         shoot(page, args.url, args.out, args.live_seconds)
         context.close()
 
