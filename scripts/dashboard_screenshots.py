@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,7 +45,7 @@ ENDPOINT = "flowers"
 DRIFTING = "iris"
 DRIFT_ROWS = 1000
 """Rows logged before the shift (the outputs' reference: the first rows logged) and after it."""
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 
 
 def iris_onnx(directory: Path, c: float) -> Path:
