@@ -345,13 +345,23 @@ def peer_section(res: dict[str, Any], model: str) -> list[str]:
     return [*lines, ""]
 
 
-def metrics_cost_lines(table: PeerTable) -> list[str]:
+def metrics_cost_lines(table: PeerTable, stats_cost: dict[str, float] | None) -> list[str]:
     """modelport with metrics on (the default) against the same server with metrics off, per cell."""
     on, off = table.get("modelport", {}), table.get("modelport-nometrics", {})
     keys = sorted(set(on) & set(off))
     if not keys:
         return ["Not measured in this run (the `modelport-nometrics` extra did not run)."]
-    lines = [
+    lines = []
+    if stats_cost:
+        lines += [
+            f"In process (`benchmarks/stats_cost.py`), recording one request's statistics costs "
+            f"{stats_cost['total_us']:.2f} µs ({stats_cost['record_request_us']:.2f} µs per request, "
+            f"{stats_cost['record_batch_us']:.2f} µs per model call). Over HTTP, two rounds of the same "
+            "server can differ by up to about 10 % on this machine, so read the ratios below with that "
+            "margin.",
+            "",
+        ]
+    lines += [
         "| rows | conc | req/s on | req/s off | on/off req/s | p50 ms on / off | p99 ms on / off | "
         "server CPU ms/req on / off |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -382,7 +392,7 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "default: per-version counters, stage histograms, endpoint counters) and by `modelport-nometrics` "
         "(`MODELPORT_METRICS__ENABLED=false`: nothing counted, no `/metrics`). Best round of each.",
         "",
-        *metrics_cost_lines(logreg),
+        *metrics_cost_lines(logreg, res.get("stats_cost")),
         "",
     ]
     lines += [

@@ -248,11 +248,21 @@ def modelport_cells(a: argparse.Namespace, plan: Plan, layout: Layout) -> dict[s
     res["slo_cells"] = slo_cells(
         layout, slo_model, 100, plan.slo_conc, plan.duration, warmup, plan.slo_configs
     )
+    print("== in-process cost of the per-request statistics", flush=True)
+    res["stats_cost"] = stats_cost()
     print("== start -> ready and register -> first prediction", flush=True)
     res["startup"] = startup_timings(layout, plan.startup_repeats)
     print(f"== py-spy profile, {plan.profile_s:.0f} s under loadgen JSON 1 row c=64", flush=True)
     res["profile"] = profile_under_load(layout, a.results_dir / "profile-logreg-1row-c64.txt", plan.profile_s)
     return res
+
+
+def stats_cost() -> dict[str, float]:
+    """benchmarks/stats_cost.py, pinned to the server CPU: microseconds the statistics add per request."""
+    argv = [sys.executable, str(REPO / "benchmarks" / "stats_cost.py")]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    cost: dict[str, float] = json.loads(out.stdout)
+    return cost
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def _fetch(ctx: Context, name: str, window: int | None) -> dict[str, Any]:
             "GET", f"/api/v1/drift/{quote(name, safe='')}", params=params
         )
         return result
-    from modelport.monitoring.drift.service import DriftService
+    from modelport.control.drift import DriftService
     from modelport.monitoring.payloads.store import PayloadStore
     from modelport.server import open_registry
 

@@ -21,13 +21,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelport.control.app import ControlServices, create_management_app
 from modelport.control.auth import is_loopback
 from modelport.control.dashboard import create_dashboard_app
+from modelport.control.drift import DriftService
+from modelport.control.drift_monitor import DriftMonitor
 from modelport.control.registration import Registrar
 from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
-from modelport.monitoring.drift.monitor import DriftMonitor
-from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.monitoring.prometheus_deployments import DeploymentCollector

@@ -161,3 +161,15 @@ async def test_statistics_of_an_unknown_model_or_version_are_a_clear_404(iris: h
         assert response.status_code == 404, path
         assert words in response.json()["error"]
     assert (await iris.get("/v2/models/iris/versions/1/stats")).status_code == 200
+
+
+async def test_batch_sizes_form_a_histogram(iris: httpx.AsyncClient) -> None:
+    two_rows = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": [ROW, ROW]}]}
+    for body in (INFER, INFER, two_rows):
+        assert (await iris.post("/v2/models/iris/versions/1/infer", json=body)).status_code == 200
+    metrics = (await iris.get("/metrics")).text
+    labels = {"model": "iris", "version": "1"}
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="1.0") == 2
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="2.0") == 3
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="+Inf") == 3
+    assert sample(metrics, "modelport_batch_size_rows_sum", **labels) == 4

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
 from modelport.control.auth import check_bearer
+from modelport.control.drift import DriftService
 from modelport.control.drift_routes import build_drift_router
 from modelport.control.endpoint_routes import build_endpoint_router
 from modelport.control.monitor_routes import build_monitor_router
@@ -25,7 +26,6 @@ from modelport.control.routes import build_router
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
-from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.registry.catalog import Registry
 from modelport.serving.http_errors import error_response, internal_error_response

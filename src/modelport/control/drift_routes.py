@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from modelport.monitoring.drift.service import MAX_WINDOW, DriftService
+from modelport.control.drift import MAX_WINDOW, DriftService
 
 __all__ = ["build_drift_router"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelport.monitoring.stats import LATENCY_BUCKETS_S, STAGE_BUCKETS_S, InferenceStats
+from modelport.monitoring.stats import LATENCY_BUCKETS_S, STAGE_BUCKETS_S, InferenceStats, StageTotals
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+"""Upper bounds (rows) of the batch-size histogram."""
 
 OIP_STAGE = {
     "decode": "compute_input",
@@ -64,6 +68,11 @@ class ModelportCollector(Collector):
         batches = CounterMetricFamily(
             "modelport_batches", "Model calls, by batch size in rows.", labels=[*labels, "batch_size"]
         )
+        batch_rows = HistogramMetricFamily(
+            "modelport_batch_size_rows",
+            "Rows per model call (the batches the batcher formed).",
+            labels=labels,
+        )
         depth = GaugeMetricFamily("modelport_queue_depth", "Requests waiting in the batcher.", labels=labels)
         loaded = GaugeMetricFamily("modelport_loaded_versions", "Model versions loaded in this process.")
         memory = GaugeMetricFamily(
@@ -85,17 +94,26 @@ class ModelportCollector(Collector):
             rows.add_metric(key, s.inference_count)
             for size, totals in s.batches.items():
                 batches.add_metric([*key, str(size)], totals.count)
+            batch_rows.add_metric(key, _size_buckets(s.batches), sum_value=s.inference_count)
             depth.add_metric(key, view.queue_depth)
             if view.memory_bytes is not None:
                 memory.add_metric(key, view.memory_bytes)
         loaded.add_metric([], len(views))
-        yield from (requests, failures, latency, stage, rows, batches, depth, loaded, memory)
+        yield from (requests, failures, latency, stage, rows, batches, batch_rows, depth, loaded, memory)
+
+
+def _size_buckets(batches: Mapping[int, StageTotals]) -> list[tuple[str, float]]:
+    """Cumulative counts of model calls per ``BATCH_SIZE_BUCKETS`` bound, from calls counted per size."""
+    counts = [0] * (len(BATCH_SIZE_BUCKETS) + 1)
+    for size, totals in batches.items():
+        counts[bisect.bisect_left(BATCH_SIZE_BUCKETS, size)] += totals.count
+    return _buckets(counts, BATCH_SIZE_BUCKETS)
 
 
 def _buckets(counts: Sequence[int], bounds: Sequence[float]) -> list[tuple[str, float]]:
     cumulative = 0
     out: list[tuple[str, float]] = []
-    for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
+    for bound, count in zip([*(str(float(b)) for b in bounds), "+Inf"], counts, strict=True):
         cumulative += count
         out.append((bound, cumulative))
     return out

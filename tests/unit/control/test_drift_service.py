@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from modelport.control.drift import DriftService
+from modelport.control.drift_monitor import DriftMonitor
 from modelport.core.endpoints import EndpointConfig, RouteSpec
 from modelport.core.errors import InvalidInput, NotFound
 from modelport.core.settings import DriftSettings, Settings
 from modelport.core.targets import Target
 from modelport.core.tensors import Datatype, Signature, TensorSpec
-from modelport.monitoring.drift.monitor import DriftMonitor
 from modelport.monitoring.drift.reference import reference_table
-from modelport.monitoring.drift.service import DriftService
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.registry.catalog import Registry

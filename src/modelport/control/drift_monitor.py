@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from modelport.control.drift import DriftService
 from modelport.core.errors import ModelportError
-from modelport.monitoring.drift.service import DriftService
 
 __all__ = ["DriftMonitor"]
 
