@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_input import parse_pairs
 from modelport.client_monitor import ExportQuery
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
@@ -22,16 +23,6 @@ from modelport.monitoring.payloads import FORMATS
 __all__ = ["add_monitor_commands"]
 
 console = Console()
-
-
-def _redactions(texts: tuple[str, ...]) -> dict[str, str]:
-    rules = {}
-    for text in texts:
-        name, sep, rule = text.partition("=")
-        if not sep or not name:
-            raise InvalidInput(f"--redact {text!r}: expected INPUT=drop|hash|keep")
-        rules[name] = rule
-    return rules
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -86,7 +77,7 @@ def _monitor_group(main: click.Group) -> None:
             current = client.get(name)
             rate = current["sample_rate"] if sample_rate is None else sample_rate
             config = MonitorConfig.from_dict(
-                {"sample_rate": rate, "redact": {**current["redact"], **_redactions(redact)}}
+                {"sample_rate": rate, "redact": {**current["redact"], **parse_pairs(redact, "--redact")}}
             )
             stored = client.set(name, config)
         if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -49,13 +50,20 @@ def register(registry: Registry, settings: Settings):  # type: ignore[no-untyped
     return register
 
 
-@pytest.fixture
-async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    """A whole server in process (background work started), and an httpx client talking to it."""
     app = build_app(settings, registry)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
             yield client
+
+
+@pytest.fixture
+async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(settings, registry) as client:
+        yield client
 
 
 async def wait_for(client: httpx.AsyncClient, path: str, status: int = 200, timeout_s: float = 10) -> None:

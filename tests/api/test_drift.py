@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +15,6 @@ import pytest
 from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
-from modelport.registry.catalog import Registry
-from modelport.server import build_app
 from tests.payload_log import write_segment
 
 X = load_iris(return_X_y=True)[0].astype(np.float32)
@@ -34,15 +31,6 @@ def settings(tmp_path: Path) -> Settings:
         grpc={"enabled": False},
         drift={"interval_s": 0.05},
     )
-
-
-@pytest.fixture
-async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings, registry)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
-            yield client
 
 
 def _parquet(table: pa.Table) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
 from tests.api.conftest import wait_for
 
 X = load_iris(return_X_y=True)[0].astype(np.float32)
@@ -33,15 +31,6 @@ def settings(tmp_path: Path) -> Settings:
         payloads={"flush_interval_s": 0.05},
         drift={"interval_s": 0.05, "window": 300},
     )
-
-
-@pytest.fixture
-async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings, registry)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
-            yield client
 
 
 async def _send(client: httpx.AsyncClient, rows: np.ndarray[Any, Any]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
 from tests.api.conftest import wait_for
 from tests.api.test_drift_traffic import applied
 
@@ -40,15 +38,6 @@ def settings(tmp_path: Path) -> Settings:
         payloads={"flush_interval_s": 0.05, "buffer_size": 1},
         drift={"interval_s": 0.05, "window": 300},
     )
-
-
-@pytest.fixture
-async def client(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings, registry)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
-            yield client
 
 
 def infer(rows: np.ndarray[Any, Any]) -> dict[str, Any]:

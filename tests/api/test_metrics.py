@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,8 +11,7 @@ import pytest
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
-from tests.api.conftest import wait_for
+from tests.api.conftest import serving, wait_for
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 INFER = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ROW}]}
@@ -140,15 +137,6 @@ async def test_the_metrics_path_is_configurable(  # type: ignore[no-untyped-def]
         metrics = (await client.get("/internal/prometheus")).text
         assert sample(metrics, "modelport_request_duration_seconds_count", model="iris", version="1") == 1
         assert (await client.get("/metrics")).status_code == 404
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings, registry)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
-            yield client
 
 
 async def test_statistics_of_an_unknown_model_or_version_are_a_clear_404(iris: httpx.AsyncClient) -> None:
