@@ -1,7 +1,7 @@
 """Screenshots of the dashboard's main pages for docs/images, taken from a running server.
 
     modelport serve --demo --port 8080 &
-    python scripts/dashboard_screenshots.py --url http://127.0.0.1:8080
+    python -m scripts.dashboard_screenshots --url http://127.0.0.1:8080    # from the repository root
 
 On top of the demo models it registers two more iris versions (aliases ``candidate`` and
 ``challenger``), creates the endpoint ``flowers`` (90/10 routes plus a shadow) unless it exists,
@@ -29,37 +29,14 @@ from typing import Any
 import httpx
 import numpy as np
 from playwright.sync_api import Page, ViewportSize, sync_playwright
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.models import iris_onnx
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 ENDPOINT = "flowers"
 DRIFTING = "iris"
 DRIFT_ROWS = 1000
 """Rows logged before the shift (the outputs' reference: the first rows logged) and after it."""
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-
-
-def iris_onnx(directory: Path, c: float) -> Path:
-    from skl2onnx import to_onnx
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_iris(return_X_y=True)
-    x = x.astype(np.float32)
-    model = LogisticRegression(C=c, max_iter=500).fit(x, y)
-    onnx_model = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
-    path = directory / f"iris-{c}.onnx"
-    path.write_bytes(onnx_model.SerializeToString())
-    return path
 
 
 def prepare(api: httpx.Client) -> None:

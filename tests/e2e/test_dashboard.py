@@ -19,19 +19,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from sklearn.datasets import load_iris
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, run_cli, running_server, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 TOKEN = "dashboard-secret"
 UNAUTHORIZED = "a valid bearer token is required"
 ENDPOINT = "flowers"
