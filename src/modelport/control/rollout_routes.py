@@ -20,27 +20,29 @@ __all__ = ["build_rollout_router"]
 Actor = Annotated[str, Header(alias="x-modelport-actor", description="Who makes the change (history).")]
 
 
-class RolloutBody(BaseModel):
-    candidate: str = Field(description="MODEL:VERSION or MODEL@ALIAS to roll out")
-    baseline: str | None = Field(None, description="Defaults to the endpoint's only route")
+class _Steps(BaseModel):
+    """How a rollout advances and what stops it: shared by a rollout and a rollout policy."""
+
     steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
     min_requests: int = Field(100, ge=1)
     min_seconds: float = Field(10.0, ge=0)
     max_error_increase: float = 0.02
     max_slow_increase: float = 0.05
     max_wrong_increase: float = 0.05
+
+    def guardrails(self) -> Guardrails:
+        return Guardrails(self.max_error_increase, self.max_slow_increase, self.max_wrong_increase)
+
+
+class RolloutBody(_Steps):
+    candidate: str = Field(description="MODEL:VERSION or MODEL@ALIAS to roll out")
+    baseline: str | None = Field(None, description="Defaults to the endpoint's only route")
     promote_alias: str | None = None
     expected_revision: int | None = None
 
 
-class PolicyBody(BaseModel):
+class PolicyBody(_Steps):
     enabled: bool = Field(True, description="False: alias moves apply at once again")
-    steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
-    min_requests: int = Field(100, ge=1)
-    min_seconds: float = Field(10.0, ge=0)
-    max_error_increase: float = 0.02
-    max_slow_increase: float = 0.05
-    max_wrong_increase: float = 0.05
 
 
 class FeedbackItem(BaseModel):
@@ -67,7 +69,7 @@ def build_rollout_router(
             steps=tuple(body.steps),
             min_requests=body.min_requests,
             min_seconds=body.min_seconds,
-            guardrails=Guardrails(body.max_error_increase, body.max_slow_increase, body.max_wrong_increase),
+            guardrails=body.guardrails(),
             promote_alias=body.promote_alias,
         )
         changes = EndpointChanges(registry, actor or "api")
@@ -90,8 +92,7 @@ def build_rollout_router(
     def set_policy(name: str, body: PolicyBody, actor: Actor = "") -> dict[str, Any]:
         policy = None
         if body.enabled:
-            rails = Guardrails(body.max_error_increase, body.max_slow_increase, body.max_wrong_increase)
-            policy = RolloutPolicy(tuple(body.steps), body.min_requests, body.min_seconds, rails)
+            policy = RolloutPolicy(tuple(body.steps), body.min_requests, body.min_seconds, body.guardrails())
             policy.plan(Target("x", "1"), Target("x", "2"), Target("x", "2"))  # validate like a plan
         return EndpointChanges(registry, actor or "api").set_policy(name, policy).to_dict()
 

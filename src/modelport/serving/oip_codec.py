@@ -67,12 +67,7 @@ def encode_infer_response(
     if request.outputs is None and datatypes is None and "binary_data_output" not in request.parameters:
         return _encode_all_json(response, request), {"Content-Type": JSON_CONTENT_TYPE}
     outputs = [_output(response, item, request.parameters, datatypes) for item in _wanted(response, request)]
-    document: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
-    request_id = response.id if response.id is not None else request.id
-    if request_id is not None:
-        document["id"] = request_id
-    if response.parameters:
-        document["parameters"] = response.parameters
+    document = _response_header(response, request)
     document["outputs"] = [_output_json(o) for o in outputs]
     header = encode_json(document)
     chunks = [chunk for o in outputs for chunk in o.chunks or ()]
@@ -82,14 +77,20 @@ def encode_infer_response(
     return b"".join([header, *chunks]), headers
 
 
-def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> bytes:
-    """The common case, kept short: every output, as JSON, each datatype taken from its dtype."""
+def _response_header(response: InferenceResponse, request: InferenceRequest) -> dict[str, Any]:
+    """The response document's fields other than ``outputs``."""
     document: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
     request_id = response.id if response.id is not None else request.id
     if request_id is not None:
         document["id"] = request_id
     if response.parameters:
         document["parameters"] = response.parameters
+    return document
+
+
+def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> bytes:
+    """The common case, kept short: every output, as JSON, each datatype taken from its dtype."""
+    document = _response_header(response, request)
     entries = []
     for name, array in response.outputs.items():
         datatype = Datatype.from_numpy(array.dtype)
