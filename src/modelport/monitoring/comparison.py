@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["ShadowComparison", "Side"]
+__all__ = ["ComparisonCounters", "OutputCounters", "ShadowComparison", "Side"]
 
 Side = Literal["primary", "shadow", "both"]
 Kind = Literal["label", "float"]
@@ -221,6 +221,26 @@ class _LatencyTotals:
         return {"mean": self.total / self.count, "max": self.maximum}
 
 
+@dataclass(frozen=True, slots=True)
+class OutputCounters:
+    """Since-start counters of one compared output (for Prometheus)."""
+
+    kind: Kind | None
+    compared: int
+    """Rows compared for a label output; finite values compared for a numeric one."""
+    agreeing_rows: int
+    sum_abs_diff: float
+    mismatches: int
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonCounters:
+    requests: int
+    primary_errors: int
+    shadow_errors: int
+    outputs: dict[str, OutputCounters]
+
+
 class ShadowComparison:
     """Compares a shadow target with the primary over a window of requests and since the start."""
 
@@ -344,18 +364,28 @@ class ShadowComparison:
                 },
                 "outputs": {name: s.window_report(newer_than) for name, s in sorted(self._outputs.items())},
             },
-            "total": self.totals(),
+            "total": {
+                "count": self._seq,
+                "primary_errors": self._errors["primary"],
+                "shadow_errors": self._errors["shadow"],
+                "latency_s": {side: totals.report() for side, totals in self._latency.items()},
+                "outputs": {name: s.total_report() for name, s in sorted(self._outputs.items())},
+            },
         }
 
-    def totals(self) -> dict[str, Any]:
-        """Since-start counts and sums (cheap: no window is read)."""
-        return {
-            "count": self._seq,
-            "primary_errors": self._errors["primary"],
-            "shadow_errors": self._errors["shadow"],
-            "latency_s": {side: totals.report() for side, totals in self._latency.items()},
-            "outputs": {name: s.total_report() for name, s in sorted(self._outputs.items())},
+    def counters(self) -> ComparisonCounters:
+        """Since-start counts and sums, as they are kept (cheap: nothing is derived)."""
+        outputs = {
+            name: OutputCounters(
+                s.kind,
+                s.totals.rows if s.kind == "label" else s.totals.moments.n,
+                s.totals.agreeing_rows,
+                s.totals.sum_abs_diff,
+                sum(s.totals.mismatches.values()),
+            )
+            for name, s in sorted(self._outputs.items())
         }
+        return ComparisonCounters(self._seq, self._errors["primary"], self._errors["shadow"], outputs)
 
 
 def _kind(array: NDArray[Any]) -> Kind | None:

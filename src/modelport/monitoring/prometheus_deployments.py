@@ -82,19 +82,19 @@ class DeploymentCollector(Collector):
             "modelport_shadow_dropped", "Mirrored requests dropped because shadow work was at its bounds."
         )
         for endpoint, shadow, comparison in self._shadows():
-            totals = comparison.totals()
+            counters = comparison.counters()
             key = [endpoint, shadow]
-            requests.add_metric(key, totals["count"])
-            errors.add_metric([*key, "primary"], totals["primary_errors"])
-            errors.add_metric([*key, "shadow"], totals["shadow_errors"])
-            for output, report in totals["outputs"].items():
+            requests.add_metric(key, counters.requests)
+            errors.add_metric([*key, "primary"], counters.primary_errors)
+            errors.add_metric([*key, "shadow"], counters.shadow_errors)
+            for output, counted in counters.outputs.items():
                 labelled = [*key, output]
-                mismatches.add_metric(labelled, report["mismatches"])
-                if report["kind"] == "label":
-                    rows.add_metric(labelled, report["rows"])
-                    agreeing.add_metric(labelled, round((report["agreement_rate"] or 0) * report["rows"]))
-                elif report["kind"] == "float":
-                    rows.add_metric(labelled, report["values"])
-                    difference.add_metric(labelled, (report["mean_abs_diff"] or 0.0) * report["values"])
+                mismatches.add_metric(labelled, counted.mismatches)
+                if counted.kind is not None:
+                    rows.add_metric(labelled, counted.compared)
+                if counted.kind == "label":
+                    agreeing.add_metric(labelled, counted.agreeing_rows)
+                elif counted.kind == "float":
+                    difference.add_metric(labelled, counted.sum_abs_diff)
         dropped.add_metric([], self._shadows_dropped())
         yield from (requests, errors, rows, agreeing, difference, mismatches, dropped)
