@@ -10,24 +10,24 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelport.monitoring.drift.report import STATUSES
 from modelport.monitoring.stats import LATENCY_BUCKETS_S, STAGE_BUCKETS_S, InferenceStats, StageTotals
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 """Upper bounds (rows) of the batch-size histogram."""
 
-OIP_STAGE = {
-    "decode": "compute_input",
+STAGE_LABELS = {
+    "compute_input": "decode",
     "queue": "queue",
-    "inference": "compute_infer",
-    "encode": "compute_output",
+    "compute_infer": "inference",
+    "compute_output": "encode",
 }
-"""Which statistics-extension total holds each histogram stage's sum."""
+"""The ``stage`` label of each statistics-extension stage (their names follow that extension)."""
 
-__all__ = ["DRIFT_MODEL_FEATURE", "DriftCollector", "ModelportCollector", "VersionView"]
+__all__ = ["DriftCollector", "ModelportCollector", "VersionView"]
 
 DRIFT_MODEL_FEATURE = "_model"
 """The ``feature`` label of a model's (or endpoint's) overall drift status."""
-_DRIFT_LEVELS = {"ok": 0, "warning": 1, "alert": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +89,8 @@ class ModelportCollector(Collector):
                 failures.add_metric([*key, kind], count)
             latency.add_metric(key, _buckets(s.latency_buckets, LATENCY_BUCKETS_S), s.success.ns / 1e9)
             for name, counts in s.stage_buckets.items():
-                seconds = s.stages[OIP_STAGE[name]].ns / 1e9
-                stage.add_metric([*key, name], _buckets(counts, STAGE_BUCKETS_S), seconds)
+                seconds = s.stages[name].ns / 1e9
+                stage.add_metric([*key, STAGE_LABELS[name]], _buckets(counts, STAGE_BUCKETS_S), seconds)
             rows.add_metric(key, s.inference_count)
             for size, totals in s.batches.items():
                 batches.add_metric([*key, str(size)], totals.count)
@@ -140,11 +140,11 @@ class DriftCollector(Collector):
             labels=["name", "feature"],
         )
         for name, report in self._reports().items():
-            status.add_metric([name, DRIFT_MODEL_FEATURE], _DRIFT_LEVELS[report["status"]])
+            status.add_metric([name, DRIFT_MODEL_FEATURE], STATUSES.index(report["status"]))
             features = [(f["feature"], f) for f in report["features"]]
             features += [(f"output.{f['feature']}", f) for f in report["outputs"]]
             for label, feature in features:
-                status.add_metric([name, label], _DRIFT_LEVELS[feature["status"]])
+                status.add_metric([name, label], STATUSES.index(feature["status"]))
                 for statistic, value in feature["statistics"].items():
                     score.add_metric([name, label, statistic], value)
         yield from (score, status)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HISTOGRAM_STAGES", "LATENCY_BUCKETS_S", "STAGE_BUCKETS_S", "InferenceStats", "StageTotals"]
+__all__ = ["LATENCY_BUCKETS_S", "STAGE_BUCKETS_S", "InferenceStats", "StageTotals"]
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds of the end-to-end latency histogram (seconds); the last bucket is +Inf."""
@@ -26,8 +26,6 @@ STAGE_BUCKETS_S = (
 )  # fmt: skip
 """Upper bounds of the per-stage histograms (seconds): stages run from microseconds (decoding one row)
 to seconds (a large batch), so the buckets start lower than the end-to-end ones."""
-HISTOGRAM_STAGES = ("decode", "queue", "inference", "encode")
-"""Stage names of the Prometheus histograms (the statistics extension keeps its own names)."""
 
 
 @dataclass
@@ -53,9 +51,9 @@ class InferenceStats:
     by_protocol: Counter[str] = field(default_factory=Counter)
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
     stage_buckets: dict[str, list[int]] = field(
-        default_factory=lambda: {s: [0] * (len(STAGE_BUCKETS_S) + 1) for s in HISTOGRAM_STAGES}
+        default_factory=lambda: {s: [0] * (len(STAGE_BUCKETS_S) + 1) for s in STAGES}
     )
-    """Per-request stage durations, counted per bucket of ``STAGE_BUCKETS_S``."""
+    """Per-request stage durations (statistics-extension stage names), per bucket of ``STAGE_BUCKETS_S``."""
     batches: dict[int, StageTotals] = field(default_factory=dict)
     """Model-call time by batch size (rows)."""
     inference_count: int = 0
@@ -70,8 +68,8 @@ class InferenceStats:
         self.stages["compute_input"].add(decode_ns)
         self.stages["compute_output"].add(encode_ns)
         self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, total_ns / 1e9)] += 1
-        self.stage_buckets["decode"][bisect.bisect_left(STAGE_BUCKETS_S, decode_ns / 1e9)] += 1
-        self.stage_buckets["encode"][bisect.bisect_left(STAGE_BUCKETS_S, encode_ns / 1e9)] += 1
+        self.stage_buckets["compute_input"][bisect.bisect_left(STAGE_BUCKETS_S, decode_ns / 1e9)] += 1
+        self.stage_buckets["compute_output"][bisect.bisect_left(STAGE_BUCKETS_S, encode_ns / 1e9)] += 1
         self.last_inference_ms = int(time.time() * 1000)
 
     def record_failure(self, protocol: str, kind: str, total_ns: int) -> None:
@@ -90,7 +88,7 @@ class InferenceStats:
         queue = self.stage_buckets["queue"]
         for wait_ns in waits_ns:
             queue[bisect.bisect_left(STAGE_BUCKETS_S, wait_ns / 1e9)] += 1
-        self.stage_buckets["inference"][bisect.bisect_left(STAGE_BUCKETS_S, infer_ns / 1e9)] += requests
+        self.stage_buckets["compute_infer"][bisect.bisect_left(STAGE_BUCKETS_S, infer_ns / 1e9)] += requests
 
     def to_oip(self, name: str, version: str) -> dict[str, Any]:
         """This version's entry of the OIP statistics extension (``model_stats``)."""
