@@ -192,7 +192,9 @@ class Batched:
         return request
 
     async def _execute(self, batch: list[QueuedRequest]) -> None:
-        started, started_ns = self._clock(), time.perf_counter_ns()
+        timings = [r.timing for r in batch if r.timing is not None]  # traced requests only
+        started = self._clock()
+        started_ns = time.perf_counter_ns() if timings else 0
         try:
             outputs = await self._runner.run(merge([r.inputs for r in batch]))
             parts = split(outputs, [r.rows for r in batch]) if len(batch) > 1 else [outputs]
@@ -211,10 +213,11 @@ class Batched:
         if self._on_batch is not None:
             waits_ns = [int((started - r.enqueued_at) * 1e9) for r in batch]
             self._on_batch(rows, waits_ns, int((finished - started) * 1e9))
-        finished_ns = time.perf_counter_ns()
+        if timings:
+            finished_ns = time.perf_counter_ns()
+            for timing in timings:
+                timing.started_ns, timing.finished_ns = started_ns, finished_ns
         for request, part in zip(batch, parts, strict=True):
-            if request.timing is not None:
-                request.timing.started_ns, request.timing.finished_ns = started_ns, finished_ns
             if not request.future.done():
                 request.future.set_result(part)
         self._policy.observe(rows, finished - started)
