@@ -32,6 +32,11 @@ export function pill(text, kind) {
   return h("span", { class: `pill ${kind || ""}` }, text);
 }
 
+/** A figure with its label under it; ``kind`` colours it (ok, warning, alert). */
+export function stat(value, label, kind, title) {
+  return h("div", { class: `stat ${kind || ""}` }, h("strong", title ? { title } : null, String(value)), h("span", null, label));
+}
+
 export function chips(items, kind) {
   return h("span", { class: "chips" }, items.map((item) => pill(item, kind || "chip")));
 }

@@ -3,9 +3,8 @@
 
 import { ApiError, api } from "../api.js";
 import { PALETTE, REFERENCE_COLOUR, barChart, binLabels } from "../charts.js";
-import { ago, empty, h, number, panel, pill } from "../dom.js";
+import { ago, empty, h, number, panel, pill, stat } from "../dom.js";
 
-const STATUS_KIND = { ok: "ok", warning: "warning", alert: "alert" };
 let windowRows = 1000;
 
 async function names() {
@@ -50,14 +49,14 @@ export async function renderDrift(main, name) {
 
 function summary(report) {
   return h("section", { class: `panel drift-summary status-${report.status}`, id: "drift-summary" },
-    h("div", { class: "drift-status" }, pill(report.status, STATUS_KIND[report.status]),
+    h("div", { class: "drift-status" }, pill(report.status, report.status),
       h("h2", null, `${report.name}`), h("span", { class: "mono muted" }, `${report.model}:${report.version}`)),
     h("div", { class: "stat-row" },
-      h("div", { class: "stat" }, h("strong", null, number(report.live_rows)), h("span", null, `live rows (window ${number(report.window)})`)),
-      h("div", { class: "stat" }, h("strong", null, number(report.reference.rows)), h("span", null, `reference rows (${report.reference.source})`)),
-      h("div", { class: "stat" }, h("strong", null, count(report, "alert")), h("span", null, "alerts")),
-      h("div", { class: "stat" }, h("strong", null, count(report, "warning")), h("span", null, "warnings")),
-      h("div", { class: "stat" }, h("strong", { title: report.computed_at }, ago(report.computed_at)), h("span", null, "computed"))));
+      stat(number(report.live_rows), `live rows (window ${number(report.window)})`),
+      stat(number(report.reference.rows), `reference rows (${report.reference.source})`),
+      stat(count(report, "alert"), "alerts"),
+      stat(count(report, "warning"), "warnings"),
+      stat(ago(report.computed_at), "computed", null, report.computed_at)));
 }
 
 function count(report, status) {
@@ -86,7 +85,7 @@ function featureSection(title, features, charts) {
     })));
     return h("article", { class: `feature status-${feature.status}`, "data-feature": feature.feature, "data-status": feature.status },
       h("header", null, h("h3", { class: "mono" }, feature.feature), h("span", { class: "muted small" }, feature.kind),
-        h("span", { class: "spacer" }), pill(feature.status, STATUS_KIND[feature.status])),
+        h("span", { class: "spacer" }), pill(feature.status, feature.status)),
       statistics(feature), chartBox);
   })));
 }

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { PALETTE, barChart, binLabels } from "../charts.js";
-import { ago, empty, h, ms, number, panel, percent, pill, table } from "../dom.js";
+import { ago, empty, h, ms, number, panel, percent, pill, stat, table } from "../dom.js";
 import { confirmThen, refreshView } from "../shell.js";
 
 const ROLLOUT_KIND = { running: "warning", passed: "ok", rolled_back: "alert", aborted: "muted" };
@@ -141,10 +141,10 @@ function shadowPanel(endpoint, report, charts) {
     return h("div", { class: "shadow", "data-shadow": target },
       h("h3", null, h("span", { class: "mono" }, target), " vs primary", h("span", { class: "muted small" }, ` · last ${w.count} of ${comparison.total.count} requests`)),
       h("div", { class: "stat-row" },
-        ...outputs.filter(([, o]) => o.kind === "label").map(([name, o]) => bigStat(percent(o.agreement_rate), `${name} agreement`, o.agreement_rate >= 0.95 ? "ok" : o.agreement_rate >= 0.8 ? "warning" : "alert")),
-        bigStat(`${ms(lat.primary?.p50)} / ${ms(lat.shadow?.p50)}`, "p50 primary / shadow"),
-        bigStat(`${ms(lat.primary?.p99)} / ${ms(lat.shadow?.p99)}`, "p99 primary / shadow"),
-        bigStat(`${w.primary_errors} / ${w.shadow_errors}`, "errors primary / shadow", w.shadow_errors > w.primary_errors ? "alert" : "")),
+        ...outputs.filter(([, o]) => o.kind === "label").map(([name, o]) => stat(percent(o.agreement_rate), `${name} agreement`, o.agreement_rate >= 0.95 ? "ok" : o.agreement_rate >= 0.8 ? "warning" : "alert")),
+        stat(`${ms(lat.primary?.p50)} / ${ms(lat.shadow?.p50)}`, "p50 primary / shadow"),
+        stat(`${ms(lat.primary?.p99)} / ${ms(lat.shadow?.p99)}`, "p99 primary / shadow"),
+        stat(`${w.primary_errors} / ${w.shadow_errors}`, "errors primary / shadow", w.shadow_errors > w.primary_errors ? "alert" : "")),
       h("div", { class: "grid-2" }, outputs.filter(([, o]) => o.kind === "float").map(([name, o]) => {
         const chartBox = h("div", { class: "chart small-chart" });
         const box = h("div", { class: "subpanel" }, h("h4", null, name),
@@ -158,10 +158,6 @@ function shadowPanel(endpoint, report, charts) {
         return box;
       })));
   }), h("p", { class: "small muted" }, `copies dropped: ${report.dropped_total}`));
-}
-
-function bigStat(value, label, kind) {
-  return h("div", { class: `stat ${kind || ""}` }, h("strong", null, value), h("span", null, label));
 }
 
 function abPanel(report) {

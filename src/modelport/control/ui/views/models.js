@@ -1,7 +1,7 @@
 // Models: the registry's models and versions (signature, lineage, tags, aliases) and what this server loaded.
 
 import { api } from "../api.js";
-import { ago, chips, empty, h, panel, pill, shape, table } from "../dom.js";
+import { ago, chips, empty, h, panel, pill, shape, stat, table } from "../dom.js";
 import { confirmThen, flash, refreshView } from "../shell.js";
 
 function signatureLine(signature) {
@@ -43,10 +43,6 @@ function serverPanel(status) {
         )
       : null,
   );
-}
-
-function stat(value, label, kind) {
-  return h("div", { class: `stat ${kind || ""}` }, h("strong", null, String(value)), h("span", null, label));
 }
 
 export async function renderModels(main) {
