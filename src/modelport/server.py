@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -85,34 +86,22 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
     rollouts = RolloutController(registry, outcomes)
-    inference = InferenceService(lambda: reconciler.table, shadows, outcomes, payloads)
+    inference = InferenceService(
+        lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
+    )
     serving = ServingServices(inference, reconciler, tracing)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     payload_store = PayloadStore(settings.payload_dir)
     drift = DriftService(registry, payload_store, settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
-    started = time.time()
-
-    def status() -> dict[str, Any]:
-        table = reconciler.table
-        return {
-            "ready": reconciler.ready,
-            "pid": os.getpid(),
-            "registry_revision": table.revision,
-            "uptime_s": round(time.time() - started, 3),
-            "loaded": [
-                {"target": v.target, "framework": v.framework, "digest": v.digest, "in_flight": v.in_flight}
-                for v in table.loaded_versions()
-            ],
-            "failures": {target: f.message for target, f in reconciler.failures.items()},
-            "payload_log": payloads.status(),
-        }
+    status = functools.partial(_status, reconciler, payloads, time.time())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(reconciler.run())
-        rollout_task = asyncio.create_task(rollouts.run())
-        drift_task = asyncio.create_task(drift_monitor.run())
+        work = [reconciler.run(), rollouts.run()]
+        if settings.metrics.enabled:  # the drift gauges' only reader is /metrics
+            work.append(drift_monitor.run())
+        tasks = [asyncio.create_task(w) for w in work]
         shadows.start()
         payloads.start()
         grpc_server = None
@@ -126,7 +115,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(GRPC_GRACE_S)
-            for background in (task, rollout_task, drift_task):
+            for background in tasks:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
@@ -162,6 +151,23 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
 
 _CONTROL_PATHS = frozenset({"/api", "/ui"})
 _CONTROL_PREFIXES = ("/api/", "/ui/")
+
+
+def _status(reconciler: Reconciler, payloads: PayloadLog, started: float) -> dict[str, Any]:
+    """What the data plane reports about itself (``GET /api/v1/status``)."""
+    table = reconciler.table
+    return {
+        "ready": reconciler.ready,
+        "pid": os.getpid(),
+        "registry_revision": table.revision,
+        "uptime_s": round(time.time() - started, 3),
+        "loaded": [
+            {"target": v.target, "framework": v.framework, "digest": v.digest, "in_flight": v.in_flight}
+            for v in table.loaded_versions()
+        ],
+        "failures": {target: f.message for target, f in reconciler.failures.items()},
+        "payload_log": payloads.status(),
+    }
 
 
 class ModelportApp:

@@ -38,7 +38,7 @@ class OipRest:
         tracing: Tracing,
         statistics: bool = True,
     ) -> None:
-        """``statistics``: count requests per version and serve the statistics extension."""
+        """``statistics``: serve the statistics extension (metrics on)."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
@@ -100,8 +100,9 @@ class OipRest:
         admission = self._service.admit(
             params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
-        stats = admission.version.stats if self._statistics else None
-        account = RequestAccount("rest", params["model"], stats, self._tracing, lambda: _carrier(request))
+        account = RequestAccount(
+            "rest", params["model"], admission.stats, self._tracing, lambda: _carrier(request)
+        )
         try:
             try:
                 body = await read_body(request, self._limits.max_body_bytes)

@@ -14,6 +14,7 @@ from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.monitor_config import MonitorConfig
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadRecord
+from modelport.monitoring.stats import InferenceStats
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.shadow import ShadowRunner
@@ -39,6 +40,8 @@ class Admission:
     released: bool = False
     monitor: MonitorConfig | None = None
     """The payload-log settings that apply, read with the routing table."""
+    stats: InferenceStats | None = None
+    """Where the front-end accounts for the request: the version's statistics, ``None`` with metrics off."""
 
     def release(self) -> None:
         if not self.released:
@@ -56,7 +59,10 @@ class InferenceService:
         shadows: ShadowRunner,
         outcomes: OutcomeBook,
         payloads: PayloadLog,
+        statistics: bool = True,
     ) -> None:
+        """``statistics``: requests are counted in their version's statistics (metrics on)."""
+        self._statistics = statistics
         self._routing_table = routing_table
         self._shadows = shadows
         self._outcomes = outcomes
@@ -79,8 +85,9 @@ class InferenceService:
         if loaded.predictor is not None:
             loaded.predictor.admit(loaded.in_flight)
         loaded.acquire()  # no await since reading the table: the version cannot be retired in between
-        monitor = table.monitor(name, loaded.model) if table.monitors else None
-        return Admission(name, loaded, endpoint, label, time.perf_counter(), monitor=monitor)
+        monitor = table.sampling(name, loaded.model) if table.monitors else None
+        stats = loaded.stats if self._statistics else None
+        return Admission(name, loaded, endpoint, label, time.perf_counter(), monitor=monitor, stats=stats)
 
     async def infer(
         self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
@@ -104,7 +111,7 @@ class InferenceService:
         if loaded.predictor is not None:
             loaded.predictor.observe_request(latency_s)
         monitor, logged = admission.monitor, None
-        if monitor is not None and monitor.sample_rate > 0 and self._payloads.sampled(monitor.sample_rate):
+        if monitor is not None and self._payloads.sampled(monitor.sample_rate):
             logged = self._log(admission, request, outputs, latency_s, outcome_id, monitor)
         if endpoint is not None and admission.label is not None:
             outcomes = self._outcomes.endpoint(admission.name)

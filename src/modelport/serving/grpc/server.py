@@ -27,9 +27,7 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
     )
-    servicer = InferenceServicer(
-        services.inference, services.reconciler, settings.limits, services.tracing, settings.metrics.enabled
-    )
+    servicer = InferenceServicer(services.inference, services.reconciler, settings.limits, services.tracing)
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     address = f"{_host(settings.host)}:{settings.grpc.port}"
     try:

@@ -72,19 +72,12 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     """The call handlers, bound to one service, one reconciler and the request limits."""
 
     def __init__(
-        self,
-        service: InferenceService,
-        reconciler: Reconciler,
-        limits: LimitSettings,
-        tracing: Tracing,
-        statistics: bool = True,
+        self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings, tracing: Tracing
     ) -> None:
-        """``statistics``: count requests per version (metrics on)."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
         self._tracing = tracing
-        self._statistics = statistics
 
     @guarded
     async def ServerLive(
@@ -134,8 +127,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     ) -> pb.ModelInferResponse:
         route_key = _metadata_value(context, ROUTE_KEY)
         admission = self._service.admit(request.model_name, request.model_version or None, route_key)
-        stats = admission.version.stats if self._statistics else None
-        account = RequestAccount("grpc", request.model_name, stats, self._tracing, lambda: _carrier(context))
+        account = RequestAccount(
+            "grpc", request.model_name, admission.stats, self._tracing, lambda: _carrier(context)
+        )
         try:
             try:
                 decoded = decode_infer_request(request, self._limits)
