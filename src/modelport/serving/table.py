@@ -22,7 +22,8 @@ class RoutingTable:
     endpoints: Mapping[str, EndpointRoutes] = field(default_factory=lambda: MappingProxyType({}))
     revision: int = -1
     monitors: Mapping[str, MonitorConfig] = field(default_factory=lambda: MappingProxyType({}))
-    """Model or endpoint name → its payload-log settings (empty, and so falsy, when nothing is logged)."""
+    """Model or endpoint name → its payload-log settings as stored, rate 0 included (an endpoint's
+    rate 0 keeps its model's rate from applying); empty, and so falsy, when no name has any."""
 
     def model(self, name: str) -> ModelRoutes:
         try:
@@ -41,6 +42,11 @@ class RoutingTable:
         else (an endpoint without its own) the model's."""
         config = self.monitors.get(name)
         return config if config is not None or name == model else self.monitors.get(model)
+
+    def sampling(self, name: str, model: str) -> MonitorConfig | None:
+        """``monitor(name, model)`` when it logs anything (``enabled``), else None."""
+        config = self.monitor(name, model)
+        return config if config is not None and config.enabled else None
 
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""
