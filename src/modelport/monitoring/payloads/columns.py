@@ -18,7 +18,20 @@ import pyarrow.compute as pc
 from modelport.core.monitor_config import Redaction
 from modelport.monitoring.payloads.records import PayloadRecord, ShadowRecord, row_count
 
-__all__ = ["FIXED_SCHEMA", "SHADOW_SCHEMA", "TIME_TYPE", "concat", "payload_tables", "shadow_tables"]
+__all__ = [
+    "FIXED_SCHEMA",
+    "INPUT_PREFIX",
+    "OUTPUT_PREFIX",
+    "SHADOW_PREFIX",
+    "SHADOW_SCHEMA",
+    "TIME_TYPE",
+    "concat",
+    "payload_tables",
+    "shadow_tables",
+]
+
+INPUT_PREFIX, OUTPUT_PREFIX, SHADOW_PREFIX = "input.", "output.", "shadow."
+"""A tensor's column is its name after one of these: an input's, an output's, a shadow's output's."""
 
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 FIXED_SCHEMA = pa.schema(
@@ -113,9 +126,9 @@ def _payload_table(group: Sequence[PayloadRecord]) -> pa.Table:
         if rule is Redaction.DROP:
             continue
         matrix = _matrix([r.inputs[key] for r in group], counts)
-        columns[f"input.{key}"] = _hashes(matrix) if rule is Redaction.HASH else _cells(matrix)
+        columns[INPUT_PREFIX + key] = _hashes(matrix) if rule is Redaction.HASH else _cells(matrix)
     for key in first.outputs:
-        columns[f"output.{key}"] = _cells(_matrix([r.outputs[key] for r in group], counts))
+        columns[OUTPUT_PREFIX + key] = _cells(_matrix([r.outputs[key] for r in group], counts))
     return pa.table(columns)
 
 
@@ -125,7 +138,7 @@ def _shadow_table(group: Sequence[ShadowRecord]) -> pa.Table:
     columns["shadow_model"] = _repeat([r.model for r in group], counts, pa.string())
     columns["shadow_version"] = pa.array(np.repeat(np.array([r.version for r in group], np.int64), counts))
     for key in group[0].outputs:
-        columns[f"shadow.{key}"] = _cells(_matrix([r.outputs[key] for r in group], counts))
+        columns[SHADOW_PREFIX + key] = _cells(_matrix([r.outputs[key] for r in group], counts))
     return pa.table(columns)
 
 

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
-from modelport.monitoring.payloads.columns import FIXED_SCHEMA, SHADOW_SCHEMA, concat
+from modelport.monitoring.payloads.columns import FIXED_SCHEMA, SHADOW_PREFIX, SHADOW_SCHEMA, concat
 from modelport.monitoring.payloads.segments import MAX_TIME_KEY, MIN_TIME_KEY, ROWS, SHADOW
 
-__all__ = ["PayloadStore"]
+__all__ = ["PayloadStore", "as_utc"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class PayloadStore:
         for index, key in enumerate(zip(*(shadows[c].to_pylist() for c in _JOIN), strict=True)):
             position.setdefault(key, index)
         wanted = [position.get(key) for key in zip(*(table[c].to_pylist() for c in _JOIN), strict=True)]
-        columns = [c for c in shadows.column_names if c in _SHADOW_FIXED or c.startswith("shadow.")]
+        columns = [c for c in shadows.column_names if c in _SHADOW_FIXED or c.startswith(SHADOW_PREFIX)]
         matched = shadows.select(columns).take(pa.array(wanted, pa.int64()))
         for column in columns:
             table = table.append_column(column, matched[column])
@@ -121,9 +121,9 @@ def _read(
 ) -> pa.Table | None:
     filters = []
     if since is not None:
-        filters.append(("time", ">=", _utc(since)))
+        filters.append(("time", ">=", as_utc(since)))
     if until is not None:
-        filters.append(("time", "<", _utc(until)))
+        filters.append(("time", "<", as_utc(until)))
     tables = []
     for segment in segments:
         try:
@@ -162,14 +162,15 @@ def _overlaps(segment: _Segment, low: int | None, high: int | None) -> bool:
     return (low is None or segment.last_us >= low) and (high is None or segment.first_us < high)
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive time is taken to be UTC already."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _micros(moment: datetime | None) -> int | None:
     if moment is None:
         return None
-    return round(_utc(moment).timestamp() * 1e6)
+    return round(as_utc(moment).timestamp() * 1e6)
 
 
 def _micros_of(table: pa.Table) -> int | None:
