@@ -6,16 +6,25 @@ from collections.abc import Iterable, Mapping
 
 from modelport.core import InvalidInput, Signature
 from modelport.core.endpoints import EndpointConfig
+from modelport.core.monitor_config import MonitorConfig
 from modelport.core.serving_config import ServingConfig
 from modelport.registry.policy import VersionPolicy
-from modelport.registry.records import Endpoint, EndpointChange, ModelSummary, ModelVersion
-from modelport.registry.schema import AliasRow, EndpointChangeRow, EndpointRow, ModelRow, VersionRow
+from modelport.registry.records import Endpoint, EndpointChange, ModelSummary, ModelVersion, Monitor
+from modelport.registry.schema import (
+    AliasRow,
+    EndpointChangeRow,
+    EndpointRow,
+    ModelRow,
+    MonitorConfigRow,
+    VersionRow,
+)
 
 __all__ = [
     "aliases_by_version",
     "check_str_map",
     "to_endpoint",
     "to_endpoint_change",
+    "to_monitor",
     "to_summary",
     "to_version",
 ]
@@ -76,6 +85,11 @@ def to_endpoint_change(row: EndpointChangeRow) -> EndpointChange:
         changed_at=row.changed_at,
         restored_from=row.restored_from,
     )
+
+
+def to_monitor(row: MonitorConfigRow) -> Monitor:
+    config = MonitorConfig.from_dict({"sample_rate": row.sample_rate, "redact": row.redact})
+    return Monitor(row.name, config, row.actor, row.updated_at)
 
 
 def aliases_by_version(aliases: Iterable[AliasRow]) -> dict[int, list[str]]:

@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelport.core import Conflict, NotFound
-from modelport.core.monitor_config import MonitorConfig
 from modelport.registry import _convert as conv
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelVersion, RegistrySnapshot
@@ -24,6 +23,7 @@ __all__ = [
     "endpoint",
     "get_or_create_model",
     "model",
+    "model_or_endpoint",
     "next_number",
     "put_alias",
     "refuse_endpoint_name",
@@ -48,6 +48,16 @@ def endpoint(s: Session, name: str) -> EndpointRow:
     if row is None:
         raise NotFound(f"endpoint {name!r} does not exist")
     return row
+
+
+def model_or_endpoint(s: Session, name: str) -> ModelRow | EndpointRow:
+    """The model or the endpoint called ``name`` (they share one namespace); NotFound for neither."""
+    found: ModelRow | EndpointRow | None = s.scalar(select(ModelRow).where(ModelRow.name == name))
+    if found is None:
+        found = s.scalar(select(EndpointRow).where(EndpointRow.name == name))
+    if found is None:
+        raise NotFound(f"no model or endpoint is named {name!r}")
+    return found
 
 
 def refuse_endpoint_name(s: Session, name: str) -> None:
@@ -130,10 +140,7 @@ def snapshot(s: Session) -> RegistrySnapshot:
             summary, tuple(conv.to_version(r, m.name, by_version.get(r.number, ())) for r in rows)
         )
     endpoints = s.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
-    monitors = {
-        m.name: MonitorConfig.from_dict({"sample_rate": m.sample_rate, "redact": m.redact})
-        for m in s.scalars(select(MonitorConfigRow))
-    }
+    monitors = {m.name: conv.to_monitor(m).config for m in s.scalars(select(MonitorConfigRow))}
     return RegistrySnapshot(
         revision=revision,
         models=out,

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from modelport.core import Conflict, InvalidInput, NotFound, Signature
 from modelport.core.serving_config import ServingConfig
+from modelport.core.targets import Target
 from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
@@ -35,10 +37,12 @@ from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
-from modelport.registry.schema import AliasRow, RegistryState, VersionRow, utcnow
+from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
 
-__all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
+__all__ = ["DEFAULT_ALIAS", "REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 
+DEFAULT_ALIAS = "production"
+"""The alias a model is called through when no version is named (else its newest version)."""
 REFERENCE_FILENAME = "reference.npy"
 REFERENCE_TABLE_FILENAME = "reference.parquet"
 _ATTEMPTS = 5
@@ -221,6 +225,22 @@ class Registry(EndpointCatalog, MonitorCatalog):
                 listed = ", ".join(sorted(known)) or "none"
                 raise NotFound(f"model {name!r} has no version or alias {ref!r} (aliases: {listed})")
             return q.version(s, model, alias.version_number)
+
+    def resolve_target(self, target: Target) -> ModelVersion:
+        """The version ``target`` names; without a version or alias, the model's default: its
+        ``DEFAULT_ALIAS`` version if it has that alias, else its newest (as serving picks it)."""
+        if target.ref is not None:
+            return self.resolve(target.model, target.ref)
+        model = self.get_model(target.model)
+        default = model.aliases.get(DEFAULT_ALIAS, model.latest_version)
+        if default is None:
+            raise NotFound(f"model {target.model!r} has no versions")
+        return self.get_version(target.model, default)
+
+    def name_kind(self, name: str) -> Literal["model", "endpoint"]:
+        """Whether ``name`` is a model's or an endpoint's (one namespace); NotFound for neither."""
+        with self._read() as s:
+            return "model" if isinstance(q.model_or_endpoint(s, name), ModelRow) else "endpoint"
 
     def snapshot(self) -> RegistrySnapshot:
         """Every model (versions, aliases, policy), every endpoint and the revision, in one transaction."""

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from modelport.core import InvalidInput, NotFound, Signature
 from modelport.core.endpoints import EndpointConfig
 from modelport.core.monitor_config import MonitorConfig
+from modelport.registry import _convert as conv
+from modelport.registry import _queries as q
 from modelport.registry.endpoints import resolve_target
 from modelport.registry.records import Monitor
-from modelport.registry.schema import EndpointRow, ModelRow, MonitorConfigRow, VersionRow, utcnow
+from modelport.registry.schema import ModelRow, MonitorConfigRow, VersionRow, utcnow
 
 __all__ = ["MonitorCatalog"]
 
@@ -59,40 +61,25 @@ class MonitorCatalog:
             row.redact = {k: v.value for k, v in config.redact.items()}
             row.actor, row.updated_at = actor, utcnow()
             s.flush()
-            return _to_monitor(row)
+            return conv.to_monitor(row)
 
     def get_monitor_config(self, name: str) -> Monitor:
         """``name``'s settings; the defaults (sampling off) if none were set. NotFound for an unknown name."""
         with self._read() as s:
-            _kind(s, name)
+            q.model_or_endpoint(s, name)
             row = s.get(MonitorConfigRow, name)
-            return Monitor(name, MonitorConfig()) if row is None else _to_monitor(row)
+            return Monitor(name, MonitorConfig()) if row is None else conv.to_monitor(row)
 
     def list_monitor_configs(self) -> list[Monitor]:
         """Every name that has settings, by name."""
         with self._read() as s:
             rows = s.scalars(select(MonitorConfigRow).order_by(MonitorConfigRow.name))
-            return [_to_monitor(r) for r in rows]
-
-
-def _to_monitor(row: MonitorConfigRow) -> Monitor:
-    config = MonitorConfig.from_dict({"sample_rate": row.sample_rate, "redact": row.redact})
-    return Monitor(row.name, config, row.actor, row.updated_at)
-
-
-def _kind(s: Session, name: str) -> ModelRow | EndpointRow:
-    model = s.scalar(select(ModelRow).where(ModelRow.name == name))
-    if model is not None:
-        return model
-    endpoint = s.scalar(select(EndpointRow).where(EndpointRow.name == name))
-    if endpoint is not None:
-        return endpoint
-    raise NotFound(f"no model or endpoint is named {name!r}")
+            return [conv.to_monitor(r) for r in rows]
 
 
 def _known_inputs(s: Session, name: str) -> set[str]:
     """Input names ``name`` can receive: of every version of the model, or every target of the endpoint."""
-    found = _kind(s, name)
+    found = q.model_or_endpoint(s, name)
     if isinstance(found, ModelRow):
         signatures = [
             Signature.from_dict(data)
