@@ -29,10 +29,9 @@ from modelport.core.errors import (
 from modelport.core.inference import InferenceResponse
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
+from modelport.monitoring.drift.features import feature_names_for
 from modelport.registry.catalog import Registry
 from modelport.registry.policy import VersionPolicy
-from modelport.registry.records import ModelVersion
-from modelport.serving.loaded import DEFAULT_ALIAS
 from modelport.serving.loader import VersionLoader
 from modelport.serving.oip_codec import decode_infer_request, encode_infer_response
 from modelport.serving.validation import validate_request
@@ -93,11 +92,11 @@ class LocalCatalog:
         return config.to_dict()
 
     def metadata(self, target: Target) -> Json:
-        version = self._resolve(target)
+        version = self._registry.resolve_target(target)
         return {"name": version.model, "versions": [str(version.number)], **version.signature.to_dict()}
 
     def infer(self, target: Target, request: Json) -> Json:
-        version = self._resolve(target)
+        version = self._registry.resolve_target(target)
         loaded = VersionLoader(self._registry.artifact_path, threads=1).load(version)
         try:
             decoded = decode_infer_request(orjson.dumps(request), None, self._settings.limits)
@@ -109,15 +108,6 @@ class LocalCatalog:
         body, _ = encode_infer_response(response, decoded)
         result: Json = orjson.loads(body)
         return result
-
-    def _resolve(self, target: Target) -> ModelVersion:
-        if target.ref is not None:
-            return self._registry.resolve(target.model, target.ref)
-        model = self._registry.get_model(target.model)
-        default = model.aliases.get(DEFAULT_ALIAS, model.latest_version)
-        if default is None:
-            raise NotFound(f"model {target.model!r} has no versions")
-        return self._registry.get_version(target.model, default)
 
 
 class RemoteCatalog:
@@ -224,15 +214,14 @@ def reference_upload(data: Any) -> tuple[str, bytes]:
 
 
 def _feature_columns(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """``{input: array}`` as one column per feature: ``x`` for a 1-D input, ``x[0]``… for a 2-D one."""
+    """``{input: array}`` as one column per feature, named as drift names them (``feature_names_for``):
+    ``x`` for a 1-D input (or one column), ``x[0]``… for a 2-D one."""
     columns = {}
     for name, values in arrays.items():
         matrix = np.asarray(values)
         matrix = matrix.reshape(len(matrix), -1)
-        if matrix.shape[1] == 1:
-            columns[name] = matrix[:, 0]
-        else:
-            columns.update({f"{name}[{i}]": matrix[:, i] for i in range(matrix.shape[1])})
+        names = feature_names_for(name, matrix.shape[1])
+        columns.update({feature: matrix[:, i] for i, feature in enumerate(names)})
     return columns
 
 

@@ -1,7 +1,8 @@
 """Drift of a model or endpoint: its payload log's last rows against its version's reference.
 
 ``name`` (as called) → the logged rows of the window → the (model, version) seen most in them
-(a model's ``production`` alias, else its latest version, when the log names none) → the
+(when the log names none: the model's default version, its ``production`` alias else its newest,
+as ``Registry.resolve_target`` picks it; an endpoint's first route's) → the
 reference: the data given when that version was registered, else the first
 ``reference_rows`` logged rows of ``name``. Inputs are compared over the whole window; outputs
 (prediction drift) only over the rows that version answered, against that version's rows among
@@ -20,9 +21,11 @@ import pyarrow.compute as pc
 
 from modelport.core.errors import InvalidInput, NotFound
 from modelport.core.settings import DriftSettings
+from modelport.core.targets import Target
 from modelport.monitoring.drift.features import Features, column_array, log_features
 from modelport.monitoring.drift.reference import reference_table
 from modelport.monitoring.drift.report import compare_features, worst
+from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
 from modelport.registry.records import ModelVersion
@@ -52,17 +55,17 @@ class DriftService:
         self._lock = threading.Lock()
 
     def logged_names(self) -> list[str]:
-        """Names with a payload log (a folder holding at least one Parquet segment)."""
-        root = self._store.directory
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.parquet")))
+        """Names with a payload log (``PayloadStore.names``)."""
+        return self._store.names()
 
     def report(self, name: str, window: int | None = None) -> Json:
         window = self._settings.window if window is None else window
         if not 1 <= window <= MAX_WINDOW:
             raise InvalidInput(f"window must be between 1 and {MAX_WINDOW} rows, got {window}")
-        is_model = self._is_model(name)
+        try:
+            is_model = self._registry.name_kind(name) == "model"
+        except NotFound:
+            raise NotFound(f"no model or endpoint is called {name!r}") from None
         live = self._store.read(name, last_rows=window)
         if live.num_rows == 0:
             raise NotFound(
@@ -73,11 +76,13 @@ class DriftService:
         first = self._first(name)
         reference, source = self._input_reference(version, first)
         signature = version.signature
-        features = compare_features(reference, log_features(live, signature.inputs, "input."), self._settings)
+        features = compare_features(
+            reference, log_features(live, signature.inputs, INPUT_PREFIX), self._settings
+        )
         served = _rows_of(version, live)
         outputs = compare_features(
-            log_features(_rows_of(version, first), signature.outputs, "output."),
-            log_features(served, signature.outputs, "output."),
+            log_features(_rows_of(version, first), signature.outputs, OUTPUT_PREFIX),
+            log_features(served, signature.outputs, OUTPUT_PREFIX),
             self._settings,
         )
         return {
@@ -93,33 +98,15 @@ class DriftService:
             "outputs": outputs,
         }
 
-    def _is_model(self, name: str) -> bool:
-        """True for a model, False for an endpoint, NotFound for neither."""
-        try:
-            self._registry.get_model(name)
-            return True
-        except NotFound:
-            pass
-        try:
-            self._registry.get_endpoint(name)
-            return False
-        except NotFound:
-            raise NotFound(f"no model or endpoint is called {name!r}") from None
-
     def _version(self, name: str, is_model: bool, live: pa.Table) -> ModelVersion:
         served = live.select(["model", "version"]).drop_null()
         if served.num_rows:
             counts = served.group_by(["model", "version"]).aggregate([([], "count_all")])
             top = counts.sort_by([("count_all", "descending"), ("version", "descending")]).slice(0, 1)
             return self._registry.get_version(top["model"][0].as_py(), int(top["version"][0].as_py()))
-        if not is_model:  # nothing says which version answered: the endpoint's first route
-            target = self._registry.get_endpoint(name).config.routes[0].target
-            return self._registry.resolve(target.model, target.ref or "production")
-        summary = self._registry.get_model(name)
-        number = summary.aliases.get("production", summary.latest_version)
-        if number is None:
-            raise NotFound(f"model {name!r} has no version")
-        return self._registry.get_version(name, number)
+        # nothing says which version answered: the model's default, or the endpoint's first route
+        target = Target(name) if is_model else self._registry.get_endpoint(name).config.routes[0].target
+        return self._registry.resolve_target(target)
 
     def _first(self, name: str) -> pa.Table:
         cached = self._first_rows.get(name)
@@ -138,7 +125,7 @@ class DriftService:
                 cached = self._load_registered(version)
             if cached:
                 return cached, "registration"
-        return log_features(first, version.signature.inputs, "input."), "logged"
+        return log_features(first, version.signature.inputs, INPUT_PREFIX), "logged"
 
     def _load_registered(self, version: ModelVersion) -> Features:
         data = self._registry.reference_data(version.model, version.number)

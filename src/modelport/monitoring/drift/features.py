@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from modelport.core.tensors import TensorSpec
 
-__all__ = ["Features", "column_array", "feature_names", "is_tabular", "log_features"]
+__all__ = ["Features", "column_array", "feature_names", "feature_names_for", "is_tabular", "log_features"]
 
 Features = dict[str, np.ndarray[Any, Any]]
 """Feature name → one value per row (float64 for numbers, str objects for text)."""
@@ -27,12 +27,21 @@ def is_tabular(spec: TensorSpec) -> bool:
     return 1 <= len(spec.shape) <= 2
 
 
+def feature_names_for(name: str, width: int, *, bare_single: bool = True) -> list[str]:
+    """The names of the features of a tensor ``name`` whose rows hold ``width`` values: ``name``
+    for one value (unless ``bare_single`` is False), else ``name[0]`` … ``name[width-1]``."""
+    if width == 1 and bare_single:
+        return [name]
+    return [f"{name}[{i}]" for i in range(width)]
+
+
 def feature_names(spec: TensorSpec, width: int) -> list[str]:
     """The names of a tensor's ``width`` features (``width`` comes from the data when the
-    signature leaves the second dimension free)."""
-    if len(spec.shape) == 1 or (spec.shape[1] == 1 and width == 1):
+    signature leaves the second dimension free): a 1-D tensor is one feature, and a 2-D one is
+    bare only when its signature fixes one column."""
+    if len(spec.shape) == 1:
         return [spec.name]
-    return [f"{spec.name}[{i}]" for i in range(width)]
+    return feature_names_for(spec.name, width, bare_single=spec.shape[1] == 1)
 
 
 def log_features(table: pa.Table, specs: Sequence[TensorSpec], prefix: str) -> Features:
