@@ -15,6 +15,7 @@ from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEnd
 from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
 from modelport.core.errors import ModelportError
 from modelport.core.settings import Settings
+from modelport.registry.catalog import Registry
 
 __all__ = ["Context", "fail_cleanly", "pass_context"]
 
@@ -50,27 +51,16 @@ class Context:
         if self.server:
             yield RemoteCatalog(self.server, self.token)
             return
-        from modelport.server import open_registry
-
-        settings = self.settings()
-        registry = open_registry(settings)
-        try:
+        with self._local_registry() as (settings, registry):
             yield LocalCatalog(settings, registry)
-        finally:
-            registry.close()
 
     @contextmanager
     def endpoints(self) -> Iterator[EndpointClient]:
         if self.server:
             yield RemoteEndpoints(RemoteCatalog(self.server, self.token))
             return
-        from modelport.server import open_registry
-
-        registry = open_registry(self.settings())
-        try:
+        with self._local_registry() as (_, registry):
             yield LocalEndpoints(registry)
-        finally:
-            registry.close()
 
     @contextmanager
     def monitor(self) -> Iterator[MonitorClient]:
@@ -78,14 +68,9 @@ class Context:
             yield RemoteMonitor(RemoteCatalog(self.server, self.token))
             return
         from modelport.monitoring.payloads import PayloadStore
-        from modelport.server import open_registry
 
-        settings = self.settings()
-        registry = open_registry(settings)
-        try:
-            yield LocalMonitor(registry, PayloadStore(settings.payload_dir))
-        finally:
-            registry.close()
+        with self._local_registry() as (settings, registry):
+            yield LocalMonitor(registry, PayloadStore(settings.payload_dir), settings.drift)
 
     def server_api(self) -> RemoteEndpoints:
         """A running server's API: ``--server``, else the local server from the settings."""
@@ -93,6 +78,15 @@ class Context:
         return RemoteEndpoints(
             RemoteCatalog(self.server or f"http://{settings.host}:{settings.port}", self.token)
         )
+
+    @contextmanager
+    def _local_registry(self) -> Iterator[tuple[Settings, Registry]]:
+        """The settings and the registry they name, closed on the way out."""
+        from modelport.server import open_registry
+
+        settings = self.settings()
+        with open_registry(settings) as registry:
+            yield settings, registry
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.client import RemoteCatalog
 
 __all__ = ["add_drift_commands"]
 
@@ -51,7 +49,8 @@ def add_drift_commands(main: click.Group) -> None:
         png_path: Path | None,
     ) -> None:
         """Drift of model or endpoint NAME: statistics and ok | warning | alert per feature."""
-        result = _fetch(ctx, name, window)
+        with ctx.monitor() as monitor:
+            result = monitor.drift(name, window)
         if html_path is not None:
             from modelport.monitoring.drift.html import render_html
 
@@ -64,26 +63,6 @@ def add_drift_commands(main: click.Group) -> None:
             click.echo(json.dumps(result, indent=2))
         else:
             _print(result)
-
-
-def _fetch(ctx: Context, name: str, window: int | None) -> dict[str, Any]:
-    if ctx.server:
-        params = {} if window is None else {"window": window}
-        result: dict[str, Any] = RemoteCatalog(ctx.server, ctx.token).call(
-            "GET", f"/api/v1/drift/{quote(name, safe='')}", params=params
-        )
-        return result
-    from modelport.control.drift import DriftService
-    from modelport.monitoring.payloads.store import PayloadStore
-    from modelport.server import open_registry
-
-    settings = ctx.settings()
-    registry = open_registry(settings)
-    try:
-        service = DriftService(registry, PayloadStore(settings.payload_dir), settings.drift)
-        return service.report(name, window)
-    finally:
-        registry.close()
 
 
 def _print(result: dict[str, Any]) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
+from urllib.parse import quote
 
 from modelport.client import RemoteCatalog
 from modelport.client_endpoints import actor
+from modelport.control.payloads import export_payloads, monitor_configs
 from modelport.core.monitor_config import MonitorConfig
-from modelport.monitoring.payloads import PayloadStore, check_format, export_chunks
-from modelport.monitoring.payloads.export import select_rows
+from modelport.core.settings import DriftSettings
+from modelport.monitoring.payloads import PayloadStore
 from modelport.registry.catalog import Registry
 
 __all__ = ["ExportQuery", "LocalMonitor", "MonitorClient", "RemoteMonitor"]
@@ -32,27 +34,31 @@ class MonitorClient(Protocol):
     def list_all(self) -> Json: ...
     def set(self, name: str, config: MonitorConfig) -> Json: ...
     def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]: ...
+    def drift(self, name: str, window: int | None) -> Json: ...
 
 
 class LocalMonitor:
-    def __init__(self, registry: Registry, store: PayloadStore) -> None:
+    def __init__(self, registry: Registry, store: PayloadStore, drift: DriftSettings) -> None:
         self._registry = registry
         self._store = store
+        self._drift = drift
 
     def get(self, name: str) -> Json:
         return self._registry.get_monitor_config(name).to_dict()
 
     def list_all(self) -> Json:
-        return {"configs": [m.to_dict() for m in self._registry.list_monitor_configs()]}
+        return {"configs": monitor_configs(self._registry)}
 
     def set(self, name: str, config: MonitorConfig) -> Json:
         return self._registry.set_monitor_config(name, config, actor=actor()).to_dict()
 
     def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]:
-        check_format(format_)
-        if name not in self._store.names():
-            self._registry.get_monitor_config(name)  # NotFound for a name that is neither model nor endpoint
-        return export_chunks(select_rows(self._store, name, **query), format_)
+        return export_payloads(self._registry, self._store, name, format_, **query)
+
+    def drift(self, name: str, window: int | None) -> Json:
+        from modelport.control.drift import DriftService  # the statistics' imports: only when asked
+
+        return DriftService(self._registry, self._store, self._drift).report(name, window)
 
 
 class RemoteMonitor:
@@ -60,7 +66,7 @@ class RemoteMonitor:
         self._api = api
 
     def get(self, name: str) -> Json:
-        result: Json = self._api.call("GET", f"/api/v1/monitoring/{name}")
+        result: Json = self._api.call("GET", f"/api/v1/monitoring/{_segment(name)}")
         return result
 
     def list_all(self) -> Json:
@@ -69,7 +75,10 @@ class RemoteMonitor:
 
     def set(self, name: str, config: MonitorConfig) -> Json:
         result: Json = self._api.call(
-            "PUT", f"/api/v1/monitoring/{name}", json=config.to_dict(), headers={"x-modelport-actor": actor()}
+            "PUT",
+            f"/api/v1/monitoring/{_segment(name)}",
+            json=config.to_dict(),
+            headers={"x-modelport-actor": actor()},
         )
         return result
 
@@ -79,4 +88,14 @@ class RemoteMonitor:
         numbers = {"version": query["version"], "limit": query["limit"]}
         params.update({key: value.isoformat() for key, value in moments.items() if value is not None})
         params.update({key: value for key, value in numbers.items() if value is not None})
-        return self._api.stream("GET", f"/api/v1/payloads/{name}", params=params)
+        return self._api.stream("GET", f"/api/v1/payloads/{_segment(name)}", params=params)
+
+    def drift(self, name: str, window: int | None) -> Json:
+        params = {} if window is None else {"window": window}
+        result: Json = self._api.call("GET", f"/api/v1/drift/{_segment(name)}", params=params)
+        return result
+
+
+def _segment(name: str) -> str:
+    """``name`` as one URL path segment: a ``/``, ``?`` or ``#`` in it cannot change the route."""
+    return quote(name, safe="")

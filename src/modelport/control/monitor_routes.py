@@ -9,9 +9,10 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 from starlette.responses import StreamingResponse
 
+from modelport.control.payloads import export_payloads, monitor_configs
 from modelport.core.monitor_config import MonitorConfig
-from modelport.monitoring.payloads import PayloadLog, PayloadStore, check_format, export_chunks
-from modelport.monitoring.payloads.export import MEDIA_TYPES, select_rows
+from modelport.monitoring.payloads import PayloadLog, PayloadStore
+from modelport.monitoring.payloads.export import MEDIA_TYPES
 from modelport.registry.catalog import Registry
 
 __all__ = ["build_monitor_router"]
@@ -30,7 +31,7 @@ def build_monitor_router(registry: Registry, payload_log: PayloadLog, store: Pay
     @router.get("/monitoring", summary="Every name's payload-log settings and this process's log state")
     def list_configs() -> dict[str, Any]:
         return {
-            "configs": [m.to_dict() for m in registry.list_monitor_configs()],
+            "configs": monitor_configs(registry),
             "payload_log": {
                 **payload_log.status(),
                 "records_total": payload_log.records_total(),
@@ -60,12 +61,11 @@ def build_monitor_router(registry: Registry, payload_log: PayloadLog, store: Pay
         version: int | None = None,
         limit: Annotated[int | None, Query(ge=1, description="Keep the newest N rows.")] = None,
     ) -> StreamingResponse:
-        check_format(format_)
-        if name not in store.names():
-            registry.get_monitor_config(name)  # NotFound for a name that is neither model nor endpoint
-        table = select_rows(store, name, since=since, until=until, version=version, limit=limit)
+        chunks = export_payloads(
+            registry, store, name, format_, since=since, until=until, version=version, limit=limit
+        )
         return StreamingResponse(
-            export_chunks(table, format_),
+            chunks,
             media_type=MEDIA_TYPES[format_],
             headers={"content-disposition": f'attachment; filename="{name}.{format_}"'},
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
-from modelport.monitoring.payloads.store import PayloadStore
+from modelport.monitoring.payloads.store import PayloadStore, as_utc
 
 __all__ = ["FORMATS", "MEDIA_TYPES", "check_format", "export_chunks", "select_rows"]
 
@@ -49,7 +49,8 @@ def select_rows(
 ) -> pa.Table:
     """``name``'s rows with ``since <= time < until``, of model ``version`` if given, the newest
     ``limit`` of them; naive times are UTC."""
-    since, until = _utc(since), _utc(until)
+    since = None if since is None else as_utc(since)
+    until = None if until is None else as_utc(until)
     if since is not None and until is not None and since >= until:
         raise InvalidInput(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     if limit is not None and limit < 1:
@@ -61,15 +62,9 @@ def select_rows(
     return table if limit is None else table.slice(max(table.num_rows - limit, 0))
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def export_chunks(table: pa.Table, format_: str) -> Iterator[bytes]:
-    """The export of ``table`` in pieces, ready to stream or write one after the other."""
-    check_format(format_)
+    """The export of ``table`` in pieces, ready to stream or write one after the other; ``format_``
+    is one of ``FORMATS`` (``check_format`` it first: a generator only runs once iterated)."""
     if format_ == "parquet":
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
