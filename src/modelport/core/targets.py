@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["Target"]
+__all__ = ["DEFAULT_ALIAS", "Target"]
+
+DEFAULT_ALIAS = "production"
+"""The alias a model's name alone stands for; without it, the newest version."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from modelport.core import Conflict, InvalidInput, NotFound, Signature
 from modelport.core.serving_config import ServingConfig
-from modelport.core.targets import Target
+from modelport.core.targets import DEFAULT_ALIAS, Target
 from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
@@ -39,9 +39,8 @@ from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
 
-__all__ = ["DEFAULT_ALIAS", "REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
+__all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 
-DEFAULT_ALIAS = "production"
 """The alias a model is called through when no version is named (else its newest version)."""
 REFERENCE_FILENAME = "reference.npy"
 REFERENCE_TABLE_FILENAME = "reference.parquet"

@@ -16,13 +16,12 @@ import numpy as np
 from modelport.core.errors import NotFound, NotReady
 from modelport.core.inference import CallTiming
 from modelport.core.serving_config import ServingConfig
+from modelport.core.targets import DEFAULT_ALIAS
 from modelport.core.tensors import Signature
 from modelport.monitoring.stats import InferenceStats
 from modelport.runtimes.base import LoadedModel
 
 __all__ = ["LoadedVersion", "ModelRoutes", "Predictor"]
-
-DEFAULT_ALIAS = "production"
 
 
 class Predictor(Protocol):
