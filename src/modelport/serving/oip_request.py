@@ -17,6 +17,7 @@ import orjson
 from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput, TooLarge
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_binary import array_from_binary, binary_size
+from modelport.serving.oip_common import decode_common_request
 from modelport.serving.oip_json import array_from_json, data_depth
 from modelport.serving.wire_checks import check_unique, input_datatype
 
@@ -51,6 +52,10 @@ def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSett
     """The request in ``body``; ``json_length`` is the ``Inference-Header-Content-Length`` header."""
     header, tail = _split_body(body, json_length)
     document = _load_json(header)
+    if json_length is None:
+        common = decode_common_request(document, limits)
+        if common is not None:
+            return common
     _check_depth(document, limits.max_json_depth)
     inputs = [_input_header(item) for item in _input_list(document)]
     check_unique([i.name for i in inputs], "input")
