@@ -15,6 +15,7 @@ import uvicorn
 
 from modelport.core.settings import Settings
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
+from modelport.serving.fast_lane import FastLaneProtocol
 
 __all__ = ["run_server", "worker_app"]
 
@@ -62,7 +63,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": FastLaneProtocol,
         "lifespan": "on",
         "access_log": False,
         "proxy_headers": False,  # nothing reads the client address; skips a middleware on every request

@@ -37,6 +37,7 @@ from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
+from modelport.serving.fast_lane import FastLane
 from modelport.serving.grpc import create_grpc_server
 from modelport.serving.loader import VersionLoader
 from modelport.serving.predictors import predictor_factory
@@ -146,11 +147,17 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     drift_gauges = DriftCollector(lambda: drift_monitor.reports)
     collectors = [deployments, PayloadCollector(payloads), drift_gauges]
     data_plane = create_inference_app(settings, serving, collectors=collectors)
-    return ModelportApp(data_plane, control)
+    lane = FastLane(data_plane, serves_data_plane, settings.limits.max_body_bytes)
+    return ModelportApp(data_plane, control, lane if settings.serving.fast_lane else None)
 
 
 _CONTROL_PATHS = frozenset({"/api", "/ui"})
 _CONTROL_PREFIXES = ("/api/", "/ui/")
+
+
+def serves_data_plane(path: str) -> bool:
+    """Every path but the management API's and the dashboard's is the data plane's."""
+    return not (path in _CONTROL_PATHS or path.startswith(_CONTROL_PREFIXES))
 
 
 def _status(reconciler: Reconciler, payloads: PayloadLog, started: float) -> dict[str, Any]:
@@ -177,13 +184,14 @@ class ModelportApp:
     Dispatching on a string prefix keeps the management framework off the inference hot path.
     """
 
-    def __init__(self, data_plane: ASGIApp, control: Starlette) -> None:
+    def __init__(self, data_plane: ASGIApp, control: Starlette, fast_lane: FastLane | None = None) -> None:
+        """``fast_lane``: offered to the HTTP server (``FastLaneProtocol``) for data-plane requests."""
         self._data_plane = data_plane
         self.control = control
+        self.fast_lane = fast_lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and not (path in _CONTROL_PATHS or path.startswith(_CONTROL_PREFIXES)):
+        if scope["type"] == "http" and serves_data_plane(scope.get("path", "")):
             await self._data_plane(scope, receive, send)
         else:
             await self.control(scope, receive, send)

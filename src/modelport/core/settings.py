@@ -52,6 +52,9 @@ class ServingSettings(BaseModel):
     """Longest wait for in-flight requests before an old version is unloaded anyway."""
     probe_timeout_s: float = Field(120.0, gt=0)
     """Longest test-load of a new artifact in a child process."""
+    fast_lane: bool = True
+    """Answer data-plane HTTP requests straight from the HTTP protocol, without ASGI (see
+    docs/performance.md); off: every request goes through uvicorn's ASGI path."""
 
 
 class GrpcSettings(BaseModel):

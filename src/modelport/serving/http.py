@@ -77,15 +77,16 @@ async def read_body(request: HttpRequest, limit: int) -> bytes:
     body = message.get("body", b"")
     if not message.get("more_body", False):
         return body if len(body) <= limit else _too_large(limit)
-    chunks, size = [body], len(body)
-    while message.get("more_body", False):
-        message = await request.receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
+    chunks, size = [], 0
+    while True:
+        size += len(body)
         if size > limit:
             _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await request.receive()
+        body = message.get("body", b"")
 
 
 def _too_large(limit: int) -> bytes:
@@ -101,12 +102,11 @@ async def send_response(send: Send, response: HttpResponse) -> None:
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-async def respond(handler: Handler, request: HttpRequest, send: Send) -> None:
+async def respond(handler: Handler, request: HttpRequest) -> HttpResponse:
     """Run ``handler``; errors become the protocol's error body, unexpected ones an error id."""
     try:
-        response = await handler(request)
+        return await handler(request)
     except ModelportError as error:
-        response = error_response(error)
+        return error_response(error)
     except Exception as exc:
-        response = error_response(log_internal_error(exc))
-    await send_response(send, response)
+        return error_response(log_internal_error(exc))

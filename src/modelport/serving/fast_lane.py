@@ -1,0 +1,219 @@
+"""The data plane's HTTP/1.1 fast lane: uvicorn's httptools protocol, answering data-plane requests
+without ASGI.
+
+Under uvicorn an ASGI request costs a scope dict, a task started before the body arrives, an event
+the app waits on for the body, and two socket writes checked message by message; for a one-row
+prediction that is more than the model call. Here a data-plane request is buffered whole (up to the
+body limit), handed straight to the data-plane router, and answered with one write. Everything else
+(the management API, the dashboard, ``HEAD``, upgrades, an app wrapped by uvicorn's middleware) takes
+uvicorn's own path, on the same connection, in order: requests on one connection are answered one
+after another either way (pipelined ones wait, as uvicorn makes them).
+
+The protocol class extends uvicorn's; the uvicorn versions it works with are pinned in pyproject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from modelport.core.errors import TooLarge
+from modelport.serving.http import HttpResponse, Message, error_response
+from modelport.serving.routing import Router
+
+__all__ = ["FastLane", "FastLaneProtocol"]
+
+log = logging.getLogger(__name__)
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LANE_METHODS = frozenset({"GET", "POST"})
+
+
+@dataclass(frozen=True)
+class FastLane:
+    """What an app offers the fast lane: its data-plane router, which paths it serves, the body limit."""
+
+    router: Router
+    serves_path: Callable[[str], bool]
+    max_body_bytes: int
+
+
+class _LaneRequest:
+    """One request on the lane; it stands where uvicorn keeps its request cycle, with the same flags."""
+
+    __slots__ = (
+        "body",
+        "complete",
+        "disconnected",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "response_complete",
+        "size",
+        "started",
+        "too_large",
+        "turn",
+    )
+
+    def __init__(self, method: str, path: str, headers: dict[bytes, bytes], keep_alive: bool) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.body: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.complete = False
+        """The whole body has arrived."""
+        self.turn = False
+        """Every earlier request on the connection has been answered."""
+        self.started = False
+        self.disconnected = False
+        self.response_complete = False
+
+    async def receive(self) -> Message:
+        return {"type": "http.request", "body": b"".join(self.body), "more_body": False}
+
+
+class FastLaneProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the fast lane for the app's data-plane requests."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        lane = getattr(self.app, "fast_lane", None)  # a wrapped app (e.g. trace logging) gets no lane
+        self._lane: FastLane | None = lane if isinstance(lane, FastLane) else None
+
+    def on_headers_complete(self) -> None:
+        lane = self._lane
+        if lane is not None and not self.parser.should_upgrade():
+            method = self.parser.get_method().decode("ascii")
+            path = _path(self.url)
+            if method in _LANE_METHODS and lane.serves_path(path):
+                self._begin(lane, method, path)
+                return
+        super().on_headers_complete()
+
+    def _begin(self, lane: FastLane, method: str, path: str) -> None:
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        request = _LaneRequest(method, path, dict(self.headers), keep_alive)
+        declared = request.headers.get(b"content-length", b"")
+        request.too_large = declared.isdigit() and int(declared) > lane.max_body_bytes
+        earlier = self.cycle
+        self.cycle = request  # type: ignore[assignment]  # uvicorn reads only the flags both share
+        if earlier is None or earlier.response_complete:
+            self._take_turn(request)
+        else:  # pipelined: answered after the earlier ones, as uvicorn does
+            self.flow.pause_reading()
+            self.pipeline.appendleft((request, self.app))  # type: ignore[arg-type]
+
+    def _take_turn(self, request: _LaneRequest) -> None:
+        request.turn = True
+        if request.too_large or request.complete:
+            self._answer(request)
+        elif self.expect_100_continue:
+            self.transport.write(_CONTINUE)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if isinstance(cycle, _LaneRequest):
+            self._take_turn(cycle)
+        else:
+            super()._start_asgi_task(cycle, app)
+
+    def on_body(self, body: bytes) -> None:
+        request = self.cycle
+        if not isinstance(request, _LaneRequest):
+            super().on_body(body)
+            return
+        if request.too_large or request.started:
+            return
+        request.size += len(body)
+        if self._lane is not None and request.size > self._lane.max_body_bytes:
+            request.too_large = True
+            request.body.clear()
+            if request.turn:
+                self._answer(request)
+        else:
+            request.body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = self.cycle
+        if not isinstance(request, _LaneRequest):
+            super().on_message_complete()
+            return
+        request.complete = True
+        if request.turn and not request.started:
+            self._answer(request)
+
+    def _answer(self, request: _LaneRequest) -> None:
+        request.started = True
+        if not request.complete:  # answered before its body arrived: the rest of it cannot be trusted
+            request.keep_alive = False
+        task = self.loop.create_task(self._serve(request))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _serve(self, request: _LaneRequest) -> None:
+        assert self._lane is not None
+        try:
+            if request.too_large:
+                limit = self._lane.max_body_bytes
+                response = error_response(TooLarge(f"request body exceeds the limit of {limit} bytes"))
+            else:
+                response = await self._lane.router.dispatch(
+                    request.method, request.path, request.headers, request.receive
+                )
+            if self.flow.write_paused and not request.disconnected:
+                await self.flow.drain()
+        except BaseException:
+            log.exception("fast lane: no response for %s %s", request.method, request.path)
+            self.transport.close()
+            raise
+        if request.disconnected:
+            return
+        self.transport.write(_wire(response, request.keep_alive, self.server_state.default_headers))
+        request.response_complete = True
+        if not request.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        request = self.cycle
+        if isinstance(request, _LaneRequest):
+            request.disconnected = not request.response_complete
+            self.cycle = None  # nothing of uvicorn's to wake
+        super().connection_lost(exc)
+
+
+def _path(url: bytes) -> str:
+    path = httptools.parse_url(url).path.decode("ascii")
+    return urllib.parse.unquote(path) if "%" in path else path
+
+
+def _wire(response: HttpResponse, keep_alive: bool, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The whole response, ready for one write; ``response``'s headers are the server's own."""
+    parts = [STATUS_LINE[response.status]]
+    for name, value in default_headers:
+        parts += (name, b": ", value, b"\r\n")
+    for name, value in response.headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"content-length: %d\r\n" % len(response.body))
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"\r\n", response.body)
+    return b"".join(parts)
