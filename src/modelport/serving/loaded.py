@@ -63,16 +63,16 @@ class LoadedVersion:
     _in_flight: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
+    target: str = field(init=False)
+    """``model:version``, as logs, metrics and the ``served_by`` header name this version."""
+
     def __post_init__(self) -> None:
+        self.target = f"{self.model}:{self.version}"
         self._idle.set()
 
     @property
     def signature(self) -> Signature:
         return self.runtime_model.signature
-
-    @property
-    def target(self) -> str:
-        return f"{self.model}:{self.version}"
 
     async def predict(
         self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None

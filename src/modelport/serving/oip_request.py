@@ -72,10 +72,10 @@ def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSett
     )
 
 
-def _split_body(body: bytes, json_length: int | None) -> tuple[memoryview, memoryview]:
-    view = memoryview(body)
+def _split_body(body: bytes, json_length: int | None) -> tuple[bytes | memoryview, memoryview]:
     if json_length is None:
-        return view, view[len(view) :]
+        return body, memoryview(b"")
+    view = memoryview(body)
     if not isinstance(json_length, int) or isinstance(json_length, bool):
         raise InvalidInput("Inference-Header-Content-Length must be an integer")
     if json_length < 0 or json_length > len(view):
@@ -85,7 +85,7 @@ def _split_body(body: bytes, json_length: int | None) -> tuple[memoryview, memor
     return view[:json_length], view[json_length:]
 
 
-def _load_json(header: memoryview) -> dict[str, Any]:
+def _load_json(header: bytes | memoryview) -> dict[str, Any]:
     try:
         document = orjson.loads(header)
     except orjson.JSONDecodeError as exc:

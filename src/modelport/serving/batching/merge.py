@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,5 @@ def split(outputs: Mapping[str, np.ndarray], rows: Sequence[int]) -> list[dict[s
             raise InternalError(
                 f"the model returned {array.shape} for output {name!r} of a {total}-row batch"
             )
-    offsets = np.cumsum(rows)[:-1]
-    pieces = {name: np.split(array, offsets) for name, array in outputs.items()}
-    return [{name: parts[i] for name, parts in pieces.items()} for i in range(len(rows))]
+    bounds = itertools.pairwise(itertools.accumulate(rows, initial=0))
+    return [{name: array[start:end] for name, array in outputs.items()} for start, end in bounds]
