@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from modelport.core.serving_config import ServingConfig
 from modelport.registry import LocalArtifactStore, Registry
-from modelport.registry._engine import MIGRATIONS_DIR
+from modelport.registry._engine import HEAD_REVISION, MIGRATIONS_DIR
 from modelport.registry.schema import Base
 
 from .conftest import db_url
@@ -28,6 +28,10 @@ def test_migration_matches_orm_metadata(tmp_path: Path) -> None:
         assert names == {*Base.metadata.tables, "modelport_alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_the_head_revision_the_engine_checks_is_alembics_head() -> None:
+    assert _head() == HEAD_REVISION
 
 
 def _head() -> str | None:

@@ -3,7 +3,8 @@
 Numeric features get the population stability index (PSI) over bins cut at the reference's
 quantiles and the two-sample Kolmogorov-Smirnov test; categorical features get the chi-square test
 of homogeneity on category counts and the Jensen-Shannon distance between category shares.
-Every function is vectorised: no Python loop runs per row.
+Every function is vectorised: no Python loop runs per row. scipy is imported on first use: it
+takes longer to import than the rest of the server, which needs it only for a drift report.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
 
 __all__ = [
     "EPSILON",
@@ -75,6 +74,8 @@ def psi(reference: Array, live: Array, bins: int = 10) -> float:
 def ks(reference: Array, live: Array) -> tuple[float, float]:
     """The two-sample Kolmogorov-Smirnov statistic (largest gap between the two empirical CDFs)
     and its two-sided p-value (exact for small samples, asymptotic for large ones)."""
+    from scipy import stats
+
     result = stats.ks_2samp(reference, live)
     return float(result.statistic), float(result.pvalue)
 
@@ -112,6 +113,8 @@ def chi_square(reference_counts: Array, live_counts: Array) -> tuple[float, floa
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 1.0
+    from scipy import stats
+
     result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
 
@@ -120,6 +123,8 @@ def js_distance(reference_counts: Array, live_counts: Array) -> float:
     """Jensen-Shannon distance (base 2, so between 0 and 1) between the two category shares."""
     if reference_counts.sum() == 0 or live_counts.sum() == 0:
         return 0.0
+    from scipy.spatial.distance import jensenshannon
+
     return float(jensenshannon(reference_counts, live_counts, base=2))
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from modelport.registry._engine import VERSION_TABLE
 from modelport.registry.schema import Base
-
-VERSION_TABLE = "modelport_alembic_version"
 
 
 def run_migrations_online() -> None:
