@@ -99,6 +99,13 @@ class FastLaneProtocol(HttpToolsProtocol):
         lane = getattr(self.app, "fast_lane", None)  # a wrapped app (e.g. trace logging) gets no lane
         self._lane: FastLane | None = lane if isinstance(lane, FastLane) else None
 
+    def on_message_begin(self) -> None:
+        """Only what every request needs; uvicorn's ASGI scope is built once a request turns out to
+        need it (``_asgi_headers_complete``)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
         lane = self._lane
         if lane is not None and not self.parser.should_upgrade():
@@ -107,6 +114,13 @@ class FastLaneProtocol(HttpToolsProtocol):
             if method in _LANE_METHODS and lane.serves_path(path):
                 self._begin(lane, method, path)
                 return
+        self._asgi_headers_complete()
+
+    def _asgi_headers_complete(self) -> None:
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # builds the scope, resetting the request's state: put it back
+        self.url, self.expect_100_continue = url, expect_100_continue
+        self.headers.extend(headers)  # the list the scope holds
         super().on_headers_complete()
 
     def _begin(self, lane: FastLane, method: str, path: str) -> None:

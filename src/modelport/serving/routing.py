@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from modelport.core.errors import ModelportError, NotFound
 from modelport.serving.http import (
@@ -21,6 +22,8 @@ from modelport.serving.http import (
 )
 
 __all__ = ["Route", "Router"]
+
+_REMEMBERED_PATHS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class Router:
     """An ASGI app dispatching HTTP requests to ``Route`` handlers (404/405 in the protocol's format)."""
 
     def __init__(self, routes: Sequence[Route]) -> None:
+        self._matched: dict[tuple[str, str], tuple[Route, Mapping[str, str]]] = {}
         self._by_length: dict[int, list[Route]] = defaultdict(list)
         # literal segments win over parameters: /v2/models/stats before /v2/models/{model}
         for route in sorted(routes, key=lambda r: sum(part.startswith("{") for part in r.segments)):
@@ -63,17 +67,32 @@ class Router:
         self, method: str, path: str, headers: Mapping[bytes, bytes], receive: Receive
     ) -> HttpResponse:
         """The response to one request, whatever server runs it (ASGI above, the fast lane)."""
-        parts = path.strip("/").split("/")
-        allowed = []
-        for route in self._by_length.get(len(parts), ()):
-            params = route.match(parts)
-            if params is None:
-                continue
-            if route.method != method:
-                allowed.append(route.method)
-                continue
-            return await respond(route.handler, HttpRequest(method, params, headers, receive))
-        return _no_route(path, method, allowed)
+        matched = self._matched.get((method, path))
+        if matched is None:
+            parts = path.strip("/").split("/")
+            allowed = []
+            for route in self._by_length.get(len(parts), ()):
+                params = route.match(parts)
+                if params is None:
+                    continue
+                if route.method != method:
+                    allowed.append(route.method)
+                    continue
+                matched = self._remember(method, path, route, params)
+                break
+            else:
+                return _no_route(path, method, allowed)
+        route, path_params = matched
+        return await respond(route.handler, HttpRequest(method, path_params, headers, receive))
+
+    def _remember(
+        self, method: str, path: str, route: Route, params: Mapping[str, str]
+    ) -> tuple[Route, Mapping[str, str]]:
+        """Keep a match: clients call the same few paths over and over. Bounded against random paths."""
+        if len(self._matched) >= _REMEMBERED_PATHS:
+            self._matched.clear()
+        matched = self._matched[(method, path)] = (route, MappingProxyType(dict(params)))
+        return matched
 
 
 def _no_route(path: str, method: str, allowed: list[str]) -> HttpResponse:

@@ -56,6 +56,33 @@ async def test_unknown_paths_and_methods_answer_in_the_protocol_format() -> None
     assert status == 405 and headers[b"allow"] == b"POST" and "POST" in body["error"]
 
 
+async def test_remembered_matches_answer_the_same_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("modelport.serving.routing._REMEMBERED_PATHS", 3)
+    router = Router(
+        [Route("GET", "/v2/models/{model}", echo), Route("POST", "/v2/models/{model}/infer", echo)]
+    )
+    for _ in range(2):
+        for name in ("a", "b", "c", "d", "e"):
+            status, _, body = await call(router, "GET", f"/v2/models/{name}")
+            assert (status, body) == (200, {"model": name})
+            assert (await call(router, "GET", f"/v2/models/{name}/infer"))[0] == 405
+            assert (await call(router, "POST", f"/v2/models/{name}/infer"))[2] == {"model": name}
+    assert len(router._matched) <= 3
+
+
+async def test_a_remembered_parameter_mapping_cannot_be_changed() -> None:
+    seen: list[Any] = []
+
+    async def keep(request: HttpRequest) -> HttpResponse:
+        seen.append(request.path_params)
+        return json_response({})
+
+    router = Router([Route("GET", "/v2/models/{model}", keep)])
+    await call(router, "GET", "/v2/models/a")
+    with pytest.raises(TypeError):
+        seen[0]["model"] = "b"  # type: ignore[index]
+
+
 async def test_unexpected_errors_leave_only_an_error_id() -> None:
     status, _, body = await call(ROUTER, "GET", "/v2/boom")
     assert status == 500 and "error id" in body["error"] and "secret" not in body["error"]
