@@ -15,6 +15,19 @@ __all__ = ["RequestAccount"]
 
 
 class RequestAccount:
+    __slots__ = (
+        "_call",
+        "_decoded",
+        "_offset",
+        "_predicted",
+        "_protocol",
+        "_stats",
+        "_target",
+        "_trace",
+        "_tracing",
+        "started",
+    )
+
     def __init__(
         self,
         protocol: str,

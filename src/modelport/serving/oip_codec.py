@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from modelport.serving.oip_request import decode_infer_request, parse_header_len
 
 __all__ = [
     "HEADER_LENGTH",
+    "JSON_HEADERS",
     "decode_infer_request",
     "encode_infer_response",
     "encode_json",
@@ -37,6 +39,8 @@ __all__ = [
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON_CONTENT_TYPE = "application/json"
 BINARY_CONTENT_TYPE = "application/octet-stream"
+JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": JSON_CONTENT_TYPE})
+"""The headers of every JSON response (one object, so front-ends may convert them once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ def encode_infer_response(
     response: InferenceResponse,
     request: InferenceRequest,
     datatypes: Mapping[str, Datatype] | None = None,
-) -> tuple[bytes, dict[str, str]]:
+) -> tuple[bytes, Mapping[str, str]]:
     """The body and extra headers answering ``request`` with ``response``.
 
     Outputs are those ``request`` names (in its order), else all of ``response``'s. An output is sent
@@ -65,14 +69,14 @@ def encode_infer_response(
     and its own do not say ``binary_data: false``.
     """
     if request.outputs is None and datatypes is None and "binary_data_output" not in request.parameters:
-        return _encode_all_json(response, request), {"Content-Type": JSON_CONTENT_TYPE}
+        return _encode_all_json(response, request), JSON_HEADERS
     outputs = [_output(response, item, request.parameters, datatypes) for item in _wanted(response, request)]
     document = _response_header(response, request)
     document["outputs"] = [_output_json(o) for o in outputs]
     header = encode_json(document)
     chunks = [chunk for o in outputs for chunk in o.chunks or ()]
     if all(o.chunks is None for o in outputs):
-        return header, {"Content-Type": JSON_CONTENT_TYPE}
+        return header, JSON_HEADERS
     headers = {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(len(header))}
     return b"".join([header, *chunks]), headers
 
@@ -93,12 +97,12 @@ def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> 
     document = _response_header(response, request)
     entries = []
     for name, array in response.outputs.items():
-        datatype = Datatype.from_numpy(array.dtype)
+        datatype = Datatype.from_numpy(array.dtype)  # an Enum: orjson writes its value
         entries.append(
             {
                 "name": name,
-                "datatype": datatype.value,
-                "shape": list(array.shape),
+                "datatype": datatype,
+                "shape": array.shape,
                 "data": json_data(name, array, datatype),
             }
         )

@@ -27,6 +27,7 @@ _NUMERIC: dict[str, np.dtype[Any]] = {
     "INT64": np.dtype(np.int64),
 }
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_SMALL = 64
 _MAX_DIMS = 32
 _INPUT_DEPTH = 3
 """Depth of an input's ``data`` list inside the body: body object > ``inputs`` list > input object."""
@@ -93,6 +94,14 @@ def _convert(raw: np.ndarray, kind: str, dtype: np.dtype[Any]) -> np.ndarray | N
         return raw
     if dtype.kind == "i":  # integers from floats: fractions and range are the general path's to report
         return None
-    if dtype.itemsize == 4 and kind == "f" and np.abs(raw).max() > _FLOAT32_MAX:
+    if dtype.itemsize == 4 and kind == "f" and not _fits_float32(raw):
         return None
     return raw.astype(dtype)
+
+
+def _fits_float32(raw: np.ndarray) -> bool:
+    """No value of float64 ``raw`` is beyond float32's range (the general decoder's rule)."""
+    if raw.size <= _SMALL:  # a loop in C over a few Python floats beats two numpy calls
+        values: list[float] = raw.ravel().tolist()
+        return max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX
+    return bool(np.abs(raw).max() <= _FLOAT32_MAX)

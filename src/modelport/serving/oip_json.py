@@ -50,7 +50,7 @@ def json_data(name: str, array: np.ndarray, datatype: Datatype) -> np.ndarray | 
         return [_utf8_text(name, item) for item in array.reshape(-1)]
     if datatype is Datatype.FP16:
         array = array.astype(np.float32)
-    return np.ascontiguousarray(array).reshape(-1)
+    return array.ravel()  # C-contiguous, as orjson needs: a view when it already is
 
 
 def _utf8_text(name: str, item: object) -> str:

@@ -5,6 +5,7 @@ Nothing here decides routing, validation or limits beyond the wire format; the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelport import __version__
@@ -13,7 +14,12 @@ from modelport.monitoring.tracing import Tracing
 from modelport.serving.accounting import RequestAccount
 from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
 from modelport.serving.metadata import ModelDescription, describe, is_ready
-from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
+from modelport.serving.oip_codec import (
+    JSON_HEADERS,
+    decode_infer_request,
+    encode_infer_response,
+    parse_header_length,
+)
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, InferenceService
@@ -119,8 +125,8 @@ class OipRest:
             raise
         account.predicted()
         payload, headers = encode_infer_response(response, decoded)
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         served_by = response.parameters[SERVED_BY]
+        raw_headers = [*(_RAW_JSON_HEADERS if headers is JSON_HEADERS else _raw(headers))]
         raw_headers.append((SERVED_BY_HEADER, served_by.encode()))
         account.succeeded(served_by)
         return HttpResponse(payload, 200, raw_headers)
@@ -137,6 +143,13 @@ class OipRest:
             versions = [table.resolve(name, ref)]
         stats = [v.stats.to_oip(v.model, str(v.version)) for v in sorted(versions, key=lambda v: v.target)]
         return json_response({"model_stats": stats})
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+
+_RAW_JSON_HEADERS = _raw(JSON_HEADERS)
 
 
 def _carrier(request: HttpRequest) -> dict[str, str]:
