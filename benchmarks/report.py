@@ -347,10 +347,6 @@ def peer_section(res: dict[str, Any], model: str) -> list[str]:
 
 def metrics_cost_lines(table: PeerTable, stats_cost: dict[str, float] | None) -> list[str]:
     """modelport with metrics on (the default) against the same server with metrics off, per cell."""
-    on, off = table.get("modelport", {}), table.get("modelport-nometrics", {})
-    keys = sorted(set(on) & set(off))
-    if not keys:
-        return ["Not measured in this run (the `modelport-nometrics` extra did not run)."]
     lines = []
     if stats_cost:
         lines += [
@@ -361,13 +357,23 @@ def metrics_cost_lines(table: PeerTable, stats_cost: dict[str, float] | None) ->
             "margin.",
             "",
         ]
-    lines += [
-        "| rows | conc | req/s on | req/s off | on/off req/s | p50 ms on / off | p99 ms on / off | "
-        "server CPU ms/req on / off |",
+    return lines + pair_lines(table, "modelport", "modelport-nometrics", ("on", "off"))
+
+
+def pair_lines(table: PeerTable, first: str, second: str, labels: tuple[str, str]) -> list[str]:
+    """Two modelport configurations under the same load, cell by cell (best round of each)."""
+    a_cells, b_cells = table.get(first, {}), table.get(second, {})
+    keys = sorted(set(a_cells) & set(b_cells))
+    if not keys:
+        return [f"Not measured in this run (`{first}` and `{second}` did not both run)."]
+    a_name, b_name = labels
+    lines = [
+        f"| rows | conc | req/s {a_name} | req/s {b_name} | {a_name}/{b_name} req/s | "
+        f"p50 ms {a_name} / {b_name} | p99 ms {a_name} / {b_name} | server CPU ms/req {a_name} / {b_name} |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key in keys:
-        a, b = on[key], off[key]
+        a, b = a_cells[key], b_cells[key]
         lines.append(
             f"| {key[0]} | {key[1]} | {a['rps']:.0f} | {b['rps']:.0f} | {_fmt(_ratio(a['rps'], b['rps']))} | "
             f"{a['p50_ms']:.2f} / {b['p50_ms']:.2f} | {a['p99_ms']:.2f} / {b['p99_ms']:.2f} | "
@@ -393,6 +399,16 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "(`MODELPORT_METRICS__ENABLED=false`: nothing counted, no `/metrics`). Best round of each.",
         "",
         *metrics_cost_lines(logreg, res.get("stats_cost")),
+        "",
+    ]
+    lines += [
+        "## Fast lane vs ASGI",
+        "",
+        "The same server and load, with data-plane requests answered by the fast lane (`modelport`, the "
+        "default: `FastLaneProtocol` hands them to the router and answers in one write) and through "
+        "uvicorn's ASGI path (`modelport-asgi`, `MODELPORT_SERVING__FAST_LANE=false`). Best round of each.",
+        "",
+        *pair_lines(logreg, "modelport", "modelport-asgi", ("lane", "asgi")),
         "",
     ]
     lines += [
@@ -441,16 +457,19 @@ READING = [
     "first input only, runs onnxruntime inline and answers the `label` output only. modelport validates "
     "every input against the signature, routes by model/version/alias/endpoint, counts requests in and "
     "out of versions (zero-downtime swaps), batches, and encodes every output (`label` and "
-    "`probabilities`). The profile below shows where the remaining per-request time goes: uvicorn's "
-    "own send/receive path, the event loop, then modelport's routing and codec.",
-    "- The MLP's model call is a few microseconds, so batching saves little next to the ~25 µs the HTTP "
-    "floor itself costs per request; a target of 1.5x floor-onnx would mean beating the no-model `floor`. "
-    "Batching pays off where the model dominates (the scikit-learn runtime, 100-row requests).",
-    "- gRPC is served by grpcio's asyncio server, whose per-call cost in Python is several times "
-    "uvicorn+httptools'; REST with the binary extension is the fast path for large tensors.",
-    "- HTTP server chosen by measurement: in a one-off side-by-side check on the same app (wrk, 1 row, not "
-    "part of this run), granian 2.8 (ASGI) gave about the same throughput as uvicorn + uvloop + httptools "
-    "at c=64 and less at c=1, so uvicorn stays; the choice is confined to `runner.py`.",
+    "`probabilities`). The profile below shows where the remaining per-request time goes.",
+    "- The MLP's model call is a few microseconds, so batching saves little next to what HTTP and the "
+    "request's own Python cost; a target of 1.5x floor-onnx would mean beating the no-model `floor` "
+    "by a wide margin. Batching pays off where the model dominates (the scikit-learn runtime, "
+    "100-row requests).",
+    "- gRPC is served by grpcio's asyncio server, whose per-call cost in Python is several times the "
+    "REST path's; REST with the binary extension is the fast path for large tensors.",
+    "- HTTP server chosen by measurement. A one-off check (not part of this run; wrk, 1-row JSON, the "
+    "same no-model app on each, pinned as above) gave at c=64: uvicorn + uvloop + httptools (ASGI) "
+    "41.8k req/s, granian 2.8.7 with its RSGI interface 37.4k, and a bare asyncio protocol on httptools "
+    "125k. The ASGI cycle, not HTTP parsing, is the cost, so the data plane keeps uvicorn (workers, "
+    "timeouts, graceful shutdown, the management API on the same port) and answers its own requests "
+    "in `FastLaneProtocol` (see the section above); the choice is confined to `runner.py`.",
 ]
 
 

@@ -81,7 +81,7 @@ FULL = Plan(
     peer_servers=PEER_SERVERS,
     peer_rows="1,100",
     peer_conc="1,8,64",
-    extras=("modelport", "modelport-nometrics", "modelport-sklearn", "modelport-nobatch"),
+    extras=("modelport", "modelport-nometrics", "modelport-asgi", "modelport-sklearn", "modelport-nobatch"),
     mlp=True,
     protocol_cells=(
         ("json", 100, 8),
@@ -104,7 +104,7 @@ QUICK = Plan(
     peer_servers="floor-onnx",
     peer_rows="1",
     peer_conc="1,64",
-    extras=("modelport", "modelport-nometrics"),
+    extras=("modelport", "modelport-nometrics", "modelport-asgi"),
     mlp=False,
     protocol_cells=(("json", 100, 8), ("binary", 100, 8), ("json", 1, 8), ("grpc", 1, 8)),
     slo_configs=tuple(list(SLO_CONFIGS)[::2]),
@@ -133,6 +133,8 @@ def extra_args(names: tuple[str, ...], results_dir: Path) -> list[str]:
         f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{joblib}}",
         "modelport-nobatch": f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}} --max-batch-size 1",
         "modelport-nometrics": "MODELPORT_METRICS__ENABLED=false "
+        f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}}",
+        "modelport-asgi": "MODELPORT_SERVING__FAST_LANE=false "
         f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}}",
     }
     return [arg for name in names for arg in ("--extra", f"{name}={commands[name]}")]

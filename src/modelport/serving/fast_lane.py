@@ -194,10 +194,13 @@ class FastLaneProtocol(HttpToolsProtocol):
                 )
             if self.flow.write_paused and not request.disconnected:
                 await self.flow.drain()
-        except BaseException:
-            log.exception("fast lane: no response for %s %s", request.method, request.path)
+        except asyncio.CancelledError:  # shutdown gave up waiting: the client sees the connection close
             self.transport.close()
             raise
+        except Exception:  # the router answers every error itself: this is a bug, not a bad request
+            log.exception("fast lane: no response for %s %s", request.method, request.path)
+            self.transport.close()
+            return
         if request.disconnected:
             return
         self.transport.write(_wire(response, request.keep_alive, self.server_state.default_headers))
