@@ -54,6 +54,7 @@ class _LaneRequest:
         "body",
         "complete",
         "disconnected",
+        "expect_continue",
         "headers",
         "keep_alive",
         "method",
@@ -65,11 +66,15 @@ class _LaneRequest:
         "turn",
     )
 
-    def __init__(self, method: str, path: str, headers: dict[bytes, bytes], keep_alive: bool) -> None:
+    def __init__(
+        self, method: str, path: str, headers: dict[bytes, bytes], keep_alive: bool, expect_continue: bool
+    ) -> None:
         self.method = method
         self.path = path
         self.headers = headers
         self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        """The client waits for ``100 Continue`` before sending the body."""
         self.body: list[bytes] = []
         self.size = 0
         self.too_large = False
@@ -125,7 +130,7 @@ class FastLaneProtocol(HttpToolsProtocol):
 
     def _begin(self, lane: FastLane, method: str, path: str) -> None:
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        request = _LaneRequest(method, path, dict(self.headers), keep_alive)
+        request = _LaneRequest(method, path, dict(self.headers), keep_alive, self.expect_100_continue)
         declared = request.headers.get(b"content-length", b"")
         request.too_large = declared.isdigit() and int(declared) > lane.max_body_bytes
         earlier = self.cycle
@@ -140,7 +145,7 @@ class FastLaneProtocol(HttpToolsProtocol):
         request.turn = True
         if request.too_large or request.complete:
             self._answer(request)
-        elif self.expect_100_continue:
+        elif request.expect_continue:
             self.transport.write(_CONTINUE)
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
