@@ -195,7 +195,7 @@ class FastLaneProtocol(HttpToolsProtocol):
                 response = error_response(TooLarge(f"request body exceeds the limit of {limit} bytes"))
             else:
                 response = await self._lane.router.dispatch(
-                    request.method, request.path, request.headers, request.receive
+                    request.method, request.path, request.headers, request.receive, b"".join(request.body)
                 )
             if self.flow.write_paused and not request.disconnected:
                 await self.flow.drain()

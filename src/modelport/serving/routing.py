@@ -17,9 +17,9 @@ from modelport.serving.http import (
     Send,
     error_response,
     json_response,
-    respond,
     send_response,
 )
+from modelport.serving.http_errors import log_internal_error
 
 __all__ = ["Route", "Router"]
 
@@ -64,9 +64,17 @@ class Router:
             await send_response(send, await self.dispatch(scope["method"], scope["path"], headers, receive))
 
     async def dispatch(
-        self, method: str, path: str, headers: Mapping[bytes, bytes], receive: Receive
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[bytes, bytes],
+        receive: Receive,
+        body: bytes | None = None,
     ) -> HttpResponse:
-        """The response to one request, whatever server runs it (ASGI above, the fast lane)."""
+        """The response to one request, whatever server runs it (ASGI above, the fast lane).
+
+        ``body``: the whole body, when the server has read it already (``receive`` is then not used
+        for it)."""
         matched = self._matched.get((method, path))
         if matched is None:
             parts = path.strip("/").split("/")
@@ -83,7 +91,12 @@ class Router:
             else:
                 return _no_route(path, method, allowed)
         route, path_params = matched
-        return await respond(route.handler, HttpRequest(method, path_params, headers, receive))
+        try:
+            return await route.handler(HttpRequest(method, path_params, headers, receive, body))
+        except ModelportError as error:  # the protocol's error body; unexpected ones get an error id
+            return error_response(error)
+        except Exception as exc:
+            return error_response(log_internal_error(exc))
 
     def _remember(
         self, method: str, path: str, route: Route, params: Mapping[str, str]
