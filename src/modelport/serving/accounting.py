@@ -1,5 +1,6 @@
 """Per-request accounting shared by the front-ends: stage timings into statistics and, when tracing
-is on, into spans. Front-ends mark the stages; nothing here knows a wire format."""
+is on, into spans, and the admission given back if the request fails before the service runs it.
+Front-ends mark the stages; nothing here knows a wire format."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from modelport.core.errors import ModelportError
 from modelport.core.inference import CallTiming, InferenceRequest
 from modelport.monitoring.stats import InferenceStats
 from modelport.monitoring.tracing import RequestTrace, Tracing
+from modelport.serving.service import Admission
 
 __all__ = ["RequestAccount"]
 
 
 class RequestAccount:
     __slots__ = (
+        "_admission",
         "_call",
         "_decoded",
         "_offset",
@@ -32,13 +35,14 @@ class RequestAccount:
         self,
         protocol: str,
         target: str,
-        stats: InferenceStats | None,
+        admission: Admission,
         tracing: Tracing,
         carrier: Callable[[], Mapping[str, str]],
     ) -> None:
-        """``carrier`` gives the request's headers (``traceparent``); called only when tracing.
-        ``stats`` is ``None`` when metrics are off."""
-        self._protocol, self._target, self._stats, self._tracing = protocol, target, stats, tracing
+        """``carrier`` gives the request's headers (``traceparent``); called only when tracing."""
+        self._protocol, self._target, self._tracing = protocol, target, tracing
+        self._admission = admission
+        self._stats: InferenceStats | None = admission.stats  # None when metrics are off
         self.started = time.perf_counter_ns()
         self._decoded = self._predicted = self.started
         self._trace: RequestTrace | None = None
@@ -83,6 +87,8 @@ class RequestAccount:
         return stages
 
     def failed(self, error: BaseException) -> None:
+        """Account a failure at any stage; the admission is released if the service never ran it."""
+        self._admission.release()
         kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
         now = time.perf_counter_ns()
         if self._stats is not None:

@@ -16,6 +16,8 @@ import numpy as np
 
 from modelport.core import InferenceRequest
 from modelport.core.settings import LimitSettings
+from modelport.serving.oip_json import INPUT_DATA_DEPTH, fits_float
+from modelport.serving.wire_checks import MAX_DIMS
 
 __all__ = ["decode_common_request"]
 
@@ -26,11 +28,6 @@ _NUMERIC: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype(np.float64),
     "INT64": np.dtype(np.int64),
 }
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_SMALL = 64
-_MAX_DIMS = 32
-_INPUT_DEPTH = 3
-"""Depth of an input's ``data`` list inside the body: body object > ``inputs`` list > input object."""
 
 
 def decode_common_request(document: dict[str, Any], limits: LimitSettings) -> InferenceRequest | None:
@@ -65,7 +62,11 @@ def _common_input(
     dtype = _NUMERIC.get(item["datatype"]) if type(item["datatype"]) is str else None
     if dtype is None or type(name) is not str or not name or name in seen or type(data) is not list:
         return None
-    if type(shape) is not list or len(shape) > _MAX_DIMS or _INPUT_DEPTH + max(1, len(shape)) > depth_limit:
+    if (
+        type(shape) is not list
+        or len(shape) > MAX_DIMS
+        or INPUT_DATA_DEPTH + max(1, len(shape)) > depth_limit
+    ):
         return None
     for dim in shape:
         if type(dim) is not int or dim < 0:
@@ -94,14 +95,6 @@ def _convert(raw: np.ndarray, kind: str, dtype: np.dtype[Any]) -> np.ndarray | N
         return raw
     if dtype.kind == "i":  # integers from floats: fractions and range are the general path's to report
         return None
-    if dtype.itemsize == 4 and kind == "f" and not _fits_float32(raw):
+    if dtype.itemsize < raw.dtype.itemsize and not fits_float(raw, dtype):
         return None
     return raw.astype(dtype)
-
-
-def _fits_float32(raw: np.ndarray) -> bool:
-    """No value of float64 ``raw`` is beyond float32's range (the general decoder's rule)."""
-    if raw.size <= _SMALL:  # a loop in C over a few Python floats beats two numpy calls
-        values: list[float] = raw.ravel().tolist()
-        return max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX
-    return bool(np.abs(raw).max() <= _FLOAT32_MAX)

@@ -13,9 +13,14 @@ import numpy as np
 
 from modelport.core import Datatype, InvalidInput
 
-__all__ = ["array_from_json", "data_depth", "json_data"]
+__all__ = ["INPUT_DATA_DEPTH", "array_from_json", "data_depth", "fits_float", "json_data"]
 
+INPUT_DATA_DEPTH = 3
+"""Depth of an input's ``data`` list inside a request body: body object > ``inputs`` list > input object."""
 _INTEGER_KINDS = "iu"
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+_FEW = 64
+"""Up to this many values, a Python loop over them (in C) beats two numpy calls."""
 _KIND_NAMES = {"U": "a string", "O": "null, an object or a mix of lists and numbers", "S": "a string"}
 
 
@@ -99,9 +104,18 @@ def _numbers_from_json(name: str, data: list[Any], datatype: Datatype) -> np.nda
     dtype = datatype.numpy_dtype
     if raw.dtype == dtype:
         return raw
-    if datatype.itemsize < raw.dtype.itemsize and np.abs(raw).max() > np.finfo(dtype).max:
+    if datatype.itemsize < raw.dtype.itemsize and not fits_float(raw, dtype):
         raise InvalidInput(f"input {name!r}: a value is out of range for {datatype}")
     return raw.astype(dtype)
+
+
+def fits_float(raw: np.ndarray, dtype: np.dtype[Any]) -> bool:
+    """Whether every value of non-empty ``raw`` (numbers read from JSON) is within float ``dtype``'s range."""
+    limit = _FLOAT_MAX[dtype]
+    if raw.size <= _FEW:
+        values: list[float] = raw.ravel().tolist()
+        return max(values) <= limit and min(values) >= -limit
+    return bool(np.abs(raw).max() <= limit)
 
 
 def _check_kind(name: str, raw: np.ndarray, datatype: Datatype) -> None:

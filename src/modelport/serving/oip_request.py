@@ -18,14 +18,10 @@ from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOu
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_binary import array_from_binary, binary_size
 from modelport.serving.oip_common import decode_common_request
-from modelport.serving.oip_json import array_from_json, data_depth
-from modelport.serving.wire_checks import check_unique, input_datatype
+from modelport.serving.oip_json import INPUT_DATA_DEPTH, array_from_json, data_depth
+from modelport.serving.wire_checks import check_rank, check_unique, input_datatype
 
 __all__ = ["decode_infer_request", "parse_header_length"]
-
-_MAX_DIMS = 32
-_INPUT_DEPTH = 3
-"""Depth of an input's ``data`` list inside the body: body object > ``inputs`` list > input object."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +115,7 @@ def _input_depth(item: object, limit: int) -> int:
     depth = 3
     for key, value in item.items():
         if key == "data":
-            depth = max(depth, _INPUT_DEPTH + data_depth(value))
+            depth = max(depth, INPUT_DATA_DEPTH + data_depth(value))
         elif isinstance(value, dict | list) and key != "shape":
             depth = max(depth, 3 + _nesting(value, limit))
     shape = item.get("shape")
@@ -177,8 +173,7 @@ def _shape(name: str, shape: object) -> list[int]:
         raise InvalidInput(f"input {name!r}: 'shape' must be a list of integers, got {shape!r}")
     if any(d < 0 for d in shape):
         raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
-    if len(shape) > _MAX_DIMS:
-        raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {_MAX_DIMS}")
+    check_rank(name, shape)
     return shape
 
 

@@ -106,18 +106,12 @@ class OipRest:
         admission = self._service.admit(
             params["model"], params.get("version"), None if route_key is None else route_key.decode()
         )
-        account = RequestAccount(
-            "rest", params["model"], admission.stats, self._tracing, lambda: _carrier(request)
-        )
+        account = RequestAccount("rest", params["model"], admission, self._tracing, lambda: _carrier(request))
         try:
-            try:
-                body = await read_body(request, self._limits.max_body_bytes)
-                header = request.headers.get(_HEADER_LENGTH)
-                json_length = parse_header_length(None if header is None else header.decode("latin-1"))
-                decoded = decode_infer_request(body, json_length, self._limits)
-            except BaseException:
-                admission.release()
-                raise
+            body = await read_body(request, self._limits.max_body_bytes)
+            header = request.headers.get(_HEADER_LENGTH)
+            json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+            decoded = decode_infer_request(body, json_length, self._limits)
             account.decoded(decoded)
             response = await self._service.run(admission, decoded)
         except BaseException as error:

@@ -7,7 +7,10 @@ from collections.abc import Iterable
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import Datatype
 
-__all__ = ["check_unique", "input_datatype"]
+__all__ = ["MAX_DIMS", "check_rank", "check_unique", "input_datatype"]
+
+MAX_DIMS = 32
+"""Most dimensions an input tensor may have."""
 
 
 def input_datatype(name: str, value: object) -> Datatype:
@@ -22,6 +25,11 @@ def input_datatype(name: str, value: object) -> Datatype:
         return Datatype.parse(value)
     except InvalidInput as exc:
         raise InvalidInput(f"input {name!r}: {exc.message}") from None
+
+
+def check_rank(name: str, shape: list[int]) -> None:
+    if len(shape) > MAX_DIMS:
+        raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {MAX_DIMS}")
 
 
 def check_unique(names: Iterable[str], kind: str) -> None:

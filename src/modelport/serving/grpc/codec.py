@@ -28,11 +28,10 @@ from modelport.core import (
 from modelport.core.settings import LimitSettings
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.oip_binary import array_from_binary, binary_chunks, binary_size
-from modelport.serving.wire_checks import check_unique, input_datatype
+from modelport.serving.wire_checks import check_rank, check_unique, input_datatype
 
 __all__ = ["decode_infer_request", "decode_parameters", "encode_infer_response", "encode_parameters"]
 
-_MAX_DIMS = 32
 _INT64_MAX = 2**63 - 1
 
 _CONTENTS_FIELD: dict[Datatype, str] = {
@@ -107,8 +106,7 @@ def _input_header(
     shape = list(tensor.shape)
     if any(d < 0 for d in shape):
         raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
-    if len(shape) > _MAX_DIMS:
-        raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {_MAX_DIMS}")
+    check_rank(name, shape)
     datatype = input_datatype(name, tensor.datatype)
     if raw_data and tensor.HasField("contents") and _filled_fields(tensor.contents):
         raise InvalidInput(

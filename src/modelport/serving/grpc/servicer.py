@@ -128,14 +128,10 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         route_key = _metadata_value(context, ROUTE_KEY)
         admission = self._service.admit(request.model_name, request.model_version or None, route_key)
         account = RequestAccount(
-            "grpc", request.model_name, admission.stats, self._tracing, lambda: _carrier(context)
+            "grpc", request.model_name, admission, self._tracing, lambda: _carrier(context)
         )
         try:
-            try:
-                decoded = decode_infer_request(request, self._limits)
-            except BaseException:
-                admission.release()
-                raise
+            decoded = decode_infer_request(request, self._limits)
             account.decoded(decoded)
             response = await self._service.run(admission, decoded)
         except BaseException as error:
