@@ -151,3 +151,15 @@ async def test_statistics_extension_and_prometheus_metrics_count_what_was_served
     assert 'modelport_request_failures_total{kind="INVALID_INPUT",model="iris",version="1"} 1.0' in metrics
     assert 'modelport_request_duration_seconds_count{model="iris",version="1"} 3.0' in metrics
     assert "modelport_loaded_versions 1.0" in metrics
+
+
+async def test_requests_that_fail_give_their_version_back(iris: httpx.AsyncClient) -> None:
+    """A request counted in on a version is counted out whether it fails decoding, validation or not."""
+    bad_json = await iris.post("/v2/models/iris/infer", content=b'{"inputs": [')
+    wrong_input = await iris.post(
+        "/v2/models/iris/infer", json={"inputs": [{**iris_request()["inputs"][0], "name": "Z"}]}
+    )  # type: ignore[index]
+    good = await iris.post("/v2/models/iris/infer", json=iris_request())
+    assert (bad_json.status_code, wrong_input.status_code, good.status_code) == (400, 400, 200)
+    loaded = (await iris.get("/api/v1/status")).json()["loaded"]
+    assert [v["in_flight"] for v in loaded if v["target"] == "iris:1"] == [0]
