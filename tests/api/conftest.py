@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,9 +29,14 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+def quick_settings(tmp_path: Path, **sections: Any) -> Settings:
+    """Settings of a test server that converges fast (gRPC on a free port), with ``sections`` added."""
+    return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05}, grpc={"port": 0}, **sections)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05}, grpc={"port": 0})
+    return quick_settings(tmp_path)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
+from tests.api.conftest import quick_settings
 from tests.payload_log import write_segment
 
 X = load_iris(return_X_y=True)[0].astype(np.float32)
@@ -25,12 +26,7 @@ FIELDS |= {"features", "outputs"}
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        serving={"poll_interval_s": 0.05},
-        grpc={"enabled": False},
-        drift={"interval_s": 0.05},
-    )
+    return quick_settings(tmp_path, drift={"interval_s": 0.05})
 
 
 def _parquet(table: pa.Table) -> bytes:

@@ -17,19 +17,15 @@ from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from tests.api.conftest import wait_for
+from tests.api.conftest import quick_settings, wait_for
 
 X = load_iris(return_X_y=True)[0].astype(np.float32)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        serving={"poll_interval_s": 0.05},
-        grpc={"enabled": False},
-        payloads={"flush_interval_s": 0.05},
-        drift={"interval_s": 0.05, "window": 300},
+    return quick_settings(
+        tmp_path, payloads={"flush_interval_s": 0.05}, drift={"interval_s": 0.05, "window": 300}
     )
 
 

@@ -20,7 +20,7 @@ from sklearn.datasets import load_iris
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from tests.api.conftest import wait_for
+from tests.api.conftest import quick_settings, wait_for
 from tests.api.test_drift_traffic import applied
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy/grafana/modelport-dashboard.json"
@@ -31,10 +31,8 @@ ONLY_ON_FAULTS = {"modelport_shadow_errors_total"}
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        serving={"poll_interval_s": 0.05},
-        grpc={"enabled": False},
+    return quick_settings(
+        tmp_path,
         payloads={"flush_interval_s": 0.05, "buffer_size": 1},
         drift={"interval_s": 0.05, "window": 300},
     )

@@ -15,7 +15,7 @@ import pytest
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from tests.api.conftest import wait_for
+from tests.api.conftest import quick_settings, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 INFER = {"id": "req-1", "inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": ROWS}]}
@@ -23,12 +23,7 @@ INFER = {"id": "req-1", "inputs": [{"name": "X", "datatype": "FP32", "shape": [2
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        serving={"poll_interval_s": 0.05},
-        grpc={"port": 0},
-        payloads={"flush_interval_s": 0.05},
-    )
+    return quick_settings(tmp_path, payloads={"flush_interval_s": 0.05})
 
 
 @pytest.fixture
