@@ -99,12 +99,12 @@ class Router:
             return error_response(log_internal_error(exc))
 
     def _remember(
-        self, method: str, path: str, route: Route, params: Mapping[str, str]
+        self, method: str, path: str, route: Route, params: dict[str, str]
     ) -> tuple[Route, Mapping[str, str]]:
         """Keep a match: clients call the same few paths over and over. Bounded against random paths."""
         if len(self._matched) >= _REMEMBERED_PATHS:
             self._matched.clear()
-        matched = self._matched[(method, path)] = (route, MappingProxyType(dict(params)))
+        matched = self._matched[(method, path)] = (route, MappingProxyType(params))
         return matched
 
 
