@@ -73,7 +73,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
 
     ``tracing`` defaults to what ``settings.tracing`` describes; pass one to export spans elsewhere.
     """
-    loader = VersionLoader(registry.artifact_path, threads=settings.serving.model_threads)
+    loader = VersionLoader(
+        registry.artifact_path, settings.serving.model_threads, settings.limits.max_tensor_bytes
+    )
     executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
     reconciler = Reconciler(
         registry,

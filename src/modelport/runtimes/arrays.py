@@ -10,6 +10,7 @@ import numpy as np
 from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 
 __all__ = [
+    "check_shape",
     "decode_strings",
     "encode_strings",
     "get_input",
@@ -21,7 +22,11 @@ __all__ = [
 
 
 def rename_signature(given: Signature | None, default: Signature, framework: str) -> Signature:
-    """``given`` if it fits ``default`` (same input count, no more outputs), else ``default``."""
+    """``given`` if it fits ``default`` (same input count, no more outputs, same shapes), else refused.
+
+    Specs are paired by position: a given signature may rename inputs and outputs and choose
+    datatypes the framework casts from, but not change a shape (see ``check_shape``).
+    """
     if given is None:
         return default
     if len(given.inputs) != len(default.inputs) or not 0 < len(given.outputs) <= len(default.outputs):
@@ -30,7 +35,30 @@ def rename_signature(given: Signature | None, default: Signature, framework: str
             f" and gives up to {len(default.outputs)} output(s)"
             f" ({', '.join(s.name for s in default.outputs)})"
         )
+    for kind, pairs in (
+        ("input", zip(given.inputs, default.inputs, strict=True)),
+        ("output", zip(given.outputs, default.outputs, strict=False)),  # given may keep fewer
+    ):
+        for spec, model in pairs:
+            check_shape(spec, model, kind, framework)
     return given
+
+
+def check_shape(given: TensorSpec, model: TensorSpec, kind: str, framework: str) -> None:
+    """Refuse a given spec of another rank than the model's, or that changes a size the model fixes.
+
+    The model's -1 (any size) may be given as -1 or a size; a size the model fixes must be given
+    as that size. The server sizes its warm-up input from the signature, so a made-up shape must
+    not pass (``[-1, 100000000]`` for a 30-feature model).
+    """
+    fits = len(given.shape) == len(model.shape) and all(
+        want in (-1, got) for got, want in zip(given.shape, model.shape, strict=True)
+    )
+    if not fits:
+        raise InvalidInput(
+            f"the signature's {kind} {given.name!r} has shape {list(given.shape)}, but this {framework}"
+            f" model's {kind} {model.name!r} has shape {list(model.shape)} (-1: any size)"
+        )
 
 
 def get_input(inputs: Mapping[str, np.ndarray], spec: TensorSpec) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,14 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
+from google.protobuf.message import Message
 
 from modelport.core import Datatype, InvalidInput, NotReady, Signature, TensorSpec
-from modelport.runtimes.arrays import encode_strings, get_input
+from modelport.runtimes.arrays import check_shape, encode_strings, get_input
 from modelport.runtimes.base import LoadedModel, LoadOptions
-from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+from modelport.runtimes.errors import invalid_model_errors, short_reason, translate_framework_errors
 
-__all__ = ["OnnxModel", "OnnxRuntime"]
+__all__ = ["OnnxModel", "OnnxRuntime", "refuse_outside_reads"]
 
 _DATATYPES = {
     "tensor(bool)": Datatype.BOOL,
@@ -40,14 +42,33 @@ class OnnxRuntime:
     def load(self, artifact: Path, options: LoadOptions) -> LoadedModel:
         with invalid_model_errors(self.framework, artifact):
             data = artifact.read_bytes()
-            _refuse_external_data(onnx.load_model_from_string(data), artifact)
-            session_options = ort.SessionOptions()
-            session_options.intra_op_num_threads = options.threads
-            session_options.inter_op_num_threads = 1
-            session_options.log_severity_level = 3
-            session = ort.InferenceSession(data, session_options, providers=["CPUExecutionProvider"])
+            refuse_outside_reads(onnx.load_model_from_string(data), artifact.name)
+        session = _private_session(data, artifact.name, options.threads)
+        with invalid_model_errors(self.framework, artifact):
             default = _signature(session)
         return OnnxModel(session, _check_signature(options.signature, default))
+
+
+def _private_session(data: bytes, name: str, threads: int) -> ort.InferenceSession:
+    """A session over a copy of the checked ``data`` in a fresh, empty private directory.
+
+    Given bytes, onnxruntime resolves external-data locations against the working directory;
+    given a path, only inside that path's folder. So if ``refuse_outside_reads`` ever misses a
+    tensor, there is nothing for it to read. The format is pinned to ONNX so that no file is
+    taken for an ORT-format model, which the check does not parse.
+    """
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = threads
+    session_options.inter_op_num_threads = 1
+    session_options.log_severity_level = 3
+    session_options.add_session_config_entry("session.load_model_format", "ONNX")
+    with tempfile.TemporaryDirectory(prefix="modelport-onnx-") as private:
+        copy = Path(private) / "model.onnx"
+        copy.write_bytes(data)
+        try:
+            return ort.InferenceSession(str(copy), session_options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise InvalidInput(f"{name} is not a valid onnx model: {short_reason(exc, copy)}") from None
 
 
 class OnnxModel:
@@ -97,6 +118,7 @@ def _spec(arg: Any) -> TensorSpec | None:
 
 
 def _check_signature(given: Signature | None, default: Signature) -> Signature:
+    """``given`` if its names are the graph's and each spec has the graph's datatype and shape."""
     if given is None:
         return default
     inputs_match = {s.name for s in given.inputs} == {s.name for s in default.inputs}
@@ -105,25 +127,58 @@ def _check_signature(given: Signature | None, default: Signature) -> Signature:
             "the signature's names do not match the ONNX graph: inputs "
             f"{[s.name for s in default.inputs]}, outputs {[s.name for s in default.outputs]}"
         )
+    graph = {("input", s.name): s for s in default.inputs} | {("output", s.name): s for s in default.outputs}
+    for kind, specs in (("input", given.inputs), ("output", given.outputs)):
+        for spec in specs:
+            model = graph[kind, spec.name]
+            if spec.datatype is not model.datatype:
+                raise InvalidInput(
+                    f"the signature's {kind} {spec.name!r} is {spec.datatype.value},"
+                    f" but the ONNX graph's is {model.datatype.value}"
+                )
+            if kind == "input" or model.shape:  # onnxruntime may not know an output's shape
+                check_shape(spec, model, kind, "onnx")
     return given
 
 
-def _refuse_external_data(model: onnx.ModelProto, artifact: Path) -> None:
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _tensors(model.graph)):
+def refuse_outside_reads(model: onnx.ModelProto, name: str) -> None:
+    """Refuse a model that would make onnxruntime read anything but its own bytes.
+
+    Every ``TensorProto`` anywhere in the model is checked (initializers, sparse tensors, every
+    attribute, subgraphs, model-local functions, training info), by walking the whole message
+    tree rather than a list of fields that could miss one.
+    """
+    for tensor in _tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            raise InvalidInput(
+                f"{name} keeps tensor {tensor.name!r} in an external data file, which the server"
+                " does not read; save the model as one file"
+                " (onnx.save_model(model, path, save_as_external_data=False))"
+            )
+    if any(entry.key == _ORT_CONFIG_KEY for entry in model.metadata_props):
         raise InvalidInput(
-            f"{artifact.name} keeps tensors in external data files; save the model as one file"
-            " (onnx.save_model(model, path, save_as_external_data=False))"
+            f"{name} carries onnxruntime session options in its metadata ({_ORT_CONFIG_KEY!r});"
+            " remove them: the server chooses its own"
         )
 
 
-def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield from (sparse.values, sparse.indices)
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            for subgraph in [attribute.g, *attribute.graphs] if attribute.HasField("g") else attribute.graphs:
-                yield from _tensors(subgraph)
+_ORT_CONFIG_KEY = "ort_config"
+"""Metadata onnxruntime reads as session options (profiling to a file, ...) when the environment
+sets ``ORT_LOAD_CONFIG_FROM_MODEL=1``."""
+
+
+def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every ``TensorProto`` in ``model``, however deeply nested; a tensor's own fields are not read."""
+    pending: list[Message] = [model]
+    while pending:
+        message = pending.pop()
+        if isinstance(message, onnx.TensorProto):
+            yield message
+            continue
+        for field, value in message.ListFields():
+            if field.message_type is None:
+                continue
+            if isinstance(value, Message):
+                pending.append(value)
+            else:
+                pending.extend(value)

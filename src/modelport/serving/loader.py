@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.core.errors import ModelportError
+from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature
 from modelport.registry.records import ModelVersion
 from modelport.runtimes import get_runtime
@@ -24,16 +26,22 @@ log = logging.getLogger(__name__)
 class VersionLoader:
     """Loads versions from verified artifacts; blocking, so callers run it in a thread."""
 
-    def __init__(self, artifact_path: Callable[[ModelVersion], Path], threads: int) -> None:
+    def __init__(
+        self,
+        artifact_path: Callable[[ModelVersion], Path],
+        threads: int,
+        max_tensor_bytes: int = LimitSettings().max_tensor_bytes,
+    ) -> None:
         self._artifact_path = artifact_path
         self._threads = threads
+        self._max_tensor_bytes = max_tensor_bytes
 
     def load(self, version: ModelVersion) -> LoadedVersion:
         path = self._artifact_path(version)  # re-hashes the file: a tampered artifact never loads
         options = LoadOptions(signature=version.signature, trusted=version.trusted, threads=self._threads)
         before = resident_bytes()
         model = get_runtime(version.framework).load(path, options)
-        _warm_up(model, f"{version.model}:{version.number}")
+        _warm_up(model, f"{version.model}:{version.number}", self._max_tensor_bytes)
         after = resident_bytes()
         return LoadedVersion(
             model=version.model,
@@ -57,11 +65,19 @@ def resident_bytes() -> int | None:
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def warmup_inputs(signature: Signature) -> dict[str, np.ndarray]:
-    """One row of zeros (empty strings for BYTES) in every input's shape."""
+def warmup_inputs(signature: Signature, max_bytes: int) -> dict[str, np.ndarray] | None:
+    """One row of zeros (empty strings for BYTES) in every input's shape.
+
+    ``None`` if together they would hold more than ``max_bytes``, counted before anything is
+    allocated as a request's inputs are (a BYTES element counts as its 8-byte reference).
+    """
+    shapes = {spec.name: tuple(1 if dim == -1 else dim for dim in spec.shape) for spec in signature.inputs}
+    size = sum(math.prod(shapes[spec.name]) * spec.datatype.numpy_dtype.itemsize for spec in signature.inputs)
+    if size > max_bytes:
+        return None
     inputs = {}
     for spec in signature.inputs:
-        shape = tuple(1 if dim == -1 else dim for dim in spec.shape)
+        shape = shapes[spec.name]
         if spec.datatype is Datatype.BYTES:
             inputs[spec.name] = np.full(shape, b"", dtype=object)
         else:
@@ -69,9 +85,20 @@ def warmup_inputs(signature: Signature) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _warm_up(model: LoadedModel, target: str) -> None:
-    """Run one prediction so the first real request does not pay for lazy initialisation."""
+def _warm_up(model: LoadedModel, target: str, max_bytes: int) -> None:
+    """Run one prediction so the first real request does not pay for lazy initialisation.
+
+    A warm-up input larger than a request may be (``limits.max_tensor_bytes``) is skipped, not
+    refused: the signature was checked against the model when it was registered, and the limit
+    is this server's setting, which another server of the same registry may set higher.
+    """
+    inputs = warmup_inputs(model.signature, max_bytes)
+    if inputs is None:
+        log.info(
+            "warm-up of %s skipped: one row is larger than limits.max_tensor_bytes (%d)", target, max_bytes
+        )
+        return
     try:
-        model.predict(warmup_inputs(model.signature))
+        model.predict(inputs)
     except ModelportError as exc:  # zeros are not valid input for every model; that is not fatal
         log.info("warm-up of %s skipped: %s", target, exc.message)
