@@ -7,7 +7,7 @@ signature; the registry checks that, this type only checks its own shape.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -15,7 +15,7 @@ from typing import Any
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["MonitorConfig", "Redaction"]
+__all__ = ["MonitorConfig", "Redaction", "strictest"]
 
 
 class Redaction(StrEnum):
@@ -35,6 +35,19 @@ class Redaction(StrEnum):
             raise InvalidInput(
                 f"redaction of input {input_name!r} must be one of {allowed}, got {text!r}"
             ) from None
+
+
+_STRICTNESS = {Redaction.KEEP: 0, Redaction.HASH: 1, Redaction.DROP: 2}
+
+
+def strictest(rule_sets: Iterable[Mapping[str, Redaction]]) -> dict[str, Redaction]:
+    """Per input, the strictest rule any of ``rule_sets`` gives it (drop over hash over keep)."""
+    merged: dict[str, Redaction] = {}
+    for rules in rule_sets:
+        for name, rule in rules.items():
+            if _STRICTNESS[rule] > _STRICTNESS[merged.get(name, Redaction.KEEP)]:
+                merged[name] = rule
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,10 @@ class MonitorConfig:
             rules[name] = Redaction.parse(rule, name)
         object.__setattr__(self, "sample_rate", float(rate))
         object.__setattr__(self, "redact", MappingProxyType(rules))
+
+    def with_redaction(self, redact: Mapping[str, Redaction]) -> MonitorConfig:
+        """The same sampling rate with other redaction rules."""
+        return MonitorConfig(self.sample_rate, redact)
 
     @property
     def enabled(self) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from modelport.core.errors import NotFound
-from modelport.core.monitor_config import MonitorConfig
+from modelport.core.monitor_config import MonitorConfig, strictest
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion, ModelRoutes
 
@@ -37,16 +37,41 @@ class RoutingTable:
     def endpoint(self, name: str) -> EndpointRoutes | None:
         return self.endpoints.get(name)
 
+    _merged: dict[tuple[str, str], MonitorConfig | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """``monitor`` answers, worked out once per (name, model) for this table."""
+
     def monitor(self, name: str, model: str) -> MonitorConfig | None:
-        """The settings for a request made to ``name`` and served by ``model``: the called name's,
-        else (an endpoint without its own) the model's."""
-        config = self.monitors.get(name)
-        return config if config is not None or name == model else self.monitors.get(model)
+        """The settings for a request made to ``name`` and served by ``model``.
+
+        The sampling rate is the called name's, else (an endpoint without its own) the model's. The
+        redaction is the strictest rule per input among the called name's, the serving model's and,
+        for an endpoint, every model it routes or mirrors to: the same inputs reach all of them, so a
+        rule any of their owners set holds for the logged row.
+        """
+        key = (name, model)
+        if key not in self._merged:
+            self._merged[key] = self._monitor(name, model)
+        return self._merged[key]
 
     def sampling(self, name: str, model: str) -> MonitorConfig | None:
         """``monitor(name, model)`` when it logs anything (``enabled``), else None."""
         config = self.monitor(name, model)
         return config if config is not None and config.enabled else None
+
+    def _monitor(self, name: str, model: str) -> MonitorConfig | None:
+        own = self.monitors.get(name)
+        chosen = own if own is not None or name == model else self.monitors.get(model)
+        if chosen is None:
+            return None
+        related = {model}
+        endpoint = self.endpoints.get(name)
+        if endpoint is not None:
+            related.update(v.version.model for v in endpoint.variants)
+            related.update(s.version.model for s in endpoint.shadows)
+        configs = [c for c in (own, *(self.monitors.get(m) for m in sorted(related))) if c is not None]
+        return chosen.with_redaction(strictest(c.redact for c in configs))
 
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""
