@@ -10,9 +10,35 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CallTiming", "InferenceRequest", "InferenceResponse", "RequestedOutput"]
+from modelport.core.errors import InvalidInput
+
+__all__ = [
+    "MAX_REQUEST_ID_CHARS",
+    "CallTiming",
+    "InferenceRequest",
+    "InferenceResponse",
+    "RequestedOutput",
+    "check_request_id",
+]
 
 Parameters = dict[str, Any]
+
+MAX_REQUEST_ID_CHARS = 256
+"""Longest request id accepted: ids are echoed, logged and remembered for feedback."""
+
+
+def check_request_id(request_id: str | None) -> None:
+    """``InvalidInput`` unless ``request_id`` is absent (or empty) or at most 256 printable characters.
+
+    The message never repeats the id: it may be megabytes, or meant for a log reader's terminal.
+    """
+    if request_id is None:
+        return
+    if len(request_id) > MAX_REQUEST_ID_CHARS or not request_id.isprintable():
+        raise InvalidInput(
+            f"the request's 'id' must be at most {MAX_REQUEST_ID_CHARS} printable characters "
+            f"(got {len(request_id)} characters)"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from modelport.core.errors import InvalidInput, NotFound
+from modelport.core.inference import MAX_REQUEST_ID_CHARS
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
 
-__all__ = ["EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
+__all__ = ["REMEMBER_BYTES", "REMEMBER_PREDICTIONS", "EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +74,35 @@ class _Tally:
         return report
 
 
+REMEMBER_PREDICTIONS = 100_000
+"""Predictions remembered per endpoint for feedback, at most..."""
+REMEMBER_BYTES = 64 * 1024 * 1024
+"""... and at most this many bytes of them (ids, values and a per-entry overhead), oldest forgotten first."""
+_ENTRY_OVERHEAD = 256
+"""Bytes a remembered prediction costs beyond its id and values (dict slot, tuple, array header)."""
+
+
 class EndpointOutcomes:
-    def __init__(self, endpoint: str, remember: int = 100_000, events: int = 100_000) -> None:
+    """Outcomes per variant, and the recent predictions that feedback can still judge.
+
+    A prediction is remembered under its request id only if no other prediction is remembered
+    under that id: a later request reusing an id cannot change what feedback for it is judged
+    against. Remembered predictions are bounded by count and by bytes.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        remember: int = REMEMBER_PREDICTIONS,
+        events: int = 100_000,
+        remember_bytes: int = REMEMBER_BYTES,
+    ) -> None:
         self.endpoint = endpoint
         self._tallies: dict[str, _Tally] = {}
         self._predictions: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
         self._remember = remember
+        self._remember_bytes = remember_bytes
+        self._remembered_bytes = 0
         self._events: deque[OutcomeEvent] = deque(maxlen=events)
         self._seq = 0
 
@@ -91,16 +115,28 @@ class EndpointOutcomes:
         tally.latencies.append(latency_s)
         self._event(variant, "request", failed, latency_s)
         if prediction is not None:
-            self._predictions[request_id] = (variant, prediction)
-            if len(self._predictions) > self._remember:
-                self._predictions.popitem(last=False)
+            self._remember_prediction(request_id, variant, prediction)
+
+    def _remember_prediction(self, request_id: str, variant: str, prediction: np.ndarray) -> None:
+        if request_id in self._predictions:
+            return  # the first request with this id keeps it
+        if prediction.dtype.kind == "O":  # its nbytes counts pointers only: hold the text it is judged by
+            prediction = prediction.astype(str)
+        cost = _cost(request_id, prediction)
+        if cost > self._remember_bytes:
+            return
+        self._predictions[request_id] = (variant, prediction)
+        self._remembered_bytes += cost
+        while len(self._predictions) > self._remember or self._remembered_bytes > self._remember_bytes:
+            old_id, (_, old) = self._predictions.popitem(last=False)
+            self._remembered_bytes -= _cost(old_id, old)
 
     def check_known(self, request_ids: Sequence[str]) -> None:
         """``NotFound`` naming the first id without a remembered prediction."""
         for request_id in request_ids:
             if request_id not in self._predictions:
                 raise NotFound(
-                    f"endpoint {self.endpoint!r} remembers no prediction with request id {request_id!r}"
+                    f"endpoint {self.endpoint!r} remembers no prediction with request id {_shown(request_id)}"
                 )
 
     def feedback(self, request_id: str, truth: Sequence[Any]) -> dict[str, Any]:
@@ -108,13 +144,13 @@ class EndpointOutcomes:
         found = self._predictions.get(request_id)
         if found is None:
             raise NotFound(
-                f"endpoint {self.endpoint!r} remembers no prediction with request id {request_id!r}"
+                f"endpoint {self.endpoint!r} remembers no prediction with request id {_shown(request_id)}"
             )
         variant, prediction = found
         expected = np.asarray(truth)
         if expected.size != prediction.size:
             raise InvalidInput(
-                f"request {request_id!r} predicted {prediction.size} rows; got {expected.size} labels"
+                f"request {_shown(request_id)} predicted {prediction.size} rows; got {expected.size} labels"
             )
         tally = self._tallies[variant]
         if prediction.dtype.kind == "f":
@@ -181,3 +217,12 @@ class EndpointOutcomes:
     def _event(self, variant: str, kind: str, failed: bool, latency_s: float = 0.0) -> None:
         self._seq += 1
         self._events.append(OutcomeEvent(self._seq, variant, kind, failed, latency_s))
+
+
+def _cost(request_id: str, prediction: np.ndarray) -> int:
+    return len(request_id) + prediction.nbytes + _ENTRY_OVERHEAD
+
+
+def _shown(request_id: str) -> str:
+    """An id as error messages quote it: no longer than an accepted request id (feedback ids are not)."""
+    return repr(request_id) if len(request_id) <= MAX_REQUEST_ID_CHARS else f"of {len(request_id)} characters"

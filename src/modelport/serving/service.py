@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelport.core.errors import ErrorKind, ModelportError, NotFound
-from modelport.core.inference import InferenceRequest, InferenceResponse
+from modelport.core.inference import InferenceRequest, InferenceResponse, check_request_id
 from modelport.core.monitor_config import MonitorConfig
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadRecord
@@ -99,6 +99,7 @@ class InferenceService:
         loaded, endpoint = admission.version, admission.endpoint
         outcome_id = (request.id or uuid.uuid4().hex) if endpoint is not None else ""  # for feedback
         try:
+            check_request_id(request.id)
             validate_request(request, loaded.signature, loaded.target)
             outputs = await loaded.predict(request.inputs, request.timing)
         except ModelportError as error:
