@@ -18,6 +18,7 @@ from modelport.cli_input import parse_pairs
 from modelport.client_monitor import ExportQuery
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
+from modelport.core.private_files import create_private
 from modelport.monitoring.payloads import FORMATS
 
 __all__ = ["add_monitor_commands"]
@@ -37,8 +38,10 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 
 def _create(path: Path, shown: Path) -> BinaryIO:
+    """``path`` new and ``0600`` (rows can hold personal data); never through a symlink left there."""
     try:
-        return path.open("wb")
+        path.unlink(missing_ok=True)
+        return create_private(path, exclusive=True)
     except OSError as error:
         raise InvalidInput(f"cannot write --out {shown}: {error.strerror}") from None
 

@@ -54,7 +54,9 @@ GRPC_GRACE_S = 5.0
 
 
 def open_registry(settings: Settings) -> Registry:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from modelport.core.private_files import DIR_MODE, private_dir, tighten
+
+    tighten(private_dir(settings.data_dir), DIR_MODE)  # an existing install's too: rows can be personal
     return Registry.open(settings.database_url, LocalArtifactStore(settings.data_dir / "artifacts"))
 
 

@@ -10,6 +10,7 @@ serialises writers the same way.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from modelport.core.private_files import FILE_MODE, create_private, private_dir, tighten
 
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "WRITE", "create_registry_engine", "upgrade_schema"]
 
@@ -38,11 +41,22 @@ def create_registry_engine(database_url: str) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_database(Path(url.database).expanduser())
     engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _private_database(path: Path) -> None:
+    """Create the SQLite file ``0600`` before SQLite does (its -wal, -shm and journal files take the
+    database file's mode), and tighten an existing one and its companions."""
+    private_dir(path.parent)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError), create_private(path, exclusive=True):
+            pass
+    for companion in ("", "-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + companion), FILE_MODE)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

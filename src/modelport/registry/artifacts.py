@@ -3,7 +3,8 @@
 A stored file lives at ``<digest[:2]>/<digest>/<filename>`` where ``digest`` is the sha256 of its
 bytes. A file is written to a temporary name inside the store, fsynced, then moved into place with
 one atomic ``os.replace``: a reader sees the whole file or none, and a crash leaves at most a stray
-temporary file. Storing the same bytes twice is a no-op.
+temporary file. Storing the same bytes twice is a no-op. Folders are ``0700`` and stored files
+``0400``: only the server's user reads them, and nobody rewrites them.
 
 ``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
 local folder, and an object-store implementation can follow the same five methods.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from modelport.core import InternalError, InvalidInput, NotFound
+from modelport.core.private_files import DIR_MODE, private_dir, tighten
 from modelport.registry.names import check_filename
 
 __all__ = ["ArtifactStore", "LocalArtifactStore", "StoredArtifact"]
@@ -64,7 +66,8 @@ class LocalArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._tmp = self.root / ".tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self._tmp)
+        tighten(self.root, DIR_MODE)
         _remove_stale(self._tmp, older_than_s=_STALE_TMP_S)
 
     def __repr__(self) -> str:
@@ -131,8 +134,8 @@ class LocalArtifactStore:
         if final.is_file():
             tmp.unlink(missing_ok=True)
         else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
+            private_dir(final.parent)
+            os.chmod(tmp, 0o400)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
             _fsync_dir(final.parent.parent)

@@ -7,6 +7,7 @@ a new segment starts. File names carry the process id (and a random token), so `
 never collide.
 
 Each file's modification time is set to its newest row's time, which is what age retention reads.
+Rows can hold personal data: folders are created ``0700`` and files ``0600``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from modelport.core.private_files import create_private, private_dir
 from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads.columns import concat
 
@@ -103,9 +105,10 @@ class SegmentWriter:
 
     def probe(self) -> None:
         """Raise ``OSError`` unless a file can be created in the payload directory now."""
-        self._directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self._directory)
         probe = self._directory / f".probe-{self._pid}.tmp"
-        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
+        create_private(probe, exclusive=True).close()
         probe.unlink()
 
     def enforce_retention(self) -> dict[str, int]:
@@ -163,10 +166,11 @@ class SegmentWriter:
         table = table.replace_schema_metadata(
             {MIN_TIME_KEY: str(low).encode(), MAX_TIME_KEY: str(high).encode()}
         )
-        segment.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(segment.path.parent)
         temporary = segment.path.with_name(f".{segment.path.name}.tmp")
         try:
-            pq.write_table(table, temporary, compression="zstd")
+            with create_private(temporary) as sink:
+                pq.write_table(table, sink, compression="zstd")
             os.utime(temporary, (high / 1e6, high / 1e6))
             os.replace(temporary, segment.path)
         except BaseException:
