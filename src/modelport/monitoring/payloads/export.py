@@ -2,6 +2,10 @@
 
 CSV cannot hold lists or bytes: a list cell becomes its JSON text and a binary cell its base64.
 JSON lines gives one object per row; times are ISO-8601 UTC in both text formats.
+
+CSV is what spreadsheets open, and some text in it comes from callers (request ids, string inputs):
+a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+``'`` so that no spreadsheet reads it as a formula. Parquet and JSON lines keep the values as logged.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ MEDIA_TYPES = {
     "jsonl": "application/x-ndjson",
 }
 _CHUNK_ROWS = 4096
+_FORMULA_START = r"^([=+\-@\t\r])"
 
 
 def check_format(name: str) -> str:
@@ -77,7 +82,10 @@ def export_chunks(table: pa.Table, format_: str) -> Iterator[bytes]:
 
 def _csv(table: pa.Table) -> Iterator[bytes]:
     text = pa.table(
-        {name: _as_text(column) for name, column in zip(table.column_names, table.columns, strict=True)}
+        {
+            name: _inert(_as_text(column))
+            for name, column in zip(table.column_names, table.columns, strict=True)
+        }
     )
     sink = io.BytesIO()
     with pa_csv.CSVWriter(sink, text.schema) as writer:
@@ -102,6 +110,13 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
             pa.string(),
         )
     return column
+
+
+def _inert(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A text column whose cells no spreadsheet takes for a formula (see the module's docstring)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    return pc.replace_substring_regex(column, pattern=_FORMULA_START, replacement=r"'\1", max_replacements=1)
 
 
 def _jsonl(table: pa.Table) -> Iterator[bytes]:
