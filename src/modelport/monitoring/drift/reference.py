@@ -5,6 +5,12 @@ The accepted forms: a numpy array, ``{input name: array}``, or a table (pyarrow,
 feature: for a model with one input, one column per position in order (header names are free);
 for several inputs, one column per feature by name (``age``, or ``x[0]``, ``x[1]`` for a 2-D one).
 The result is a flat table of feature columns, which the registry stores as Parquet.
+
+A reference file may come from anyone allowed to register, so it is read as data only and within
+bounds checked before anything is decoded: a ``.npy`` without pickles or object arrays, whose
+declared shape the file's bytes must hold; a ``.parquet`` whose footer declares at most
+``MAX_REFERENCE_CELLS`` values and ``MAX_REFERENCE_BYTES`` decoded; and at most
+``MAX_REFERENCE_COLUMNS`` columns in any form.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.lib.format as npy
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -22,12 +29,24 @@ from modelport.core.errors import InvalidInput
 from modelport.core.tensors import Signature, TensorSpec
 from modelport.monitoring.drift.features import feature_names, is_tabular
 
-__all__ = ["ReferenceData", "read_reference_file", "reference_table"]
+__all__ = [
+    "MAX_REFERENCE_BYTES",
+    "MAX_REFERENCE_CELLS",
+    "MAX_REFERENCE_COLUMNS",
+    "ReferenceData",
+    "read_reference_file",
+    "reference_table",
+]
 
 ReferenceData = Any
 """A numpy array, a mapping of input name to array, or a table ``pyarrow.table`` accepts."""
 
 _SUFFIXES = (".npy", ".parquet", ".csv")
+MAX_REFERENCE_COLUMNS = 10_000
+MAX_REFERENCE_CELLS = 50_000_000
+"""Values (rows x columns) a reference file may declare."""
+MAX_REFERENCE_BYTES = 512 * 1024 * 1024
+"""Bytes a reference file may decode to, as its header or footer declares them."""
 
 
 def read_reference_file(path: Path) -> np.ndarray[Any, Any] | pa.Table:
@@ -38,18 +57,65 @@ def read_reference_file(path: Path) -> np.ndarray[Any, Any] | pa.Table:
         raise InvalidInput(f"reference data must be .npy, .parquet or .csv, got {path.name!r}")
     try:
         if suffix == ".npy":
+            _check_npy(path)
             return np.asarray(np.load(path, allow_pickle=False))
         if suffix == ".parquet":
+            _check_parquet(path)
             return pq.read_table(path)
         return _read_csv(path)
     except (ValueError, OSError, pa.ArrowException) as exc:
         raise InvalidInput(f"cannot read reference data {path.name!r}: {exc}") from None
 
 
+def _check_npy(path: Path) -> None:
+    """Refuse an object array, or a declared shape the file's bytes cannot hold, before ``np.load``
+    allocates for it."""
+    with path.open("rb") as handle:
+        version = npy.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(handle)
+        else:
+            raise InvalidInput(f"reference data {path.name!r}: unsupported .npy version {version}")
+        available = path.stat().st_size - handle.tell()
+    if dtype.hasobject:
+        raise InvalidInput(
+            f"reference data {path.name!r} holds Python objects; use numbers, booleans or text"
+        )
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > available or declared > MAX_REFERENCE_BYTES:
+        raise InvalidInput(
+            f"reference data {path.name!r} declares shape {shape} ({declared} bytes) "
+            f"but holds {available} bytes (at most {MAX_REFERENCE_BYTES} are read)"
+        )
+    if len(shape) > 1 and int(np.prod(shape[1:], dtype=object)) > MAX_REFERENCE_COLUMNS:
+        raise InvalidInput(f"reference data {path.name!r} has more than {MAX_REFERENCE_COLUMNS} columns")
+
+
+def _check_parquet(path: Path) -> None:
+    """Refuse a Parquet file whose footer declares too many columns, values or decoded bytes: a small
+    file can decode to gigabytes (a long run of one value compresses to almost nothing)."""
+    meta = pq.read_metadata(path)
+    if meta.num_columns > MAX_REFERENCE_COLUMNS:
+        raise InvalidInput(f"reference data {path.name!r} has more than {MAX_REFERENCE_COLUMNS} columns")
+    cells = meta.num_rows * meta.num_columns
+    decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if cells > MAX_REFERENCE_CELLS or decoded > MAX_REFERENCE_BYTES:
+        raise InvalidInput(
+            f"reference data {path.name!r} is too large: {meta.num_rows} rows x {meta.num_columns} "
+            f"columns, {decoded} bytes decoded (limits: {MAX_REFERENCE_CELLS} values, "
+            f"{MAX_REFERENCE_BYTES} bytes)"
+        )
+
+
 def _read_csv(path: Path) -> pa.Table:
     with path.open(encoding="utf-8", errors="replace") as handle:
         first = handle.readline()
-    numeric = all(_is_number(cell) for cell in first.strip().split(","))
+    cells = first.strip().split(",")
+    if len(cells) > MAX_REFERENCE_COLUMNS:
+        raise InvalidInput(f"reference data {path.name!r} has more than {MAX_REFERENCE_COLUMNS} columns")
+    numeric = all(_is_number(cell) for cell in cells)
     return pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=numeric))
 
 
