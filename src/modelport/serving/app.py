@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from modelport.core.settings import Settings
 from modelport.monitoring.prometheus import ModelportCollector, VersionView
 from modelport.monitoring.tracing import Tracing
+from modelport.serving.auth import inference_token
 from modelport.serving.http import Handler, HttpRequest, HttpResponse
 from modelport.serving.oip_rest import OipRest
 from modelport.serving.reconciler import Reconciler
@@ -30,13 +31,15 @@ class ServingServices:
 def create_inference_app(
     settings: Settings, services: ServingServices, collectors: Sequence[Collector] = ()
 ) -> Router:
-    """``collectors`` add to ``/metrics`` beside the per-version statistics and the process's own."""
+    """``collectors`` add to ``/metrics`` beside the per-version statistics and the process's own.
+
+    With ``auth.protect_inference`` every route but the two health probes asks for the token."""
     enabled = settings.metrics.enabled
     oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing, enabled)
     routes = oip.routes()
     if enabled:
         routes.append(Route("GET", settings.metrics.path, metrics_handler(services.reconciler, collectors)))
-    return Router(routes)
+    return Router(routes, inference_token(settings.auth))
 
 
 def metrics_handler(reconciler: Reconciler, collectors: Sequence[Collector] = ()) -> Handler:

@@ -24,6 +24,7 @@ __all__ = [
     "Scope",
     "Send",
     "error_response",
+    "header_text",
     "json_response",
     "read_body",
     "send_response",
@@ -62,6 +63,17 @@ def json_response(payload: Any, status: int = 200) -> HttpResponse:
 def error_response(error: ModelportError) -> HttpResponse:
     headers = [*_JSON, *((k.lower().encode(), v.encode()) for k, v in error_headers(error).items())]
     return HttpResponse(orjson.dumps({"error": error.message}), HTTP_STATUS[error.kind], headers)
+
+
+def header_text(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
+    """A header's value as text; a value that is not UTF-8 is the caller's error, not the server's."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"header {name.decode()} is not valid UTF-8") from None
 
 
 async def read_body(request: HttpRequest, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from modelport import __version__
 from modelport.core.settings import LimitSettings
 from modelport.monitoring.tracing import Tracing
 from modelport.serving.accounting import RequestAccount
-from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
+from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
 from modelport.serving.metadata import ModelDescription, describe, is_ready
 from modelport.serving.oip_codec import (
     JSON_HEADERS,
@@ -56,8 +56,8 @@ class OipRest:
         model = "/v2/models/{model}"
         version = model + "/versions/{version}"
         routes = [
-            Route("GET", "/v2/health/live", self.live),
-            Route("GET", "/v2/health/ready", self.ready),
+            Route("GET", "/v2/health/live", self.live, public=True),
+            Route("GET", "/v2/health/ready", self.ready, public=True),
             Route("GET", "/v2", self.server_metadata),
             Route("GET", model, self.model_metadata),
             Route("GET", version, self.model_metadata),
@@ -101,11 +101,9 @@ class OipRest:
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
         params = request.path_params
-        route_key = request.headers.get(ROUTE_KEY_HEADER)
+        route_key = header_text(request.headers, ROUTE_KEY_HEADER)
         # admitted before the body is read: a request to shed costs nothing more
-        admission = self._service.admit(
-            params["model"], params.get("version"), None if route_key is None else route_key.decode()
-        )
+        admission = self._service.admit(params["model"], params.get("version"), route_key)
         account = RequestAccount("rest", params["model"], admission, self._tracing, lambda: _carrier(request))
         try:
             body = await read_body(request, self._limits.max_body_bytes)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from modelport.core.errors import ModelportError, NotFound
+from modelport.serving.auth import bearer_matches, unauthorized
 from modelport.serving.http import (
     Handler,
     HttpRequest,
@@ -31,6 +32,8 @@ class Route:
     method: str
     path: str
     handler: Handler
+    public: bool = False
+    """Answers without the token even when the data plane asks for one (the health probes)."""
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +54,15 @@ class Route:
 class Router:
     """An ASGI app dispatching HTTP requests to ``Route`` handlers (404/405 in the protocol's format)."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], token: bytes | None = None) -> None:
+        """``token``: every route but the public ones asks for ``Authorization: Bearer <token>``.
+
+        The check wraps those handlers here, once: without a token no request pays for it."""
+        if token is not None:
+            routes = [
+                route if route.public else replace(route, handler=_guarded(route.handler, token))
+                for route in routes
+            ]
         self._matched: dict[tuple[str, str], tuple[Route, Mapping[str, str]]] = {}
         self._by_length: dict[int, list[Route]] = defaultdict(list)
         # literal segments win over parameters: /v2/models/stats before /v2/models/{model}
@@ -106,6 +117,15 @@ class Router:
             self._matched.clear()
         matched = self._matched[(method, path)] = (route, MappingProxyType(params))
         return matched
+
+
+def _guarded(handler: Handler, token: bytes) -> Handler:
+    async def guarded(request: HttpRequest) -> HttpResponse:
+        if not bearer_matches(request.headers.get(b"authorization"), token):
+            raise unauthorized()
+        return await handler(request)
+
+    return guarded
 
 
 def _no_route(path: str, method: str, allowed: list[str]) -> HttpResponse:

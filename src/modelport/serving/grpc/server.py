@@ -7,6 +7,8 @@ import grpc
 from modelport.core.errors import Conflict
 from modelport.core.settings import Settings
 from modelport.serving.app import ServingServices
+from modelport.serving.auth import inference_token
+from modelport.serving.grpc.auth import BearerInterceptor
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from modelport.serving.grpc.servicer import InferenceServicer
 
@@ -16,16 +18,19 @@ __all__ = ["create_grpc_server"]
 def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[grpc.aio.Server, int]:
     """An unstarted server bound to ``settings.host:settings.grpc.port``, and the port it bound.
 
+    With ``auth.protect_inference`` every call but ServerLive and ServerReady needs the token.
     Port 0 binds a free port. Call ``await server.start()`` on the event loop that serves HTTP, and
     ``await server.stop(grace)`` on shutdown.
     """
     limit = settings.grpc.max_message_bytes
+    token = inference_token(settings.auth)
     server = grpc.aio.server(
+        interceptors=[] if token is None else [BearerInterceptor(token)],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-        ]
+        ],
     )
     servicer = InferenceServicer(services.inference, services.reconciler, settings.limits, services.tracing)
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]

@@ -146,8 +146,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
 
 def _carrier(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """The text metadata (``traceparent``); binary (``-bin``) values carry no trace context."""
     metadata = context.invocation_metadata() or ()
-    return {item.key: item.value if isinstance(item.value, str) else item.value.decode() for item in metadata}
+    return {item.key: item.value for item in metadata if isinstance(item.value, str)}
 
 
 def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:

@@ -1,0 +1,51 @@
+"""The bearer token on gRPC calls (``auth.protect_inference``): metadata ``authorization``.
+
+The server's liveness and readiness stay open, as over REST; every other call (model readiness and
+metadata included) needs the token. The interceptor is installed only when a token is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from modelport.serving.auth import bearer_matches, unauthorized
+
+__all__ = ["OPEN_METHODS", "BearerInterceptor"]
+
+_SERVICE = "/inference.GRPCInferenceService/"
+OPEN_METHODS = frozenset({_SERVICE + "ServerLive", _SERVICE + "ServerReady"})
+
+
+async def _deny(request: bytes, context: grpc.aio.ServicerContext) -> None:
+    await context.abort(
+        grpc.StatusCode.UNAUTHENTICATED, unauthorized("metadata authorization: Bearer <token>").message
+    )
+
+
+# Unary, the shape of every call of the service; no deserializer: the request is never read.
+_DENIED = grpc.unary_unary_rpc_method_handler(_deny)
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
+
+
+class BearerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is untyped
+    def __init__(self, token: bytes) -> None:
+        self._token = token
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        if handler_call_details.method in OPEN_METHODS or bearer_matches(
+            _authorization(handler_call_details), self._token
+        ):
+            return await continuation(handler_call_details)
+        return _DENIED
+
+
+def _authorization(details: grpc.HandlerCallDetails) -> bytes | None:
+    for key, value in details.invocation_metadata or ():
+        if key == "authorization":
+            return value if isinstance(value, bytes) else value.encode()
+    return None
