@@ -1,6 +1,7 @@
 """The management ASGI app: register, list, alias and version-policy operations, plus server status.
 
 Served under ``/api`` beside the data plane; described by the OpenAPI document at ``/api/openapi.json``.
+Every request, the document's included, passes the token gate, then the body limit.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
-from modelport.control.auth import check_bearer
+from modelport.control.auth import BearerGate
+from modelport.control.body_limit import BodyLimit
 from modelport.control.drift import DriftService
 from modelport.control.drift_routes import build_drift_router
 from modelport.control.endpoint_routes import build_endpoint_router
@@ -54,17 +56,15 @@ class ControlServices:
 
 
 def create_management_app(settings: Settings, services: ControlServices) -> FastAPI:
-    def require_token(authorization: str | None = Header(default=None)) -> None:
-        check_bearer(authorization, settings.auth.token)
-
     app = FastAPI(
         title="modelport management API",
         version=__version__,
         docs_url=None,  # the interactive page would fetch scripts from a CDN; the document itself is served
         redoc_url=None,
         openapi_url="/openapi.json",
-        dependencies=[Depends(require_token)],
     )
+    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    app.add_middleware(BearerGate, token=settings.auth.token)  # the outermost: added last
     app.include_router(build_router(settings, services), prefix="/v1")
     app.include_router(build_endpoint_router(services.registry, services.shadow_report), prefix="/v1")
     app.include_router(
