@@ -37,6 +37,7 @@ from modelport.monitoring.tracing import Tracing
 from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
+from modelport.serving.auth import inference_token
 from modelport.serving.fast_lane import FastLane
 from modelport.serving.grpc import create_grpc_server
 from modelport.serving.loader import VersionLoader
@@ -61,7 +62,9 @@ def open_registry(settings: Settings) -> Registry:
 
 
 def check_exposure(settings: Settings) -> None:
-    """Refuse to run an open management API on a non-loopback address."""
+    """Refuse to run an open management API on a non-loopback address, or ``protect_inference``
+    without a token (checked again where the data plane is built; here before any worker starts)."""
+    inference_token(settings.auth)
     if not is_loopback(settings.host) and not settings.auth.token:
         raise Forbidden(
             f"refusing to listen on {settings.host} without a management token: "
