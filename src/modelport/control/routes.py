@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from modelport.control.aliases import move_alias
 from modelport.control.registration import RegistrationRequest
-from modelport.core.errors import Forbidden, InvalidInput, TooLarge
+from modelport.core.errors import Forbidden, InvalidInput
 from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
 from modelport.monitoring.drift.reference import ReferenceData, read_reference_file
@@ -82,7 +82,7 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
                 "MODELPORT_AUTH__ALLOW_UNTRUSTED_UPLOADS=true"
             )
         with tempfile.TemporaryDirectory(prefix="modelport-upload-") as tmp:
-            artifact = _save_upload(file, Path(tmp), settings.limits.max_body_bytes)
+            artifact = _save_upload(file, Path(tmp))
             request = RegistrationRequest(
                 name=name,
                 artifact=artifact,
@@ -93,7 +93,7 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
                 lineage=_string_map("lineage", lineage),
                 description=description,
                 trusted=trusted,
-                reference_data=_load_reference(reference, Path(tmp), settings.limits.max_body_bytes),
+                reference_data=_load_reference(reference, Path(tmp)),
             )
             return services.registrar.register(request).to_dict()
 
@@ -128,24 +128,24 @@ def _add_serving_routes(router: APIRouter, registry: Registry) -> None:
         return config.to_dict()
 
 
-def _save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:
+def _save_upload(upload: UploadFile, directory: Path) -> Path:
+    """The uploaded file, copied under ``directory``. Its size is already bounded: the whole request
+    body was counted against ``limits.max_body_bytes`` while it arrived (``control/body_limit.py``)."""
     suffix = Path(upload.filename or "").suffix.lower()
     if not suffix.isascii() or "/" in suffix or "\\" in suffix or len(suffix) > 16:
         raise InvalidInput("the uploaded file name has an unusable extension")
     target = directory / f"upload{suffix}"
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out, length=1024 * 1024)
-    if target.stat().st_size > limit:
-        raise TooLarge(f"the uploaded file exceeds the limit of {limit} bytes")
     return target
 
 
-def _load_reference(upload: UploadFile | None, directory: Path, limit: int) -> ReferenceData | None:
+def _load_reference(upload: UploadFile | None, directory: Path) -> ReferenceData | None:
     if upload is None:
         return None
     folder = directory / "reference"  # apart from the artifact, which may share its extension
     folder.mkdir()
-    return read_reference_file(_save_upload(upload, folder, limit))
+    return read_reference_file(_save_upload(upload, folder))
 
 
 def _json_field(field: str, text: str) -> Any:
