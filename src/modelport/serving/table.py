@@ -71,7 +71,8 @@ class RoutingTable:
             related.update(v.version.model for v in endpoint.variants)
             related.update(s.version.model for s in endpoint.shadows)
         configs = [c for c in (own, *(self.monitors.get(m) for m in sorted(related))) if c is not None]
-        return chosen.with_redaction(strictest(c.redact for c in configs))
+        merged = strictest(c.redact for c in configs)
+        return chosen if merged == dict(chosen.redact) else chosen.with_redaction(merged)
 
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""
