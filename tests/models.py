@@ -42,3 +42,24 @@ def cancer_skops(directory: Path) -> Path:
     path = directory / "cancer.skops"
     skops.io.dump(model, path)
     return path
+
+
+def runstring_skops(directory: Path, marker: Path) -> Path:
+    """The skops file of issue 15: when it predicts, numpy functions build a string (``np.full_like``),
+    pick it (``np.take``) and run it (``numpy.testing.runstring``), which writes ``marker``."""
+    import numpy.testing
+    import skops.io
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    code = f"open({str(marker)!r}, 'w').write('code ran')"
+    pipeline = make_pipeline(
+        FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": f"<U{len(code)}"}),
+        FunctionTransformer(np.take, kw_args={"indices": 0}),
+        FunctionTransformer(numpy.testing.runstring, kw_args={"dict": {}}),
+        LinearRegression().fit(np.eye(4), [1.0, 2.0, 3.0, 4.0]),
+    )
+    path = directory / "runstring.skops"
+    skops.io.dump(pipeline, path)
+    return path

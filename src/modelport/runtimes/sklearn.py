@@ -1,8 +1,12 @@
-"""scikit-learn estimators: ``.skops`` (safe types only) or pickle/joblib (``trusted`` only)."""
+"""scikit-learn estimators: ``.skops`` (allow-listed content only, see skops_types.py) or
+pickle/joblib (``trusted`` only)."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Mapping
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +17,9 @@ from modelport.runtimes import PICKLE_SUFFIXES
 from modelport.runtimes.arrays import encode_strings, matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+from modelport.runtimes.skops_types import disallowed_types
 
-__all__ = ["SAFE_MODULE_PREFIXES", "SklearnModel", "SklearnRuntime"]
-
-SAFE_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-"""skops types from these modules load without ``trusted``."""
+__all__ = ["SklearnModel", "SklearnRuntime"]
 
 
 class SklearnRuntime:
@@ -78,18 +80,27 @@ def _load_pickle(artifact: Path, trusted: bool) -> Any:
 
 
 def _load_skops(artifact: Path, trusted: bool) -> Any:
+    """Check and load the same bytes: the file is read once."""
     import skops.io
 
+    data = artifact.read_bytes()
     with invalid_model_errors("sklearn", artifact):
-        untrusted = skops.io.get_untrusted_types(file=artifact)
-    unsafe = sorted(t for t in untrusted if not t.startswith(SAFE_MODULE_PREFIXES))
-    if unsafe and not trusted:
+        refused = [] if trusted else disallowed_types(_schema(data))
+    if refused:
         raise Forbidden(
-            f"{artifact.name} needs types that could run code when loaded ({', '.join(unsafe[:5])});"
-            " pass --trust / trusted=True if you trust this file"
+            f"{artifact.name} holds code or types an untrusted skops file may not contain"
+            f" ({', '.join(refused[:5])}); pass --trust / trusted=True if you trust this file"
         )
     with invalid_model_errors("sklearn", artifact):
-        return skops.io.load(artifact, trusted=untrusted)
+        return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+
+
+def _schema(data: bytes) -> dict[str, Any]:
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    if not isinstance(schema, dict):
+        raise ValueError("schema.json is not an object")
+    return schema
 
 
 def _is_classifier(estimator: Any) -> bool:
