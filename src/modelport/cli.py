@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_context import Context, client_token, fail_cleanly, pass_context, refuse_token_argument
 from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import parse_pairs, read_predict_input
@@ -23,12 +23,18 @@ __all__ = ["main"]
 @click.group()
 @click.option("--home", type=click.Path(path_type=Path), help="Data directory (default ~/.modelport).")
 @click.option("--server", envvar="MODELPORT_SERVER", help="Talk to a running server at this URL.")
-@click.option("--token", envvar="MODELPORT_TOKEN", help="Bearer token for --server.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MODELPORT_TOKEN_FILE",
+    help="File holding the bearer token (for --server, and for serve). Or set MODELPORT_TOKEN.",
+)
+@click.option("--token", hidden=True, callback=refuse_token_argument, expose_value=False)
 @click.version_option(package_name="modelport")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None, server: str | None, token: str | None) -> None:
+def main(ctx: click.Context, home: Path | None, server: str | None, token_file: Path | None) -> None:
     """modelport: a model registry and inference server."""
-    ctx.obj = Context({"home": home} if home else {}, server, token)
+    ctx.obj = Context({"home": home} if home else {}, server, client_token(token_file))
 
 
 @main.command()

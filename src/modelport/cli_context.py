@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from modelport.client import Catalog, LocalCatalog, RemoteCatalog
 from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEndpoints
 from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
 from modelport.core.errors import ModelportError
-from modelport.core.settings import Settings
+from modelport.core.settings import Settings, read_token_file
 from modelport.registry.catalog import Registry
 
-__all__ = ["Context", "fail_cleanly", "pass_context"]
+__all__ = ["Context", "client_token", "fail_cleanly", "pass_context", "refuse_token_argument"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +40,25 @@ def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def refuse_token_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--token`` is refused: an argument is readable by every user in the process list."""
+    if value is not None:
+        raise click.UsageError(
+            "--token would show the token in the process list; "
+            "set MODELPORT_TOKEN or pass --token-file FILE instead"
+        )
+
+
+def client_token(token_file: Path | None) -> str | None:
+    """The bearer token: ``--token-file`` (or ``MODELPORT_TOKEN_FILE``), else ``MODELPORT_TOKEN``."""
+    if token_file is None:
+        return os.environ.get("MODELPORT_TOKEN") or None
+    try:
+        return read_token_file(token_file)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 class Context:
     def __init__(self, overrides: dict[str, Any], server: str | None, token: str | None) -> None:
         self.overrides = overrides
@@ -44,7 +66,14 @@ class Context:
         self.token = token
 
     def settings(self, **more: Any) -> Settings:
-        return Settings(**{**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+        """The settings from the environment, the global options and ``more``; a bad one is a usage error."""
+        try:
+            return Settings(**{**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+            )
+            raise click.UsageError(f"invalid settings: {problems}") from None
 
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:

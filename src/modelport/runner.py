@@ -2,13 +2,18 @@
 
 With ``workers > 1`` uvicorn binds the port once and runs N processes that accept on it; each
 process opens the registry, converges on it by itself and serves everything (the registry is the
-only thing they share). Settings reach the workers as JSON in one environment variable.
+only thing they share). Settings reach the workers as JSON in a file only this user can read
+(the token is in them); the workers' environment holds only its path, and the token's own variables
+are removed before any child process starts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -20,10 +25,15 @@ from modelport.serving.fast_lane import FastLaneProtocol
 __all__ = ["run_server", "worker_app"]
 
 log = logging.getLogger("modelport")
-_SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_JSON"
+_SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_FILE"
+TOKEN_VARIABLES = ("MODELPORT_AUTH__TOKEN", "MODELPORT_AUTH__TOKEN_FILE", "MODELPORT_TOKEN")
+"""Read into the settings, then dropped from this process's environment, so no child inherits them
+(and a worker reads the token from the settings file alone)."""
 
 
 def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
+    for name in TOKEN_VARIABLES:
+        os.environ.pop(name, None)
     _configure_logging(settings)
     check_exposure(settings)
     registry = open_registry(settings)
@@ -45,15 +55,27 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
             return
     finally:
         registry.close()
-    os.environ[_SETTINGS_ENV] = settings.model_dump_json()
-    uvicorn.run(
-        "modelport.runner:worker_app", factory=True, workers=settings.workers, **_uvicorn_options(settings)
-    )
+    private = Path(tempfile.mkdtemp(prefix="modelport-workers-"))  # mode 0700
+    try:
+        settings_file = private / "settings.json"
+        descriptor = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(settings.model_dump_json(exclude={"auth": {"token_file"}}))
+        os.environ[_SETTINGS_ENV] = str(settings_file)
+        uvicorn.run(
+            "modelport.runner:worker_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+    finally:
+        os.environ.pop(_SETTINGS_ENV, None)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def worker_app() -> ModelportApp:
-    """The app of one worker process (uvicorn calls this in each worker)."""
-    settings = Settings.model_validate_json(os.environ[_SETTINGS_ENV])
+    """The app of one worker process (uvicorn calls this in each worker, and again for a restarted one)."""
+    settings = Settings.model_validate_json(Path(os.environ[_SETTINGS_ENV]).read_text())
     _configure_logging(settings)
     return build_app(settings, open_registry(settings))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "TracingSettings",
+    "read_token_file",
 ]
 
 
@@ -32,10 +33,34 @@ class LimitSettings(BaseModel):
 class AuthSettings(BaseModel):
     token: str | None = None
     """Bearer token for the management API; required when listening beyond loopback."""
+    token_file: Path | None = None
+    """A file holding the token (its first line), e.g. a mounted secret: the token then appears in
+    no environment and no command line."""
     protect_inference: bool = False
     """Ask for the token on inference routes too."""
     allow_untrusted_uploads: bool = False
     """Accept pickle/joblib artifacts through the remote API (they run code when loaded)."""
+
+    @model_validator(mode="after")
+    def _read_token_file(self) -> AuthSettings:
+        if self.token_file is None:
+            return self
+        if self.token is not None:
+            raise ValueError("set auth.token or auth.token_file, not both")
+        self.token = read_token_file(self.token_file)
+        return self
+
+
+def read_token_file(path: Path) -> str:
+    """The first line of ``path``, stripped; a missing or empty file is an error, never an open server."""
+    try:
+        lines = path.expanduser().read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc}") from None
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
 
 
 class ServingSettings(BaseModel):
