@@ -79,7 +79,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     ``tracing`` defaults to what ``settings.tracing`` describes; pass one to export spans elsewhere.
     """
     loader = VersionLoader(
-        registry.artifact_path, settings.serving.model_threads, settings.limits.max_tensor_bytes
+        registry.artifact_path,
+        settings.serving.model_threads,
+        max_tensor_bytes=settings.limits.max_tensor_bytes,
     )
     executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
     reconciler = Reconciler(

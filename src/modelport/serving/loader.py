@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from modelport.core.errors import ModelportError
-from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature
 from modelport.registry.records import ModelVersion
 from modelport.runtimes import get_runtime
@@ -30,7 +29,8 @@ class VersionLoader:
         self,
         artifact_path: Callable[[ModelVersion], Path],
         threads: int,
-        max_tensor_bytes: int = LimitSettings().max_tensor_bytes,
+        *,
+        max_tensor_bytes: int,
     ) -> None:
         self._artifact_path = artifact_path
         self._threads = threads
