@@ -1,18 +1,23 @@
 """Test-load a new artifact in a child process, so a file that crashes its framework cannot
-take the server down.
+take the server down, and a file that runs code (trusted or through a bug) reaches little.
 
-The parent sends one JSON request on the child's stdin; the child answers with one JSON object
-on its stdout (framework output is sent to stderr) and exits.
+The child is confined (sandbox.py): minimal environment, private working directory, rlimits,
+writes only inside that directory where the kernel has Landlock. The parent sends one JSON
+request on the child's stdin; the child confines itself, answers with one JSON object on its
+stdout (framework output is sent to stderr) and exits.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import signal
+import site
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +26,29 @@ import numpy as np
 from modelport import core
 from modelport.core import InternalError, InvalidInput, ModelportError, Signature
 from modelport.runtimes.arrays import tensors_from_json, tensors_to_json
+from modelport.runtimes.sandbox import Limits, child_environment, confine, landlock_abi
 
-__all__ = ["ONLY_INPUT", "probe_artifact"]
+__all__ = ["ONLY_INPUT", "PROBE_MEMORY_BYTES", "probe_artifact"]
 
 ONLY_INPUT = ""
 """Key of a sample input given as one unnamed array: it feeds the model's only input."""
 
+PROBE_MEMORY_BYTES = 8 << 30
+"""The child's address-space limit. Loading and predicting a small model maps under 0.75 GiB with
+every runtime here (xgboost is the largest); a real model adds about its size."""
+
 logger = logging.getLogger(__name__)
 _ERRORS: dict[str, type[ModelportError]] = {
     cls.kind.value: cls
-    for cls in (core.NotFound, InvalidInput, core.Conflict, core.Forbidden, core.NotReady, core.Overloaded)
+    for cls in (
+        core.NotFound,
+        InvalidInput,
+        core.TooLarge,
+        core.Conflict,
+        core.Forbidden,
+        core.NotReady,
+        core.Overloaded,
+    )
 }
 
 
@@ -45,26 +63,57 @@ def probe_artifact(
 ) -> Signature:
     """Load ``path`` (and predict on ``sample_input``) in a child process; the model's signature."""
     request = {
-        "path": str(path),
+        "path": str(path.resolve()),
         "framework": framework,
         "trusted": trusted,
         "signature": signature.to_dict() if signature else None,
         "sample_input": tensors_to_json(sample_input) if sample_input else None,
     }
     command = [sys.executable, "-m", "modelport.runtimes.probe"]
-    source_root = str(Path(__file__).resolve().parents[2])  # the child imports this same modelport
-    python_path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
-    try:
-        done = subprocess.run(
-            command,
-            input=json.dumps(request).encode(),
-            capture_output=True,
-            timeout=timeout_s,
-            env={**os.environ, "PYTHONPATH": python_path},
-        )
-    except subprocess.TimeoutExpired:
-        raise InvalidInput(f"the {framework} runtime did not load this file within {timeout_s:g} s") from None
+    _warn_once_if_writes_are_not_confined()
+    with tempfile.TemporaryDirectory(prefix="modelport-probe-") as directory:
+        request["sandbox"] = {
+            "directory": directory,
+            "memory_bytes": PROBE_MEMORY_BYTES,
+            "cpu_seconds": _cpu_seconds(timeout_s),
+        }
+        try:
+            done = subprocess.run(
+                command,
+                input=json.dumps(request).encode(),
+                capture_output=True,
+                timeout=timeout_s,
+                cwd=directory,
+                env=child_environment(os.environ, Path(directory), _python_path()),
+            )
+        except subprocess.TimeoutExpired:
+            raise InvalidInput(
+                f"the {framework} runtime did not load this file within {timeout_s:g} s"
+            ) from None
     return _reply(done, framework)
+
+
+def _python_path() -> str:
+    """The child imports this same modelport and what the parent can import from ``PYTHONPATH``
+    and the user's site-packages (its ``HOME`` is not the user's)."""
+    source_root = str(Path(__file__).resolve().parents[2])
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    paths = (source_root, os.environ.get("PYTHONPATH"), user_site if user_site in sys.path else None)
+    return os.pathsep.join(p for p in paths if p)
+
+
+def _cpu_seconds(timeout_s: float) -> int:
+    """CPU time across all the child's threads: the wall-clock timeout on every core, plus a margin."""
+    return int(timeout_s * (os.cpu_count() or 1)) + 5
+
+
+@functools.cache
+def _warn_once_if_writes_are_not_confined() -> None:
+    if not landlock_abi():
+        logger.warning(
+            "this kernel has no Landlock: the probe child that test-loads new artifacts runs with a"
+            " minimal environment and resource limits, but can write wherever this user can"
+        )
 
 
 def _reply(done: subprocess.CompletedProcess[bytes], framework: str) -> Signature:
@@ -108,18 +157,34 @@ def _probe(request: dict[str, Any]) -> Signature:
     return model.signature
 
 
+def _error_reply(exc: Exception, memory_bytes: int) -> dict[str, Any]:
+    """The reply for a failed probe; running out of the sandbox's memory is said as such, even
+    where a runtime turned the ``MemoryError`` into ``InvalidInput``."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, MemoryError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        limit = f"{memory_bytes / (1 << 30):g} GiB"
+        message = f"loading this file needs more memory than the {limit} a new artifact may use"
+        return {"ok": False, "kind": core.TooLarge.kind.value, "message": message}
+    if isinstance(exc, ModelportError):
+        return {"ok": False, "kind": exc.kind.value, "message": exc.message}
+    logger.exception("probe failed")  # a bug or a framework failure outside translated calls
+    return {"ok": False, "kind": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+
+
 def main() -> None:
     """The child: keep the real stdout for the one JSON reply, send everything else to stderr."""
     reply_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    request = json.load(sys.stdin)
+    sandbox = request["sandbox"]
     try:
-        reply = {"ok": True, "signature": _probe(json.load(sys.stdin)).to_dict()}
-    except ModelportError as exc:
-        reply = {"ok": False, "kind": exc.kind.value, "message": exc.message}
-    except Exception as exc:  # a bug or a framework failure outside translated calls
-        logger.exception("probe failed")
-        reply = {"ok": False, "kind": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+        confine(Path(sandbox["directory"]), Limits(sandbox["memory_bytes"], sandbox["cpu_seconds"]))
+        reply = {"ok": True, "signature": _probe(request).to_dict()}
+    except Exception as exc:
+        reply = _error_reply(exc, sandbox["memory_bytes"])
     with os.fdopen(reply_fd, "w") as out:
         json.dump(reply, out)
     sys.stderr.flush()
