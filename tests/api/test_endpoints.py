@@ -178,6 +178,12 @@ async def test_feedback_by_request_id_and_the_ab_report(iris: httpx.AsyncClient)
         json={"items": [{"id": ids[0], "label": [0, 2]}, {"id": "nope", "label": 1}]},
     )
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+    too_long = "x" * 5_000_000
+    refused = await iris.post(
+        "/api/v1/endpoints/flowers/feedback", json={"items": [{"id": too_long, "label": 1}]}
+    )
+    assert refused.status_code == 400 and "at most 256" in refused.json()["error"]
+    assert len(refused.content) < 1000  # the id is not echoed back
     judged = await iris.post(
         "/api/v1/endpoints/flowers/feedback", json={"items": [{"id": i, "label": [0, 2]} for i in ids]}
     )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from modelport.control.endpoints import EndpointChanges
 from modelport.core.errors import InvalidInput
+from modelport.core.inference import MAX_REQUEST_ID_CHARS
 from modelport.core.rollout import DEFAULT_STEPS, Guardrails, RolloutPlan, RolloutPolicy
 from modelport.core.targets import Target
 from modelport.monitoring.book import OutcomeBook
@@ -46,7 +47,7 @@ class PolicyBody(_Steps):
 
 
 class FeedbackItem(BaseModel):
-    id: str
+    id: str = Field(max_length=MAX_REQUEST_ID_CHARS, description="The id the prediction was answered with")
     label: Any = Field(description="The true label (or value); a list for a multi-row request")
 
 
