@@ -63,3 +63,58 @@ def runstring_skops(directory: Path, marker: Path) -> Path:
     path = directory / "runstring.skops"
     skops.io.dump(pipeline, path)
     return path
+
+
+def tampered_tree_skops(directory: Path, field: str, value: int) -> Path:
+    """A one-split decision tree (feature 0 <= 5 goes left) in skops, its root's ``field`` set to ``value``.
+
+    Only fitted state changes, so the file holds nothing but allowed types; ``right_child`` far out
+    of range makes scikit-learn's compiled predictor read out of bounds for rows that go right,
+    ``left_child`` 0 makes rows that go left loop forever.
+    """
+    import io
+    import json
+    import zipfile
+
+    import skops.io
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.random.RandomState(0).rand(200, 3) * 10
+    clean = directory / "tree.skops"
+    skops.io.dump(DecisionTreeClassifier(max_depth=1).fit(x, (x[:, 0] > 5).astype(int)), clean)
+    with zipfile.ZipFile(clean) as source:
+        files = {name: source.read(name) for name in source.namelist()}
+    nodes_file = _tree_nodes_file(json.loads(files["schema.json"]))
+    nodes = np.load(io.BytesIO(files[nodes_file]), allow_pickle=False)
+    nodes[field][0] = value
+    buffer = io.BytesIO()
+    np.save(buffer, nodes, allow_pickle=False)
+    files[nodes_file] = buffer.getvalue()
+    path = directory / f"tree-{field}-{value}.skops"
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in files.items():
+            target.writestr(name, data)
+    return path
+
+
+def _tree_nodes_file(schema: object) -> str:
+    """The .npy member holding the ``nodes`` array of the first ``Tree`` in a skops schema."""
+    if isinstance(schema, dict):
+        if schema.get("__class__") == "Tree":
+            return str(schema["content"]["content"]["nodes"]["file"])
+        children = list(schema.values())
+    else:
+        children = list(schema) if isinstance(schema, list) else []
+    for child in children:
+        if isinstance(child, dict | list):
+            found = _tree_nodes_file_or_none(child)
+            if found:
+                return found
+    raise LookupError("no Tree in this schema")
+
+
+def _tree_nodes_file_or_none(schema: object) -> str | None:
+    try:
+        return _tree_nodes_file(schema)
+    except LookupError:
+        return None

@@ -97,8 +97,13 @@ class LocalCatalog:
 
     def infer(self, target: Target, request: Json) -> Json:
         version = self._registry.resolve_target(target)
-        limit = self._settings.limits.max_tensor_bytes
-        loaded = VersionLoader(self._registry.artifact_path, threads=1, max_tensor_bytes=limit).load(version)
+        loader = VersionLoader(
+            self._registry.artifact_path,
+            threads=1,
+            max_tensor_bytes=self._settings.limits.max_tensor_bytes,
+            isolated_call_timeout_s=self._settings.serving.isolated_call_timeout_s,
+        )
+        loaded = loader.load(version)
         try:
             decoded = decode_infer_request(orjson.dumps(request), None, self._settings.limits)
             validate_request(decoded, loaded.signature, loaded.target)

@@ -82,6 +82,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         registry.artifact_path,
         settings.serving.model_threads,
         max_tensor_bytes=settings.limits.max_tensor_bytes,
+        isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,
     )
     executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
     reconciler = Reconciler(

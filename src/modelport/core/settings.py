@@ -77,6 +77,9 @@ class ServingSettings(BaseModel):
     """Longest wait for in-flight requests before an old version is unloaded anyway."""
     probe_timeout_s: float = Field(120.0, gt=0)
     """Longest test-load of a new artifact in a child process."""
+    isolated_call_timeout_s: float = Field(60.0, gt=0)
+    """Longest ``predict`` of a model run in a confined child (untrusted scikit-learn, XGBoost and
+    LightGBM files); past it the child is stopped and the call fails."""
     fast_lane: bool = True
     """Answer data-plane HTTP requests straight from the HTTP protocol, without ASGI (see
     docs/performance.md); off: every request goes through uvicorn's ASGI path."""

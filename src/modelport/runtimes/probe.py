@@ -2,19 +2,18 @@
 take the server down, and a file that runs code (trusted or through a bug) reaches little.
 
 The child is confined (sandbox.py): minimal environment, private working directory, rlimits,
-writes only inside that directory where the kernel has Landlock. The parent sends one JSON
+reads only Python, system libraries and the artifact, and writes only inside that directory, where
+the kernel has Landlock. The parent sends one JSON
 request on the child's stdin; the child confines itself, answers with one JSON object on its
 stdout (framework output is sent to stderr) and exits.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import signal
-import site
 import subprocess
 import sys
 import tempfile
@@ -25,14 +24,24 @@ import numpy as np
 
 from modelport import core
 from modelport.core import InternalError, InvalidInput, ModelportError, Signature
+from modelport.core.settings import LimitSettings
 from modelport.runtimes.arrays import tensors_from_json, tensors_to_json
-from modelport.runtimes.sandbox import Limits, child_environment, confine, landlock_abi
+from modelport.runtimes.sandbox import (
+    Limits,
+    child_environment,
+    child_python_path,
+    confine,
+    warn_if_writes_are_not_confined,
+)
+from modelport.runtimes.warmup import warm_up
 
 __all__ = ["ONLY_INPUT", "PROBE_MEMORY_BYTES", "probe_artifact"]
 
 ONLY_INPUT = ""
 """Key of a sample input given as one unnamed array: it feeds the model's only input."""
 
+PROBE_WARMUP_BYTES = LimitSettings().max_tensor_bytes
+"""The probe warms the model up as a server with the default limits will."""
 PROBE_MEMORY_BYTES = 8 << 30
 """The child's address-space limit. Loading and predicting a small model maps under 0.75 GiB with
 every runtime here (xgboost is the largest); a real model adds about its size."""
@@ -70,7 +79,7 @@ def probe_artifact(
         "sample_input": tensors_to_json(sample_input) if sample_input else None,
     }
     command = [sys.executable, "-m", "modelport.runtimes.probe"]
-    _warn_once_if_writes_are_not_confined()
+    warn_if_writes_are_not_confined()
     with tempfile.TemporaryDirectory(prefix="modelport-probe-") as directory:
         request["sandbox"] = {
             "directory": directory,
@@ -84,7 +93,7 @@ def probe_artifact(
                 capture_output=True,
                 timeout=timeout_s,
                 cwd=directory,
-                env=child_environment(os.environ, Path(directory), _python_path()),
+                env=child_environment(os.environ, Path(directory), child_python_path()),
             )
         except subprocess.TimeoutExpired:
             raise InvalidInput(
@@ -93,27 +102,9 @@ def probe_artifact(
     return _reply(done, framework)
 
 
-def _python_path() -> str:
-    """The child imports this same modelport and what the parent can import from ``PYTHONPATH``
-    and the user's site-packages (its ``HOME`` is not the user's)."""
-    source_root = str(Path(__file__).resolve().parents[2])
-    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
-    paths = (source_root, os.environ.get("PYTHONPATH"), user_site if user_site in sys.path else None)
-    return os.pathsep.join(p for p in paths if p)
-
-
 def _cpu_seconds(timeout_s: float) -> int:
     """CPU time across all the child's threads: the wall-clock timeout on every core, plus a margin."""
     return int(timeout_s * (os.cpu_count() or 1)) + 5
-
-
-@functools.cache
-def _warn_once_if_writes_are_not_confined() -> None:
-    if not landlock_abi():
-        logger.warning(
-            "this kernel has no Landlock: the probe child that test-loads new artifacts runs with a"
-            " minimal environment and resource limits, but can write wherever this user can"
-        )
 
 
 def _reply(done: subprocess.CompletedProcess[bytes], framework: str) -> Signature:
@@ -146,6 +137,7 @@ def _probe(request: dict[str, Any]) -> Signature:
     signature = Signature.from_dict(request["signature"]) if request["signature"] else None
     options = LoadOptions(signature=signature, trusted=bool(request["trusted"]))
     model = get_runtime(request["framework"]).load(Path(request["path"]), options)
+    warm_up(model, "a new artifact", PROBE_WARMUP_BYTES)  # as a server will: a crash here is refused now
     if request["sample_input"]:
         sample = tensors_from_json(request["sample_input"])
         if list(sample) == [ONLY_INPUT] and len(model.signature.inputs) == 1:
@@ -181,7 +173,8 @@ def main() -> None:
     request = json.load(sys.stdin)
     sandbox = request["sandbox"]
     try:
-        confine(Path(sandbox["directory"]), Limits(sandbox["memory_bytes"], sandbox["cpu_seconds"]))
+        limits = Limits(sandbox["memory_bytes"], sandbox["cpu_seconds"])
+        confine(Path(sandbox["directory"]), Path(request["path"]), limits)
         reply = {"ok": True, "signature": _probe(request).to_dict()}
     except Exception as exc:
         reply = _error_reply(exc, sandbox["memory_bytes"])

@@ -1,27 +1,37 @@
-"""Confinement of the probe child, which loads and test-predicts artifacts nobody vouched for.
+"""Confinement of the child processes that load artifacts nobody vouched for: the registration
+probe (``probe.py``) and isolated models (``isolation.py``).
 
 The parent gives the child a minimal environment (no ``MODELPORT_*`` token, no cloud keys) and a
 private empty working directory. The child, before it reads the artifact, limits its own memory,
-CPU time and file sizes, and on Linux with Landlock (5.13+) gives up the right to write anywhere
-but that directory, to open TCP connections and (Landlock ABI 6+) to signal processes outside it.
-Reads stay allowed: it must import Python and read the artifact.
+CPU time and file sizes, and on Linux with Landlock (5.13+) gives up the right to read anything
+but Python, system libraries and the artifact, to write anywhere but that directory, to open TCP
+connections (ABI 4+) and to signal processes outside it (ABI 6+).
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import functools
 import logging
 import os
 import re
 import resource
+import site
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "child_environment", "confine", "landlock_abi"]
+from modelport.runtimes.landlock import landlock_abi, restrict
+
+__all__ = [
+    "Limits",
+    "child_environment",
+    "child_python_path",
+    "confine",
+    "landlock_abi",
+    "readable_paths",
+    "warn_if_writes_are_not_confined",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +48,8 @@ class Limits:
 
     memory_bytes: int
     """Address space. Loading a normal model maps far less (see ``PROBE_MEMORY_BYTES``)."""
-    cpu_seconds: int
+    cpu_seconds: int | None
+    """``None`` for a long-lived process (an isolated model), whose calls have their own deadline."""
     file_bytes: int = 64 << 20
 
 
@@ -53,74 +64,62 @@ def child_environment(parent: Mapping[str, str], directory: Path, python_path: s
     for name in _THREAD_VARIABLES:  # a test load needs no thread pools (each maps memory and a stack)
         env[name] = "1"
     env["HOME"] = env["TMPDIR"] = str(directory)
+    env["JOBLIB_MULTIPROCESSING"] = "0"  # joblib's semaphore check would only warn: /dev/shm is not writable
     return env
 
 
-def confine(directory: Path, limits: Limits) -> None:
-    """Called by the child on itself before it touches the artifact; cannot be undone."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-    abi = landlock_abi()
-    if abi:
-        _restrict_writes_to(directory, abi)
-
-
-# Landlock, from <linux/landlock.h>; the syscall numbers are the same on every architecture.
-_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
-_CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
-_PR_SET_NO_NEW_PRIVS = 38
-_FS_WRITE_ABI1 = sum(1 << bit for bit in (1, *range(4, 13)))  # write file, remove, make dir/reg/sym/...
-_FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14  # ABI 2, ABI 3
-_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
-_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
+def child_python_path() -> str:
+    """The child imports this same modelport and what the parent can import from ``PYTHONPATH``
+    and the user's site-packages (its ``HOME`` is not the user's)."""
+    source_root = str(Path(__file__).resolve().parents[2])
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    paths = (source_root, os.environ.get("PYTHONPATH"), user_site if user_site in sys.path else None)
+    return os.pathsep.join(p for p in paths if p)
 
 
 @functools.cache
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version; 0 where there is none (old kernel, disabled, not Linux)."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    return max(int(_libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)), 0)
-
-
-def _restrict_writes_to(directory: Path, abi: int) -> None:
-    fs = _FS_WRITE_ABI1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
-    attr = _RulesetAttr(fs=fs, net=_NET_BIND_TCP | _NET_CONNECT_TCP if abi >= 4 else 0)
-    if abi >= 6:
-        attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
-    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    ruleset = _check(_libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0))
-    try:
-        beneath = _PathBeneathAttr(
-            allowed_access=fs, parent_fd=os.open(directory, os.O_PATH | os.O_DIRECTORY)
+def warn_if_writes_are_not_confined() -> None:
+    """Said once per process, by the parent, where the kernel cannot confine a child's writes."""
+    if not landlock_abi():
+        logger.warning(
+            "this kernel has no Landlock: the child processes that load artifacts nobody vouched for"
+            " run with a minimal environment and resource limits, but can read and write wherever this"
+            " user can"
         )
-        try:
-            _check(_libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(beneath), 0))
-        finally:
-            os.close(beneath.parent_fd)
-        _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-        _check(_libc.syscall(_RESTRICT_SELF, ruleset, 0))
-    finally:
-        os.close(ruleset)
 
 
-def _check(result: int) -> int:
-    if result < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"landlock: {os.strerror(code or errno.EINVAL)}")
-    return result
+def confine(directory: Path, artifact: Path, limits: Limits) -> None:
+    """Called by the child on itself before it touches ``artifact``; cannot be undone."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    if limits.cpu_seconds is not None:
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    if landlock_abi():
+        restrict(writable=directory, readable=[artifact, *readable_paths()])
+
+
+SYSTEM_READS = (
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/lib64",
+    "/usr/share/zoneinfo",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/dev/null",
+    "/dev/urandom",
+    "/proc/self",
+    "/sys/devices/system/cpu",
+)
+"""Beyond Python itself, what loading and running a model reads: shared libraries, the time zone,
+the process's own ``/proc`` entry (``/proc/self`` resolves to it when the rule is made), and the
+CPU topology that BLAS and OpenMP read to size their thread pools."""
+
+
+def readable_paths() -> list[Path]:
+    """Python's installation and import path, and ``SYSTEM_READS``: nothing of the data directory,
+    the home folder, ``/etc``'s other files or other processes."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return [Path(p) for p in sorted({*prefixes, *(p for p in sys.path if p), *SYSTEM_READS})]

@@ -72,6 +72,7 @@ def test_child_environment_keeps_only_the_allow_list(tmp_path: Path) -> None:
         "PYTHONPATH": "/src",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
+        "JOBLIB_MULTIPROCESSING": "0",
     }
 
 
@@ -111,6 +112,26 @@ def test_the_child_cannot_write_outside_its_directory(tmp_path: Path) -> None:
     )
     assert seen == {"inside": "ok", "outside": "PermissionError"}
     assert not outside.exists()
+
+
+@pytest.mark.skipif(
+    not landlock_abi(), reason="this kernel has no Landlock: the probe's reads are not confined"
+)
+def test_the_child_reads_only_python_system_libraries_and_its_artifact(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("a secret beside the artifact")
+    targets = [str(secret), "/proc/1/environ", str(Path.home() / ".bashrc"), "/etc/hostname"]
+    seen = _seen_by(
+        f"for target in {targets!r}:\n"
+        "    try:\n        open(target, 'rb').read(1); seen[target] = 'read'\n"
+        "    except OSError as exc:\n        seen[target] = type(exc).__name__\n"
+        "import numpy, sklearn  # Python and its libraries stay readable\n"
+        f"seen['own artifact'] = len(open({str(tmp_path / 'code.pkl')!r}, 'rb').read(2))",
+        tmp_path,
+    )
+    assert seen.pop("own artifact") == 2
+    assert set(seen.values()) <= {"PermissionError", "FileNotFoundError"}, seen
+    assert seen[str(secret)] == "PermissionError"
 
 
 @pytest.mark.skipif(landlock_abi() < 4, reason="Landlock before ABI 4 cannot refuse TCP connections")

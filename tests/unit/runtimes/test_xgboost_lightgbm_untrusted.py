@@ -18,7 +18,7 @@ import pytest
 
 from modelport.core import InvalidInput
 from modelport.runtimes.probe import probe_artifact
-from modelport.serving.loader import _warm_up
+from modelport.runtimes.warmup import warm_up
 from tests.unit.runtimes.conftest import load
 
 HUGE = "2000000000"
@@ -51,8 +51,8 @@ def test_a_huge_declared_feature_count_loads_but_is_never_warmed_up(
 ) -> None:
     model = load("xgboost", edited(xgb_path, tmp_path / "model.json", "num_feature"))
     assert model.signature.inputs[0].shape == (-1, int(HUGE))  # 8 GB for one row of FP32
-    with caplog.at_level(logging.INFO, logger="modelport.serving.loader"):
-        _warm_up(model, "wide:1", max_bytes=256 * 1024 * 1024)
+    with caplog.at_level(logging.INFO, logger="modelport.runtimes.warmup"):
+        warm_up(model, "wide:1", max_bytes=256 * 1024 * 1024)
     assert "warm-up of wide:1 skipped: one row is larger than limits.max_tensor_bytes" in caplog.text
     with pytest.raises(InvalidInput, match="must have shape"):
         model.predict({"input": np.zeros((1, 4), np.float32)})

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from modelport.core import Datatype, Signature, TensorSpec
 from modelport.runtimes import LoadOptions, get_runtime
-from modelport.serving.loader import _warm_up, warmup_inputs
+from modelport.runtimes.warmup import warm_up, warmup_inputs
 
 HUGE = 100_000_000
 OUT = (TensorSpec("y", Datatype.FP32, (-1,)),)
@@ -57,7 +57,7 @@ def test_an_oversized_warm_up_is_skipped_with_an_info_log(
         (TensorSpec("output_label", Datatype.INT64, (-1,)),),
     )
     model = get_runtime("onnx").load(path, LoadOptions(signature=given))
-    with caplog.at_level(logging.INFO, logger="modelport.serving.loader"):
-        _warm_up(model, "iris:1", max_bytes=1024)
+    with caplog.at_level(logging.INFO, logger="modelport.runtimes.warmup"):
+        warm_up(model, "iris:1", max_bytes=1024)
     assert "warm-up of iris:1 skipped: one row is larger than limits.max_tensor_bytes (1024)" in caplog.text
     assert "Traceback" not in caplog.text
