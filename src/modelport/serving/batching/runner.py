@@ -5,6 +5,9 @@ cross-thread callback, a future). For a model that answers in less than that, ru
 loop blocks the loop for *less* time than the hand-off would. The runner keeps a moving average
 of each model's call time and runs it inline only while that average is under ``inline_below_s``;
 one slow call pushes the average up and later calls go back to the pool.
+
+A model served from a confined child (``IsolatedModel``) never runs inline, however fast: its call
+waits on a pipe, up to its deadline if the child hangs, and the loop must never wait with it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from modelport.core.errors import InternalError, ModelportError
 from modelport.runtimes.base import LoadedModel
+from modelport.runtimes.isolation import IsolatedModel
 
 __all__ = ["ModelRunner"]
 
@@ -34,7 +38,7 @@ class ModelRunner:
         self._model = model
         self._executor = executor
         self._target = target
-        self._inline_below_s = inline_below_s
+        self._inline_below_s = 0.0 if isinstance(model, IsolatedModel) else inline_below_s
         self._average_s: float | None = None
 
     @property

@@ -2,12 +2,16 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from modelport.core import InternalError, InvalidInput, Signature
+from modelport.runtimes.base import LoadOptions
+from modelport.runtimes.isolation import IsolatedModel
 from modelport.serving.batching.runner import ModelRunner
+from tests import models
 
 
 class ThreadRecordingModel:
@@ -70,3 +74,19 @@ async def test_framework_errors_become_internal_errors_and_ours_pass_through(
     model.error = InvalidInput("bad")
     with pytest.raises(InvalidInput, match="bad"):
         await runner.run({"x": np.ones(1)})
+
+
+async def test_a_model_in_a_confined_child_never_runs_on_the_loop(
+    executor: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    """Its call waits on a pipe (up to its deadline if the child hangs): the loop must not wait with it."""
+    model = IsolatedModel(
+        models.cancer_skops(tmp_path), "sklearn", LoadOptions(), call_timeout_s=60, max_bytes=1 << 26
+    )
+    try:
+        runner = ModelRunner(model, executor, "cancer:1", inline_below_s=3600.0)
+        for _ in range(3):
+            await runner.run({"input": np.zeros((1, 30))})
+            assert not runner.runs_inline
+    finally:
+        model.close()
