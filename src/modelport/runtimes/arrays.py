@@ -71,7 +71,7 @@ def get_input(inputs: Mapping[str, np.ndarray], spec: TensorSpec) -> np.ndarray:
             f"input {spec.name!r} must have shape {list(spec.shape)} (-1: any size); got {list(array.shape)}"
         )
     if spec.datatype is Datatype.BYTES:
-        return decode_strings(array)
+        return decode_strings(array, spec.name)
     try:
         return array.astype(spec.datatype.numpy_dtype, copy=False)
     except (TypeError, ValueError):
@@ -83,26 +83,35 @@ def matrix(inputs: Mapping[str, np.ndarray], signature: Signature) -> np.ndarray
     return np.ascontiguousarray(get_input(inputs, signature.inputs[0]))
 
 
-def decode_strings(array: np.ndarray) -> np.ndarray[Any, np.dtype[np.str_]]:
-    """BYTES (object array of ``bytes``) to a numpy ``str`` array, as the frameworks want."""
-    if array.dtype.kind == "U":
-        return array
+def decode_strings(array: np.ndarray, name: str) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """BYTES (object array of ``bytes``) to an object array of ``str``, as the frameworks take text.
+
+    Element by element, never through numpy's fixed-width ``str``/``bytes`` dtypes: those drop
+    trailing NULs, so ``b"a\\0"`` would reach the model as ``"a"``. Bytes that are not UTF-8 have
+    no text form and are refused rather than changed.
+    """
+    flat = np.empty(array.size, dtype=object)
     try:
-        if array.dtype.kind == "O" and array.size and isinstance(array.flat[0], str):
-            return array.astype(np.str_)
-        return np.char.decode(array.astype(np.bytes_), "utf-8")
-    except (TypeError, ValueError, UnicodeDecodeError):
-        raise InvalidInput("a BYTES input must hold UTF-8 strings") from None
+        flat[:] = [_text(item) for item in array.reshape(-1).tolist()]
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"input {name!r} holds bytes that are not valid UTF-8; this model takes text (UTF-8) only"
+        ) from None
+    return flat.reshape(array.shape)
+
+
+def _text(item: object) -> str:
+    return item.decode("utf-8") if isinstance(item, bytes) else str(item)
 
 
 def encode_strings(array: np.ndarray) -> np.ndarray[Any, np.dtype[np.object_]]:
-    """Strings, bytes or mixed objects to BYTES: an object array of ``bytes``."""
-    if array.dtype.kind == "S":
-        return array.astype(object)
-    encoded: np.ndarray[Any, np.dtype[np.object_]] = np.char.encode(array.astype(np.str_), "utf-8").astype(
-        object
-    )
-    return encoded
+    """Strings, bytes or mixed objects to BYTES: an object array of ``bytes``, each element exact
+    (no trip through numpy's fixed-width dtypes, which drop trailing NULs)."""
+    flat = np.empty(array.size, dtype=object)
+    flat[:] = [
+        item if isinstance(item, bytes) else str(item).encode("utf-8") for item in array.reshape(-1).tolist()
+    ]
+    return flat.reshape(array.shape)
 
 
 def tensors_to_json(sample: dict[str, np.ndarray]) -> dict[str, Any]:
