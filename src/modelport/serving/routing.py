@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from modelport.core.errors import ModelportError, NotFound
-from modelport.serving.auth import bearer_matches, unauthorized
+from modelport.serving.auth import bearer_matches, request_headers, unauthorized
 from modelport.serving.http import (
     Handler,
     HttpRequest,
@@ -71,7 +71,7 @@ class Router:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope["headers"])
+            headers = request_headers(scope["headers"])  # a repeated Authorization stays visible
             await send_response(send, await self.dispatch(scope["method"], scope["path"], headers, receive))
 
     async def dispatch(

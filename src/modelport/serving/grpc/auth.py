@@ -1,7 +1,8 @@
 """The bearer token on gRPC calls (``auth.protect_inference``): metadata ``authorization``.
 
 The server's liveness and readiness stay open, as over REST; every other call (model readiness and
-metadata included) needs the token. The interceptor is installed only when a token is asked for.
+metadata included) needs exactly one ``authorization`` value, the token. The interceptor is installed
+only when a token is asked for.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from modelport.serving.auth import bearer_matches, unauthorized
+from modelport.serving.auth import single_bearer_matches, unauthorized
 
 __all__ = ["OPEN_METHODS", "BearerInterceptor"]
 
@@ -37,15 +38,17 @@ class BearerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        if handler_call_details.method in OPEN_METHODS or bearer_matches(
-            _authorization(handler_call_details), self._token
+        if handler_call_details.method in OPEN_METHODS or single_bearer_matches(
+            _authorizations(handler_call_details), self._token
         ):
             return await continuation(handler_call_details)
         return _DENIED
 
 
-def _authorization(details: grpc.HandlerCallDetails) -> bytes | None:
-    for key, value in details.invocation_metadata or ():
-        if key == "authorization":
-            return value if isinstance(value, bytes) else value.encode()
-    return None
+def _authorizations(details: grpc.HandlerCallDetails) -> list[bytes]:
+    """Every ``authorization`` value: two of them are refused, whichever is right."""
+    return [
+        value if isinstance(value, bytes) else value.encode()
+        for key, value in details.invocation_metadata or ()
+        if key == "authorization"
+    ]
