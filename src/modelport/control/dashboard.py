@@ -1,8 +1,9 @@
 """The dashboard's static files, served under ``/ui`` beside the management API.
 
 The files hold no data: the page asks ``/api/v1`` and ``/v2`` for everything, with the same bearer
-token as any other client, so the dashboard needs no auth of its own. The headers keep the page from
-loading anything from elsewhere and from being framed by another site.
+token as any other client, so the dashboard needs no auth of its own. Given the management API's
+``Host`` allow-list, it answers only to those names, so a rebound name cannot load it either. The
+headers keep the page from loading anything from elsewhere and from being framed by another site.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from starlette.datastructures import MutableHeaders
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelport.control.auth import HostAllowList, SiteGate
 
 __all__ = ["UI_DIRECTORY", "create_dashboard_app"]
 
@@ -30,9 +33,11 @@ SECURITY_HEADERS = {
 }
 
 
-def create_dashboard_app(directory: Path = UI_DIRECTORY) -> ASGIApp:
-    """``index.html`` at the mount's root, the other files by name, with ``SECURITY_HEADERS``."""
-    return _WithHeaders(StaticFiles(directory=directory, html=True))
+def create_dashboard_app(directory: Path = UI_DIRECTORY, hosts: HostAllowList | None = None) -> ASGIApp:
+    """``index.html`` at the mount's root, the other files by name, with ``SECURITY_HEADERS``;
+    ``hosts``: the ``Host`` names it answers to (the management API's), others get 400."""
+    files = _WithHeaders(StaticFiles(directory=directory, html=True))
+    return files if hosts is None else SiteGate(files, hosts)
 
 
 class _WithHeaders:

@@ -154,6 +154,12 @@ class StorageSettings(BaseModel):
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
 
 
+class HttpSettings(BaseModel):
+    allowed_hosts: list[str] = []
+    """More ``Host`` names the management API and the dashboard answer to (``name`` or ``name:port``),
+    e.g. a proxy's public name, beside the loopback names and the bound address; ``*`` allows any."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELPORT_", env_nested_delimiter="__", extra="ignore")
 
@@ -173,6 +179,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     payloads: PayloadSettings = PayloadSettings()
     drift: DriftSettings = DriftSettings()
+    http: HttpSettings = HttpSettings()
 
     @property
     def data_dir(self) -> Path:
