@@ -11,7 +11,7 @@ import click
 from modelport.cli_context import Context, client_token, fail_cleanly, pass_context, refuse_token_argument
 from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
-from modelport.cli_input import parse_pairs, read_predict_input
+from modelport.cli_input import parse_pairs, read_predict_input, read_signature
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_models, print_prediction, print_version, print_versions
 from modelport.control.registration import RegistrationRequest
@@ -40,18 +40,30 @@ def main(ctx: click.Context, home: Path | None, server: str | None, token_file: 
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    help="gRPC port (default 8081; 0: any free port, logged and shown in /api/v1/status).",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
 @click.option("--demo/--no-demo", default=False, help="Register the demo models if the registry is empty.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @pass_context
 @fail_cleanly
 def serve(
-    ctx: Context, host: str | None, port: int | None, workers: int | None, demo: bool, log_level: str | None
+    ctx: Context,
+    host: str | None,
+    port: int | None,
+    grpc_port: int | None,
+    workers: int | None,
+    demo: bool,
+    log_level: str | None,
 ) -> None:
     """Serve every model of the registry (REST: Open Inference Protocol; management API under /api)."""
     from modelport.runner import run_server
 
-    settings = ctx.settings(host=host, port=port, workers=workers, log_level=log_level)
+    grpc = None if grpc_port is None else {"port": grpc_port}  # merged with MODELPORT_GRPC__* settings
+    settings = ctx.settings(host=host, port=port, grpc=grpc, workers=workers, log_level=log_level)
     if ctx.token and not settings.auth.token:
         settings.auth.token = ctx.token
     run_server(settings, seed_demo=demo)
@@ -90,14 +102,13 @@ def register(
     as_json: bool,
 ) -> None:
     """Register the model file PATH as a new version of NAME."""
-    from modelport.core.tensors import Signature
     from modelport.monitoring.drift.reference import read_reference_file
 
     request = RegistrationRequest(
         name=name,
         artifact=path,
         framework=framework,
-        signature=Signature.from_dict(json.loads(signature.read_text())) if signature else None,
+        signature=read_signature(signature) if signature else None,
         aliases=aliases,
         tags=parse_pairs(tags, "--tag"),
         lineage=parse_pairs(lineage, "--lineage"),

@@ -5,24 +5,31 @@ process opens the registry, converges on it by itself and serves everything (the
 only thing they share). Settings reach the workers as JSON in a file only this user can read
 (the token is in them); the workers' environment holds only its path, and the token's own variables
 are removed before any child process starts.
+
+Both ports are checked before anything starts, so a busy one is a one-line error naming the setting
+rather than a traceback from a half-started server. With several workers and ``grpc.port`` 0, the
+port is chosen here once so that every worker shares it (each binds it with ``SO_REUSEPORT``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from modelport.core.errors import Conflict
 from modelport.core.settings import Settings
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
 from modelport.serving.fast_lane import FastLaneProtocol
 
-__all__ = ["run_server", "worker_app"]
+__all__ = ["check_ports", "run_server", "worker_app"]
 
 log = logging.getLogger("modelport")
 _SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_FILE"
@@ -36,6 +43,7 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
         os.environ.pop(name, None)
     _configure_logging(settings)
     check_exposure(settings)
+    check_ports(settings)
     registry = open_registry(settings)
     try:
         if seed_demo and not registry.list_models():
@@ -71,6 +79,61 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
     finally:
         os.environ.pop(_SETTINGS_ENV, None)
         shutil.rmtree(private, ignore_errors=True)
+
+
+def check_ports(settings: Settings) -> None:
+    """Refuse a busy HTTP or gRPC port, or one port for both; with several workers, settle gRPC port 0.
+
+    A probe, not a reservation: a port taken between here and the servers' own bind still fails there.
+    """
+    grpc = settings.grpc
+    if grpc.enabled and grpc.port and grpc.port == settings.port:
+        raise Conflict(
+            f"HTTP and gRPC cannot share port {settings.port}: "
+            f"choose another with {_HOW_TO_CHOOSE['gRPC']} or {_HOW_TO_CHOOSE['HTTP']}"
+        )
+    if settings.port:
+        _check_free("HTTP", settings.host, settings.port)
+    if not grpc.enabled:
+        return
+    if grpc.port:
+        _check_free("gRPC", settings.host, grpc.port)
+    elif settings.workers > 1:
+        with _bound("gRPC", settings.host, 0) as probe:
+            grpc.port = int(probe.getsockname()[1])
+
+
+_HOW_TO_CHOOSE = {
+    "HTTP": "--port (MODELPORT_PORT)",
+    "gRPC": "--grpc-port (MODELPORT_GRPC__PORT; 0 picks a free port; MODELPORT_GRPC__ENABLED=false: no gRPC)",
+}
+
+
+def _check_free(what: str, host: str, port: int) -> None:
+    with _bound(what, host, port):
+        pass
+
+
+def _bound(what: str, host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` as uvicorn and gRPC bind theirs (``SO_REUSEADDR``, so a closed
+    connection still in TIME_WAIT does not count as busy), or a one-line ``Conflict`` saying why not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise Conflict(f"cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        cause = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise Conflict(
+            f"cannot listen for {what} on {host}:{port}: {cause}; choose another with {_HOW_TO_CHOOSE[what]}"
+        ) from None
+    return sock
 
 
 def worker_app() -> ModelportApp:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -68,7 +69,8 @@ def check_exposure(settings: Settings) -> None:
     if not is_loopback(settings.host) and not settings.auth.token:
         raise Forbidden(
             f"refusing to listen on {settings.host} without a management token: "
-            "set MODELPORT_AUTH__TOKEN (or --token), or listen on 127.0.0.1"
+            "set MODELPORT_AUTH__TOKEN or MODELPORT_AUTH__TOKEN_FILE, or pass --token-file FILE "
+            "(modelport --token-file FILE serve ...), or listen on 127.0.0.1 (--host 127.0.0.1)"
         )
 
 
@@ -105,7 +107,8 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     payload_store = PayloadStore(settings.payload_dir)
     drift = DriftService(registry, payload_store, settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
-    status = functools.partial(_status, reconciler, payloads, time.time())
+    grpc_front = _GrpcFront(settings, serving)
+    status = functools.partial(_status, reconciler, payloads, time.time(), grpc_front)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,17 +118,11 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         tasks = [asyncio.create_task(w) for w in work]
         shadows.start()
         payloads.start()
-        grpc_server = None
         try:
-            if settings.grpc.enabled:
-                grpc_server, port = create_grpc_server(settings, serving)
-                await grpc_server.start()
-                app.state.grpc_port = port
-                log.info("Open Inference Protocol gRPC listening on %s:%d", settings.host, port)
+            app.state.grpc_port = await grpc_front.start()
             yield
         finally:
-            if grpc_server is not None:
-                await grpc_server.stop(GRPC_GRACE_S)
+            await grpc_front.stop()
             for background in tasks:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -170,12 +167,40 @@ def serves_data_plane(path: str) -> bool:
     return not (path in _CONTROL_PATHS or path.startswith(_CONTROL_PREFIXES))
 
 
-def _status(reconciler: Reconciler, payloads: PayloadLog, started: float) -> dict[str, Any]:
+class _GrpcFront:
+    """The Open Inference Protocol gRPC front-end of one server (if ``grpc.enabled``) during its lifespan."""
+
+    def __init__(self, settings: Settings, serving: ServingServices) -> None:
+        self._settings = settings
+        self._serving = serving
+        self._server: grpc.aio.Server | None = None
+        self.port: int | None = None
+        """The bound port (the chosen one when configured as 0); None while not listening."""
+
+    async def start(self) -> int | None:
+        """Listen, and return the bound port (None when gRPC is off)."""
+        if not self._settings.grpc.enabled:
+            return None
+        self._server, port = create_grpc_server(self._settings, self._serving)
+        await self._server.start()
+        self.port = port
+        log.info("Open Inference Protocol gRPC listening on %s:%d", self._settings.host, port)
+        return port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self.port = None
+            await self._server.stop(GRPC_GRACE_S)
+            self._server = None
+
+
+def _status(reconciler: Reconciler, payloads: PayloadLog, started: float, grpc: _GrpcFront) -> dict[str, Any]:
     """What the data plane reports about itself (``GET /api/v1/status``)."""
     table = reconciler.table
     return {
         "ready": reconciler.ready,
         "pid": os.getpid(),
+        "grpc_port": grpc.port,
         "registry_revision": table.revision,
         "uptime_s": round(time.time() - started, 3),
         "loaded": [

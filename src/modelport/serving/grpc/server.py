@@ -41,8 +41,9 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
         port = 0
     if port == 0:
         raise Conflict(
-            f"cannot listen for gRPC on {address}: the port is in use or the address is invalid "
-            "(set MODELPORT_GRPC__PORT, 0 picks a free port, or MODELPORT_GRPC__ENABLED=false)"
+            f"cannot listen for gRPC on {address}: the port is in use or the address is invalid; "
+            "choose another with --grpc-port (MODELPORT_GRPC__PORT; 0 picks a free port) "
+            "or set MODELPORT_GRPC__ENABLED=false"
         )
     return server, port
 
