@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?=
+# gRPC on the port after PORT, as 8081 follows 8080 by default: a second `make run PORT=9000` beside a
+# default server gets a fixed, predictable pair (9000, 9001) instead of colliding on 8081.
+GRPC_PORT ?= $(if $(PORT),$(shell echo $$(($(PORT) + 1))))
 
 .PHONY: run test check lint typecheck unit clean browser
 
@@ -21,7 +24,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT))
+	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT),--grpc-port $(GRPC_PORT))
 
 test: check browser
 	$(BIN)/pytest

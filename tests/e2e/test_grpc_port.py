@@ -120,3 +120,26 @@ def test_workers_share_one_grpc_port_when_it_is_0(home: Path, log_dir: Path) -> 
         ports = {answer["grpc_port"] for answer in answers}
         assert len(ports) == 1, answers
         assert None not in ports
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ([], "serve --demo"),
+        (["PORT=9000"], "serve --demo --port 9000 --grpc-port 9001"),
+        (["PORT=9000", "GRPC_PORT=0"], "serve --demo --port 9000 --grpc-port 0"),
+    ],
+)
+def test_make_run_port_moves_grpc_to_the_next_port(variables: list[str], expected: str) -> None:
+    """The README's ``make run PORT=9000``: gRPC follows on 9001, as 8081 follows 8080 (``make -n``
+    prints the command without running it)."""
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run(
+        ["make", "-n", "-C", str(root), "run", *variables],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    command = next(line for line in printed.splitlines() if "modelport serve" in line)
+    assert command.split("modelport ", 1)[1].split() == expected.split()
