@@ -35,7 +35,7 @@ from modelport.registry.artifacts import ArtifactStore
 from modelport.registry.endpoints import EndpointCatalog
 from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
-from modelport.registry.policy import VersionPolicy
+from modelport.registry.policy import VersionPolicy, refuse_missing_versions
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
 
@@ -158,10 +158,13 @@ class Registry(EndpointCatalog, MonitorCatalog):
             model.updated_at = utcnow()
 
     def set_version_policy(self, name: str, policy: VersionPolicy) -> None:
+        """Store ``policy``; a ``specific`` one naming a version the model does not have is refused."""
         if not isinstance(policy, VersionPolicy):
             raise InvalidInput("policy must be a VersionPolicy")
         with self._write() as s:
             model = q.model(s, name)
+            numbers = s.scalars(select(VersionRow.number).where(VersionRow.model_id == model.id))
+            refuse_missing_versions(name, policy, list(numbers))
             model.version_policy = policy.to_dict()
             model.updated_at = utcnow()
 

@@ -9,13 +9,13 @@ needs a policy change first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from modelport.core import InvalidInput
 
-__all__ = ["PolicyKind", "VersionPolicy", "live_versions"]
+__all__ = ["PolicyKind", "VersionPolicy", "live_versions", "refuse_missing_versions"]
 
 PolicyKind = Literal["latest", "all", "specific"]
 _USAGE = "expected 'latest', 'latest:<n>', 'all' or 'specific:<v>,<v>...'"
@@ -112,6 +112,21 @@ def live_versions(
     else:
         chosen = existing.intersection(policy.versions)
     return chosen | existing.intersection(aliases.values())
+
+
+def refuse_missing_versions(name: str, policy: VersionPolicy, existing: Collection[int]) -> None:
+    """Refuse a ``specific`` policy that names a version model ``name`` does not have.
+
+    Such a policy would be stored and silently serve fewer versions than asked (only the aliased ones
+    when none of its numbers exists), so a typo like ``specific:99`` is an error, not a change.
+    """
+    missing = sorted(set(policy.versions).difference(existing))
+    if missing:
+        have = ", ".join(map(str, sorted(existing))) or "none"
+        raise InvalidInput(
+            f"model {name!r} has no version {', '.join(map(str, missing))} (its versions: {have}); "
+            "register it first, or name existing versions"
+        )
 
 
 def _is_int(value: object) -> bool:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from modelport.core import InvalidInput
-from modelport.registry import VersionPolicy, live_versions
+from modelport.registry import Registry, VersionPolicy, live_versions
+from modelport.registry.policy import refuse_missing_versions
 
 
 @pytest.mark.parametrize(
@@ -76,3 +79,31 @@ def test_live_versions() -> None:
     assert live_versions(versions, {"x": 5}, VersionPolicy.specific([1, 9])) == {1, 5}
     assert live_versions([], {}, VersionPolicy()) == frozenset()
     assert live_versions([1, 2], {"gone": 7}, VersionPolicy()) == {2}
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("specific:99", r"model 'm' has no version 99 \(its versions: 1, 2\)"),
+        ("specific:2,7,9", r"has no version 7, 9 \(its versions: 1, 2\)"),
+    ],
+)
+def test_a_specific_policy_must_name_existing_versions(
+    registry: Registry, register: Callable[..., object], policy: str, message: str
+) -> None:
+    register("m")
+    register("m")
+    revision = registry.revision()
+    with pytest.raises(InvalidInput, match=message):
+        registry.set_version_policy("m", VersionPolicy.parse(policy))
+    assert registry.get_model("m").policy == VersionPolicy()
+    assert registry.revision() == revision
+    registry.set_version_policy("m", VersionPolicy.parse("specific:2,1"))
+    assert registry.get_model("m").policy == VersionPolicy.specific([1, 2])
+
+
+def test_latest_and_all_need_no_existing_numbers() -> None:
+    for policy in (VersionPolicy.latest(9), VersionPolicy.all()):
+        refuse_missing_versions("m", policy, [])
+    with pytest.raises(InvalidInput, match=r"no version 1 \(its versions: none\)"):
+        refuse_missing_versions("m", VersionPolicy.specific([1]), [])
