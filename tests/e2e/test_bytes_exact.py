@@ -10,6 +10,7 @@ input: they are refused with an error naming the input, never changed, and the s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -168,3 +169,8 @@ def test_a_batch_merged_from_two_requests_answers_each_exactly(server: tuple[Ser
         line.startswith("modelport_batches_total{") and all(label in line for label in merged)
         for line in metrics.splitlines()
     ), metrics
+
+
+def test_modelport_predict_keeps_nul(server: tuple[Server, int]) -> None:
+    result = run_cli(server[0].home, "predict", "echo", "--input", "-", "--json", input=json.dumps(TEXTS))
+    assert json.loads(result.stdout)["outputs"][0]["data"] == TEXTS
