@@ -106,15 +106,22 @@ class SiteGate:
             return None
         fetch_site = headers.get(b"sec-fetch-site")
         origin = headers.get(b"origin")
-        own_origin = f"{scope['scheme']}://{host.lower()}".encode()
         if (fetch_site is not None and fetch_site not in SAME_SITE_FETCHES) or (
-            origin is not None and origin.lower() != own_origin
+            origin is not None and _authority(origin) != host.lower()
         ):
             return Forbidden(
                 "a request from another site cannot change this server: send it without an Origin "
                 "header from another site (e.g. from the CLI or a script), or from the dashboard"
             )
         return None
+
+
+def _authority(origin: bytes) -> str | None:
+    """``host[:port]`` of an ``Origin`` (``None`` for ``null`` or garbage). The scheme is not compared:
+    behind a TLS proxy the page is ``https`` while the server sees ``http``, and one port serves one
+    scheme, so another site cannot stand on the same host and port."""
+    scheme, separator, authority = origin.decode("latin-1").lower().partition("://")
+    return authority if separator and scheme in ("http", "https") and authority else None
 
 
 class BearerGate:
