@@ -23,15 +23,17 @@ BOTH_ORDERS = pytest.mark.parametrize(
 )
 
 
+@pytest.fixture(scope="module")
+def iris_home(home: Path, model_files: dict[str, Path]) -> Path:
+    register(home, model_files["iris"], "iris", "--alias", "production")
+    return home
+
+
 @pytest.fixture(scope="module", params=["fast-lane", "asgi"])
-def server(
-    request: pytest.FixtureRequest, home: Path, log_dir: Path, model_files: dict[str, Path]
-) -> Iterator[tuple[Server, int]]:
-    if request.param == "fast-lane":
-        register(home, model_files["iris"], "iris", "--alias", "production")
+def server(request: pytest.FixtureRequest, iris_home: Path, log_dir: Path) -> Iterator[tuple[Server, int]]:
     grpc_port = free_port()
     with running_server(
-        home,
+        iris_home,
         log_dir,
         MODELPORT_AUTH__TOKEN=TOKEN,
         MODELPORT_AUTH__PROTECT_INFERENCE="true",
