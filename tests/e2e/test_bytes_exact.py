@@ -174,3 +174,23 @@ def test_a_batch_merged_from_two_requests_answers_each_exactly(server: tuple[Ser
 def test_modelport_predict_keeps_nul(server: tuple[Server, int]) -> None:
     result = run_cli(server[0].home, "predict", "echo", "--input", "-", "--json", input=json.dumps(TEXTS))
     assert json.loads(result.stdout)["outputs"][0]["data"] == TEXTS
+
+
+def test_an_endpoint_answers_and_judges_non_ascii_text_labels(server: tuple[Server, int]) -> None:
+    """Remembering a text prediction for feedback decoded it as ASCII: "été" via an endpoint was a 500."""
+    url = server[0].url
+    created = httpx.post(
+        f"{url}/api/v1/endpoints", json={"name": "echo-api", "routes": [{"target": "echo:1", "weight": 1}]}
+    )
+    assert created.status_code in (200, 201), created.text
+    server[0].wait_until("/v2/models/echo-api/ready")
+    response = json_infer(server[0], "echo-api", ["été", "a\u0000"])
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == ["été", "a\u0000"]
+    judged = httpx.post(
+        f"{url}/api/v1/endpoints/echo-api/feedback",
+        json={"items": [{"id": response.json()["id"], "label": ["été", "a"]}]},
+    )
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["judged"][0]["correct"] == 1  # "a" is not "a\0"
+    assert "Traceback" not in server[0].log()

@@ -120,8 +120,8 @@ class EndpointOutcomes:
     def _remember_prediction(self, request_id: str, variant: str, prediction: np.ndarray) -> None:
         if request_id in self._predictions:
             return  # the first request with this id keeps it
-        if prediction.dtype.kind == "O":  # its nbytes counts pointers only: hold the text it is judged by
-            prediction = prediction.astype(str)
+        if prediction.dtype.kind in "OSU":  # held as the text it is judged by
+            prediction = _as_text(prediction)
         cost = _cost(request_id, prediction)
         if cost > self._remember_bytes:
             return
@@ -165,7 +165,7 @@ class EndpointOutcomes:
                 "rows": int(errors.size),
                 "abs_error": errors.tolist(),
             }
-        correct = prediction.ravel().astype(str) == expected.ravel().astype(str)
+        correct = _as_text(prediction.ravel()) == _as_text(expected.ravel())
         tally.judged_rows += correct.size
         tally.correct_rows += int(correct.sum())
         for right in correct:
@@ -220,7 +220,25 @@ class EndpointOutcomes:
 
 
 def _cost(request_id: str, prediction: np.ndarray) -> int:
-    return len(request_id) + prediction.nbytes + _ENTRY_OVERHEAD
+    """Bytes a remembered prediction holds; for text, its characters, not only the array's pointers."""
+    size = prediction.nbytes
+    if prediction.dtype.kind == "O":
+        size += sum(len(value) for value in prediction.ravel().tolist())
+    return len(request_id) + size + _ENTRY_OVERHEAD
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Each element as a Python ``str``, ``bytes`` read as UTF-8 (``surrogateescape`` keeps any byte).
+
+    Never numpy's fixed-width strings: converting to them decodes bytes as ASCII (a 500 for "été")
+    and drops trailing NULs ("a\\0" would be judged equal to "a").
+    """
+    text = np.empty(values.size, dtype=object)
+    text[:] = [
+        value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+        for value in values.ravel().tolist()
+    ]
+    return text.reshape(values.shape)
 
 
 def _shown(request_id: str) -> str:

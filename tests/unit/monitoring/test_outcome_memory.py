@@ -25,11 +25,11 @@ def test_remembered_predictions_are_bounded_by_bytes() -> None:
 
 def test_text_predictions_count_their_characters() -> None:
     outcomes = EndpointOutcomes("ep", remember_bytes=1_000_000)
-    outcomes.record("a", "m:1", False, 0.0, np.array(["x" * 200_000], dtype=object))
-    outcomes.record("b", "m:1", False, 0.0, np.array(["y" * 200_000], dtype=object))
+    outcomes.record("a", "m:1", False, 0.0, np.array(["x" * 600_000], dtype=object))
+    outcomes.record("b", "m:1", False, 0.0, np.array(["y" * 600_000], dtype=object))
     with pytest.raises(NotFound):
         outcomes.check_known(["a"])
-    assert outcomes.feedback("b", ["y" * 200_000])["correct"] == 1
+    assert outcomes.feedback("b", ["y" * 600_000])["correct"] == 1
 
 
 def test_a_reused_id_keeps_the_first_prediction() -> None:
@@ -46,3 +46,11 @@ def test_an_unknown_feedback_id_is_not_echoed_whole() -> None:
     with pytest.raises(NotFound) as refused:
         outcomes.check_known(["z" * 100_000])
     assert "of 100000 characters" in str(refused.value) and "zzzz" not in str(refused.value)
+
+
+def test_bytes_labels_are_judged_as_exact_utf8_text() -> None:
+    """A non-ASCII label once made remembering it raise (a 500 for the caller); a trailing NUL was dropped."""
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("r1", "m:1", False, 0.0, np.array(["été".encode(), b"a\x00", b"\xff"], dtype=object))
+    judged = outcomes.feedback("r1", ["été", "a", "\udcff"])
+    assert judged["correct"] == 2  # "a" is not "a\0"; the lone byte 0xff matches only itself
