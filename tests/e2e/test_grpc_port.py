@@ -65,8 +65,8 @@ def test_a_busy_grpc_port_is_a_one_line_error(first: tuple[Server, int], tmp_pat
         assert_free(http_port)
 
 
-def test_the_default_grpc_port_is_refused_cleanly_when_taken(tmp_path: Path) -> None:
-    """``modelport serve --port 9000`` beside a server on the defaults: 8081 is taken."""
+def test_a_grpc_port_held_by_another_program_is_refused_cleanly(tmp_path: Path) -> None:
+    """As ``modelport serve --port 9000`` when anything holds 8081 (here a plain listening socket)."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
