@@ -3,14 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
 from modelport.core.errors import InvalidInput
+from modelport.core.tensors import Signature
 
-__all__ = ["parse_pairs", "read_predict_input"]
+__all__ = [
+    "parse_json",
+    "parse_pairs",
+    "read_json_file",
+    "read_json_lines",
+    "read_predict_input",
+    "read_signature",
+]
+
+
+def read_json_file(path: Path, option: str) -> Any:
+    """The JSON document in ``path``; unreadable or not JSON is an error naming the option and file."""
+    return parse_json(_read_bytes(path, option), f"{option} {path}")
+
+
+def read_json_lines(path: Path, option: str) -> list[Any]:
+    """One JSON value per non-blank line of ``path``."""
+    lines = _read_bytes(path, option).splitlines()
+    return [parse_json(line, f"{option} {path} line {n}") for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def parse_json(raw: bytes | str, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def read_signature(path: Path) -> Signature:
+    """A ``--signature`` file: JSON of ``{"inputs": [...], "outputs": [...]}``."""
+    document = read_json_file(path, "--signature")
+    try:
+        return Signature.from_dict(document)
+    except (TypeError, ValueError, KeyError) as exc:  # a shape the parser did not expect
+        raise InvalidInput(f"--signature {path} is not a signature: {exc}") from None
+
+
+def _read_bytes(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {option} {path}: {exc.strerror}") from None
 
 
 def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
