@@ -10,6 +10,7 @@
     ├── NotReady              NOT_READY      the target exists but cannot serve yet
     ├── Overloaded            OVERLOADED     a bounded queue is full; retry later
     ├── Timeout               TIMEOUT        the request's deadline passed
+    ├── StorageError          INTERNAL       the data directory or database failed (full, read-only, ...)
     └── InternalError         INTERNAL       a bug or a framework failure; carries an error id
 
 Front-ends map ``kind`` to their own status codes in one table each; nothing here knows HTTP or gRPC.
@@ -31,6 +32,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "Overloaded",
+    "StorageError",
     "Timeout",
     "TooLarge",
     "Unauthorized",
@@ -98,6 +100,14 @@ class Overloaded(ModelportError):
 
 class Timeout(ModelportError):
     kind = ErrorKind.TIMEOUT
+
+
+class StorageError(ModelportError):
+    """The server's own storage failed (disk full, read-only, unreadable, corrupt): an expected
+    failure of the machine, not a bug, so the message names the cause and the path instead of an
+    error id."""
+
+    kind = ErrorKind.INTERNAL
 
 
 class InternalError(ModelportError):

@@ -6,20 +6,27 @@ too (Python's sqlite3 legacy mode would run them outside it), and write transact
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing on a stale snapshot.
 On PostgreSQL the first statement of every write locks the ``registry_state`` row, which
 serialises writers the same way.
+
+Storage failures are expected, not bugs: a full disk, a read-only or unreadable file, a corrupt
+database or a lock held too long become modelport errors naming the cause and the database, at the
+engine (``handle_error``), so every caller (CLI, server, Python) gets them the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from modelport.core.errors import ModelportError, Overloaded, StorageError
 from modelport.core.private_files import FILE_MODE, create_private, private_dir, tighten
 
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "WRITE", "create_registry_engine", "upgrade_schema"]
@@ -40,12 +47,57 @@ def create_registry_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
+    where = url.database or ":memory:"
     if url.database and url.database != ":memory:":
-        _private_database(Path(url.database).expanduser())
+        path = Path(url.database).expanduser()
+        try:
+            _private_database(path)
+        except OSError as e:
+            raise StorageError(f"cannot create the registry database {path}: {e.strerror}") from None
     engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
+    event.listen(engine, "handle_error", functools.partial(_sqlite_error, where=where))
     return engine
+
+
+_SQLITE_CAUSES = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "it is read-only",
+    sqlite3.SQLITE_CANTOPEN: "it cannot be opened",
+    sqlite3.SQLITE_PERM: "permission denied",
+    sqlite3.SQLITE_IOERR: "disk I/O error",
+    sqlite3.SQLITE_NOTADB: "it is not an SQLite database (corrupt, or another file)",
+    sqlite3.SQLITE_CORRUPT: "it is corrupt",
+}
+
+
+def _sqlite_error(context: ExceptionContext, where: str) -> ModelportError | None:
+    """A SQLite storage failure as a modelport error (by its result code); anything else unchanged."""
+    cause = context.original_exception
+    code = getattr(cause, "sqlite_errorcode", None)
+    if not isinstance(cause, sqlite3.DatabaseError) or code is None or context.is_pre_ping:
+        return None
+    primary = code & 0xFF
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return Overloaded(
+            f"the registry database {where} is locked by another writer "
+            f"(waited {_BUSY_TIMEOUT_MS // 1000} s); retry"
+        )
+    reason = _SQLITE_CAUSES.get(primary)
+    if reason is None:
+        return None
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) and _read_only_folder(where):
+        reason = "its folder is on a read-only file system"
+    return StorageError(f"cannot use the registry database {where}: {reason} ({cause})")
+
+
+def _read_only_folder(database: str) -> bool:
+    """Whether the database's folder is on a read-only mount (SQLite only says it cannot open it)."""
+    try:
+        return bool(os.statvfs(Path(database).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _private_database(path: Path) -> None:

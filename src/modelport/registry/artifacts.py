@@ -3,8 +3,9 @@
 A stored file lives at ``<digest[:2]>/<digest>/<filename>`` where ``digest`` is the sha256 of its
 bytes. A file is written to a temporary name inside the store, fsynced, then moved into place with
 one atomic ``os.replace``: a reader sees the whole file or none, and a crash leaves at most a stray
-temporary file. Storing the same bytes twice is a no-op. Folders are ``0700`` and stored files
-``0400``: only the server's user reads them, and nobody rewrites them.
+temporary file. A failed write (disk full, read-only, over a file-size limit) removes its temporary
+file and raises ``StorageError`` naming the cause. Storing the same bytes twice is a no-op. Folders
+are ``0700`` and stored files ``0400``: only the server's user reads them, and nobody rewrites them.
 
 ``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
 local folder, and an object-store implementation can follow the same five methods.
@@ -13,6 +14,7 @@ local folder, and an object-store implementation can follow the same five method
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from modelport.core import InternalError, InvalidInput, NotFound
+from modelport.core.errors import StorageError
 from modelport.core.private_files import DIR_MODE, private_dir, tighten
 from modelport.registry.names import check_filename
 
@@ -66,7 +69,10 @@ class LocalArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._tmp = self.root / ".tmp"
-        private_dir(self._tmp)
+        try:
+            private_dir(self._tmp)
+        except OSError as error:
+            raise StorageError(f"cannot create the artifact store {self.root}: {error.strerror}") from None
         tighten(self.root, DIR_MODE)
         _remove_stale(self._tmp, older_than_s=_STALE_TMP_S)
 
@@ -82,18 +88,15 @@ class LocalArtifactStore:
             raise NotFound(f"artifact file {str(src)!r} does not exist") from None
         except IsADirectoryError:
             raise InvalidInput(f"artifact {str(src)!r} is a directory; pack it into one file") from None
+        except OSError as error:  # opening or reading the source (the store's own failures: StorageError)
+            raise InvalidInput(f"cannot read artifact file {str(src)!r}: {error.strerror}") from None
 
     def put_bytes(self, data: bytes, filename: str) -> StoredArtifact:
         check_filename(filename)
         digest = hashlib.sha256(data).hexdigest()
         if self.exists(digest, filename):
             return StoredArtifact(digest, filename, len(data))
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        return self._publish(Path(tmp_name), digest, filename, len(data))
+        return self._put(io.BytesIO(data), filename)
 
     def exists(self, digest: str, filename: str) -> bool:
         return self.path(digest, filename).is_file()
@@ -110,6 +113,8 @@ class LocalArtifactStore:
                 actual, _ = _hash_copy(f, None)
         except FileNotFoundError:
             raise NotFound(f"artifact {digest[:12]}…/{filename} is missing from {self.root}") from None
+        except OSError as error:
+            raise StorageError(f"cannot read artifact {path}: {error.strerror}") from None
         if actual != digest:
             raise InternalError(
                 f"artifact {digest[:12]}…/{filename} is corrupt: its sha256 is now {actual[:12]}…"
@@ -117,17 +122,22 @@ class LocalArtifactStore:
         return path
 
     def _put(self, source: BinaryIO, filename: str) -> StoredArtifact:
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-        tmp = Path(tmp_name)
+        """Copy ``source`` in; on any failure the temporary file is gone and nothing is published."""
+        tmp: Path | None = None
         try:
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+            tmp = Path(tmp_name)
             with os.fdopen(fd, "wb") as out:
                 digest, size = _hash_copy(source, out)
                 out.flush()
                 os.fsync(out.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+            return self._publish(tmp, digest, filename, size)
+        except BaseException as error:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            if isinstance(error, OSError) and not isinstance(error, _SourceUnreadable):
+                raise StorageError(f"cannot store {filename} in {self.root}: {error.strerror}") from None
             raise
-        return self._publish(tmp, digest, filename, size)
 
     def _publish(self, tmp: Path, digest: str, filename: str, size: int) -> StoredArtifact:
         final = self.path(digest, filename)
@@ -142,15 +152,24 @@ class LocalArtifactStore:
         return StoredArtifact(digest, filename, size)
 
 
+class _SourceUnreadable(OSError):
+    """Reading the file being stored failed: the caller's file, not the store, is at fault."""
+
+
 def _hash_copy(source: BinaryIO, out: BinaryIO | None) -> tuple[str, int]:
     sha = hashlib.sha256()
     size = 0
-    while chunk := source.read(_CHUNK):
+    while True:
+        try:
+            chunk = source.read(_CHUNK)
+        except OSError as error:
+            raise _SourceUnreadable(error.errno, error.strerror) from None
+        if not chunk:
+            return sha.hexdigest(), size
         sha.update(chunk)
         size += len(chunk)
         if out is not None:
             out.write(chunk)
-    return sha.hexdigest(), size
 
 
 def _fsync_dir(path: Path) -> None:
