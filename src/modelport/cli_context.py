@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -16,28 +16,52 @@ from pydantic import ValidationError
 from modelport.client import Catalog, LocalCatalog, RemoteCatalog
 from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEndpoints
 from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
-from modelport.core.errors import ModelportError
+from modelport.core.errors import ModelportError, StorageError
 from modelport.core.settings import Settings, read_token_file
 from modelport.registry.catalog import Registry
 
-__all__ = ["Context", "client_token", "fail_cleanly", "pass_context", "refuse_token_argument"]
+__all__ = [
+    "Context",
+    "client_token",
+    "describe_os_error",
+    "fail_cleanly",
+    "pass_context",
+    "refuse_token_argument",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a ``ModelportError`` as one line and exit 1, instead of a traceback."""
+    """Print an expected failure as one ``error:`` line and exit 1 (130 for Ctrl-C), instead of a
+    traceback: a ``ModelportError``, and, as a last line of defence, an ``OSError`` (a file the
+    command reads or writes) with its cause and file name. Anything else is a bug and shows its
+    traceback."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except ModelportError as error:
-            click.secho(f"error: {error.message}", fg="red", err=True)
-            sys.exit(1)
+            _fail(error.message)
+        except OSError as error:
+            _fail(describe_os_error(error))
+        except KeyboardInterrupt:
+            _fail("interrupted", code=130)
 
     return run
+
+
+def describe_os_error(error: OSError) -> str:
+    """``cause: file`` (both when known) for a failed file operation."""
+    cause = error.strerror or str(error) or type(error).__name__
+    return f"{cause}: {error.filename}" if error.filename else cause
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
 
 
 def refuse_token_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -114,7 +138,14 @@ class Context:
         from modelport.server import open_registry
 
         settings = self.settings()
-        with open_registry(settings) as registry:
+        try:
+            registry = open_registry(settings)
+        except OSError as error:  # the home's folder itself (its files raise StorageError)
+            raise StorageError(
+                f"cannot open the home {settings.data_dir} (--home / MODELPORT_HOME): "
+                f"{describe_os_error(error)}"
+            ) from None
+        with registry:
             yield settings, registry
 
 

@@ -145,7 +145,7 @@ def _payloads_group(main: click.Group) -> None:
                     sink.write(chunk)
             os.replace(partial, out)
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone, or never made (the error above says why)
                 partial.unlink()
         click.echo(f"wrote {out}")
 

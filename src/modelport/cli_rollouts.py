@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_input import parse_json, read_json_lines
 from modelport.core.errors import InvalidInput
 
 __all__ = ["add_rollout_commands"]
@@ -24,6 +25,13 @@ console = Console()
 
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _steps(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise InvalidInput(f"--steps takes percentages separated by commas, got {text!r}") from None
 
 
 def _rollout_group(main: click.Group) -> None:
@@ -46,10 +54,7 @@ def _rollout_group(main: click.Group) -> None:
     @fail_cleanly
     def start(ctx: Context, /, name: str, steps: str, **options: Any) -> None:
         """Start a rollout on endpoint NAME."""
-        try:
-            plan = {**options, "steps": [int(s) for s in steps.split(",")]}
-        except ValueError:
-            raise InvalidInput(f"--steps takes percentages separated by commas, got {steps!r}") from None
+        plan = {**options, "steps": _steps(steps)}
         _print_json(ctx.server_api().start_rollout(name, plan))
 
     @rollout.command("policy")
@@ -62,7 +67,7 @@ def _rollout_group(main: click.Group) -> None:
     @fail_cleanly
     def policy(ctx: Context, /, name: str, off: bool, steps: str, **options: Any) -> None:
         """Make a move of the alias NAME routes by go through a rollout (closed loop)."""
-        body = {"enabled": not off, "steps": [int(s) for s in steps.split(",")], **options}
+        body = {"enabled": not off, "steps": _steps(steps), **options}
         _print_json(ctx.server_api().set_rollout_policy(name, body))
 
     @rollout.command("status")
@@ -99,9 +104,9 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
     ) -> None:
         """Send ground truth for predictions of endpoint NAME."""
         if path is not None:
-            items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            items = read_json_lines(path, "--file")
         elif request_id is not None and label is not None:
-            items = [{"id": request_id, "label": json.loads(label)}]
+            items = [{"id": request_id, "label": parse_json(label, "--label")}]
         else:
             raise InvalidInput("give --id and --label, or --file")
         _print_json(ctx.server_api().feedback(name, items))
