@@ -7,7 +7,7 @@ import logging
 import orjson
 from starlette.responses import Response
 
-from modelport.core.errors import ErrorKind, InternalError, ModelportError, Overloaded
+from modelport.core.errors import ErrorKind, InternalError, ModelportError, Overloaded, StorageError
 
 __all__ = ["HTTP_STATUS", "error_headers", "error_response", "internal_error_response", "log_internal_error"]
 
@@ -45,7 +45,14 @@ def log_internal_error(exc: BaseException) -> InternalError:
 
 
 def error_response(error: ModelportError) -> Response:
-    """``{"error": message}`` with the kind's status, as a Starlette response (management API)."""
+    """``{"error": message}`` with the kind's status, as a Starlette response (management API).
+
+    A storage failure names the server's paths: those go to the log under an error id, and the
+    caller learns only that the server's storage failed."""
+    if isinstance(error, StorageError):
+        hidden = InternalError("the server's storage failed; its log has the cause")
+        log.error("%s (error id %s)", error.message, hidden.error_id)
+        error = hidden
     body = orjson.dumps({"error": error.message})
     return Response(
         body, status_code=HTTP_STATUS[error.kind], headers=error_headers(error), media_type="application/json"
