@@ -90,13 +90,20 @@ def warn_if_writes_are_not_confined() -> None:
 
 def confine(directory: Path, artifact: Path, limits: Limits) -> None:
     """Called by the child on itself before it touches ``artifact``; cannot be undone."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    _lower(resource.RLIMIT_CORE, 0)
+    _lower(resource.RLIMIT_AS, limits.memory_bytes)
     if limits.cpu_seconds is not None:
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        _lower(resource.RLIMIT_CPU, limits.cpu_seconds)
+    _lower(resource.RLIMIT_FSIZE, limits.file_bytes)
     if landlock_abi():
         restrict(writable=directory, readable=[artifact, *readable_paths()])
+
+
+def _lower(which: int, value: int) -> None:
+    """Set a limit to ``value``, or keep a stricter one the parent already had (never raise it)."""
+    current = [v for v in resource.getrlimit(which) if v != resource.RLIM_INFINITY]
+    ceiling = min([value, *current])
+    resource.setrlimit(which, (ceiling, ceiling))
 
 
 SYSTEM_READS = (
