@@ -1,7 +1,8 @@
 """The management ASGI app: register, list, alias and version-policy operations, plus server status.
 
 Served under ``/api`` beside the data plane; described by the OpenAPI document at ``/api/openapi.json``.
-Every request, the document's included, passes the token gate, then the body limit.
+Every request, the document's included, passes the Host and cross-site gate, the token gate, then
+the body limit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from modelport import __version__
-from modelport.control.auth import BearerGate
+from modelport.control.auth import BearerGate, HostAllowList, SiteGate
 from modelport.control.body_limit import BodyLimit
 from modelport.control.drift import DriftService
 from modelport.control.drift_routes import build_drift_router
@@ -64,7 +65,8 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
         openapi_url="/openapi.json",
     )
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
-    app.add_middleware(BearerGate, token=settings.auth.token)  # the outermost: added last
+    app.add_middleware(BearerGate, token=settings.auth.token)
+    app.add_middleware(SiteGate, hosts=HostAllowList.of(settings))  # the outermost: added last
     app.include_router(build_router(settings, services), prefix="/v1")
     app.include_router(build_endpoint_router(services.registry, services.shadow_report), prefix="/v1")
     app.include_router(
