@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.control.app import ControlServices, create_management_app
-from modelport.control.auth import is_loopback
+from modelport.control.auth import HostAllowList, is_loopback
 from modelport.control.dashboard import create_dashboard_app
 from modelport.control.drift import DriftService
 from modelport.control.drift_monitor import DriftMonitor
@@ -148,7 +148,11 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         ),
     )
     control = Starlette(
-        routes=[Mount("/api", app=management), Mount("/ui", app=create_dashboard_app())], lifespan=lifespan
+        routes=[
+            Mount("/api", app=management),
+            Mount("/ui", app=create_dashboard_app(hosts=HostAllowList.of(settings))),
+        ],
+        lifespan=lifespan,
     )
     deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
     drift_gauges = DriftCollector(lambda: drift_monitor.reports)

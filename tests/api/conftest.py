@@ -62,7 +62,7 @@ async def serving(settings: Settings, registry: Registry) -> AsyncIterator[httpx
     app = build_app(settings, registry)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

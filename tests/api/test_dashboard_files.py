@@ -58,7 +58,7 @@ async def test_a_token_protects_the_data_not_the_page(settings: Settings, regist
     app = build_app(guarded, registry)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             assert (await client.get("/ui/")).status_code == 200
             refused = await client.get("/api/v1/models")
             assert refused.status_code == 401

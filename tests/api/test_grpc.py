@@ -44,7 +44,7 @@ async def stack(  # type: ignore[no-untyped-def]
     async with app.lifespan():
         address = f"127.0.0.1:{app.grpc_port}"
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             register(model_files["iris"], "iris", aliases=("production",))
             await wait_for(http, "/v2/models/iris/ready")
             client = triton_aio.InferenceServerClient(address)

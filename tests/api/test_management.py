@@ -78,7 +78,7 @@ async def guarded_client(tmp_path: Path, registry: Registry) -> AsyncIterator[ht
     app = build_app(settings, registry)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

@@ -28,7 +28,7 @@ async def test_each_request_gets_a_span_per_stage_under_the_callers_trace(  # ty
     app = build_app(settings, registry, tracing=tracing)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelport") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             register(model_files["iris"], "iris")
             await wait_for(client, "/v2/models/iris/ready")
             headers = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}

@@ -62,16 +62,8 @@ def test_the_management_api_refuses_two_authorizations(
 
 @BOTH_ORDERS
 def test_the_data_plane_refuses_two_authorizations(
-    server: tuple[Server, int], pair: list[tuple[str, str]], request: pytest.FixtureRequest
+    server: tuple[Server, int], pair: list[tuple[str, str]]
 ) -> None:
-    if request.node.callspec.params["server"] == "fast-lane" and pair[-1] == RIGHT:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the fast lane keeps the last Authorization only: fast_lane.py must build its "
-                "headers with modelport.serving.auth.request_headers, as the ASGI path does",
-            )
-        )
     url = server[0].url
     _refused(httpx.post(url + "/v2/models/iris/infer", json=iris_request(), headers=pair))
     _refused(httpx.get(url + "/v2/models/iris", headers=pair))

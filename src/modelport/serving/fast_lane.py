@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from modelport.core.errors import TooLarge
+from modelport.serving.auth import request_headers
 from modelport.serving.http import HttpResponse, Message, error_response
 from modelport.serving.routing import Router
 
@@ -130,7 +131,9 @@ class FastLaneProtocol(HttpToolsProtocol):
 
     def _begin(self, lane: FastLane, method: str, path: str) -> None:
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        request = _LaneRequest(method, path, dict(self.headers), keep_alive, self.expect_100_continue)
+        request = _LaneRequest(
+            method, path, request_headers(self.headers), keep_alive, self.expect_100_continue
+        )
         declared = request.headers.get(b"content-length", b"")
         request.too_large = declared.isdigit() and int(declared) > lane.max_body_bytes
         earlier = self.cycle
