@@ -58,7 +58,7 @@ def _read_response(sock: socket.socket) -> tuple[int, bytes]:
 
 def _request_head(path: str, framing: str) -> bytes:
     return (
-        f"POST {path} HTTP/1.1\r\nHost: modelport\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n{framing}\r\n\r\n"
     ).encode()
 
@@ -78,6 +78,17 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     assert status == 413, body
     assert b'"error"' in body and str(LIMIT).encode() in body
     _nothing_stored(server, upload_tmp, "declared")
+
+
+def test_a_refusal_before_the_body_closes_the_connection(server: Server, upload_tmp: Path) -> None:
+    """A request refused before its body is read (here by the Host gate) gets its answer at once,
+    and the unread body is never taken for the next request: the connection closes."""
+    head = _request_head("/api/v1/models/early/versions", f"Content-Length: {UPLOAD}")
+    with _connect(server) as sock:
+        sock.sendall(head.replace(b"Host: 127.0.0.1", b"Host: evil.example") + PART_HEAD)
+        status, body = _read_response(sock)
+    assert status == 400 and b"allowed_hosts" in body, body
+    _nothing_stored(server, upload_tmp, "early")
 
 
 def test_a_chunked_body_over_the_limit_is_cut_off(server: Server, upload_tmp: Path) -> None:

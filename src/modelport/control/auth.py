@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelport.core.errors import Forbidden, InvalidInput
+from modelport.core.errors import Forbidden, InvalidInput, ModelportError
 from modelport.core.settings import Settings
 from modelport.serving.auth import single_bearer_matches, unauthorized
 from modelport.serving.http_errors import error_response
 
-__all__ = ["BearerGate", "HostAllowList", "SiteGate", "is_loopback"]
+__all__ = ["BearerGate", "HostAllowList", "SiteGate", "is_loopback", "refuse"]
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -90,7 +90,7 @@ class SiteGate:
         if scope["type"] == "http":
             refusal = self._refusal(scope)
             if refusal is not None:
-                await error_response(refusal)(scope, receive, send)
+                await refuse(refusal, scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
@@ -136,6 +136,14 @@ class BearerGate:
         if scope["type"] == "http" and self._token is not None:
             authorizations = [value for name, value in scope["headers"] if name == b"authorization"]
             if not single_bearer_matches(authorizations, self._token):
-                await error_response(unauthorized())(scope, receive, send)
+                await refuse(unauthorized(), scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+async def refuse(error: ModelportError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer ``error`` before the request's body is read, and close the connection: the unread body
+    must not be taken for the next request, nor read at all."""
+    response = error_response(error)
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)

@@ -12,8 +12,8 @@ import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelport.control.auth import refuse
 from modelport.core.errors import TooLarge
-from modelport.serving.http_errors import error_response
 
 __all__ = ["BodyLimit"]
 
@@ -62,6 +62,4 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(TooLarge(f"request body exceeds the limit of {self._limit} bytes"))
-        response.headers["connection"] = "close"
-        await response(scope, receive, send)
+        await refuse(TooLarge(f"request body exceeds the limit of {self._limit} bytes"), scope, receive, send)

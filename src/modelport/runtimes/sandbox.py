@@ -100,9 +100,10 @@ def confine(directory: Path, artifact: Path, limits: Limits) -> None:
 
 
 def _lower(which: int, value: int) -> None:
-    """Set a limit to ``value``, or keep a stricter one the parent already had (never raise it)."""
-    current = [v for v in resource.getrlimit(which) if v != resource.RLIM_INFINITY]
-    ceiling = min([value, *current])
+    """Set a limit to ``value``, or to the hard limit the parent already has where that is lower
+    (a process may not raise its hard limit)."""
+    hard = resource.getrlimit(which)[1]
+    ceiling = value if hard == resource.RLIM_INFINITY else min(value, hard)
     resource.setrlimit(which, (ceiling, ceiling))
 
 
