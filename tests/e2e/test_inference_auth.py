@@ -17,6 +17,11 @@ from tests.e2e.conftest import IRIS_ROWS, Server, free_port, iris_request, regis
 
 TOKEN = "inference-s3cret"
 RIGHT = {"Authorization": f"Bearer {TOKEN}"}
+RIGHT_PAIR = ("authorization", f"Bearer {TOKEN}")
+WRONG_PAIR = ("authorization", "Bearer wrong")
+BOTH_ORDERS = pytest.mark.parametrize(
+    "pair", [[RIGHT_PAIR, WRONG_PAIR], [WRONG_PAIR, RIGHT_PAIR]], ids=["right-first", "wrong-first"]
+)
 WRONG_HEADERS = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}]
 DATA_PLANE = [
     ("POST", "/v2/models/iris/infer"),
@@ -32,7 +37,7 @@ DATA_PLANE = [
 
 @pytest.fixture(scope="module")
 def iris_home(home: Path, model_files: dict[str, Path]) -> Path:
-    register(home, model_files["iris"], "iris")
+    register(home, model_files["iris"], "iris", "--alias", "production")
     return home
 
 
@@ -131,3 +136,47 @@ def test_protect_inference_without_a_token_refuses_to_start(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "protect_inference" in result.stderr and "MODELPORT_AUTH__TOKEN" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# Two ``Authorization`` headers, one right and one wrong in either order, are refused with 401 on a
+# real server: the management API, the data plane with ``auth.protect_inference`` (fast lane and ASGI
+# path) and gRPC (two ``authorization`` metadata values).
+
+
+def _refused(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer" and "token" in response.json()["error"]
+    assert TOKEN not in response.text
+
+
+@BOTH_ORDERS
+def test_the_management_api_refuses_two_authorizations(
+    server: tuple[Server, int], pair: list[tuple[str, str]]
+) -> None:
+    url = server[0].url
+    _refused(httpx.get(url + "/api/v1/models", headers=pair))
+    _refused(httpx.delete(url + "/api/v1/models/iris/aliases/production", headers=pair))
+    assert httpx.get(url + "/api/v1/models/iris", headers=[RIGHT_PAIR]).json()["aliases"] == {"production": 1}
+
+
+@BOTH_ORDERS
+def test_the_data_plane_refuses_two_authorizations(
+    server: tuple[Server, int], pair: list[tuple[str, str]]
+) -> None:
+    url = server[0].url
+    _refused(httpx.post(url + "/v2/models/iris/infer", json=iris_request(), headers=pair))
+    _refused(httpx.get(url + "/v2/models/iris", headers=pair))
+    assert (
+        httpx.post(url + "/v2/models/iris/infer", json=iris_request(), headers=[RIGHT_PAIR]).status_code
+        == 200
+    )
+
+
+@BOTH_ORDERS
+def test_grpc_refuses_two_authorizations(server: tuple[Server, int], pair: list[tuple[str, str]]) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server[1]}") as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelReady(pb.ModelReadyRequest(name="iris"), metadata=pair, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert stub.ModelReady(pb.ModelReadyRequest(name="iris"), metadata=[RIGHT_PAIR], timeout=10).ready
