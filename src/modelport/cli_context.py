@@ -19,6 +19,7 @@ from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
 from modelport.core.errors import ModelportError, StorageError
 from modelport.core.settings import Settings, read_token_file
 from modelport.registry.catalog import Registry
+from modelport.server_address import find_server
 
 __all__ = [
     "Context",
@@ -126,11 +127,20 @@ class Context:
             yield LocalMonitor(registry, PayloadStore(settings.payload_dir), settings.drift)
 
     def server_api(self) -> RemoteEndpoints:
-        """A running server's API: ``--server``, else the local server from the settings."""
+        """A running server's API: ``--server``, else the server the home records (see
+        ``server_address``), else ``http://HOST:PORT`` from the settings."""
+        return RemoteEndpoints(RemoteCatalog(self.server or self._local_server_url(), self.token))
+
+    def _local_server_url(self) -> str:
         settings = self.settings()
-        return RemoteEndpoints(
-            RemoteCatalog(self.server or f"http://{settings.host}:{settings.port}", self.token)
-        )
+        self._say_home(settings)
+        recorded = find_server(settings.data_dir)
+        return recorded.url if recorded else f"http://{settings.host}:{settings.port}"
+
+    def _say_home(self, settings: Settings) -> None:
+        """``using home ...`` on stderr when neither ``--home`` nor ``MODELPORT_HOME`` chose it."""
+        if "home" not in self.overrides and "MODELPORT_HOME" not in os.environ:
+            click.echo(f"using home {settings.data_dir}", err=True)
 
     @contextmanager
     def _local_registry(self) -> Iterator[tuple[Settings, Registry]]:
@@ -138,6 +148,7 @@ class Context:
         from modelport.server import open_registry
 
         settings = self.settings()
+        self._say_home(settings)
         try:
             registry = open_registry(settings)
         except OSError as error:  # the home's folder itself (its files raise StorageError)

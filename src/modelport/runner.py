@@ -6,6 +6,10 @@ only thing they share). Settings reach the workers as JSON in a file only this u
 (the token is in them); the workers' environment holds only its path, and the token's own variables
 are removed before any child process starts.
 
+The serving process records its address in the home (``server_address``) once it listens, and
+removes the record when it stops: with one process after uvicorn has bound the port (so port 0
+records the chosen one), with several from the parent before the workers start.
+
 Both ports are checked before anything starts, so a busy one is a one-line error naming the setting
 rather than a traceback from a half-started server. With several workers and ``grpc.port`` 0, the
 port is chosen here once so that every worker shares it (each binds it with ``SO_REUSEPORT``).
@@ -27,6 +31,7 @@ import uvicorn
 from modelport.core.errors import Conflict
 from modelport.core.settings import Settings
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
+from modelport.server_address import ServerAddress, forget_server, record_server
 from modelport.serving.fast_lane import FastLaneProtocol
 
 __all__ = ["check_ports", "run_server", "worker_app"]
@@ -59,10 +64,12 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
             "s" * (settings.workers > 1),
         )
         if settings.workers == 1:
-            uvicorn.Server(uvicorn.Config(build_app(settings, registry), **_uvicorn_options(settings))).run()
+            app = build_app(settings, registry)
+            _RecordingServer(uvicorn.Config(app, **_uvicorn_options(settings)), settings, app).run()
             return
     finally:
         registry.close()
+        forget_server(settings.data_dir, os.getpid())
     private = Path(tempfile.mkdtemp(prefix="modelport-workers-"))  # mode 0700
     try:
         settings_file = private / "settings.json"
@@ -70,6 +77,8 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
         with os.fdopen(descriptor, "w") as out:
             out.write(settings.model_dump_json(exclude={"auth": {"token_file"}}))
         os.environ[_SETTINGS_ENV] = str(settings_file)
+        if settings.port:  # with port 0 only uvicorn's parent knows the port it bound
+            _record(settings, settings.port, settings.grpc.port if settings.grpc.enabled else None)
         uvicorn.run(
             "modelport.runner:worker_app",
             factory=True,
@@ -79,6 +88,41 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
     finally:
         os.environ.pop(_SETTINGS_ENV, None)
         shutil.rmtree(private, ignore_errors=True)
+        forget_server(settings.data_dir, os.getpid())
+
+
+class _RecordingServer(uvicorn.Server):
+    """A one-process uvicorn server that records its address in the home once it listens."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings, app: ModelportApp) -> None:
+        super().__init__(config)
+        self._settings = settings
+        self._app = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        bound = self.servers[0].sockets[0].getsockname() if self.servers else None
+        if self.started and bound is not None:
+            _record(self._settings, int(bound[1]), self._app.grpc_port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Forget the address first (uvicorn re-raises SIGTERM once it has stopped, which ends the
+        process before ``run_server``'s own cleanup)."""
+        forget_server(self._settings.data_dir, os.getpid())
+        await super().shutdown(sockets)
+
+
+def _record(settings: Settings, port: int, grpc_port: int | None) -> None:
+    host = settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        record_server(settings.data_dir, ServerAddress(url, grpc_port, os.getpid()))
+    except OSError as exc:  # the CLI then needs --server or MODELPORT_PORT; serving goes on
+        log.warning("cannot record the server's address in %s: %s", settings.data_dir, exc)
 
 
 def check_ports(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -38,3 +39,49 @@ def test_the_curl_and_tritonclient_examples_work_against_the_demo_models(tmp_pat
         assert result.returncode == 0, result.stderr
         probabilities = [float(v) for v in result.stdout.strip(" []\n").split()]
         assert probabilities[0] > 0.9 and abs(sum(probabilities) - 1) < 1e-4, result.stdout  # setosa
+
+
+def test_the_venv_instruction_runs_the_cli_which_names_its_home_and_finds_the_server(tmp_path: Path) -> None:
+    """The README's "put the venv's bin/ on your PATH" block, run as written from a checkout's folder;
+    without ``MODELPORT_PORT``, the CLI then reaches the server on a free port through its home's record."""
+    instruction = next(
+        code
+        for code in re.findall(r"```bash\n(.*?)```", _section("Two commands"), re.DOTALL)
+        if "activate" in code
+    )
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the venv `make run` made
+    user = tmp_path / "user"
+    env = base_env(user, HOME=str(user))
+    del env["MODELPORT_HOME"]  # ~/.modelport, as `make run` serves it
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent
+    )
+    home = user / ".modelport"
+    with running_server(home, tmp_path) as server:
+        assert (home / "server.json").exists()
+        listed = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", instruction],
+            env=env,
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stderr == f"using home {home}\n"  # MODELPORT_HOME is unset: the CLI says which
+        reached = subprocess.run(
+            ["bash", "-c", f"source .venv/bin/activate && modelport --home {home} endpoint report missing"],
+            env=env,
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert reached.returncode == 1 and "using home" not in reached.stderr  # --home chose it
+        assert reached.stderr == "error: endpoint 'missing' does not exist\n", (
+            reached.stderr
+        )  # the server's answer
+        server.stop()
+        assert not (home / "server.json").exists()  # a clean stop removes the record
