@@ -8,17 +8,20 @@ file and raises ``StorageError`` naming the cause. Storing the same bytes twice 
 are ``0700`` and stored files ``0400``: only the server's user reads them, and nobody rewrites them.
 
 ``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
-local folder, and an object-store implementation can follow the same five methods.
+local folder, and an object-store implementation can follow the same seven methods. Only the
+catalogue's garbage collection (``registry/deletion.py``) removes a stored file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -60,6 +63,14 @@ class ArtifactStore(Protocol):
 
     def verify(self, digest: str, filename: str) -> Path:
         """The file's local path after re-hashing it; InternalError if its bytes changed."""
+        ...
+
+    def stored(self) -> Iterator[tuple[str, str]]:
+        """``(digest, filename)`` of every stored file."""
+        ...
+
+    def remove(self, digest: str, filename: str) -> int | None:
+        """Delete the file; its size in bytes, or None if it was not there."""
         ...
 
 
@@ -120,6 +131,24 @@ class LocalArtifactStore:
                 f"artifact {digest[:12]}…/{filename} is corrupt: its sha256 is now {actual[:12]}…"
             )
         return path
+
+    def stored(self) -> Iterator[tuple[str, str]]:
+        for path in self.root.glob("??/*/*"):
+            if _DIGEST.fullmatch(path.parent.name) and path.parent.parent.name == path.parent.name[:2]:
+                yield path.parent.name, path.name
+
+    def remove(self, digest: str, filename: str) -> int | None:
+        path = self.path(digest, filename)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StorageError(f"cannot remove artifact {path}: {error.strerror}") from None
+        with contextlib.suppress(OSError):  # still holds another file of the same bytes
+            path.parent.rmdir()
+        return size
 
     def _put(self, source: BinaryIO, filename: str) -> StoredArtifact:
         """Copy ``source`` in; on any failure the temporary file is gone and nothing is published."""

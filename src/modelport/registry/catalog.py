@@ -1,12 +1,14 @@
 """The registry's API: register versions, move aliases, set policies, read consistent snapshots.
 
 The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``,
-the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``.
+the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``, deletions and the
+removal of unreferenced files in ``deletion.py``.
 
 Every write is one transaction that also bumps ``registry_state.revision``, so a server polls one
 cheap row (``revision()``) and reads a ``snapshot()`` only when it changed. Artifacts are stored
 before the transaction that records them: a crash can leave an unreferenced artifact, never a
-version without its file.
+version without its file; a file removed by a concurrent deletion before the version's
+transaction is stored again inside it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
 from modelport.registry.artifacts import ArtifactStore
+from modelport.registry.deletion import REFERENCE_FILENAME, REFERENCE_TABLE_FILENAME, DeletionCatalog
 from modelport.registry.endpoints import EndpointCatalog
 from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
@@ -41,13 +44,10 @@ from modelport.registry.schema import AliasRow, ModelRow, RegistryState, Version
 
 __all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 
-"""The alias a model is called through when no version is named (else its newest version)."""
-REFERENCE_FILENAME = "reference.npy"
-REFERENCE_TABLE_FILENAME = "reference.parquet"
 _ATTEMPTS = 5
 
 
-class Registry(EndpointCatalog, MonitorCatalog):
+class Registry(EndpointCatalog, MonitorCatalog, DeletionCatalog):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine
@@ -123,6 +123,7 @@ class Registry(EndpointCatalog, MonitorCatalog):
             try:
                 with self._write() as s:
                     q.refuse_endpoint_name(s, name)
+                    self._restore_if_removed(fields, artifact, filename, reference_data)
                     model = q.get_or_create_model(s, name, model_description)
                     row = VersionRow(
                         model_id=model.id, number=q.next_number(s, model), created_at=utcnow(), **fields
@@ -278,6 +279,23 @@ class Registry(EndpointCatalog, MonitorCatalog):
         with Session(self._writer) as s, s.begin():
             s.execute(update(RegistryState).values(revision=RegistryState.revision + 1))
             yield s
+
+    def _restore_if_removed(
+        self,
+        fields: Mapping[str, object],
+        artifact: Path,
+        filename: str,
+        reference_data: np.ndarray | pa.Table | None,
+    ) -> None:
+        """Store the files again if a deletion's cleanup removed them since they were stored (it
+        runs under the write lock that the caller now holds, so it cannot remove them again)."""
+        if not self.artifacts.exists(str(fields["digest"]), filename):
+            self.artifacts.put_file(Path(artifact), filename)
+        digest = fields["reference_digest"]
+        if digest is not None and not any(
+            self.artifacts.exists(str(digest), f) for f in (REFERENCE_FILENAME, REFERENCE_TABLE_FILENAME)
+        ):
+            self._store_reference(reference_data)
 
     def _store_reference(self, data: np.ndarray | pa.Table | None) -> str | None:
         if data is None:
