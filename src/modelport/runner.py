@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from modelport.core.errors import Conflict
 from modelport.core.settings import Settings
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
 from modelport.server_address import ServerAddress, forget_server, record_server
-from modelport.serving.fast_lane import FastLaneProtocol
+from modelport.serving.http_guard import ConnectionGuard, GuardedProtocol
 
 __all__ = ["check_ports", "run_server", "worker_app"]
 
@@ -192,7 +193,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": FastLaneProtocol,
+        "http": partial(GuardedProtocol, guard=ConnectionGuard.from_settings(settings.http)),
         "lifespan": "on",
         "access_log": False,
         "proxy_headers": False,  # nothing reads the client address; skips a middleware on every request

@@ -11,6 +11,7 @@ __all__ = [
     "AuthSettings",
     "DriftSettings",
     "GrpcSettings",
+    "HttpSettings",
     "LimitSettings",
     "PayloadSettings",
     "ServingSettings",
@@ -158,6 +159,13 @@ class HttpSettings(BaseModel):
     allowed_hosts: list[str] = []
     """More ``Host`` names the management API and the dashboard answer to (``name`` or ``name:port``),
     e.g. a proxy's public name, beside the loopback names and the bound address; ``*`` allows any."""
+    head_timeout_s: float = Field(10.0, gt=0)
+    """Longest wait for a request's line and headers, from the connection's start or the end of the
+    previous response; past it the connection is closed (see ``serving/http_guard.py``)."""
+    body_timeout_s: float = Field(60.0, gt=0)
+    """Longest wait for a request's whole body, from the end of its head (or its turn, pipelined)."""
+    max_connections: int = Field(1000, gt=0)
+    """Open HTTP connections per server process; one more is answered 503 and closed."""
 
 
 class Settings(BaseSettings):

@@ -87,6 +87,11 @@ class _LaneRequest:
         self.disconnected = False
         self.response_complete = False
 
+    @property
+    def response_started(self) -> bool:
+        """uvicorn's name for it: the answer is under way."""
+        return self.started
+
     async def receive(self) -> Message:
         return {"type": "http.request", "body": b"".join(self.body), "more_body": False}
 
