@@ -12,8 +12,9 @@ from modelport.cli_context import Context, client_token, fail_cleanly, pass_cont
 from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import parse_pairs, read_predict_input, read_signature
+from modelport.cli_models import add_model_commands
 from modelport.cli_monitor import add_monitor_commands
-from modelport.cli_output import print_models, print_prediction, print_version, print_versions
+from modelport.cli_output import print_prediction, print_version
 from modelport.control.registration import RegistrationRequest
 from modelport.core.targets import Target
 
@@ -118,27 +119,6 @@ def register(
     )
     with ctx.catalog() as catalog:
         print_version(catalog.register(request), as_json)
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_context
-@fail_cleanly
-def models(ctx: Context, as_json: bool) -> None:
-    """List the registered models."""
-    with ctx.catalog() as catalog:
-        print_models(catalog.list_models(), as_json)
-
-
-@main.command()
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_context
-@fail_cleanly
-def versions(ctx: Context, name: str, as_json: bool) -> None:
-    """List the versions of model NAME."""
-    with ctx.catalog() as catalog:
-        print_versions(catalog.list_versions(name), as_json)
 
 
 @main.group()
@@ -248,6 +228,7 @@ def predict(ctx: Context, target: str, input_file: Any, as_json: bool) -> None:
         print_prediction(catalog.infer(parsed, request), as_json)
 
 
+add_model_commands(main)
 add_endpoint_commands(main)
 add_monitor_commands(main)
 add_drift_commands(main)

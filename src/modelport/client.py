@@ -47,6 +47,9 @@ class Catalog(Protocol):
     def register(self, request: RegistrationRequest) -> Json: ...
     def set_alias(self, name: str, alias: str, version: int) -> Json: ...
     def remove_alias(self, name: str, alias: str) -> Json: ...
+    def delete_version(self, name: str, version: int) -> Json: ...
+    def delete_model(self, name: str) -> Json: ...
+    def collect_garbage(self) -> Json: ...
     def set_policy(self, name: str, policy: str) -> Json: ...
     def get_serving(self, name: str) -> Json: ...
     def update_serving(self, name: str, changes: Json) -> Json: ...
@@ -78,6 +81,15 @@ class LocalCatalog:
     def remove_alias(self, name: str, alias: str) -> Json:
         self._registry.remove_alias(name, alias)
         return self._registry.get_model(name).to_dict()
+
+    def delete_version(self, name: str, version: int) -> Json:
+        return self._registry.delete_version(name, version).to_dict()
+
+    def delete_model(self, name: str) -> Json:
+        return self._registry.delete_model(name).to_dict()
+
+    def collect_garbage(self) -> Json:
+        return self._registry.collect_garbage().to_dict()
 
     def set_policy(self, name: str, policy: str) -> Json:
         self._registry.set_version_policy(name, VersionPolicy.parse(policy))
@@ -158,6 +170,18 @@ class RemoteCatalog:
 
     def remove_alias(self, name: str, alias: str) -> Json:
         result: Json = self.call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
+        return result
+
+    def delete_version(self, name: str, version: int) -> Json:
+        result: Json = self.call("DELETE", f"/api/v1/models/{name}/versions/{version}")
+        return result
+
+    def delete_model(self, name: str) -> Json:
+        result: Json = self.call("DELETE", f"/api/v1/models/{name}")
+        return result
+
+    def collect_garbage(self) -> Json:
+        result: Json = self.call("POST", "/api/v1/gc")
         return result
 
     def set_policy(self, name: str, policy: str) -> Json:

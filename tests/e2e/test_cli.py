@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from modelport.control.registration import Registrar, RegistrationRequest
+from modelport.core.settings import Settings
+from modelport.server import open_registry
 from tests.e2e.conftest import IRIS_LABELS, IRIS_ROWS, iris_request, run_cli
 
 
@@ -119,3 +122,26 @@ def test_versions_without_json_prints_a_table(home: Path, registered: dict[str, 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "production" in result.stdout
+
+
+def test_delete_is_refused_with_the_reason_then_frees_the_files(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
+    home = tmp_path / "home"
+    with open_registry(Settings(home=home)) as registry:  # set up in process: fewer slow subprocesses
+        registrar = Registrar(registry, probe_timeout_s=120)
+        registrar.register(RegistrationRequest("doomed", model_files["iris"], aliases=("production",)))
+        registrar.register(RegistrationRequest("doomed", model_files["iris-v2"]))
+    assert_clean_failure(
+        run_cli(home, "versions", "delete", "doomed", "1", check=False),
+        "cannot delete version 1 of model 'doomed': alias doomed@production points at version 1",
+        "modelport alias rm doomed production",
+    )
+    deleted = json.loads(run_cli(home, "versions", "delete", "doomed", "2", "--json").stdout)
+    assert deleted["versions"] == [2] and len(deleted["files"]) == 1
+    with open_registry(Settings(home=home)) as registry:
+        registry.remove_alias("doomed", "production")
+    size = model_files["iris"].stat().st_size
+    result = run_cli(home, "models", "delete", "doomed")
+    assert result.stdout == f"deleted doomed (version 1)\nremoved 1 stored file ({size} bytes)\n"
+    assert not [p for p in (home / "artifacts").rglob("*") if p.is_file()]  # nothing left behind

@@ -174,8 +174,11 @@ def wait_reading_stdin(pid: int) -> None:
 BAD_INPUTS: dict[str, list[list[str]]] = {
     "serve": [["serve", "--workers", "0"]],
     "register": [["register", "{bad_json}", "--name", "iris"], ["register", "{iris}", "--name", "bad name!"]],
-    "models": [["--server", "http://127.0.0.1:1", "models"]],
-    "versions": [["versions", "missing"]],
+    "models list": [["--server", "http://127.0.0.1:1", "models"]],
+    "models delete": [["models", "delete", "missing"]],
+    "versions list": [["versions", "missing"]],
+    "versions delete": [["versions", "delete", "iris", "1"], ["versions", "delete", "missing", "1"]],
+    "gc": [["--server", "http://127.0.0.1:1", "gc"]],
     "alias set": [
         ["alias", "set", "missing", "production", "1"],
         ["alias", "set", "iris", "production", "9"],

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from modelport.control.aliases import move_alias
@@ -113,7 +114,22 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
         return registry.get_model(name).to_dict()
 
     _add_serving_routes(router, registry)
+    _add_deletion_routes(router, registry)
     return router
+
+
+def _add_deletion_routes(router: APIRouter, registry: Registry) -> None:
+    @router.delete("/models/{name}/versions/{version}", summary="Delete a version (refused while in use)")
+    def delete_version(name: str, version: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+        return registry.delete_version(name, version).to_dict()
+
+    @router.delete("/models/{name}", summary="Delete a model and its versions (refused while in use)")
+    def delete_model(name: str) -> dict[str, Any]:
+        return registry.delete_model(name).to_dict()
+
+    @router.post("/gc", summary="Remove the stored files that no version references")
+    def collect_garbage() -> dict[str, Any]:
+        return registry.collect_garbage().to_dict()
 
 
 def _add_serving_routes(router: APIRouter, registry: Registry) -> None:

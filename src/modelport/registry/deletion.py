@@ -176,10 +176,10 @@ def _rollout_targets(config: EndpointConfig) -> tuple[Target, ...]:
 
 
 def _bare_name_version(s: Session, model: ModelRow) -> int | None:
-    """The version the model's name alone serves: its ``production`` alias's, else its newest."""
-    alias = s.get(AliasRow, (model.id, DEFAULT_ALIAS))
-    if alias is not None:
-        return alias.version_number
+    """The newest version when the model has no ``production`` alias: what its name alone serves
+    (with the alias, the aliased version is, and the alias itself keeps it from deletion)."""
+    if s.get(AliasRow, (model.id, DEFAULT_ALIAS)) is not None:
+        return None
     numbers = s.scalars(select(VersionRow.number).where(VersionRow.model_id == model.id)).all()
     return max(numbers, default=None)
 

@@ -1,0 +1,99 @@
+"""The ``models``, ``versions`` and ``gc`` commands: list, delete, and remove unreferenced files.
+
+``models`` and ``versions`` are groups whose ``list`` runs when no other subcommand is named, so
+``modelport models --json`` and ``modelport versions NAME`` list as they always did.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli_output import print_models, print_versions
+
+__all__ = ["add_model_commands"]
+
+
+class ListByDefault(click.Group):
+    """A group that runs its ``list`` command when the first argument names no other command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+def add_model_commands(main: click.Group) -> None:
+    @main.group(cls=ListByDefault)
+    def models() -> None:
+        """List the registered models (models list), or delete one (models delete)."""
+
+    @models.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @pass_context
+    @fail_cleanly
+    def list_models(ctx: Context, as_json: bool) -> None:
+        """List the registered models."""
+        with ctx.catalog() as catalog:
+            print_models(catalog.list_models(), as_json)
+
+    @models.command("delete")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @pass_context
+    @fail_cleanly
+    def delete_model(ctx: Context, name: str, as_json: bool) -> None:
+        """Delete model NAME with all its versions; refused while an alias, an endpoint or its
+        version policy uses one. Stored files no other version shares are removed."""
+        with ctx.catalog() as catalog:
+            _print_removed(catalog.delete_model(name), as_json)
+
+    @main.group(cls=ListByDefault)
+    def versions() -> None:
+        """List the versions of a model (versions [list] NAME), or delete one (versions delete)."""
+
+    @versions.command("list")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @pass_context
+    @fail_cleanly
+    def list_versions(ctx: Context, name: str, as_json: bool) -> None:
+        """List the versions of model NAME."""
+        with ctx.catalog() as catalog:
+            print_versions(catalog.list_versions(name), as_json)
+
+    @versions.command("delete")
+    @click.argument("name")
+    @click.argument("version", type=click.IntRange(min=1))
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @pass_context
+    @fail_cleanly
+    def delete_version(ctx: Context, name: str, version: int, as_json: bool) -> None:
+        """Delete VERSION of model NAME; refused while an alias, an endpoint, the version policy or
+        the bare name NAME uses it. Stored files no other version shares are removed."""
+        with ctx.catalog() as catalog:
+            _print_removed(catalog.delete_version(name, version), as_json)
+
+    @main.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @pass_context
+    @fail_cleanly
+    def gc(ctx: Context, as_json: bool) -> None:
+        """Remove the stored files that no version references (e.g. left by a crash)."""
+        with ctx.catalog() as catalog:
+            _print_removed(catalog.collect_garbage(), as_json)
+
+
+def _print_removed(removed: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(removed, indent=2, sort_keys=True))
+        return
+    numbers = removed["versions"]
+    if removed["name"] is not None:
+        versions = ", ".join(map(str, numbers)) or "none"
+        click.echo(f"deleted {removed['name']} (version{'s' * (len(numbers) != 1)} {versions})")
+    files = len(removed["files"])
+    click.echo(f"removed {files} stored file{'s' * (files != 1)} ({removed['bytes_freed']} bytes)")
