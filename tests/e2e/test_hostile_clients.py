@@ -124,8 +124,9 @@ def test_trickling_connections_are_closed_while_callers_are_served(
     server: Server, connect: Callable[[], Client]
 ) -> None:
     """Each trickler sends one more byte of its head per round and never finishes; after the head
-    deadline the server has answered each 408 and closed it. Between rounds, a keep-alive caller and
-    new callers get their predictions."""
+    deadline the server has answered each 408 and closed it. Bodies that trickle or stop (fast lane,
+    ASGI path, pipelined) and a keep-alive connection that stalls in its next head end the same way.
+    Between rounds, a keep-alive caller and new callers get their predictions."""
     served = connect()
     prediction = request_bytes(server, "POST", INFER, json.dumps(iris_request()).encode())
     served.ask(prediction)
@@ -136,12 +137,15 @@ def test_trickling_connections_are_closed_while_callers_are_served(
     lane_body.send(request_bytes(server, "POST", INFER, b"{", length=100))
     asgi_body = connect()
     asgi_body.send(request_bytes(server, "POST", "/api/v1/endpoints", b"{", length=100))
+    pipelined_body = connect()  # its body is awaited from its turn: once the first one is answered
+    pipelined_body.ask(prediction + request_bytes(server, "POST", INFER, b"{", length=100))
     silent = connect()
     endless_head = b"POST " + INFER.encode() + b"?" + b"a" * 100_000
     tricklers = [connect() for _ in range(TRICKLERS)]
 
     selector = selectors.DefaultSelector()
-    for client in (*tricklers, lane_body, asgi_body, stalled_keep_alive, silent):
+    slow_bodies = (lane_body, asgi_body, pipelined_body)
+    for client in (*tricklers, *slow_bodies, stalled_keep_alive, silent):
         selector.register(client.sock, selectors.EVENT_READ, client)
     open_clients = len(selector.get_map())
     guard = time.monotonic() + HANG_GUARD_S
@@ -169,8 +173,11 @@ def test_trickling_connections_are_closed_while_callers_are_served(
             408,
             f"the request's head did not arrive within {HEAD_TIMEOUT_S:g} s",
         )
-    assert status_and_error(stalled_keep_alive.received)[0] == 408
-    for client in (lane_body, asgi_body):
+    assert status_and_error(stalled_keep_alive.received) == (
+        408,
+        f"the request's head did not arrive within {HEAD_TIMEOUT_S:g} s",
+    )
+    for client in slow_bodies:
         assert status_and_error(client.received) == (
             408,
             f"the request's body did not arrive within {BODY_TIMEOUT_S:g} s",
