@@ -26,7 +26,7 @@ def register(
     name: str,
     *,
     signature: Signature | Mapping[str, Any] | None = None,
-    sample_input: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    sample_input: Any = None,
     alias: str | list[str] | None = None,
     tags: Mapping[str, str] | None = None,
     trusted: bool = False,
@@ -39,7 +39,9 @@ def register(
 
     ``model`` is a fitted scikit-learn estimator (stored with skops), an ONNX ``ModelProto`` or
     its bytes, an XGBoost ``Booster``/``XGBModel``, a LightGBM ``Booster``/``LGBMModel``, or the
-    path of a model file. ``sample_input`` is checked by a test prediction before anything is stored.
+    path of a model file. ``sample_input`` is checked by a test prediction before anything is stored;
+    for a model fitted on a pandas DataFrame it may be a DataFrame, whose column dtypes then give
+    the inputs' datatypes.
     ``reference_data`` (for drift detection) is a numpy array, ``{input name: array}``, or a table
     (pyarrow, pandas): one column per feature, checked against the signature.
     ``home`` defaults to ``MODELPORT_HOME`` or ``~/.modelport``.
@@ -73,12 +75,24 @@ def _signature(signature: Signature | Mapping[str, Any] | None) -> Signature | N
     return Signature.from_dict(signature)
 
 
-def _sample(
-    sample: np.ndarray | Mapping[str, np.ndarray] | None, signature: Signature | Mapping[str, Any] | None
-) -> dict[str, np.ndarray] | None:
+def _sample(sample: Any, signature: Signature | Mapping[str, Any] | None) -> dict[str, np.ndarray] | None:
+    if _is_data_frame(sample):
+        return {str(name): _column(sample[name]) for name in sample.columns}
     if sample is None or isinstance(sample, Mapping):
         return None if sample is None else {k: np.asarray(v) for k, v in sample.items()}
     parsed = _signature(signature)
     if parsed is not None and len(parsed.inputs) != 1:
         raise InvalidInput("the model takes several inputs: give sample_input as {input name: array}")
     return {parsed.inputs[0].name if parsed else ONLY_INPUT: np.asarray(sample)}
+
+
+def _is_data_frame(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and hasattr(value, "columns") and hasattr(value, "dtypes")
+
+
+def _column(series: Any) -> np.ndarray:
+    """A DataFrame column as one input: numbers as they are, anything else (text, categories) as text."""
+    values = np.asarray(series.to_numpy())
+    if values.dtype.kind in "biuf":
+        return values
+    return np.array([str(value) for value in values.tolist()], dtype=object)

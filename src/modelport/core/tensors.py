@@ -15,7 +15,7 @@ import numpy as np
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["Datatype", "Signature", "TensorSpec"]
+__all__ = ["Datatype", "Label", "Signature", "TensorSpec"]
 
 
 class Datatype(StrEnum):
@@ -84,6 +84,10 @@ _TO_NUMPY: dict[Datatype, np.dtype[Any]] = {
 _FROM_NUMPY = {dtype: datatype for datatype, dtype in _TO_NUMPY.items() if datatype is not Datatype.BYTES}
 
 
+Label = str | int | float | bool
+"""A class label as JSON holds it."""
+
+
 @dataclass(frozen=True, slots=True)
 class TensorSpec:
     """A named tensor a model takes or gives; -1 in ``shape`` is a free dimension."""
@@ -91,6 +95,8 @@ class TensorSpec:
     name: str
     datatype: Datatype
     shape: tuple[int, ...]
+    labels: tuple[Label, ...] = ()
+    """A classifier's class labels, one per column of its ``probabilities`` output (else empty)."""
 
     def accepts_shape(self, shape: Sequence[int]) -> bool:
         if len(shape) != len(self.shape):
@@ -98,7 +104,10 @@ class TensorSpec:
         return all(want in (-1, got) for want, got in zip(self.shape, shape, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype.value, "shape": list(self.shape)}
+        data: dict[str, Any] = {"name": self.name, "datatype": self.datatype.value, "shape": list(self.shape)}
+        if self.labels:
+            data["labels"] = list(self.labels)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
@@ -112,7 +121,12 @@ class TensorSpec:
             isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
         ):
             raise InvalidInput(f"tensor spec {name!r}: shape must be a list of integers >= -1")
-        return cls(name=name, datatype=Datatype.parse(str(datatype)), shape=tuple(shape))
+        labels = data.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(label, str | int | float) for label in labels):
+            raise InvalidInput(f"tensor spec {name!r}: labels must be a list of strings or numbers")
+        return cls(
+            name=name, datatype=Datatype.parse(str(datatype)), shape=tuple(shape), labels=tuple(labels)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ def rename_signature(given: Signature | None, default: Signature, framework: str
     """``given`` if it fits ``default`` (same input count, no more outputs, same shapes), else refused.
 
     Specs are paired by position: a given signature may rename inputs and outputs and choose
-    datatypes the framework casts from, but not change a shape (see ``check_shape``).
+    datatypes the framework casts from, but not change a shape (see ``check_shape``). An output
+    given without class labels keeps the model's.
     """
     if given is None:
         return default
@@ -41,7 +43,11 @@ def rename_signature(given: Signature | None, default: Signature, framework: str
     ):
         for spec, model in pairs:
             check_shape(spec, model, kind, framework)
-    return given
+    outputs = tuple(
+        spec if spec.labels or not model.labels else replace(spec, labels=model.labels)
+        for spec, model in zip(given.outputs, default.outputs, strict=False)
+    )
+    return replace(given, outputs=outputs)
 
 
 def check_shape(given: TensorSpec, model: TensorSpec, kind: str, framework: str) -> None:

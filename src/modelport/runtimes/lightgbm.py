@@ -1,9 +1,19 @@
-"""LightGBM boosters in their text format (``.txt``, ``.lgb``)."""
+"""LightGBM boosters in their text format (``.txt``, ``.lgb``).
+
+A booster fitted on a DataFrame keeps its column names (not LightGBM's ``Column_<i>``) and its
+categorical columns' categories (``pandas_categorical``): it takes one input per column
+(``columns.py``), FP64 for numbers, BYTES for a categorical column of text and INT64 for one of
+integers. A classifier (``binary``, ``multiclass``, ``multiclassova``) gives ``label`` and
+``probabilities`` (``classes.py``); the file does not keep class names, so its classes are
+0 … k-1 unless the registered signature names them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightgbm
 import numpy as np
@@ -11,9 +21,14 @@ import numpy as np
 from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
+from modelport.runtimes.classes import ClassLabels, classifier_outputs
+from modelport.runtimes.columns import column_specs, data_frame
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
 __all__ = ["LightGBMModel", "LightGBMRuntime"]
+
+_CLASSIFIERS = frozenset({"binary", "multiclass", "multiclassova"})
+_UNNAMED = re.compile(r"Column_\d+")
 
 
 class LightGBMRuntime:
@@ -22,17 +37,32 @@ class LightGBMRuntime:
     def load(self, artifact: Path, options: LoadOptions) -> LoadedModel:
         with invalid_model_errors(self.framework, artifact):
             booster = lightgbm.Booster(model_file=str(artifact))
-            default = _signature(booster)
-        return LightGBMModel(booster, rename_signature(options.signature, default, self.framework), options)
+            columns = _columns(booster)
+            categories = _categories(booster, columns) if columns is not None else {}
+            default = _signature(booster, columns, categories)
+        signature = rename_signature(options.signature, default, self.framework)
+        classes = ClassLabels(signature, default) if _is_classifier(booster) else None
+        return LightGBMModel(booster, signature, options, columns, categories, classes)
 
 
 class LightGBMModel:
     """A booster; each ``predict`` builds its own predictor over the shared, read-only trees."""
 
-    def __init__(self, booster: lightgbm.Booster, signature: Signature, options: LoadOptions) -> None:
+    def __init__(
+        self,
+        booster: lightgbm.Booster,
+        signature: Signature,
+        options: LoadOptions,
+        columns: list[str] | None,
+        categories: dict[str, list[Any]],
+        classes: ClassLabels | None,
+    ) -> None:
         self._booster: lightgbm.Booster | None = booster
         self._signature = signature
         self._threads = options.threads
+        self._columns = columns
+        self._categories = categories
+        self._classes = classes
 
     @property
     def signature(self) -> Signature:
@@ -42,22 +72,57 @@ class LightGBMModel:
         booster = self._booster
         if booster is None:
             raise NotReady("the model is closed")
-        features = matrix(inputs, self._signature)
-        if features.dtype not in (np.float32, np.float64):
-            features = features.astype(np.float64)
+        if self._columns is None:
+            features: Any = matrix(inputs, self._signature)
+            if features.dtype not in (np.float32, np.float64):
+                features = features.astype(np.float64)
+        else:
+            features = data_frame(inputs, self._signature.inputs, self._columns, self._categories)
         with translate_framework_errors("lightgbm"):
-            prediction = booster.predict(features, num_threads=self._threads)
-        return {self._signature.outputs[0].name: np.asarray(prediction, dtype=np.float64)}
+            prediction = np.asarray(booster.predict(features, num_threads=self._threads), dtype=np.float64)
+        if self._classes is None:
+            return {self._signature.outputs[0].name: prediction}
+        if prediction.ndim == 1:  # binary: the positive class's probability
+            prediction = np.column_stack([1.0 - prediction, prediction])
+        return self._classes.outputs(prediction)
 
     def close(self) -> None:
         self._booster = None
 
 
-def _signature(booster: lightgbm.Booster) -> Signature:
-    """FP64 input: LightGBM's split thresholds are doubles, so FP32 could flip a split."""
+def _is_classifier(booster: lightgbm.Booster) -> bool:
+    return str(booster.params.get("objective", "")).split(" ")[0] in _CLASSIFIERS
+
+
+def _columns(booster: lightgbm.Booster) -> list[str] | None:
+    """The column names it was fitted on, or ``None`` for a matrix (LightGBM names those ``Column_<i>``)."""
+    names = [str(name) for name in booster.feature_name()]
+    return None if all(_UNNAMED.fullmatch(name) for name in names) else names
+
+
+def _categories(booster: lightgbm.Booster, columns: Sequence[str]) -> dict[str, list[Any]]:
+    """The categories of each pandas categorical column, in the order LightGBM coded them."""
+    indices = booster.params.get("categorical_feature") or []
+    kept = booster.pandas_categorical or []
+    if not isinstance(indices, list) or len(indices) != len(kept):
+        return {}
+    return {columns[int(i)]: list(values) for i, values in zip(sorted(indices), kept, strict=True)}
+
+
+def _signature(
+    booster: lightgbm.Booster, columns: list[str] | None, categories: Mapping[str, list[Any]]
+) -> Signature:
+    """FP64 numbers: LightGBM's split thresholds are doubles, so FP32 could flip a split."""
+    if columns is None:
+        inputs: tuple[TensorSpec, ...] = (TensorSpec("input", Datatype.FP64, (-1, booster.num_feature())),)
+    else:
+        datatypes = {
+            name: Datatype.BYTES if all(isinstance(v, str) for v in values) else Datatype.INT64
+            for name, values in categories.items()
+        }
+        inputs = column_specs(columns, datatypes, Datatype.FP64)
     n_classes = booster.num_model_per_iteration()
+    if _is_classifier(booster):
+        return Signature(inputs=inputs, outputs=classifier_outputs(list(range(max(n_classes, 2)))))
     shape = (-1,) if n_classes == 1 else (-1, n_classes)
-    return Signature(
-        inputs=(TensorSpec("input", Datatype.FP64, (-1, booster.num_feature())),),
-        outputs=(TensorSpec("prediction", Datatype.FP64, shape),),
-    )
+    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP64, shape),))

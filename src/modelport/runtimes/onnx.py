@@ -1,9 +1,15 @@
-"""ONNX models (``.onnx``) on onnxruntime's CPU provider."""
+"""ONNX models (``.onnx``) on onnxruntime's CPU provider.
+
+A classifier exported by skl2onnx with its default ZipMap gives its probabilities as a list of
+``{class: probability}`` maps, which no tensor protocol carries: such an output is served as an
+FP32 tensor with one column per class, the class labels (from the ZipMap node) in its signature.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,7 @@ import onnxruntime as ort
 from google.protobuf.message import Message
 
 from modelport.core import Datatype, InvalidInput, NotReady, Signature, TensorSpec
+from modelport.core.tensors import Label
 from modelport.runtimes.arrays import check_shape, encode_strings, get_input
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.errors import invalid_model_errors, short_reason, translate_framework_errors
@@ -42,11 +49,13 @@ class OnnxRuntime:
     def load(self, artifact: Path, options: LoadOptions) -> LoadedModel:
         with invalid_model_errors(self.framework, artifact):
             data = artifact.read_bytes()
-            refuse_outside_reads(onnx.load_model_from_string(data), artifact.name)
+            proto = onnx.load_model_from_string(data)
+            refuse_outside_reads(proto, artifact.name)
+            zipmaps = _zipmaps(proto)
         session = _private_session(data, artifact.name, options.threads)
         with invalid_model_errors(self.framework, artifact):
-            default = _signature(session)
-        return OnnxModel(session, _check_signature(options.signature, default))
+            default = _signature(session, zipmaps)
+        return OnnxModel(session, _check_signature(options.signature, default), zipmaps)
 
 
 def _private_session(data: bytes, name: str, threads: int) -> ort.InferenceSession:
@@ -74,10 +83,13 @@ def _private_session(data: bytes, name: str, threads: int) -> ort.InferenceSessi
 class OnnxModel:
     """An onnxruntime session; ``InferenceSession.run`` is thread-safe."""
 
-    def __init__(self, session: ort.InferenceSession, signature: Signature) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, signature: Signature, zipmaps: Mapping[str, tuple[Label, ...]]
+    ) -> None:
         self._session: ort.InferenceSession | None = session
         self._signature = signature
         self._output_names = [spec.name for spec in signature.outputs]
+        self._zipmaps = zipmaps
 
     @property
     def signature(self) -> Signature:
@@ -91,25 +103,48 @@ class OnnxModel:
         with translate_framework_errors("onnx"):
             results = session.run(self._output_names, feed)
         return {
-            name: encode_strings(value) if value.dtype.kind in "OU" else value
-            for name, value in zip(self._output_names, results, strict=True)
+            name: self._tensor(name, value) for name, value in zip(self._output_names, results, strict=True)
         }
+
+    def _tensor(self, name: str, value: Any) -> np.ndarray:
+        labels = self._zipmaps.get(name)
+        if labels is not None:  # one {class: probability} map per row
+            return np.array([[row[label] for label in labels] for row in value], dtype=np.float32)
+        return encode_strings(value) if value.dtype.kind in "OU" else value
 
     def close(self) -> None:
         self._session = None
 
 
-def _signature(session: ort.InferenceSession) -> Signature:
+def _zipmaps(model: onnx.ModelProto) -> dict[str, tuple[Label, ...]]:
+    """The class labels of each graph output a ZipMap node gives."""
+    outputs = {output.name for output in model.graph.output}
+    found: dict[str, tuple[Label, ...]] = {}
+    for node in model.graph.node:
+        if node.op_type != "ZipMap" or not node.output or node.output[0] not in outputs:
+            continue
+        attributes = {attribute.name: attribute for attribute in node.attribute}
+        if "classlabels_int64s" in attributes:
+            found[node.output[0]] = tuple(int(v) for v in attributes["classlabels_int64s"].ints)
+        elif "classlabels_strings" in attributes:
+            found[node.output[0]] = tuple(v.decode() for v in attributes["classlabels_strings"].strings)
+    return found
+
+
+def _signature(session: ort.InferenceSession, zipmaps: Mapping[str, tuple[Label, ...]]) -> Signature:
     inputs = [_spec(arg) for arg in session.get_inputs()]
     if None in inputs:
         raise InvalidInput("the model has an input that is not a tensor")
-    outputs = [spec for spec in map(_spec, session.get_outputs()) if spec is not None]
+    outputs = [spec for spec in (_spec(arg, zipmaps) for arg in session.get_outputs()) if spec is not None]
     if not outputs:
         raise InvalidInput("the model has no tensor output")
     return Signature(inputs=tuple(s for s in inputs if s), outputs=tuple(outputs))
 
 
-def _spec(arg: Any) -> TensorSpec | None:
+def _spec(arg: Any, zipmaps: Mapping[str, tuple[Label, ...]] | None = None) -> TensorSpec | None:
+    labels = (zipmaps or {}).get(arg.name)
+    if labels is not None:  # a ZipMap output, served as a tensor
+        return TensorSpec(arg.name, Datatype.FP32, (-1, len(labels)), labels=labels)
     datatype = _DATATYPES.get(arg.type)
     if datatype is None:
         return None
@@ -138,7 +173,11 @@ def _check_signature(given: Signature | None, default: Signature) -> Signature:
                 )
             if kind == "input" or model.shape:  # onnxruntime may not know an output's shape
                 check_shape(spec, model, kind, "onnx")
-    return given
+    outputs = tuple(
+        spec if spec.labels else replace(spec, labels=graph["output", spec.name].labels)
+        for spec in given.outputs
+    )
+    return replace(given, outputs=outputs)
 
 
 def refuse_outside_reads(model: onnx.ModelProto, name: str) -> None:

@@ -17,13 +17,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelport import core
-from modelport.core import InternalError, InvalidInput, ModelportError, Signature
+from modelport.core import Datatype, InternalError, InvalidInput, ModelportError, Signature
 from modelport.core.settings import LimitSettings
 from modelport.runtimes.arrays import tensors_from_json, tensors_to_json
 from modelport.runtimes.sandbox import (
@@ -136,10 +138,16 @@ def _probe(request: dict[str, Any]) -> Signature:
 
     signature = Signature.from_dict(request["signature"]) if request["signature"] else None
     options = LoadOptions(signature=signature, trusted=bool(request["trusted"]))
-    model = get_runtime(request["framework"]).load(Path(request["path"]), options)
+    runtime = get_runtime(request["framework"])
+    model = runtime.load(Path(request["path"]), options)
+    sample = tensors_from_json(request["sample_input"]) if request["sample_input"] else None
+    if sample is not None and signature is None:
+        inferred = _column_datatypes(model.signature, sample)
+        if inferred != model.signature:
+            model.close()
+            model = runtime.load(Path(request["path"]), replace(options, signature=inferred))
     warm_up(model, "a new artifact", PROBE_WARMUP_BYTES)  # as a server will: a crash here is refused now
-    if request["sample_input"]:
-        sample = tensors_from_json(request["sample_input"])
+    if sample is not None:
         if list(sample) == [ONLY_INPUT] and len(model.signature.inputs) == 1:
             sample = {model.signature.inputs[0].name: sample[ONLY_INPUT]}
         outputs = model.predict(sample)
@@ -147,6 +155,20 @@ def _probe(request: dict[str, Any]) -> Signature:
         if missing:
             raise InvalidInput(f"the model gave no output {', '.join(missing)} for the sample input")
     return model.signature
+
+
+def _column_datatypes(signature: Signature, sample: Mapping[str, np.ndarray]) -> Signature:
+    """For a model that takes one input per column, each column's datatype as the sample (a
+    DataFrame's columns) has it, where the model itself did not tell (an integer column that a
+    scaler reads is FP64 by default)."""
+    if {spec.name for spec in signature.inputs} != set(sample) or any(
+        len(spec.shape) != 1 for spec in signature.inputs
+    ):
+        return signature
+    inputs = tuple(
+        replace(spec, datatype=Datatype.from_numpy(sample[spec.name].dtype)) for spec in signature.inputs
+    )
+    return replace(signature, inputs=inputs)
 
 
 def _error_reply(exc: Exception, memory_bytes: int) -> dict[str, Any]:

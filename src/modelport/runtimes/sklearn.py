@@ -1,5 +1,10 @@
 """scikit-learn estimators: ``.skops`` (allow-listed content only, see skops_types.py) or
-pickle/joblib (``trusted`` only)."""
+pickle/joblib (``trusted`` only).
+
+An estimator fitted on a DataFrame (``feature_names_in_``) takes one input per column
+(``columns.py``); a column is BYTES where an encoder at the start of the model learnt text
+categories, INT64 where it learnt integer ones, else FP64.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from modelport.core import Datatype, Forbidden, InvalidInput, NotReady, Signatur
 from modelport.runtimes import PICKLE_SUFFIXES
 from modelport.runtimes.arrays import encode_strings, matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
+from modelport.runtimes.classes import classifier_outputs
+from modelport.runtimes.columns import column_specs, data_frame
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 from modelport.runtimes.skops_types import disallowed_types
 
@@ -32,7 +39,14 @@ class SklearnRuntime:
             estimator = _load_skops(artifact, options.trusted)
         if not callable(getattr(estimator, "predict", None)):
             raise InvalidInput(f"{artifact.name} does not hold a scikit-learn estimator with predict()")
-        return SklearnModel(estimator, rename_signature(options.signature, _signature(estimator), "sklearn"))
+        default = _signature(estimator)
+        signature = rename_signature(options.signature, default, "sklearn")
+        if signature.outputs[1:2] and signature.outputs[1].labels != default.outputs[1].labels:
+            raise InvalidInput(
+                "the signature's class labels differ from the model's own (classes_:"
+                f" {list(default.outputs[1].labels)[:10]}); leave 'labels' out"
+            )
+        return SklearnModel(estimator, signature)
 
 
 class SklearnModel:
@@ -42,6 +56,7 @@ class SklearnModel:
         self._estimator: Any = estimator
         self._signature = signature
         self._classifier = _is_classifier(estimator)
+        self._columns = _columns(estimator)
 
     @property
     def signature(self) -> Signature:
@@ -51,7 +66,10 @@ class SklearnModel:
         estimator = self._estimator
         if estimator is None:
             raise NotReady("the model is closed")
-        features = matrix(inputs, self._signature)
+        if self._columns is None:
+            features = matrix(inputs, self._signature)
+        else:
+            features = data_frame(inputs, self._signature.inputs, self._columns)
         names = [spec.name for spec in self._signature.outputs]
         with translate_framework_errors("sklearn"):
             results = [np.asarray(estimator.predict(features))]
@@ -116,23 +134,14 @@ def _labels(labels: np.ndarray) -> np.ndarray:
     return encode_strings(labels)
 
 
-def _label_datatype(classes: np.ndarray) -> Datatype:
-    kind = classes.dtype.kind
-    if kind in "iu":
-        return Datatype.INT64
-    return {"b": Datatype.BOOL, "f": Datatype.FP64}.get(kind, Datatype.BYTES)
-
-
 def _signature(estimator: Any) -> Signature:
-    n_features = int(getattr(estimator, "n_features_in_", -1))
-    inputs = (TensorSpec("input", Datatype.FP64, (-1, n_features)),)
+    columns = _columns(estimator)
+    if columns is not None:
+        inputs = column_specs(columns, _column_datatypes(estimator, columns), Datatype.FP64)
+    else:
+        inputs = (TensorSpec("input", Datatype.FP64, (-1, int(getattr(estimator, "n_features_in_", -1)))),)
     if _is_classifier(estimator):
-        classes: np.ndarray = estimator.classes_
-        outputs = (
-            TensorSpec("label", _label_datatype(classes), (-1,)),
-            TensorSpec("probabilities", Datatype.FP64, (-1, len(classes))),
-        )
-        return Signature(inputs=inputs, outputs=outputs)
+        return Signature(inputs=inputs, outputs=classifier_outputs(estimator.classes_.tolist()))
     n_outputs = _n_outputs(estimator)
     shape = (-1,) if n_outputs == 1 else (-1, n_outputs)
     return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP64, shape),))
@@ -146,3 +155,44 @@ def _n_outputs(estimator: Any) -> int:
     if isinstance(coef, np.ndarray) and coef.ndim == 2:
         return int(coef.shape[0])
     return 1
+
+
+def _columns(estimator: Any) -> list[str] | None:
+    """The column names the estimator was fitted on, or ``None`` if it was fitted on a matrix."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if not isinstance(names, np.ndarray) or names.ndim != 1:
+        return None
+    return [str(name) for name in names.tolist()]
+
+
+def _column_datatypes(estimator: Any, columns: list[str]) -> dict[str, Datatype]:
+    """The datatype of each column an encoder at the model's start learnt categories of.
+
+    Looks through Pipelines to their first step, and through a ColumnTransformer to what each
+    of its transformers reads first."""
+    first = _first_step(estimator)
+    encoded: list[tuple[Any, list[str]]] = [(first, columns)]
+    indices = getattr(first, "_transformer_to_input_indices", None)
+    if isinstance(indices, dict):
+        named = getattr(first, "named_transformers_", {})
+        encoded = [
+            (_first_step(named[name]), [columns[i] for i in list(where)])
+            for name, where in indices.items()
+            if name in named
+        ]
+    datatypes: dict[str, Datatype] = {}
+    for encoder, names in encoded:
+        categories = getattr(encoder, "categories_", None)
+        if isinstance(categories, list) and len(categories) == len(names):
+            for name, values in zip(names, categories, strict=True):
+                kind = np.asarray(values).dtype.kind
+                datatypes[name] = (
+                    Datatype.INT64 if kind in "iub" else Datatype.FP64 if kind == "f" else Datatype.BYTES
+                )
+    return datatypes
+
+
+def _first_step(estimator: Any) -> Any:
+    while isinstance(getattr(estimator, "steps", None), list) and estimator.steps:
+        estimator = estimator.steps[0][1]
+    return estimator

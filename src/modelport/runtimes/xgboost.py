@@ -1,4 +1,12 @@
-"""XGBoost boosters in their native formats (``.json``, ``.ubj``)."""
+"""XGBoost boosters in their native formats (``.json``, ``.ubj``).
+
+A booster fitted on a DataFrame keeps its column names and types: it takes one input per column
+(``columns.py``), FP32 for numbers, INT64 for integers, and BYTES for a categorical column whose
+categories the file keeps (XGBoost 3.1+; an older file's categorical column takes the category's
+code, INT64). A classifier (``binary:logistic``, ``multi:softprob``, ``multi:softmax``) gives
+``label`` and ``probabilities`` (``classes.py``); the file does not keep class names, so its
+classes are 0 … k-1 unless the registered signature names them.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,14 @@ import xgboost
 from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
+from modelport.runtimes.classes import ClassLabels, classifier_outputs
+from modelport.runtimes.columns import column_specs, data_frame
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
 __all__ = ["XGBoostModel", "XGBoostRuntime"]
+
+_CLASSIFIERS = frozenset({"binary:logistic", "multi:softprob", "multi:softmax"})
+_TYPES = {"int": Datatype.INT64, "i": Datatype.BOOL}
 
 
 class XGBoostRuntime:
@@ -25,16 +38,34 @@ class XGBoostRuntime:
         with invalid_model_errors(self.framework, artifact):
             booster = xgboost.Booster(model_file=str(artifact))
             booster.set_param({"nthread": options.threads})
-            default = _signature(booster)
-        return XGBoostModel(booster, rename_signature(options.signature, default, self.framework))
+            config = json.loads(booster.save_config())
+            categories = _categories(booster)
+            default = _signature(booster, config, categories)
+        signature = rename_signature(options.signature, default, self.framework)
+        classes = ClassLabels(signature, default) if _is_classifier(config) else None
+        margin = _is_classifier(config, "multi:softmax")
+        return XGBoostModel(booster, signature, categories, classes, margin=margin)
 
 
 class XGBoostModel:
     """A booster; ``inplace_predict`` is thread-safe."""
 
-    def __init__(self, booster: xgboost.Booster, signature: Signature) -> None:
+    def __init__(
+        self,
+        booster: xgboost.Booster,
+        signature: Signature,
+        categories: dict[str, list[Any]],
+        classes: ClassLabels | None,
+        *,
+        margin: bool,
+    ) -> None:
+        """``margin``: predict raw scores (``multi:softmax``, whose values are class indices)."""
         self._booster: xgboost.Booster | None = booster
         self._signature = signature
+        self._columns = booster.feature_names
+        self._categories = categories
+        self._classes = classes
+        self._margin = margin
 
     @property
     def signature(self) -> Signature:
@@ -44,29 +75,74 @@ class XGBoostModel:
         booster = self._booster
         if booster is None:
             raise NotReady("the model is closed")
-        features = matrix(inputs, self._signature).astype(np.float32, copy=False)
+        if self._columns is None:
+            features: Any = matrix(inputs, self._signature).astype(np.float32, copy=False)
+        else:
+            features = data_frame(inputs, self._signature.inputs, self._columns, self._categories)
         with translate_framework_errors("xgboost"):
-            prediction = np.asarray(booster.inplace_predict(features), dtype=np.float32)
-        return {self._signature.outputs[0].name: prediction}
+            kind = "margin" if self._margin else "value"
+            prediction = np.asarray(booster.inplace_predict(features, predict_type=kind), dtype=np.float32)
+        if self._classes is None:
+            return {self._signature.outputs[0].name: prediction}
+        return self._classes.outputs(_probabilities(prediction, self._margin))
 
     def close(self) -> None:
         self._booster = None
 
 
-def _signature(booster: xgboost.Booster) -> Signature:
-    n_features = booster.num_features()
-    n_outputs = _n_outputs(json.loads(booster.save_config()))
+def _probabilities(prediction: np.ndarray, margin: bool) -> np.ndarray:
+    """Per-class probabilities: ``[1 - p, p]`` when binary, a softmax of ``multi:softmax``'s margins."""
+    if prediction.ndim == 1:
+        return np.column_stack([1.0 - prediction.astype(np.float64), prediction])
+    if margin:
+        shifted = np.exp(prediction - prediction.max(axis=1, keepdims=True))
+        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+    return prediction
+
+
+def _is_classifier(config: dict[str, Any], *objectives: str) -> bool:
+    return config["learner"]["objective"]["name"] in (objectives or _CLASSIFIERS)
+
+
+def _categories(booster: xgboost.Booster) -> dict[str, list[Any]]:
+    """The categories of each categorical column as the file keeps them (XGBoost 3.1+)."""
+    get_categories = getattr(booster, "get_categories", None)
+    if booster.feature_names is None or get_categories is None:
+        return {}
+    kept = get_categories(export_to_arrow=True)
+    if kept.empty():
+        return {}
+    return {name: values.to_pylist() for name, values in kept.to_arrow() if values is not None}
+
+
+def _signature(
+    booster: xgboost.Booster, config: dict[str, Any], categories: dict[str, list[Any]]
+) -> Signature:
+    names = booster.feature_names
+    if names is None:
+        inputs: tuple[TensorSpec, ...] = (TensorSpec("input", Datatype.FP32, (-1, booster.num_features())),)
+    else:
+        types = dict(zip(names, booster.feature_types or [], strict=False))
+        datatypes = {name: _TYPES.get(kind, Datatype.FP32) for name, kind in types.items()}
+        for name, kind in types.items():
+            if kind == "c":
+                datatypes[name] = Datatype.BYTES if _all_text(categories.get(name)) else Datatype.INT64
+        inputs = column_specs(names, datatypes, Datatype.FP32)
+    n_outputs = _n_outputs(config)
+    if _is_classifier(config):
+        return Signature(inputs=inputs, outputs=classifier_outputs(list(range(max(n_outputs, 2)))))
     shape = (-1,) if n_outputs == 1 else (-1, n_outputs)
-    return Signature(
-        inputs=(TensorSpec("input", Datatype.FP32, (-1, n_features)),),
-        outputs=(TensorSpec("prediction", Datatype.FP32, shape),),
-    )
+    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP32, shape),))
+
+
+def _all_text(values: list[Any] | None) -> bool:
+    return bool(values) and all(isinstance(value, str) for value in values or [])
 
 
 def _n_outputs(config: dict[str, Any]) -> int:
-    """Columns of ``inplace_predict``'s result: classes for ``multi:softprob``, else targets."""
+    """Columns of ``inplace_predict``'s result: classes for ``multi:*``, else targets."""
     learner = config["learner"]
     params = learner.get("learner_model_param", {})
-    if learner["objective"]["name"] == "multi:softprob":
+    if learner["objective"]["name"] in ("multi:softprob", "multi:softmax"):
         return int(params.get("num_class", 1))
     return max(1, int(params.get("num_target", 1)))

@@ -11,7 +11,7 @@ from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 from tests.unit.runtimes.conftest import load
 
 HUGE = 100_000_000
-OUTPUTS = {"sklearn": "label", "xgboost": "prediction", "lightgbm": "prediction", "onnx": "output_label"}
+OUTPUTS = {"sklearn": "label", "xgboost": "label", "lightgbm": "label", "onnx": "output_label"}
 INPUTS = {"sklearn": "input", "xgboost": "input", "lightgbm": "input", "onnx": "X"}
 DATATYPES = {
     "sklearn": Datatype.FP64,
@@ -23,10 +23,7 @@ FIXTURES = {"sklearn": "skops_classifier", "xgboost": "xgb_path", "lightgbm": "l
 
 
 def signature(framework: str, shape: tuple[int, ...], output_shape: tuple[int, ...] = (-1,)) -> Signature:
-    if framework in ("xgboost", "lightgbm"):  # iris boosters give one column per class
-        output = TensorSpec("prediction", DATATYPES[framework], (-1, 3))
-    else:
-        output = TensorSpec(OUTPUTS[framework], Datatype.INT64, output_shape)
+    output = TensorSpec(OUTPUTS[framework], Datatype.INT64, output_shape)
     return Signature((TensorSpec(INPUTS[framework], DATATYPES[framework], shape),), (output,))
 
 

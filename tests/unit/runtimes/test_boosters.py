@@ -17,15 +17,19 @@ def test_xgboost_predicts_like_xgboost(
 ) -> None:
     model = load("xgboost", xgb_path)
     features = iris[0][:rows]
-    prediction = model.predict({"input": features})["prediction"]
-    assert prediction.dtype == np.float32 and prediction.shape == (rows, 3)
-    np.testing.assert_allclose(prediction, xgb_classifier.predict_proba(features), rtol=1e-6)
+    outputs = model.predict({"input": features})
+    assert outputs["probabilities"].dtype == np.float64 and outputs["probabilities"].shape == (rows, 3)
+    np.testing.assert_allclose(outputs["probabilities"], xgb_classifier.predict_proba(features), rtol=1e-6)
+    np.testing.assert_array_equal(outputs["label"], xgb_classifier.predict(features))
 
 
 def test_xgboost_signature(xgb_path: Path) -> None:
     assert load("xgboost", xgb_path).signature == Signature(
         inputs=(TensorSpec("input", Datatype.FP32, (-1, 4)),),
-        outputs=(TensorSpec("prediction", Datatype.FP32, (-1, 3)),),
+        outputs=(
+            TensorSpec("label", Datatype.INT64, (-1,)),
+            TensorSpec("probabilities", Datatype.FP64, (-1, 3), labels=(0, 1, 2)),
+        ),
     )
 
 
@@ -47,15 +51,19 @@ def test_lightgbm_predicts_like_lightgbm(
 ) -> None:
     model = load("lightgbm", lgb_path)
     features = iris[0][-rows:]
-    prediction = model.predict({"input": features})["prediction"]
-    assert prediction.dtype == np.float64 and prediction.shape == (rows, 3)
-    np.testing.assert_allclose(prediction, lgb_classifier.predict_proba(features))
+    outputs = model.predict({"input": features})
+    assert outputs["probabilities"].dtype == np.float64 and outputs["probabilities"].shape == (rows, 3)
+    np.testing.assert_allclose(outputs["probabilities"], lgb_classifier.predict_proba(features))
+    np.testing.assert_array_equal(outputs["label"], lgb_classifier.predict(features))
 
 
 def test_lightgbm_signature(lgb_path: Path) -> None:
     assert load("lightgbm", lgb_path).signature == Signature(
         inputs=(TensorSpec("input", Datatype.FP64, (-1, 4)),),
-        outputs=(TensorSpec("prediction", Datatype.FP64, (-1, 3)),),
+        outputs=(
+            TensorSpec("label", Datatype.INT64, (-1,)),
+            TensorSpec("probabilities", Datatype.FP64, (-1, 3), labels=(0, 1, 2)),
+        ),
     )
 
 

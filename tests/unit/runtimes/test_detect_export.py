@@ -80,7 +80,7 @@ def test_export_lightgbm(lgb_classifier: lightgbm.LGBMClassifier, tmp_path: Path
     (tmp_path / "booster").mkdir()
     assert export_model(lgb_classifier, tmp_path) == ExportedArtifact(tmp_path / "model.txt", "lightgbm")
     assert export_model(lgb_classifier.booster_, tmp_path / "booster").framework == "lightgbm"
-    assert load("lightgbm", tmp_path / "model.txt").signature.outputs[0].shape == (-1, 3)
+    assert load("lightgbm", tmp_path / "model.txt").signature.outputs[1].shape == (-1, 3)
 
 
 def test_export_existing_path(xgb_path: Path, tmp_path: Path) -> None:

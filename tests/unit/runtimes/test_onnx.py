@@ -12,10 +12,32 @@ from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 from tests.unit.runtimes.conftest import load
 
 
-def test_signature_comes_from_the_graph_without_the_zipmap_output(onnx_path: Path) -> None:
+def test_signature_comes_from_the_graph_with_the_zipmap_output_as_a_tensor(onnx_path: Path) -> None:
     signature = load("onnx", onnx_path).signature
     assert signature.inputs == (TensorSpec("X", Datatype.FP32, (-1, 4)),)
-    assert signature.outputs == (TensorSpec("output_label", Datatype.INT64, (-1,)),)
+    assert signature.outputs == (
+        TensorSpec("output_label", Datatype.INT64, (-1,)),
+        TensorSpec("output_probability", Datatype.FP32, (-1, 3), labels=(0, 1, 2)),
+    )
+
+
+def test_zipmap_probabilities_are_a_tensor_in_class_order(
+    iris: tuple[np.ndarray, np.ndarray], models_dir: Path
+) -> None:
+    """skl2onnx's default export gives a list of {class: probability} maps: issue 10, point 12."""
+    from skl2onnx import to_onnx
+
+    names = np.array(["virginica", "setosa", "versicolor"])[iris[1]]  # classes_ sorts them
+    classifier = LogisticRegression(max_iter=500).fit(iris[0], names)
+    path = models_dir / "zipmap_strings.onnx"
+    path.write_bytes(to_onnx(classifier, iris[0][:1].astype(np.float32)).SerializeToString())
+    model = load("onnx", path)
+    spec = model.signature.output("output_probability")
+    assert spec == TensorSpec("output_probability", Datatype.FP32, (-1, 3), labels=tuple(classifier.classes_))
+    features = iris[0][::40].astype(np.float32)
+    outputs = model.predict({"X": features})
+    np.testing.assert_allclose(outputs["output_probability"], classifier.predict_proba(features), rtol=1e-4)
+    assert outputs["output_label"].tolist() == [name.encode() for name in classifier.predict(features)]
 
 
 def test_tensor_probabilities_without_zipmap(classifier: LogisticRegression, models_dir: Path) -> None:

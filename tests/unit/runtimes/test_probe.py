@@ -47,8 +47,9 @@ def test_probe_returns_the_signature(skops_classifier: Path) -> None:
 
 
 def test_probe_checks_a_given_signature_and_sample(lgb_path: Path) -> None:
-    given = Signature((TensorSpec("x", Datatype.FP64, (-1, 4)),), (TensorSpec("p", Datatype.FP64, (-1, 3)),))
-    assert _probe(lgb_path, "lightgbm", signature=given, sample_input={"x": np.zeros((1, 4))}) == given
+    given = Signature((TensorSpec("x", Datatype.FP64, (-1, 4)),), (TensorSpec("y", Datatype.INT64, (-1,)),))
+    probed = _probe(lgb_path, "lightgbm", signature=given, sample_input={"x": np.zeros((1, 4))})
+    assert probed == given
     with pytest.raises(InvalidInput, match=r"input 'x' must have shape \[-1, 4\]"):
         _probe(lgb_path, "lightgbm", signature=given, sample_input={"x": np.zeros((1, 2))})
 

@@ -38,7 +38,7 @@ def test_classifier_signature(skops_classifier: Path) -> None:
         inputs=(TensorSpec("input", Datatype.FP64, (-1, 4)),),
         outputs=(
             TensorSpec("label", Datatype.INT64, (-1,)),
-            TensorSpec("probabilities", Datatype.FP64, (-1, 3)),
+            TensorSpec("probabilities", Datatype.FP64, (-1, 3), labels=(0, 1, 2)),
         ),
     )
 

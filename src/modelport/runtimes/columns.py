@@ -1,0 +1,47 @@
+"""Models trained on a pandas DataFrame take one input per column, in the Open Inference Protocol
+way of MLServer's pandas codec: input ``age`` is the column ``age``, shape ``[n]``, with BYTES for
+text. The runtime rebuilds the DataFrame the model was fitted on: the fit-time column names and
+order, each column in its signature's datatype, categorical columns with their fit-time categories.
+
+pandas is imported here only, on first use: single-matrix models never need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from modelport.core import Datatype, TensorSpec
+from modelport.runtimes.arrays import get_input
+
+__all__ = ["column_specs", "data_frame"]
+
+
+def column_specs(
+    columns: Sequence[str], datatypes: Mapping[str, Datatype], default: Datatype
+) -> tuple[TensorSpec, ...]:
+    """One input of shape ``[-1]`` per column, of ``datatypes[column]`` or else ``default``."""
+    return tuple(TensorSpec(name, datatypes.get(name, default), (-1,)) for name in columns)
+
+
+def data_frame(
+    inputs: Mapping[str, np.ndarray],
+    specs: Sequence[TensorSpec],
+    columns: Sequence[str],
+    categories: Mapping[str, Sequence[Any]] | None = None,
+) -> Any:
+    """The DataFrame of ``columns``, column i read from the input of ``specs[i]`` (paired by position:
+    a given signature may rename inputs). A column of ``categories`` is categorical with exactly those
+    categories, in that order, as at fit time; a value outside them is missing, as in the framework."""
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for column, spec in zip(columns, specs, strict=True):
+        values = get_input(inputs, spec)
+        if categories is not None and column in categories:
+            data[column] = pd.Categorical(values, categories=list(categories[column]))
+        else:
+            data[column] = values
+    return pd.DataFrame(data, columns=list(columns), copy=False)
