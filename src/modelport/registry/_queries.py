@@ -92,8 +92,11 @@ def get_or_create_model(s: Session, name: str, description: str | None) -> Model
 
 
 def next_number(s: Session, model: ModelRow) -> int:
+    """One past the highest number the model ever gave (deleted versions' numbers included), which
+    it records."""
     latest = s.scalar(select(func.max(VersionRow.number)).where(VersionRow.model_id == model.id))
-    return (latest or 0) + 1
+    model.last_number = max(latest or 0, model.last_number or 0) + 1
+    return model.last_number
 
 
 def version_row(s: Session, model: ModelRow, number: int) -> VersionRow:

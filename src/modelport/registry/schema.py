@@ -1,7 +1,8 @@
 """The registry's tables (SQLAlchemy 2 typed ORM, portable SQL: SQLite and PostgreSQL).
 
 Alembic migrations in ``migrations/`` create these; a test checks they stay identical.
-Versions are never updated once inserted; aliases and the model's policy are the movable parts.
+Versions are never updated once inserted (only deleted, by ``deletion.py``); aliases and the
+model's policy are the movable parts.
 An endpoint's row holds its current routing config and ``revision``; ``endpoint_changes`` keeps
 every revision's config (the history that rollbacks read).
 ``monitor_configs`` holds each model's or endpoint's payload-log settings, keyed by name.
@@ -91,6 +92,8 @@ class ModelRow(Base):
     version_policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     serving_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """``ServingConfig.to_dict()``; NULL means the defaults."""
+    last_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The highest version number ever given: a deleted version's number is not given again."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -83,6 +83,7 @@ def test_the_version_a_bare_name_serves_is_refused(registry: Registry, register:
     registry.set_alias("iris", "production", 1)
     registry.delete_version("iris", 2)  # `iris` is production's version 1 now
     assert [v.number for v in registry.list_versions("iris")] == [1]
+    assert register("iris").number == 3  # the deleted newest version's number is not given again
 
 
 def test_a_version_an_endpoint_resolves_to_is_refused(registry: Registry, register: Register) -> None:

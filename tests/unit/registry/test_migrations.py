@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -7,11 +8,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from modelport.core.serving_config import ServingConfig
-from modelport.registry import LocalArtifactStore, Registry
+from modelport.registry import LocalArtifactStore, ModelVersion, Registry
 from modelport.registry._engine import HEAD_REVISION, MIGRATIONS_DIR
 from modelport.registry.schema import Base
 
-from .conftest import db_url
+from .conftest import SIGNATURE, db_url
 
 
 def test_migration_matches_orm_metadata(tmp_path: Path) -> None:
@@ -72,3 +73,39 @@ def test_open_creates_missing_data_dir(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'modelport.db'}"
     with Registry.open(url, LocalArtifactStore(tmp_path / "artifacts")) as registry:
         assert registry.list_models() == []
+
+
+def test_an_upgraded_database_never_gives_a_deleted_version_number_again(
+    tmp_path: Path, registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    """0005 records each model's highest number from its existing versions."""
+    from alembic import command
+    from alembic.config import Config
+
+    register("m", aliases=["production"])
+    register("m")
+    registry.close()
+    engine = create_engine(db_url(tmp_path))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    engine.dispose()
+    with Registry.open(db_url(tmp_path), LocalArtifactStore(tmp_path / "artifacts")) as upgraded:
+        upgraded.delete_version("m", 2)
+        version = upgraded.register_version(
+            "m",
+            artifact=registry_file(tmp_path),
+            filename="model.onnx",
+            framework="onnx",
+            signature=SIGNATURE,
+        )
+        assert version.number == 3
+
+
+def registry_file(tmp_path: Path) -> Path:
+    path = tmp_path / "again.onnx"
+    path.write_bytes(b"registered after the upgrade")
+    return path
