@@ -8,6 +8,7 @@ are long against the time the test takes to open its connections (a few hundredt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import selectors
@@ -24,6 +25,8 @@ from tests.e2e.conftest import Server, iris_request, register, running_server
 HEAD_TIMEOUT_S = 2.0
 BODY_TIMEOUT_S = 2.0
 MAX_CONNECTIONS = 300
+GRPC_MAX_CONNECTIONS = 20
+GRPC_IDLE_S = 2.0
 TRICKLERS = 250
 INFER = "/v2/models/iris/infer"
 HANG_GUARD_S = 30.0
@@ -43,6 +46,8 @@ def server(home: Path, log_dir: Path, model_files: dict[str, Path]) -> Iterator[
         MODELPORT_HTTP__HEAD_TIMEOUT_S=str(HEAD_TIMEOUT_S),
         MODELPORT_HTTP__BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
         MODELPORT_HTTP__MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+        MODELPORT_GRPC__MAX_CONNECTIONS=str(GRPC_MAX_CONNECTIONS),
+        MODELPORT_GRPC__MAX_CONNECTION_IDLE_S=str(GRPC_IDLE_S),
     ) as running:
         running.wait_until(INFER, method="POST", json=iris_request())
         yield running
@@ -207,3 +212,63 @@ def test_connections_beyond_the_cap_are_refused_and_served_ones_keep_working(
     assert b"retry-after: 1" in refused[0].received.lower()
     with httpx.Client(base_url=server.url) as fresh:  # the held connections are gone: room again
         assert fresh.post(INFER, json=iris_request()).status_code == 200
+
+
+HTTP2_SETUP = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+"""The client's connection preface and an empty SETTINGS frame: an HTTP/2 connection, set up."""
+HEADERS_FRAME = b"\x00\x03\xe8\x01\x04\x00\x00\x00\x01" + b"\x00" * 1000
+"""A HEADERS frame that announces 1000 bytes; sent a byte at a time, it never opens its call."""
+
+
+def test_grpc_refuses_connections_beyond_its_cap_and_closes_trickling_ones(server: Server) -> None:
+    """gRPC's own framing is grpcio's: its cap closes extra connections at once, and its idle limit
+    closes a connection that trickles a frame without ever starting a call."""
+    import numpy as np
+    import tritonclient.grpc as triton
+
+    port = int(httpx.get(f"{server.url}/api/v1/status").json()["grpc_port"])
+    client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+    rows = np.asarray([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)
+    infer_input = triton.InferInput("X", list(rows.shape), "FP32")
+    infer_input.set_data_from_numpy(rows)
+    assert client.infer("iris", [infer_input]).as_numpy("label") is not None
+
+    extra = 3
+    raw = [
+        socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD_S)
+        for _ in range(GRPC_MAX_CONNECTIONS + extra)
+    ]
+    try:
+        for sock in raw:
+            sock.sendall(HTTP2_SETUP)
+        assert client.infer("iris", [infer_input]).as_numpy("label") is not None  # its connection holds
+        selector = selectors.DefaultSelector()
+        for sock in raw:
+            selector.register(sock, selectors.EVENT_READ, [b""])
+        closed: list[bytes] = []
+        guard = time.monotonic() + HANG_GUARD_S
+        sent = 0
+        while len(closed) < len(raw):
+            assert time.monotonic() < guard, f"{len(raw) - len(closed)} trickling gRPC connections still open"
+            for key, _ in selector.select(timeout=0.1):
+                received: list[bytes] = key.data
+                try:
+                    chunk = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                except ConnectionResetError:
+                    chunk = b""
+                if chunk:
+                    received[0] += chunk
+                else:
+                    selector.unregister(key.fileobj)
+                    closed.append(received[0])
+            for key in selector.get_map().values():
+                with contextlib.suppress(OSError):
+                    key.fileobj.send(HEADERS_FRAME[sent : sent + 1])  # type: ignore[union-attr]
+            sent += 1
+    finally:
+        for sock in raw:
+            sock.close()
+        client.close()
+    refused = [received for received in closed if not received]  # closed before the server's SETTINGS
+    assert len(refused) >= extra
+    assert len(closed) - len(refused) <= GRPC_MAX_CONNECTIONS - 1

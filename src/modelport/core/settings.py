@@ -91,6 +91,11 @@ class GrpcSettings(BaseModel):
     port: int = Field(8081, ge=0, le=65535)
     """Open Inference Protocol gRPC port, on the same host as HTTP; 0 picks a free port."""
     max_message_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    max_connections: int = Field(1000, gt=0)
+    """Open gRPC connections per server process; grpcio closes any more as soon as they open."""
+    max_connection_idle_s: float = Field(300.0, gt=0)
+    """A connection with no call in progress for this long is closed (clients reconnect on their
+    next call); grpcio has no deadline of its own for a connection that trickles a frame."""
 
 
 class MetricsSettings(BaseModel):

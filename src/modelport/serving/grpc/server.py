@@ -19,6 +19,8 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
     """An unstarted server bound to ``settings.host:settings.grpc.port``, and the port it bound.
 
     With ``auth.protect_inference`` every call but ServerLive and ServerReady needs the token.
+    grpcio reads HTTP/2 itself: the connection cap and the idle limit are its options, since it
+    closes only connections that never finish their setup (after about a minute) by itself.
     Port 0 binds a free port. Call ``await server.start()`` on the event loop that serves HTTP, and
     ``await server.stop(grace)`` on shutdown.
     """
@@ -30,6 +32,8 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            ("grpc.max_allowed_incoming_connections", settings.grpc.max_connections),
+            ("grpc.max_connection_idle_ms", round(settings.grpc.max_connection_idle_s * 1000)),
         ],
     )
     servicer = InferenceServicer(services.inference, services.reconciler, settings.limits, services.tracing)
