@@ -118,3 +118,35 @@ def _tree_nodes_file_or_none(schema: object) -> str | None:
         return _tree_nodes_file(schema)
     except LookupError:
         return None
+
+
+CUSTOMER_TIERS = ("bronze", "gold", "silver")
+
+
+def customers_frame(rows: int = 60) -> tuple[object, np.ndarray]:
+    """A pandas DataFrame of customers, age (float), visits (int) and city (text), and their tier."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    city = rng.choice(["paris", "rome", "oslo"], rows)
+    visits = rng.integers(0, 10, rows)
+    table = pd.DataFrame({"age": rng.normal(40, 10, rows), "visits": visits, "city": city})
+    return table, np.where(city == "rome", "gold", np.where(visits > 4, "silver", "bronze"))
+
+
+def customers_pipeline(directory: Path) -> tuple[Path, object]:
+    """A Pipeline as tabular models are trained: a ColumnTransformer scaling the numeric columns and
+    one-hot encoding the text one, then a classifier, fitted on ``customers_frame``; saved with skops."""
+    import skops.io
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = make_column_transformer(
+        (StandardScaler(), ["age", "visits"]), (OneHotEncoder(handle_unknown="ignore"), ["city"])
+    )
+    pipeline = make_pipeline(columns, LogisticRegression(max_iter=500)).fit(*customers_frame())
+    path = directory / "customers.skops"
+    skops.io.dump(pipeline, path)
+    return path, pipeline

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
+from tests import models
 from tests.e2e.conftest import Server, iris_request, register, run_cli, running_server, wait_for
 
 DEFAULT_ROUTE = "/v2/models/iris/infer"
@@ -114,3 +116,50 @@ def test_no_request_fails_while_the_alias_moves(iris_v2: Server) -> None:
     assert statuses, "the background client sent no request"
     assert failures == [], f"{len(failures)} of {len(statuses)} requests failed: {failures[:5]}"
     assert versions_seen <= {"1", "2"}
+
+
+def test_a_data_frame_pipeline_registered_with_the_cli_is_served_one_input_per_column(
+    server: Server, tmp_path: Path
+) -> None:
+    """Issue 10, point 11: a ColumnTransformer Pipeline over named numeric and text columns is
+    registered by the CLI (its signature inferred from the fitted columns) and answered through
+    MLServer's pandas-codec form of the protocol, by the confined child, without warnings."""
+    path, pipeline = models.customers_pipeline(tmp_path)
+    registered = register(server.home, path, "customers")
+    assert registered["signature"]["inputs"] == [
+        {"name": "age", "datatype": "FP64", "shape": [-1]},
+        {"name": "visits", "datatype": "FP64", "shape": [-1]},
+        {"name": "city", "datatype": "BYTES", "shape": [-1]},
+    ]
+    rows = {"age": [31.0, 58.0, 44.5], "visits": [1, 7, 2], "city": ["rome", "oslo", "paris"]}
+    expected = pipeline.predict(pd.DataFrame(rows)).tolist()  # type: ignore[attr-defined]
+    server.wait_until("/v2/models/customers/ready")
+    request = {
+        "parameters": {"content_type": "pd"},
+        "inputs": [
+            {"name": "age", "datatype": "FP64", "shape": [3], "data": rows["age"]},
+            {"name": "visits", "datatype": "FP64", "shape": [3], "data": rows["visits"]},
+            {"name": "city", "datatype": "BYTES", "shape": [3], "data": rows["city"]},
+        ],
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/v2/models/customers/infer", json=request)
+        assert response.status_code == 200, response.text
+        outputs = {output["name"]: output for output in response.json()["outputs"]}
+        assert outputs["label"]["data"] == expected
+        assert outputs["probabilities"]["shape"] == [3, 3]
+        metadata = client.get("/v2/models/customers").json()
+        assert metadata["outputs"][1]["labels"] == list(models.CUSTOMER_TIERS)
+        wrong = {
+            **request,
+            "inputs": [
+                *request["inputs"][:2],
+                {**request["inputs"][2], "datatype": "FP64", "data": [1, 2, 3]},
+            ],
+        }
+        refused = client.post("/v2/models/customers/infer", json=wrong)
+        assert refused.status_code == 400 and "input 'city'" in refused.json()["error"], refused.text
+    predicted = run_cli(server.home, "predict", "customers", "--input", "-", "--json", input=json.dumps(rows))
+    labels = next(o for o in json.loads(predicted.stdout)["outputs"] if o["name"] == "label")["data"]
+    assert labels == expected
+    assert "feature names" not in server.log() + predicted.stderr

@@ -12,47 +12,37 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io
 import xgboost
-from sklearn.compose import make_column_transformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.pipeline import Pipeline
 
 from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.isolation import IsolatedModel
 from modelport.runtimes.probe import probe_artifact
+from tests import models
 from tests.unit.runtimes.conftest import load
 
-CLASSES = ("bronze", "gold", "silver")
+CLASSES = models.CUSTOMER_TIERS
 
 
 @pytest.fixture(scope="module")
 def frame() -> tuple[pd.DataFrame, np.ndarray]:
-    """60 customers: age (float), visits (int), city (text); three classes."""
-    rng = np.random.default_rng(7)
-    rows = 60
-    city = rng.choice(["paris", "rome", "oslo"], rows)
-    visits = rng.integers(0, 10, rows)
-    table = pd.DataFrame({"age": rng.normal(40, 10, rows), "visits": visits, "city": city})
-    target = np.where(city == "rome", "gold", np.where(visits > 4, "silver", "bronze"))
-    return table, target
+    return models.customers_frame()  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
-def pipeline(frame: tuple[pd.DataFrame, np.ndarray]) -> Pipeline:
-    columns = make_column_transformer(
-        (StandardScaler(), ["age", "visits"]), (OneHotEncoder(handle_unknown="ignore"), ["city"])
-    )
-    return make_pipeline(columns, LogisticRegression(max_iter=500)).fit(*frame)
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pipeline]:
+    return models.customers_pipeline(tmp_path_factory.mktemp("frames"))  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
-def pipeline_path(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("frames") / "pipeline.skops"
-    skops.io.dump(pipeline, path)
-    return path
+def pipeline(fitted: tuple[Path, Pipeline]) -> Pipeline:
+    return fitted[1]
+
+
+@pytest.fixture(scope="module")
+def pipeline_path(fitted: tuple[Path, Pipeline]) -> Path:
+    return fitted[0]
 
 
 def categorical(table: pd.DataFrame) -> pd.DataFrame:
