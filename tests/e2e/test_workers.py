@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -37,6 +38,12 @@ def test_two_processes_answer_on_one_port(server: Server) -> None:
     assert len(pids) == 2 and server.process.pid not in pids
 
 
+def test_the_parent_records_the_address_once_for_the_cli(server: Server) -> None:
+    recorded = json.loads((server.home / "server.json").read_text())
+    grpc_port = httpx.get(f"{server.url}/api/v1/status").json()["grpc_port"]
+    assert recorded == {"url": server.url, "grpc_port": grpc_port, "pid": server.process.pid}
+
+
 def test_every_worker_serves_a_version_registered_while_running(
     server: Server, model_files: dict[str, Path]
 ) -> None:
@@ -59,6 +66,7 @@ def test_every_worker_serves_a_version_registered_while_running(
 def test_stopping_the_server_stops_its_workers(home: Path, log_dir: Path) -> None:
     with running_server(home, log_dir, args=["--workers", "2"]) as started:
         pids = worker_pids(started)
+    assert not (home / "server.json").exists()  # the record goes with the server
     for pid in pids:  # stop() sent SIGTERM to the parent and waited for it
         try:
             os.kill(pid, 0)
