@@ -194,7 +194,7 @@ class GuardedProtocol(FastLaneProtocol):
         log.debug("closing a connection: its request %s did not arrive in time", waiting)
         if waiting == "head" and self._begun:
             transport.write(self._guard.head_late)
-        elif waiting == "body" and not self.cycle.response_started:
+        elif waiting == "body" and (self.cycle is None or not self.cycle.response_started):
             transport.write(self._guard.body_late)
         if transport.get_write_buffer_size():  # a client that does not read either
             transport.abort()
