@@ -184,7 +184,7 @@ class GuardedProtocol(FastLaneProtocol):
             return
         if not pipelined:
             self._deadline.start("head", self._guard.head_timeout_s)
-        elif pipelined == 1 and not self._body_done:  # the request now answered is the last one read
+        elif pipelined == 1 and not self._body_done:  # the request taking its turn is the last one read
             self._deadline.start("body", self._guard.body_timeout_s)
 
     def _expired(self, waiting: Wait) -> None:
