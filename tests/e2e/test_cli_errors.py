@@ -177,7 +177,11 @@ BAD_INPUTS: dict[str, list[list[str]]] = {
     "models list": [["--server", "http://127.0.0.1:1", "models"]],
     "models delete": [["models", "delete", "missing"]],
     "versions list": [["versions", "missing"]],
-    "versions delete": [["versions", "delete", "iris", "1"], ["versions", "delete", "missing", "1"]],
+    "versions delete": [
+        ["versions", "delete", "iris", "1"],
+        ["versions", "delete", "missing", "1"],
+        ["--server", "{server}", "versions", "delete", "iris", "1"],
+    ],
     "gc": [["--server", "http://127.0.0.1:1", "gc"]],
     "alias set": [
         ["alias", "set", "missing", "production", "1"],
@@ -246,7 +250,7 @@ def test_a_bad_input_is_one_line_never_a_traceback(
 ) -> None:
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{not json")
-    files = {"{bad_json}": str(bad_json), "{iris}": str(model_files["iris"])}
+    files = {"{bad_json}": str(bad_json), "{iris}": str(model_files["iris"]), "{server}": served.url}
     result = run_cli(
         served.home, *[files.get(a, a) for a in args], env={"MODELPORT_PORT": str(served.port)}, check=False
     )
