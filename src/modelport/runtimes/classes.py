@@ -11,9 +11,9 @@ import numpy as np
 
 from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
 from modelport.core.tensors import Label
-from modelport.runtimes.arrays import encode_strings
+from modelport.runtimes.arrays import encode_strings, rename_signature
 
-__all__ = ["ClassLabels", "classifier_outputs", "label_datatype"]
+__all__ = ["ClassLabels", "classifier_outputs", "classifier_signature", "label_datatype"]
 
 
 def label_datatype(labels: Sequence[Label]) -> Datatype:
@@ -30,6 +30,25 @@ def classifier_outputs(labels: Sequence[Label]) -> tuple[TensorSpec, TensorSpec]
         TensorSpec("label", label_datatype(labels), (-1,)),
         TensorSpec("probabilities", Datatype.FP64, (-1, len(labels)), labels=tuple(labels)),
     )
+
+
+def classifier_signature(
+    given: Signature | None, default: Signature, legacy: Signature, framework: str
+) -> tuple[Signature, ClassLabels | None]:
+    """The signature of a booster classifier, and its ``ClassLabels``; ``None`` for a signature that
+    fits only ``legacy``, the one raw probability output a version registered before classifiers
+    had labels was given, which such a version keeps."""
+    try:
+        signature = rename_signature(given, default, framework)
+        return signature, ClassLabels(signature, default)
+    except InvalidInput:
+        if given is None:
+            raise
+        try:
+            return rename_signature(given, legacy, framework), None
+        except InvalidInput:
+            pass
+        raise
 
 
 class ClassLabels:
@@ -55,11 +74,13 @@ class ClassLabels:
 
 
 def _values(labels: Sequence[Label], datatype: Datatype) -> np.ndarray[Any, Any]:
+    """The labels as the label output gives them: as text (BYTES), or as numbers of their own kind."""
     if datatype is Datatype.BYTES:
         return encode_strings(np.array(labels, dtype=object))
-    try:
-        return np.array(labels).astype(datatype.numpy_dtype, casting="same_kind")
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"the class labels {list(labels)[:5]} cannot be given as a {datatype.value} label"
-        ) from None
+    values = np.array(labels)
+    if values.dtype.kind != datatype.numpy_dtype.kind and {values.dtype.kind, datatype.numpy_dtype.kind} != {
+        "i",
+        "u",
+    }:
+        raise InvalidInput(f"the class labels {list(labels)[:5]} cannot be given as a {datatype.value} label")
+    return values.astype(datatype.numpy_dtype)

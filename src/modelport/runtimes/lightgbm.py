@@ -21,7 +21,7 @@ import numpy as np
 from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
-from modelport.runtimes.classes import ClassLabels, classifier_outputs
+from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
 from modelport.runtimes.columns import column_specs, data_frame
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
@@ -40,8 +40,13 @@ class LightGBMRuntime:
             columns = _columns(booster)
             categories = _categories(booster, columns) if columns is not None else {}
             default = _signature(booster, columns, categories)
-        signature = rename_signature(options.signature, default, self.framework)
-        classes = ClassLabels(signature, default) if _is_classifier(booster) else None
+        if not _is_classifier(booster):
+            signature, classes = rename_signature(options.signature, default, self.framework), None
+        else:
+            legacy = Signature(
+                default.inputs, (TensorSpec("prediction", Datatype.FP64, _raw_shape(booster)),)
+            )
+            signature, classes = classifier_signature(options.signature, default, legacy, self.framework)
         return LightGBMModel(booster, signature, options, columns, categories, classes)
 
 
@@ -121,8 +126,13 @@ def _signature(
             for name, values in categories.items()
         }
         inputs = column_specs(columns, datatypes, Datatype.FP64)
-    n_classes = booster.num_model_per_iteration()
     if _is_classifier(booster):
+        n_classes = booster.num_model_per_iteration()
         return Signature(inputs=inputs, outputs=classifier_outputs(list(range(max(n_classes, 2)))))
-    shape = (-1,) if n_classes == 1 else (-1, n_classes)
-    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP64, shape),))
+    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP64, _raw_shape(booster)),))
+
+
+def _raw_shape(booster: lightgbm.Booster) -> tuple[int, ...]:
+    """The shape of ``Booster.predict``'s result: one column per class or target."""
+    n_outputs = booster.num_model_per_iteration()
+    return (-1,) if n_outputs == 1 else (-1, n_outputs)

@@ -21,7 +21,7 @@ import xgboost
 from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
-from modelport.runtimes.classes import ClassLabels, classifier_outputs
+from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
 from modelport.runtimes.columns import column_specs, data_frame
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
@@ -41,9 +41,12 @@ class XGBoostRuntime:
             config = json.loads(booster.save_config())
             categories = _categories(booster)
             default = _signature(booster, config, categories)
-        signature = rename_signature(options.signature, default, self.framework)
-        classes = ClassLabels(signature, default) if _is_classifier(config) else None
-        margin = _is_classifier(config, "multi:softmax")
+        if not _is_classifier(config):
+            signature, classes = rename_signature(options.signature, default, self.framework), None
+        else:
+            legacy = Signature(default.inputs, (TensorSpec("prediction", Datatype.FP32, _raw_shape(config)),))
+            signature, classes = classifier_signature(options.signature, default, legacy, self.framework)
+        margin = classes is not None and _is_classifier(config, "multi:softmax")
         return XGBoostModel(booster, signature, categories, classes, margin=margin)
 
 
@@ -128,11 +131,14 @@ def _signature(
             if kind == "c":
                 datatypes[name] = Datatype.BYTES if _all_text(categories.get(name)) else Datatype.INT64
         inputs = column_specs(names, datatypes, Datatype.FP32)
-    n_outputs = _n_outputs(config)
     if _is_classifier(config):
-        return Signature(inputs=inputs, outputs=classifier_outputs(list(range(max(n_outputs, 2)))))
-    shape = (-1,) if n_outputs == 1 else (-1, n_outputs)
-    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP32, shape),))
+        return Signature(inputs=inputs, outputs=classifier_outputs(list(range(max(_n_outputs(config), 2)))))
+    return Signature(inputs=inputs, outputs=(TensorSpec("prediction", Datatype.FP32, _raw_shape(config)),))
+
+
+def _raw_shape(config: dict[str, Any]) -> tuple[int, ...]:
+    n_outputs = _n_outputs(config)
+    return (-1,) if n_outputs == 1 else (-1, n_outputs)
 
 
 def _all_text(values: list[Any] | None) -> bool:

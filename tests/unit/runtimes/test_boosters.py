@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightgbm
 import numpy as np
@@ -108,3 +109,32 @@ def regressor_data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     features = rng.normal(size=(40, 3))
     return features, features @ [1.0, 2.0, -1.0]
+
+
+@pytest.mark.parametrize(("framework", "datatype"), [("xgboost", Datatype.FP32), ("lightgbm", Datatype.FP64)])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_classifier_registered_before_labels_keeps_its_probability_output(
+    framework: str, datatype: Datatype, n_classes: int, iris: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """A version stored with the one raw ``prediction`` output boosters had still loads and answers it:
+    the probabilities, not labels cast to floats."""
+    features, target = iris[0], np.minimum(iris[1], n_classes - 1)
+    if framework == "xgboost":
+        fitted: Any = xgboost.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1).fit(features, target)
+        path = tmp_path / "model.json"
+        fitted.save_model(path)
+    else:
+        fitted = lightgbm.LGBMClassifier(n_estimators=3, num_leaves=4, verbose=-1, n_jobs=1).fit(
+            features, target
+        )
+        path = tmp_path / "model.txt"
+        fitted.booster_.save_model(path)
+    shape = (-1,) if n_classes == 2 else (-1, n_classes)
+    stored = Signature(
+        (TensorSpec("input", datatype, (-1, 4)),), (TensorSpec("prediction", datatype, shape),)
+    )
+    model = load(framework, path, signature=stored)
+    assert model.signature == stored
+    expected = fitted.predict_proba(features[::30])
+    answered = model.predict({"input": features[::30]})["prediction"]
+    np.testing.assert_allclose(answered, expected[:, 1] if n_classes == 2 else expected, rtol=1e-6)
