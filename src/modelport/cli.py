@@ -15,6 +15,7 @@ from modelport.cli_input import parse_pairs, read_predict_input, read_signature
 from modelport.cli_models import add_model_commands
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_prediction, print_version
+from modelport.cli_serving_check import report_alias_effect
 from modelport.control.registration import RegistrationRequest
 from modelport.core.targets import Target
 
@@ -130,13 +131,28 @@ def alias() -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("version", type=click.IntRange(min=1))
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a running server of this home (or --server) to load VERSION; 0: don't ask.",
+)
 @pass_context
 @fail_cleanly
-def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
-    """Point ALIAS of model NAME at VERSION."""
+def alias_set(ctx: Context, name: str, alias_name: str, version: int, wait_s: float) -> None:
+    """Point ALIAS of model NAME at VERSION.
+
+    When a server runs for this home (or --server), say whether it now answers with VERSION; if
+    VERSION cannot be loaded there, the alias keeps answering with the version it had, and the
+    command fails (exit 1) saying why.
+    """
     with ctx.catalog() as catalog:
         catalog.set_alias(name, alias_name, version)
     click.echo(f"{name}@{alias_name} -> {name}:{version}")
+    if wait_s > 0:
+        report_alias_effect(ctx, name, alias_name, version, wait_s)
 
 
 @alias.command("rm")

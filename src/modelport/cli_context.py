@@ -131,6 +131,14 @@ class Context:
         ``server_address``), else ``http://HOST:PORT`` from the settings."""
         return RemoteEndpoints(RemoteCatalog(self.server or self._local_server_url(), self.token))
 
+    def running_server(self) -> RemoteEndpoints | None:
+        """``--server``, else the server recorded in the home if it runs; None when there is neither
+        (never a guess at the default port: that may be another home's server)."""
+        if self.server:
+            return RemoteEndpoints(RemoteCatalog(self.server, self.token))
+        recorded = find_server(self.settings().data_dir)
+        return RemoteEndpoints(RemoteCatalog(recorded.url, self.token)) if recorded else None
+
     def _local_server_url(self) -> str:
         settings = self.settings()
         self._say_home(settings)

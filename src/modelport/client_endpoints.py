@@ -83,6 +83,11 @@ class RemoteEndpoints:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._api.call(method, f"/api/v1/endpoints{path}", headers=self._headers, **kwargs)
 
+    def server_status(self) -> Json:
+        """The server's own report (loaded versions, load failures, held aliases, revisions)."""
+        result: Json = self._api.call("GET", "/api/v1/status")
+        return result
+
     def create(self, name: str, config: EndpointConfig, description: str, force: bool) -> Json:
         body = {"name": name, **config.to_dict(), "description": description, "force": force}
         result: Json = self._call("POST", "", json=body)

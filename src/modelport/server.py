@@ -98,7 +98,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     shadows = ShadowRunner(payloads=payloads)
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
-    rollouts = RolloutController(registry, outcomes)
+    rollouts = RolloutController(
+        registry, outcomes, load_failures=lambda: {t: f.message for t, f in reconciler.failures.items()}
+    )
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
     )
@@ -108,7 +110,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     drift = DriftService(registry, payload_store, settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
     grpc_front = _GrpcFront(settings, serving)
-    status = functools.partial(_status, reconciler, payloads, time.time(), grpc_front)
+    status = functools.partial(_status, registry, reconciler, payloads, time.time(), grpc_front)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -198,20 +200,28 @@ class _GrpcFront:
             self._server = None
 
 
-def _status(reconciler: Reconciler, payloads: PayloadLog, started: float, grpc: _GrpcFront) -> dict[str, Any]:
-    """What the data plane reports about itself (``GET /api/v1/status``)."""
+def _status(
+    registry: Registry, reconciler: Reconciler, payloads: PayloadLog, started: float, grpc: _GrpcFront
+) -> dict[str, Any]:
+    """What the data plane reports about itself (``GET /api/v1/status``).
+
+    ``registry_revision`` is the revision the routing table was built from, ``registry_head`` the
+    registry's latest: a change is in effect here once the first has reached the second.
+    """
     table = reconciler.table
     return {
         "ready": reconciler.ready,
         "pid": os.getpid(),
         "grpc_port": grpc.port,
         "registry_revision": table.revision,
+        "registry_head": registry.revision(),
         "uptime_s": round(time.time() - started, 3),
         "loaded": [
             {"target": v.target, "framework": v.framework, "digest": v.digest, "in_flight": v.in_flight}
             for v in table.loaded_versions()
         ],
         "failures": {target: f.message for target, f in reconciler.failures.items()},
+        "held_aliases": table.held_aliases(),
         "payload_log": payloads.status(),
     }
 

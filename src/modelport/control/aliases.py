@@ -3,12 +3,18 @@
 An endpoint that routes by ``MODEL@ALIAS`` follows the alias at once, unless it has a rollout
 policy: then it is first pinned to the alias's current version, the alias moves, and a rollout
 from the old version to the new one starts. When the rollout passes, the endpoint routes by the
-alias again; if it is rolled back, the endpoint stays on the old version.
+alias again; if it is rolled back, the endpoint stays on the old version. While such a rollout (or
+a rollout that will promote the alias) runs, the alias cannot move again: the move would put a
+version nobody judged behind the name the rollout ends on.
+
+Every alias move goes through here, whoever makes it: ``alias set``, the management API, and a
+registration that names aliases.
 """
 
 from __future__ import annotations
 
 from modelport.control.endpoints import EndpointChanges
+from modelport.core.errors import Conflict
 from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
 from modelport.registry.records import Endpoint
@@ -19,7 +25,14 @@ __all__ = ["move_alias"]
 def move_alias(registry: Registry, model: str, alias: str, version: int, actor: str) -> None:
     previous = registry.get_model(model).aliases.get(alias)
     target = Target(model, alias)
-    guarded = [e for e in registry.list_endpoints() if _follows_through_rollout(e, target)]
+    endpoints = registry.list_endpoints()
+    busy = sorted(e.name for e in endpoints if _rolls_out(e, target))
+    if busy and previous != version:
+        raise Conflict(
+            f"{target} is being rolled out on endpoint {', '.join(busy)}; wait until the rollout ends "
+            f"or abort it (modelport rollout abort {busy[0]}), then move the alias"
+        )
+    guarded = [e for e in endpoints if _follows_through_rollout(e, target)]
     if previous is None or previous == version or not guarded:
         registry.set_alias(model, alias, version)
         return
@@ -36,6 +49,12 @@ def move_alias(registry: Registry, model: str, alias: str, version: int, actor: 
 
 def _follows_through_rollout(endpoint: Endpoint, target: Target) -> bool:
     config = endpoint.config
-    routes_by_alias = any(str(r.target) == str(target) and r.weight > 0 for r in config.routes)
+    routes_by_alias = any(r.target == target and r.weight > 0 for r in config.routes)
     running = config.rollout is not None and config.rollout.running
     return routes_by_alias and config.rollout_policy is not None and not running
+
+
+def _rolls_out(endpoint: Endpoint, target: Target) -> bool:
+    """Whether a running rollout of ``endpoint`` ends on ``target`` (it follows or promotes it)."""
+    plan = endpoint.config.rollout
+    return plan is not None and plan.running and plan.final_route == target

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec
-from modelport.core.errors import Conflict
+from modelport.core.errors import Conflict, InvalidInput, NotFound
 from modelport.core.rollout import RolloutPlan, RolloutPolicy, RolloutStatus
 from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
@@ -65,13 +65,37 @@ class EndpointChanges:
     def start_rollout(
         self, name: str, plan: RolloutPlan, *, expected_revision: int | None = None
     ) -> Endpoint:
-        """Begin ``plan`` at its first step: that share to the candidate, the rest to the baseline."""
+        """Begin ``plan`` at its first step: that share to the candidate, the rest to the baseline.
+
+        Both are pinned to the versions they name now, so that a move of an alias during the rollout
+        changes neither what is judged nor what callers get; the evidence starts empty (only
+        outcomes served under the new revision count).
+        """
         current = self._current(name, expected_revision)
         if current.config.rollout is not None and current.config.rollout.running:
             raise Conflict(f"endpoint {name!r} already has a rollout running; abort it first")
+        baseline, candidate = self._pinned(plan.baseline), self._pinned(plan.candidate)
+        if baseline == candidate:
+            raise InvalidInput(
+                f"the candidate {plan.candidate} and the baseline {plan.baseline} are the same version "
+                f"({candidate}): nothing to roll out"
+            )
+        final = plan.final_route
+        if plan.promote_alias is not None:
+            final = Target(candidate.model, plan.promote_alias)
         now = self._clock()
         plan = replace(
-            plan, step=0, status=RolloutStatus.RUNNING, reason="", step_started_at=now, started_at=now
+            plan,
+            baseline=baseline,
+            candidate=candidate,
+            final_route=final,
+            restore_route=plan.restore_route or (plan.baseline if plan.baseline != baseline else None),
+            step=0,
+            status=RolloutStatus.RUNNING,
+            reason="",
+            step_started_at=now,
+            started_at=now,
+            started_revision=current.revision + 1,  # the revision this write creates
         )
         config = current.config.with_rollout(_split(plan), plan)
         return self._write(
@@ -91,24 +115,47 @@ class EndpointChanges:
     def roll_back_rollout(self, name: str, revision: int, reason: str) -> Endpoint:
         current = self._current(name, revision)
         plan = _running_plan(current).ended(RolloutStatus.ROLLED_BACK, reason)
-        config = current.config.with_rollout([RouteSpec(plan.baseline, 100)], plan)
+        config = current.config.with_rollout([RouteSpec(self._restored(plan), 100)], plan)
         return self._write(current, config, f"rollout rolled back: {reason}", False)
 
     def abort_rollout(self, name: str, *, expected_revision: int | None = None) -> Endpoint:
         current = self._current(name, expected_revision)
         plan = _running_plan(current).ended(RolloutStatus.ABORTED, "aborted by hand")
-        config = current.config.with_rollout([RouteSpec(plan.baseline, 100)], plan)
+        config = current.config.with_rollout([RouteSpec(self._restored(plan), 100)], plan)
         return self._write(current, config, "rollout aborted", False)
 
     def _finish_rollout(self, current: Endpoint, plan: RolloutPlan) -> Endpoint:
+        """All traffic to the candidate, under a name that cannot move without the endpoint's policy:
+        the promoted alias (moved in the same write), or the route the plan ends on if it still names
+        the candidate's version, else the candidate's version itself."""
         plan = replace(plan, step=len(plan.steps) - 1).ended(RolloutStatus.PASSED, "every step held")
-        config = current.config.with_rollout([RouteSpec(plan.final_route or plan.candidate, 100)], plan)
         promotion = None
         if plan.promote_alias is not None:
-            version = self._registry.resolve(plan.candidate.model, plan.candidate.ref or "")
-            promotion = (plan.candidate.model, plan.promote_alias, version.number)
-        summary = f"rollout passed: {plan.candidate} at 100%"
+            version = self._registry.resolve_target(plan.candidate).number
+            promotion = (plan.candidate.model, plan.promote_alias, version)
+            final = Target(plan.candidate.model, plan.promote_alias)
+        else:
+            final = self._if_still(plan.final_route, plan.candidate)
+        config = current.config.with_rollout([RouteSpec(final, 100)], plan)
+        summary = f"rollout passed: {plan.candidate} at 100% as {final}"
         return self._write(current, config, summary, False, point_alias=promotion)
+
+    def _restored(self, plan: RolloutPlan) -> Target:
+        return self._if_still(plan.restore_route, plan.baseline)
+
+    def _if_still(self, route: Target | None, pinned: Target) -> Target:
+        """``route`` if it names ``pinned``'s version now, else ``pinned``: an alias that moved during
+        the rollout never brings an unjudged version in with the end of it."""
+        if route is None or route == pinned:
+            return pinned
+        try:
+            return route if self._pinned(route) == pinned else pinned
+        except NotFound:
+            return pinned
+
+    def _pinned(self, target: Target) -> Target:
+        """``target`` as ``model:version``, the version it names now."""
+        return Target(target.model, str(self._registry.resolve_target(target).number))
 
     def set_policy(self, name: str, policy: RolloutPolicy | None) -> Endpoint:
         current = self._current(name, None)

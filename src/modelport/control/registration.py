@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from modelport.control.aliases import move_alias
 from modelport.core.errors import Forbidden, InvalidInput
 from modelport.core.tensors import Signature
 from modelport.monitoring.drift.reference import ReferenceData, reference_table
 from modelport.registry.catalog import Registry
+from modelport.registry.names import check_alias
 from modelport.registry.records import ModelVersion
 from modelport.runtimes import FRAMEWORKS, requires_trust
 from modelport.runtimes.detect import detect_framework
@@ -54,6 +56,8 @@ class Registrar:
                 f"{request.artifact.name!r} is a pickle, which runs code when loaded; "
                 "register it with --trust (trusted=True) only if you trust where it came from"
             )
+        for alias in request.aliases:
+            check_alias(alias)  # before anything is stored
         signature = probe_artifact(
             request.artifact,
             framework,
@@ -65,7 +69,7 @@ class Registrar:
         reference = request.reference_data
         if reference is not None:  # checked against the signature before anything is stored
             reference = reference_table(reference, signature)
-        return self._registry.register_version(
+        version = self._registry.register_version(
             request.name,
             artifact=request.artifact,
             filename="model" + request.artifact.suffix.lower(),
@@ -74,7 +78,11 @@ class Registrar:
             description=request.description,
             tags=request.tags,
             lineage=request.lineage,
-            aliases=request.aliases,
             trusted=request.trusted,
             reference_data=reference,
         )
+        if not request.aliases:
+            return version
+        for alias in request.aliases:  # as `alias set` moves them: through the endpoints' policies
+            move_alias(self._registry, request.name, alias, version.number, actor="register")
+        return self._registry.get_version(request.name, version.number)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelport.control.endpoints import EndpointChanges
-from modelport.control.rollout_judge import RolloutJudge
+from modelport.control.rollout_judge import RolloutJudge, Verdict
 from modelport.core.errors import Conflict, ModelportError
 from modelport.core.rollout import RolloutPlan
 from modelport.monitoring.book import OutcomeBook
@@ -34,8 +34,11 @@ class RolloutController:
         outcomes: OutcomeBook,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        load_failures: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
+        """``load_failures``: this server's versions (``model:version``) that failed to load, with why."""
         self._registry = registry
+        self._load_failures = load_failures
         self._outcomes = outcomes
         self._interval_s = interval_s
         self._clock = clock
@@ -73,6 +76,9 @@ class RolloutController:
         if outcomes is not None:
             judge.feed(outcomes.events_since(judge.cursor))
         verdict = judge.verdict(plan, self._clock())
+        failure = self._load_failures().get(str(plan.candidate))
+        if failure is not None:  # it would never get traffic: the endpoint keeps its previous routes
+            verdict = Verdict("rollback", f"{plan.candidate} could not be loaded: {failure}")
         try:
             if verdict.action == "advance":
                 await asyncio.to_thread(self._changes.advance_rollout, endpoint.name, endpoint.revision)

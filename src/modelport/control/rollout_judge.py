@@ -3,7 +3,9 @@
 Three guardrails compare the candidate with the baseline, each with its own sequential test
 (``SequentialComparison``): failed requests, requests slower than the baseline's p99 (the
 threshold is learnt from the baseline's first requests), and wrong predictions as ground truth
-arrives. Any test that rejects rolls the plan back at once. Otherwise a step that has seen enough
+arrives. Outcomes are kept per version that answered (``iris:3``, the plan's pinned targets), and
+only those served since the rollout's first revision count: a new rollout starts with no evidence.
+Any test that rejects rolls the plan back at once. Otherwise a step that has seen enough
 candidate requests for long enough moves on to the next, except the move to 100%: that one also
 needs the error-rate and latency tests to have accepted the candidate as not worse.
 """
@@ -40,6 +42,7 @@ def _test(alpha: float, margin: float) -> SequentialComparison:
 class RolloutJudge:
     def __init__(self, plan: RolloutPlan) -> None:
         self._baseline, self._candidate = str(plan.baseline), str(plan.candidate)
+        self._since_revision = plan.started_revision
         rails = plan.guardrails
         self._tests = {
             "error rate": _test(rails.alpha, rails.max_error_increase),
@@ -56,8 +59,8 @@ class RolloutJudge:
         for event in events:
             self.cursor = max(self.cursor, event.seq)
             side = self._side(event.variant)
-            if side is None:
-                continue
+            if side is None or event.revision < self._since_revision:
+                continue  # another version, or served before this rollout began
             if event.kind == "feedback":
                 self._tests["wrong predictions"].observe(side, event.failed)
                 continue

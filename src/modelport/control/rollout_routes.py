@@ -100,9 +100,8 @@ def build_rollout_router(
     @router.post("/endpoints/{name}/feedback", summary="Ground truth for earlier predictions, by request id")
     def feedback(name: str, body: FeedbackBody) -> dict[str, Any]:
         registry.get_endpoint(name)
-        book = outcomes.endpoint(name)
-        book.check_known([item.id for item in body.items])  # all or nothing
-        return {"judged": [book.feedback(item.id, _labels(item.label)) for item in body.items]}
+        judged = outcomes.endpoint(name).feedback([(item.id, _labels(item.label)) for item in body.items])
+        return {"judged": judged}
 
     @router.get("/endpoints/{name}/report", summary="Per-variant metrics with intervals, and significance")
     def report(name: str) -> dict[str, Any]:

@@ -64,7 +64,14 @@ class RolloutPlan:
     started_at: float = 0.0
     """Wall-clock seconds (epoch) when the rollout began: tells one rollout from the next."""
     final_route: Target | None = None
-    """Where all traffic goes when the plan passes (default: the candidate), e.g. ``iris@production``."""
+    """Where all traffic goes when the plan passes, e.g. ``iris@production``, if it still names the
+    candidate's version then; else (and by default) the candidate's version, pinned."""
+    restore_route: Target | None = None
+    """Where traffic goes back when the plan is rolled back or aborted (the baseline as the endpoint
+    named it, e.g. ``iris@production``), if it still names the baseline's version; else the baseline's
+    version, pinned."""
+    started_revision: int = 0
+    """The endpoint revision that began the rollout: only outcomes served under it or later are evidence."""
 
     def __post_init__(self) -> None:
         if not self.steps or list(self.steps) != sorted(set(self.steps)) or self.steps[-1] != 100:
@@ -96,6 +103,7 @@ class RolloutPlan:
         data = asdict(self)
         data.update(baseline=str(self.baseline), candidate=str(self.candidate), steps=list(self.steps))
         data["final_route"] = None if self.final_route is None else str(self.final_route)
+        data["restore_route"] = None if self.restore_route is None else str(self.restore_route)
         data["status"] = self.status.value
         return data
 
@@ -105,8 +113,9 @@ class RolloutPlan:
             values = dict(data)
             values["baseline"] = Target.parse(values["baseline"])
             values["candidate"] = Target.parse(values["candidate"])
-            final = values.get("final_route")
-            values["final_route"] = None if final is None else Target.parse(final)
+            for route in ("final_route", "restore_route"):
+                named = values.get(route)
+                values[route] = None if named is None else Target.parse(named)
             values["steps"] = tuple(int(s) for s in values.get("steps", DEFAULT_STEPS))
             values["guardrails"] = Guardrails(**values.get("guardrails", {}))
             values["status"] = RolloutStatus(values.get("status", "running"))

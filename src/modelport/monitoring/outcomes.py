@@ -7,6 +7,7 @@ controller can read only what happened since it last looked.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.core.errors import InvalidInput, NotFound
+from modelport.core.errors import Conflict, InvalidInput, NotFound
 from modelport.core.inference import MAX_REQUEST_ID_CHARS
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
 
@@ -29,6 +30,8 @@ class OutcomeEvent:
     """``request`` (``failed``, ``latency_s``) or ``feedback`` (``failed`` = wrong prediction)."""
     failed: bool
     latency_s: float = 0.0
+    revision: int = 0
+    """The endpoint revision the request was served under (for feedback, the judged request's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,16 @@ class _Tally:
         return report
 
 
+@dataclass(slots=True)
+class _Remembered:
+    """A prediction feedback can still judge: who answered it, under which endpoint revision."""
+
+    variant: str
+    revision: int
+    prediction: np.ndarray
+    judged: bool = False
+
+
 REMEMBER_PREDICTIONS = 100_000
 """Predictions remembered per endpoint for feedback, at most..."""
 REMEMBER_BYTES = 64 * 1024 * 1024
@@ -99,25 +112,35 @@ class EndpointOutcomes:
     ) -> None:
         self.endpoint = endpoint
         self._tallies: dict[str, _Tally] = {}
-        self._predictions: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
+        self._predictions: OrderedDict[str, _Remembered] = OrderedDict()
         self._remember = remember
         self._remember_bytes = remember_bytes
         self._remembered_bytes = 0
         self._events: deque[OutcomeEvent] = deque(maxlen=events)
         self._seq = 0
+        self._feedback_lock = threading.Lock()
 
     def record(
-        self, request_id: str, variant: str, failed: bool, latency_s: float, prediction: np.ndarray | None
+        self,
+        request_id: str,
+        variant: str,
+        failed: bool,
+        latency_s: float,
+        prediction: np.ndarray | None,
+        revision: int = 0,
     ) -> None:
+        """One request to ``variant`` (the version that answered, ``model:N``) under endpoint ``revision``."""
         tally = self._tallies.setdefault(variant, _Tally())
         tally.requests += 1
         tally.failures += failed
         tally.latencies.append(latency_s)
-        self._event(variant, "request", failed, latency_s)
+        self._event(variant, "request", failed, latency_s, revision)
         if prediction is not None:
-            self._remember_prediction(request_id, variant, prediction)
+            self._remember_prediction(request_id, variant, prediction, revision)
 
-    def _remember_prediction(self, request_id: str, variant: str, prediction: np.ndarray) -> None:
+    def _remember_prediction(
+        self, request_id: str, variant: str, prediction: np.ndarray, revision: int
+    ) -> None:
         if request_id in self._predictions:
             return  # the first request with this id keeps it
         if prediction.dtype.kind in "OSU":  # held as the text it is judged by
@@ -125,38 +148,58 @@ class EndpointOutcomes:
         cost = _cost(request_id, prediction)
         if cost > self._remember_bytes:
             return
-        self._predictions[request_id] = (variant, prediction)
+        self._predictions[request_id] = _Remembered(variant, revision, prediction)
         self._remembered_bytes += cost
         while len(self._predictions) > self._remember or self._remembered_bytes > self._remember_bytes:
-            old_id, (_, old) = self._predictions.popitem(last=False)
-            self._remembered_bytes -= _cost(old_id, old)
+            old_id, old = self._predictions.popitem(last=False)
+            self._remembered_bytes -= _cost(old_id, old.prediction)
 
     def check_known(self, request_ids: Sequence[str]) -> None:
-        """``NotFound`` naming the first id without a remembered prediction."""
+        """``NotFound`` naming the first id without a remembered prediction; ``Conflict`` for an id
+        already judged, or given twice: feedback is counted once per request, the first label stands."""
+        seen: set[str] = set()
         for request_id in request_ids:
-            if request_id not in self._predictions:
+            found = self._predictions.get(request_id)
+            if found is None:
                 raise NotFound(
                     f"endpoint {self.endpoint!r} remembers no prediction with request id {_shown(request_id)}"
                 )
+            if found.judged or request_id in seen:
+                raise Conflict(
+                    f"request {_shown(request_id)} already has feedback on endpoint {self.endpoint!r}; "
+                    "the first label stands"
+                )
+            seen.add(request_id)
 
-    def feedback(self, request_id: str, truth: Sequence[Any]) -> dict[str, Any]:
-        """Judge a remembered prediction against its ground truth (one value per row)."""
-        found = self._predictions.get(request_id)
-        if found is None:
-            raise NotFound(
-                f"endpoint {self.endpoint!r} remembers no prediction with request id {_shown(request_id)}"
-            )
-        variant, prediction = found
+    def feedback(self, items: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
+        """Judge remembered predictions against their ground truth (``(request id, one value per
+        row)``), all or none: every id is checked (known, not judged yet, row count) before any counts.
+        """
+        with self._feedback_lock:  # two concurrent calls with one id must not both pass the check
+            self.check_known([request_id for request_id, _ in items])
+            truths = [self._truth(request_id, truth) for request_id, truth in items]
+            return [
+                self._judge(request_id, truth) for (request_id, _), truth in zip(items, truths, strict=True)
+            ]
+
+    def _truth(self, request_id: str, truth: Sequence[Any]) -> np.ndarray:
+        size = self._predictions[request_id].prediction.size
         expected = np.asarray(truth)
-        if expected.size != prediction.size:
+        if expected.size != size:
             raise InvalidInput(
-                f"request {_shown(request_id)} predicted {prediction.size} rows; got {expected.size} labels"
+                f"request {_shown(request_id)} predicted {size} rows; got {expected.size} labels"
             )
+        return expected
+
+    def _judge(self, request_id: str, expected: np.ndarray) -> dict[str, Any]:
+        found = self._predictions[request_id]
+        variant, prediction = found.variant, found.prediction
         tally = self._tallies[variant]
         if prediction.dtype.kind == "f":
             errors = np.abs(
                 prediction.astype(float) - expected.reshape(prediction.shape).astype(float)
             ).ravel()
+            found.judged = True
             tally.abs_errors.extend(errors.tolist())
             tally.judged_rows += errors.size
             return {
@@ -166,10 +209,11 @@ class EndpointOutcomes:
                 "abs_error": errors.tolist(),
             }
         correct = _as_text(prediction.ravel()) == _as_text(expected.ravel())
+        found.judged = True
         tally.judged_rows += correct.size
         tally.correct_rows += int(correct.sum())
         for right in correct:
-            self._event(variant, "feedback", not bool(right))
+            self._event(variant, "feedback", not bool(right), revision=found.revision)
         return {
             "id": request_id,
             "variant": variant,
@@ -214,9 +258,11 @@ class EndpointOutcomes:
                 comparisons.append(entry)
         return comparisons
 
-    def _event(self, variant: str, kind: str, failed: bool, latency_s: float = 0.0) -> None:
+    def _event(
+        self, variant: str, kind: str, failed: bool, latency_s: float = 0.0, revision: int = 0
+    ) -> None:
         self._seq += 1
-        self._events.append(OutcomeEvent(self._seq, variant, kind, failed, latency_s))
+        self._events.append(OutcomeEvent(self._seq, variant, kind, failed, latency_s, revision))
 
 
 def _cost(request_id: str, prediction: np.ndarray) -> int:

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from modelport.core.settings import Settings
 from modelport.monitoring.prometheus import ModelportCollector, VersionView
+from modelport.monitoring.prometheus_loading import LoadStateCollector
 from modelport.monitoring.tracing import Tracing
 from modelport.serving.auth import inference_token
 from modelport.serving.http import Handler, HttpRequest, HttpResponse
@@ -59,6 +60,12 @@ def metrics_handler(reconciler: Reconciler, collectors: Sequence[Collector] = ()
         ]
 
     registry.register(ModelportCollector(views))
+    registry.register(
+        LoadStateCollector(
+            lambda: {target: f.message for target, f in reconciler.failures.items()},
+            lambda: reconciler.table.held_aliases(),
+        )
+    )
     ProcessCollector(registry=registry)
     for collector in collectors:
         registry.register(collector)

@@ -19,18 +19,29 @@ __all__ = ["EndpointRoutes", "Shadow", "Variant", "build_endpoint"]
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    label: str
+    route: str
     """The target as configured, e.g. ``iris@candidate``."""
     version: LoadedVersion
     weight: int
 
+    @property
+    def label(self) -> str:
+        """The version that answers, ``iris:3``: outcomes, A/B reports and rollouts are kept per
+        version, so that an alias moving to a new version starts it with no evidence."""
+        return self.version.target
+
 
 @dataclass(frozen=True, slots=True)
 class Shadow:
-    label: str
+    route: str
     version: LoadedVersion
     fraction: float
     """Share of requests mirrored, 0-1."""
+
+    @property
+    def label(self) -> str:
+        """The version that runs the mirrored requests (comparisons are kept per version)."""
+        return self.version.target
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,11 @@ class ModelRoutes:
     aliases: Mapping[str, int]
     pending: frozenset[int] = frozenset()
     """Versions that should be served but are not loaded (still loading, or failed)."""
+    held: Mapping[str, int] = field(default_factory=dict)
+    """Aliases answered by an earlier version because the one the registry names is not loaded
+    (alias → that version)."""
+    failed: Mapping[int, str] = field(default_factory=dict)
+    """Versions that should be served but failed to load, with why."""
 
     def default(self) -> LoadedVersion:
         """The ``production`` alias when the model has one, else the newest loaded version."""
@@ -130,6 +135,9 @@ class ModelRoutes:
             raise NotFound(f"model {self.name!r} has no version or alias {ref!r}")
         if number in self.versions:
             return self.versions[number]
+        if number in self.failed:
+            why = self.failed[number]
+            raise NotReady(f"version {number} of model {self.name!r} could not be loaded: {why}")
         if number in self.pending:
             raise NotReady(f"version {number} of model {self.name!r} is not loaded yet")
         raise NotFound(f"version {number} of model {self.name!r} is not served here")

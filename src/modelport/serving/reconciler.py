@@ -3,6 +3,12 @@
 Each step is idempotent: read the registry revision; when it moved, read one consistent
 snapshot, load and warm what is missing, publish a new routing table (one reference swap), then
 drain and unload what is no longer wanted. Requests never wait on any of this.
+
+A version that cannot be loaded never takes traffic from one that works. While a model has a
+version that should be live but is not loaded (still loading, or failed), the versions it served
+before stay loaded ("held"), an alias moved to the missing version keeps answering with the version
+it named before, and an endpoint keeps its previous routes. The registry says where an alias
+points; the routing table says which version answers for it, and status shows both.
 """
 
 from __future__ import annotations
@@ -104,8 +110,8 @@ class Reconciler:
             if fresh is not None:
                 fresh.predictor = self._predictors(fresh, snapshot.models[key[0]].summary.serving)
                 kept[key] = fresh
-                self._publish(snapshot, desired, kept)
-        self._publish(snapshot, desired, kept)
+                self._publish(snapshot, desired, _with_held(snapshot, desired, loaded, kept))
+        self._publish(snapshot, desired, _with_held(snapshot, desired, loaded, kept))
         if kept.keys() - loaded.keys():
             _freeze_long_lived_objects()
         still_used = {id(v) for v in self.table.loaded_versions()}  # an endpoint may still hold an old one
@@ -155,11 +161,19 @@ class Reconciler:
         for model in snapshot.models.values():
             versions = {n: v for (m, n), v in loaded.items() if m == model.name}
             wanted = frozenset(n for (m, n) in desired if m == model.name)
+            aliases, held = self._effective_aliases(model.name, dict(model.summary.aliases), versions)
+            failed = {
+                n: self.failures[f"{model.name}:{n}"].message
+                for n in wanted - versions.keys()
+                if f"{model.name}:{n}" in self.failures
+            }
             models[model.name] = ModelRoutes(
                 name=model.name,
                 versions=MappingProxyType(versions),
-                aliases=MappingProxyType(dict(model.summary.aliases)),
+                aliases=MappingProxyType(aliases),
                 pending=wanted - versions.keys(),
+                held=MappingProxyType(held),
+                failed=MappingProxyType(failed),
             )
         endpoints = self._bind_endpoints(snapshot, loaded)
         self.table = RoutingTable(
@@ -168,6 +182,21 @@ class Reconciler:
             revision=snapshot.revision,
             monitors=MappingProxyType(dict(snapshot.monitors)),
         )
+
+    def _effective_aliases(
+        self, model: str, registered: dict[str, int], versions: Mapping[int, LoadedVersion]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Which version answers for each alias, and the aliases held on an earlier version
+        (alias → the version the registry names, which is not loaded)."""
+        before = self.table.models.get(model)
+        effective, held = {}, {}
+        for alias, number in registered.items():
+            previous = before.aliases.get(alias) if before is not None else None
+            if number not in versions and previous is not None and previous in versions:
+                effective[alias], held[alias] = previous, number
+            else:
+                effective[alias] = number
+        return effective, held
 
     def _bind_endpoints(
         self, snapshot: RegistrySnapshot, loaded: Mapping[Key, LoadedVersion]
@@ -203,6 +232,28 @@ def _freeze_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _with_held(
+    snapshot: RegistrySnapshot,
+    desired: Mapping[Key, ModelVersion],
+    loaded: Mapping[Key, LoadedVersion],
+    kept: Mapping[Key, LoadedVersion],
+) -> dict[Key, LoadedVersion]:
+    """``kept``, plus the versions loaded before of each model that has a wanted version not loaded:
+    they go on answering (for its aliases, or as its newest) until that version is loaded."""
+    short = {model for (model, number) in desired.keys() - kept.keys()}
+    held = {
+        key: version
+        for key, version in loaded.items()
+        if key[0] in short and key not in kept and _registered(snapshot, key)
+    }
+    return {**held, **kept}
+
+
+def _registered(snapshot: RegistrySnapshot, key: Key) -> bool:
+    model = snapshot.models.get(key[0])
+    return model is not None and any(v.number == key[1] for v in model.versions)
 
 
 def _desired_versions(snapshot: RegistrySnapshot) -> dict[Key, ModelVersion]:

@@ -104,7 +104,8 @@ class InferenceService:
             outputs = await loaded.predict(request.inputs, request.timing)
         except ModelportError as error:
             if admission.label is not None and error.kind is not ErrorKind.INVALID_INPUT:
-                self._outcomes.endpoint(admission.name).record(outcome_id, admission.label, True, 0.0, None)
+                outcomes = self._outcomes.endpoint(admission.name)
+                outcomes.record(outcome_id, admission.label, True, 0.0, None, _revision(admission))
             raise
         finally:
             admission.release()
@@ -116,7 +117,9 @@ class InferenceService:
             logged = self._log(admission, request, outputs, latency_s, outcome_id, monitor)
         if endpoint is not None and admission.label is not None:
             outcomes = self._outcomes.endpoint(admission.name)
-            outcomes.record(outcome_id, admission.label, False, latency_s, _prediction(outputs))
+            outcomes.record(
+                outcome_id, admission.label, False, latency_s, _prediction(outputs), endpoint.revision
+            )
             if endpoint.shadows:
                 self._mirror(endpoint, loaded, request, outputs, latency_s, logged)
         return InferenceResponse(
@@ -182,3 +185,7 @@ def _select_outputs(outputs: dict[str, np.ndarray], request: InferenceRequest) -
     if request.outputs is None:
         return outputs
     return {wanted.name: outputs[wanted.name] for wanted in request.outputs}
+
+
+def _revision(admission: Admission) -> int:
+    return admission.endpoint.revision if admission.endpoint is not None else 0

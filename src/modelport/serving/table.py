@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from modelport.core.errors import NotFound
 from modelport.core.monitor_config import MonitorConfig, strictest
@@ -73,6 +74,20 @@ class RoutingTable:
         configs = [c for c in (own, *(self.monitors.get(m) for m in sorted(related))) if c is not None]
         merged = strictest(c.redact for c in configs)
         return chosen if merged == dict(chosen.redact) else chosen.with_redaction(merged)
+
+    def held_aliases(self) -> list[dict[str, Any]]:
+        """Aliases answered by an earlier version because the one the registry names is not loaded."""
+        return [
+            {
+                "model": routes.name,
+                "alias": alias,
+                "version": number,
+                "serving": routes.aliases[alias],
+                "reason": routes.failed.get(number, "loading"),
+            }
+            for routes in self.models.values()
+            for alias, number in sorted(routes.held.items())
+        ]
 
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""

@@ -9,7 +9,7 @@ import pytest
 from modelport.control.aliases import move_alias
 from modelport.control.endpoints import EndpointChanges
 from modelport.control.rollout import RolloutController
-from modelport.core import Conflict, Datatype, Signature, TensorSpec
+from modelport.core import Conflict, Datatype, InvalidInput, Signature, TensorSpec
 from modelport.core.endpoints import EndpointConfig, RouteSpec
 from modelport.core.rollout import RolloutPlan, RolloutPolicy, RolloutStatus
 from modelport.core.targets import Target
@@ -56,13 +56,14 @@ def test_steps_advance_and_passing_moves_the_alias(registry: Registry) -> None:
     clock = Clock()
     changes = EndpointChanges(registry, "test", clock)
     started = changes.start_rollout("ep", plan(steps=(10, 50, 100), promote_alias="production"))
-    assert routes(registry) == {"m@production": 90, "m:2": 10}
+    assert routes(registry) == {"m:1": 90, "m:2": 10}  # both pinned while the rollout runs
     assert started.config.rollout is not None and started.config.rollout.started_at == clock.now
+    assert started.config.rollout.started_revision == started.revision
     advanced = changes.advance_rollout("ep", started.revision)
-    assert routes(registry) == {"m@production": 50, "m:2": 50}
+    assert routes(registry) == {"m:1": 50, "m:2": 50}
     passed = changes.advance_rollout("ep", advanced.revision)
     assert passed.config.rollout is not None and passed.config.rollout.status is RolloutStatus.PASSED
-    assert routes(registry) == {"m:2": 100}
+    assert routes(registry) == {"m@production": 100}  # the promoted alias, now at version 2
     assert registry.get_model("m").aliases["production"] == 2
     history = [c.summary for c in registry.endpoint_history("ep")]
     assert history[-1].startswith("rollout passed")
@@ -71,8 +72,9 @@ def test_steps_advance_and_passing_moves_the_alias(registry: Registry) -> None:
 def test_roll_back_and_abort_send_everything_to_the_baseline(registry: Registry) -> None:
     changes = EndpointChanges(registry, "test", Clock())
     started = changes.start_rollout("ep", plan())
+    assert routes(registry) == {"m:1": 95, "m:2": 5}
     rolled_back = changes.roll_back_rollout("ep", started.revision, "error rate of m:2 is worse")
-    assert routes(registry) == {"m@production": 100}
+    assert routes(registry) == {"m@production": 100}  # back on the route it had, which still means m:1
     assert (
         rolled_back.config.rollout is not None
         and rolled_back.config.rollout.status is RolloutStatus.ROLLED_BACK
@@ -97,12 +99,15 @@ def test_a_stale_decision_loses_to_a_newer_change(registry: Registry) -> None:
 async def test_the_controller_rolls_back_a_failing_canary(registry: Registry) -> None:
     clock = Clock()
     outcomes = OutcomeBook()
-    EndpointChanges(registry, "test", clock).start_rollout("ep", plan(min_requests=10, min_seconds=0))
+    started = EndpointChanges(registry, "test", clock).start_rollout(
+        "ep", plan(min_requests=10, min_seconds=0)
+    )
+    revision = started.revision
     controller = RolloutController(registry, outcomes, clock=clock)
     book = outcomes.endpoint("ep")
     for i in range(4000):
         canary = i % 2 == 1
-        book.record(f"r{i}", "m:2" if canary else "m@production", canary and i % 3 == 0, 0.001, None)
+        book.record(f"r{i}", "m:2" if canary else "m:1", canary and i % 3 == 0, 0.001, None, revision)
     await controller.tick()
     rollout = registry.get_endpoint("ep").config.rollout
     assert rollout is not None and rollout.status is RolloutStatus.ROLLED_BACK
@@ -112,18 +117,18 @@ async def test_the_controller_rolls_back_a_failing_canary(registry: Registry) ->
 async def test_the_controller_advances_a_healthy_canary_step_by_step(registry: Registry) -> None:
     clock = Clock()
     outcomes = OutcomeBook()
-    EndpointChanges(registry, "test", clock).start_rollout(
+    started = EndpointChanges(registry, "test", clock).start_rollout(
         "ep", plan(steps=(20, 100), min_requests=10, min_seconds=1)
     )
     controller = RolloutController(registry, outcomes, clock=clock)
     book = outcomes.endpoint("ep")
     for i in range(3000):  # enough clean pairs for the tests to accept the candidate as not worse
-        book.record(f"r{i}", "m:2" if i % 2 else "m@production", False, 0.001, None)
+        book.record(f"r{i}", "m:2" if i % 2 else "m:1", False, 0.001, None, started.revision)
     await controller.tick()
-    assert routes(registry) == {"m@production": 80, "m:2": 20}  # min_seconds not yet reached
+    assert routes(registry) == {"m:1": 80, "m:2": 20}  # min_seconds not yet reached
     clock.now += 2
     await controller.tick()
-    assert routes(registry) == {"m:2": 100}
+    assert routes(registry) == {"m:2": 100}  # no alias to promote: the candidate's version, pinned
 
 
 def test_an_alias_move_reaches_an_endpoint_with_a_policy_through_a_rollout(registry: Registry) -> None:
@@ -142,3 +147,94 @@ def test_without_a_policy_an_alias_move_applies_at_once(registry: Registry) -> N
     move_alias(registry, "m", "production", 2, actor="test")
     assert routes(registry) == {"m@production": 1}
     assert registry.get_endpoint("ep").config.rollout is None
+
+
+def test_a_passed_rollout_of_a_moving_alias_leaves_the_endpoint_on_the_version_it_judged(
+    registry: Registry, tmp_path: Path
+) -> None:
+    registry.set_alias("m", "candidate", 2)
+    changes = EndpointChanges(registry, "test", Clock())
+    started = changes.start_rollout("ep", plan(candidate=Target.parse("m@candidate"), steps=(50, 100)))
+    assert routes(registry) == {"m:1": 50, "m:2": 50}
+    changes.advance_rollout("ep", started.revision)
+    assert routes(registry) == {"m:2": 100}
+    artifact = tmp_path / "three.bin"
+    artifact.write_bytes(b"three")
+    registry.register_version(
+        "m", artifact=artifact, filename="model.bin", framework="fake", signature=SIGNATURE
+    )
+    move_alias(registry, "m", "candidate", 3, actor="test")
+    assert routes(registry) == {"m:2": 100}  # the new @candidate gets no traffic without a rollout
+
+
+def test_an_alias_that_moved_during_a_rollout_is_not_where_its_end_sends_traffic(
+    registry: Registry, tmp_path: Path
+) -> None:
+    artifact = tmp_path / "three.bin"
+    artifact.write_bytes(b"three")
+    registry.register_version(
+        "m", artifact=artifact, filename="model.bin", framework="fake", signature=SIGNATURE
+    )
+    changes = EndpointChanges(registry, "test", Clock())
+    started = changes.start_rollout("ep", plan())
+    registry.set_alias("m", "production", 3)  # behind the rollout's back
+    changes.roll_back_rollout("ep", started.revision, "worse")
+    assert routes(registry) == {"m:1": 100}  # m@production means m:3 now, which nobody judged
+    registry.set_alias("m", "candidate", 2)
+    started = changes.start_rollout(
+        "ep", plan(baseline=Target.parse("m:1"), candidate=Target.parse("m@candidate"), steps=(50, 100))
+    )
+    registry.set_alias("m", "candidate", 3)
+    changes.advance_rollout("ep", started.revision)
+    assert routes(registry) == {"m:2": 100}
+
+
+def test_a_rollout_of_one_version_against_itself_is_refused(registry: Registry) -> None:
+    registry.set_alias("m", "candidate", 1)
+    with pytest.raises(InvalidInput, match="same version"):
+        EndpointChanges(registry, "test", Clock()).start_rollout(
+            "ep", plan(candidate=Target.parse("m@candidate"))
+        )
+
+
+async def test_a_new_rollout_starts_with_no_evidence(registry: Registry) -> None:
+    """Outcomes of the same versions served before the rollout began are not its evidence."""
+    clock = Clock()
+    outcomes = OutcomeBook()
+    book = outcomes.endpoint("ep")
+    changes = EndpointChanges(registry, "test", clock)
+    first = changes.start_rollout("ep", plan(steps=(50, 100), min_requests=10, min_seconds=0))
+    for i in range(3000):  # plenty of clean pairs for the first rollout, which is then aborted
+        book.record(f"r{i}", "m:2" if i % 2 else "m:1", False, 0.001, None, first.revision)
+    changes.abort_rollout("ep")
+    second = changes.start_rollout("ep", plan(steps=(50, 100), min_requests=10, min_seconds=0))
+    controller = RolloutController(registry, outcomes, clock=clock)
+    await controller.tick()
+    assert routes(registry) == {"m:1": 50, "m:2": 50}  # nothing seen yet: holds
+    status = controller.status("ep")
+    assert status is not None and status["candidate_requests_in_step"] == 0
+    for i in range(3000):
+        book.record(f"s{i}", "m:2" if i % 2 else "m:1", False, 0.001, None, second.revision)
+    await controller.tick()
+    assert routes(registry) == {"m:2": 100}
+
+
+def test_an_alias_being_rolled_out_cannot_be_moved_again_meanwhile(registry: Registry) -> None:
+    changes = EndpointChanges(registry, "test", Clock())
+    changes.set_policy("ep", RolloutPolicy(steps=(50, 100), min_requests=1, min_seconds=0))
+    move_alias(registry, "m", "production", 2, actor="test")
+    with pytest.raises(Conflict, match="being rolled out"):
+        move_alias(registry, "m", "production", 1, actor="test")
+    assert registry.get_model("m").aliases["production"] == 2
+
+
+async def test_a_candidate_that_cannot_be_loaded_is_rolled_back(registry: Registry) -> None:
+    EndpointChanges(registry, "test", Clock()).start_rollout("ep", plan())
+    controller = RolloutController(
+        registry, OutcomeBook(), clock=Clock(), load_failures=lambda: {"m:2": "the file is damaged"}
+    )
+    await controller.tick()
+    rollout = registry.get_endpoint("ep").config.rollout
+    assert rollout is not None and rollout.status is RolloutStatus.ROLLED_BACK
+    assert rollout.reason == "m:2 could not be loaded: the file is damaged"
+    assert routes(registry) == {"m@production": 100}

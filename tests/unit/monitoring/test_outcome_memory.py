@@ -29,14 +29,14 @@ def test_text_predictions_count_their_characters() -> None:
     outcomes.record("b", "m:1", False, 0.0, np.array(["y" * 600_000], dtype=object))
     with pytest.raises(NotFound):
         outcomes.check_known(["a"])
-    assert outcomes.feedback("b", ["y" * 600_000])["correct"] == 1
+    assert outcomes.feedback([("b", ["y" * 600_000])])[0]["correct"] == 1
 
 
 def test_a_reused_id_keeps_the_first_prediction() -> None:
     outcomes = EndpointOutcomes("ep")
     outcomes.record("order-1", "m:1", False, 0.0, np.array([0]))
     outcomes.record("order-1", "m:2", False, 0.0, np.array([2]))
-    judged = outcomes.feedback("order-1", [0])
+    judged = outcomes.feedback([("order-1", [0])])[0]
     assert judged["variant"] == "m:1" and judged["correct"] == 1
     assert outcomes.report()["variants"]["m:2"]["requests"] == 1  # the reuse still counts as a request
 
@@ -52,5 +52,5 @@ def test_bytes_labels_are_judged_as_exact_utf8_text() -> None:
     """A non-ASCII label once made remembering it raise (a 500 for the caller); a trailing NUL was dropped."""
     outcomes = EndpointOutcomes("ep")
     outcomes.record("r1", "m:1", False, 0.0, np.array(["été".encode(), b"a\x00", b"\xff"], dtype=object))
-    judged = outcomes.feedback("r1", ["été", "a", "\udcff"])
+    judged = outcomes.feedback([("r1", ["été", "a", "\udcff"])])[0]
     assert judged["correct"] == 2  # "a" is not "a\0"; the lone byte 0xff matches only itself

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from modelport.core import InvalidInput, NotFound
+from modelport.core import Conflict, InvalidInput, NotFound
 from modelport.monitoring.outcomes import EndpointOutcomes
 
 
@@ -11,8 +11,8 @@ def test_feedback_judges_remembered_predictions_and_feeds_the_report() -> None:
         outcomes.record(f"a{i}", "m:1", False, 0.001, np.array([1]))
         outcomes.record(f"b{i}", "m:2", False, 0.002, np.array([1]))
     for i in range(40):
-        outcomes.feedback(f"a{i}", [1])  # m:1 always right
-        outcomes.feedback(f"b{i}", [0 if i % 2 else 1])  # m:2 right half the time
+        outcomes.feedback([(f"a{i}", [1])])  # m:1 always right
+        outcomes.feedback([(f"b{i}", [0 if i % 2 else 1])])  # m:2 right half the time
     report = outcomes.report()
     assert report["variants"]["m:1"]["accuracy"] == 1.0
     assert report["variants"]["m:2"]["accuracy"] == 0.5
@@ -26,7 +26,7 @@ def test_feedback_judges_remembered_predictions_and_feeds_the_report() -> None:
 def test_regression_feedback_reports_mean_absolute_error() -> None:
     outcomes = EndpointOutcomes("ep")
     outcomes.record("r1", "m:1", False, 0.001, np.array([2.5, 3.0]))
-    judged = outcomes.feedback("r1", [2.0, 4.0])
+    judged = outcomes.feedback([("r1", [2.0, 4.0])])[0]
     assert judged["abs_error"] == [0.5, 1.0]
     assert outcomes.report()["variants"]["m:1"]["mean_abs_error"] == pytest.approx(0.75)
 
@@ -37,7 +37,7 @@ def test_unknown_ids_and_wrong_row_counts_are_refused() -> None:
     with pytest.raises(NotFound, match="nope"):
         outcomes.check_known(["r1", "nope"])
     with pytest.raises(InvalidInput, match="2 rows"):
-        outcomes.feedback("r1", [1])
+        outcomes.feedback([("r1", [1])])
 
 
 def test_old_predictions_are_forgotten_beyond_the_bound() -> None:
@@ -45,5 +45,31 @@ def test_old_predictions_are_forgotten_beyond_the_bound() -> None:
     for i in range(5):
         outcomes.record(f"r{i}", "m:1", False, 0.001, np.array([1]))
     with pytest.raises(NotFound):
-        outcomes.feedback("r0", [1])
-    outcomes.feedback("r4", [1])
+        outcomes.feedback([("r0", [1])])
+    outcomes.feedback([("r4", [1])])
+
+
+def test_feedback_for_one_request_counts_once_and_the_first_label_stands() -> None:
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("r1", "m:1", False, 0.001, np.array([1]))
+    outcomes.record("r2", "m:1", False, 0.001, np.array([1]))
+    outcomes.feedback([("r1", [1])])
+    with pytest.raises(Conflict, match="already has feedback"):
+        outcomes.feedback([("r1", [0])])  # a second label: refused, not counted
+    with pytest.raises(Conflict, match="already has feedback"):
+        outcomes.feedback([("r2", [1]), ("r2", [1])])  # the same id twice in one call
+    variant = outcomes.report()["variants"]["m:1"]
+    assert variant["feedback_rows"] == 1 and variant["accuracy"] == 1.0
+    assert [e.kind for e in outcomes.events_since(0)].count("feedback") == 1
+    outcomes.feedback([("r2", [0])])  # refused calls counted nothing, so r2 can still be judged
+    assert outcomes.report()["variants"]["m:1"]["feedback_rows"] == 2
+
+
+def test_a_batch_with_one_bad_item_counts_none_of_it() -> None:
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("r1", "m:1", False, 0.001, np.array([1]))
+    outcomes.record("r2", "m:1", False, 0.001, np.array([1, 1]))
+    with pytest.raises(InvalidInput, match="2 rows"):
+        outcomes.feedback([("r1", [1]), ("r2", [1])])
+    assert outcomes.report()["variants"]["m:1"]["feedback_rows"] == 0
+    outcomes.feedback([("r1", [1])])

@@ -57,7 +57,7 @@ def request() -> InferenceRequest:
 def test_weights_split_traffic_within_statistical_bounds() -> None:
     versions = {"m:1": loaded("m", 1, SumModel()), "m@candidate": loaded("m", 2, SumModel())}
     endpoint = build_endpoint("ep", 1, config({"m:1": 90, "m@candidate": 10}), versions)
-    counts = Counter(endpoint.choose().label for _ in range(20_000))
+    counts = Counter(endpoint.choose().route for _ in range(20_000))
     # binomial(20000, 0.1): sd ≈ 42; six sd either way fails once in ~10^9 runs
     assert abs(counts["m@candidate"] - 2000) < 6 * 42
 
@@ -66,8 +66,8 @@ def test_a_routing_key_always_reaches_the_same_variant_and_keys_spread() -> None
     versions = {"m:1": loaded("m", 1, SumModel()), "m:2": loaded("m", 2, SumModel())}
     endpoint = build_endpoint("ep", 1, config({"m:1": 50, "m:2": 50}), versions)
     for key in ("alice", "bob", "carol"):
-        assert len({endpoint.choose(key).label for _ in range(50)}) == 1
-    spread = Counter(endpoint.choose(f"user-{i}").label for i in range(2000))
+        assert len({endpoint.choose(key).route for _ in range(50)}) == 1
+    spread = Counter(endpoint.choose(f"user-{i}").route for i in range(2000))
     assert abs(spread["m:1"] - 1000) < 6 * 23
 
 

@@ -110,3 +110,42 @@ async def test_a_serving_config_change_swaps_the_predictor_without_reloading() -
     assert version.predictor is not first and version.predictor.config.instances == 2
     assert len(loader.models) == 1
     await reconciler.close()
+
+
+async def test_an_alias_moved_to_a_version_that_cannot_load_keeps_answering_with_the_previous_one() -> None:
+    registry, loader, reconciler = make()
+    registry.publish(model_snapshot("m", [1], {"production": 1}))
+    await reconciler.reconcile_once()
+    loader.broken.add(("m", 2))
+    registry.publish(model_snapshot("m", [1, 2], {"production": 2}))
+    await reconciler.reconcile_once()
+    table = reconciler.table
+    assert table.resolve("m", "production").version == 1
+    assert table.resolve("m", None).version == 1
+    assert table.held_aliases() == [
+        {"model": "m", "alias": "production", "version": 2, "serving": 1, "reason": "the file is not a model"}
+    ]
+    with pytest.raises(NotReady, match="could not be loaded: the file is not a model"):
+        table.resolve("m", "2")
+    assert not loader.models[("m", 1)].closed
+    registry.publish(model_snapshot("m", [1, 2, 3], {"production": 2}))  # an unrelated change
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", "production").version == 1  # still held
+    loader.broken.discard(("m", 2))
+    registry.publish(model_snapshot("m", [1, 2, 3], {"production": 3}))
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", "production").version == 3
+    assert reconciler.table.held_aliases() == []
+    await reconciler.close()
+
+
+async def test_a_newest_version_that_cannot_load_leaves_the_model_on_the_one_it_had() -> None:
+    registry, loader, reconciler = make()
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    loader.broken.add(("m", 2))
+    registry.publish(model_snapshot("m", [1, 2], {}))  # policy "latest": only version 2 is wanted
+    await reconciler.reconcile_once()
+    assert reconciler.table.resolve("m", None).version == 1
+    assert "m:2" in reconciler.failures
+    await reconciler.close()
