@@ -156,7 +156,14 @@ def wait_for(
             time.sleep(0.05)
 
 
-def start_server(home: Path, log_dir: Path, *, args: Sequence[str] = (), **env: str) -> Server:
+def start_server(
+    home: Path,
+    log_dir: Path,
+    *,
+    args: Sequence[str] = (),
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    **env: str,
+) -> Server:
     """Start ``modelport serve`` on a free loopback port and wait until ``/v2/health/ready`` is 200."""
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
@@ -169,7 +176,7 @@ def start_server(home: Path, log_dir: Path, *, args: Sequence[str] = (), **env: 
     )
     server = Server(home, port, process, log_path, log_file)
     try:
-        server.wait_until("/v2/health/ready", timeout_s=READY_TIMEOUT_S)
+        server.wait_until("/v2/health/ready", timeout_s=ready_timeout_s)
     except BaseException:
         server.stop()
         raise
@@ -177,8 +184,15 @@ def start_server(home: Path, log_dir: Path, *, args: Sequence[str] = (), **env: 
 
 
 @contextlib.contextmanager
-def running_server(home: Path, log_dir: Path, *, args: Sequence[str] = (), **env: str) -> Iterator[Server]:
-    server = start_server(home, log_dir, args=args, **env)
+def running_server(
+    home: Path,
+    log_dir: Path,
+    *,
+    args: Sequence[str] = (),
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    **env: str,
+) -> Iterator[Server]:
+    server = start_server(home, log_dir, args=args, ready_timeout_s=ready_timeout_s, **env)
     try:
         yield server
     finally:
