@@ -76,6 +76,26 @@ def test_png_report(logged: Path, tmp_path: Path) -> None:
     assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_png_report_without_matplotlib_names_the_extra(logged: Path, tmp_path: Path) -> None:
+    """``make run`` installs no matplotlib: --png is then one line naming the extra, and no file."""
+    hidden = tmp_path / "no-matplotlib" / "matplotlib"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    picture = tmp_path / "drift.png"
+    result = run_cli(
+        logged,
+        "drift",
+        "report",
+        "iris",
+        "--png",
+        picture,
+        env={"PYTHONPATH": str(hidden.parent)},
+        check=False,
+    )
+    assert_clean_failure(result, "matplotlib", "pip install 'modelport[plots]'")
+    assert not picture.exists()
+
+
 def test_a_reference_that_does_not_match_registers_nothing(
     home: Path, model_files: dict[str, Path], tmp_path: Path
 ) -> None:
