@@ -231,3 +231,14 @@ def test_a_registered_signature_names_a_booster_s_classes(
     )
     with pytest.raises(InvalidInput, match="names 2 class labels; this model has 3 classes"):
         load(framework, path, signature=wrong)
+
+
+def test_drift_features_and_reference_data_are_named_by_column(
+    pipeline_path: Path, frame: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    from modelport.monitoring.drift.features import feature_names
+    from modelport.monitoring.drift.reference import reference_table
+
+    signature = load("sklearn", pipeline_path).signature
+    assert [name for spec in signature.inputs for name in feature_names(spec, 1)] == ["age", "visits", "city"]
+    assert reference_table(frame[0], signature).column_names == ["age", "visits", "city"]
