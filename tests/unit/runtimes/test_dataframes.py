@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import lightgbm
@@ -242,3 +243,14 @@ def test_drift_features_and_reference_data_are_named_by_column(
     signature = load("sklearn", pipeline_path).signature
     assert [name for spec in signature.inputs for name in feature_names(spec, 1)] == ["age", "visits", "city"]
     assert reference_table(frame[0], signature).column_names == ["age", "visits", "city"]
+
+
+def test_a_scikit_learn_model_s_class_labels_are_its_own(pipeline_path: Path) -> None:
+    """Its label output comes from ``classes_``, so a signature may not name other classes."""
+    model = load("sklearn", pipeline_path)
+    label, probabilities = model.signature.outputs
+    renamed = Signature(model.signature.inputs, (label, replace(probabilities, labels=("a", "b", "c"))))
+    with pytest.raises(InvalidInput, match="class labels differ from the model's own"):
+        load("sklearn", pipeline_path, signature=renamed)
+    kept = Signature(model.signature.inputs, (label, replace(probabilities, labels=())))
+    assert load("sklearn", pipeline_path, signature=kept).signature.outputs[1].labels == CLASSES
