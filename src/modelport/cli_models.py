@@ -13,6 +13,10 @@ import click
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
 from modelport.cli_output import print_models, print_versions
+from modelport.client import RemoteCatalog
+from modelport.core.errors import ModelportError
+from modelport.registry.deletion import held_reasons, refuse_deletion
+from modelport.server_address import find_server
 
 __all__ = ["add_model_commands"]
 
@@ -48,6 +52,7 @@ def add_model_commands(main: click.Group) -> None:
     def delete_model(ctx: Context, name: str, as_json: bool) -> None:
         """Delete model NAME with all its versions; refused while an alias, an endpoint or its
         version policy uses one. Stored files no other version shares are removed."""
+        _refuse_if_held(ctx, f"model {name!r}", name, None)
         with ctx.catalog() as catalog:
             _print_removed(catalog.delete_model(name), as_json)
 
@@ -74,6 +79,7 @@ def add_model_commands(main: click.Group) -> None:
     def delete_version(ctx: Context, name: str, version: int, as_json: bool) -> None:
         """Delete VERSION of model NAME; refused while an alias, an endpoint, the version policy or
         the bare name NAME uses it. Stored files no other version shares are removed."""
+        _refuse_if_held(ctx, f"version {version} of model {name!r}", name, {version})
         with ctx.catalog() as catalog:
             _print_removed(catalog.delete_version(name, version), as_json)
 
@@ -85,6 +91,24 @@ def add_model_commands(main: click.Group) -> None:
         """Remove the stored files that no version references (e.g. left by a crash)."""
         with ctx.catalog() as catalog:
             _print_removed(catalog.collect_garbage(), as_json)
+
+
+def _refuse_if_held(ctx: Context, what: str, name: str, numbers: set[int] | None) -> None:
+    """Refuse while the home's running server answers an alias with a version being deleted (the
+    registry cannot know; with ``--server`` that server checks it itself)."""
+    if ctx.server:
+        return
+    recorded = find_server(ctx.settings().data_dir)
+    if recorded is None:
+        return
+    try:
+        status = RemoteCatalog(recorded.url, ctx.token).call("GET", "/api/v1/status")
+    except ModelportError as error:
+        click.echo(
+            f"warning: cannot ask the server at {recorded.url} what it serves: {error.message}", err=True
+        )
+        return
+    refuse_deletion(what, held_reasons(status.get("held_aliases", ()), name, numbers))
 
 
 def _print_removed(removed: dict[str, Any], as_json: bool) -> None:

@@ -23,6 +23,8 @@ import httpx
 import pytest
 
 import modelport
+from modelport.core.settings import Settings
+from modelport.server import open_registry
 from tests import models
 from tests.e2e.conftest import Server, iris_request, register, run_cli, running_server, wait_for
 
@@ -184,3 +186,27 @@ def test_a_rollout_to_a_version_that_cannot_load_is_rolled_back(server: Server, 
     plan = response.json()["plan"]
     assert plan["status"] == "rolled_back" and "g:2 could not be loaded" in plan["reason"], plan
     assert routes(server, "gep") == {"g:1": 100}
+
+
+def test_the_version_a_held_alias_answers_with_cannot_be_deleted(
+    server: Server, home: Path, model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The registry no longer points the alias at it, but the server still answers the alias with
+    it: deleting it, locally or through the API, would take the alias down."""
+    modelport.register(model_files["iris"], "h", alias="production", home=home)
+    damaged = modelport.register(models.iris_onnx(tmp_path, c=0.7), "h", home=home)
+    stored = next((home / "artifacts").glob(f"*/{damaged.digest}/*"))
+    stored.chmod(0o600)
+    stored.write_bytes(stored.read_bytes()[:-64])
+    wait_for(server, "/v2/models/h/versions/production/ready", lambda r: r.status_code == 200)
+    with open_registry(Settings(home=home)) as registry:
+        registry.set_alias("h", "production", 2)
+    wait_for(server, "/api/v1/status", lambda r: any(h["model"] == "h" for h in r.json()["held_aliases"]))
+
+    held = "a running server answers h@production with version 1 because version 2 cannot be served"
+    refused = run_cli(home, "versions", "delete", "h", "1", check=False)
+    assert refused.returncode == 1 and held in refused.stderr, refused.stderr
+    through_api = httpx.delete(f"{server.url}/api/v1/models/h/versions/1")
+    assert through_api.status_code == 409 and held in through_api.json()["error"]
+    assert httpx.delete(f"{server.url}/api/v1/models/h").status_code == 409
+    assert httpx.get(f"{server.url}/v2/models/h/versions/production/ready").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
 from modelport.monitoring.drift.reference import ReferenceData, read_reference_file
 from modelport.registry.catalog import Registry
+from modelport.registry.deletion import held_reasons, refuse_deletion
 from modelport.registry.policy import VersionPolicy
 
 if TYPE_CHECKING:
@@ -114,17 +116,24 @@ def build_router(settings: Settings, services: ControlServices) -> APIRouter:
         return registry.get_model(name).to_dict()
 
     _add_serving_routes(router, registry)
-    _add_deletion_routes(router, registry)
+    _add_deletion_routes(router, registry, services.status)
     return router
 
 
-def _add_deletion_routes(router: APIRouter, registry: Registry) -> None:
+def _add_deletion_routes(router: APIRouter, registry: Registry, status: Callable[[], dict[str, Any]]) -> None:
+    """Deletes, refused first while this server answers an alias with a version being deleted."""
+
+    def refuse_held(what: str, name: str, numbers: set[int] | None) -> None:
+        refuse_deletion(what, held_reasons(status().get("held_aliases", ()), name, numbers))
+
     @router.delete("/models/{name}/versions/{version}", summary="Delete a version (refused while in use)")
     def delete_version(name: str, version: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+        refuse_held(f"version {version} of model {name!r}", name, {version})
         return registry.delete_version(name, version).to_dict()
 
     @router.delete("/models/{name}", summary="Delete a model and its versions (refused while in use)")
     def delete_model(name: str) -> dict[str, Any]:
+        refuse_held(f"model {name!r}", name, None)
         return registry.delete_model(name).to_dict()
 
     @router.post("/gc", summary="Remove the stored files that no version references")

@@ -12,12 +12,16 @@ The rows go in one transaction. The files follow in a second write transaction, 
 storing the same bytes is serialised with it (``Registry.register_version`` stores its file again
 if it vanished): an artifact or reference file is removed only when no remaining version
 references it (versions may share one). A crash between the two leaves an unreferenced file, never
-a version without its file; ``collect_garbage`` sweeps such files.
+a version without its file; ```collect_garbage`` sweeps such files.
+
+A running server may answer an alias with an earlier version while the one the alias names
+cannot load ("held", see ``serving/reconciler.py``); the registry cannot see that, so the callers
+that can ask a server (the management API, the CLI) refuse with ``held_reasons`` first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +44,14 @@ from modelport.registry.schema import (
     utcnow,
 )
 
-__all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "DeletionCatalog", "Removed"]
+__all__ = [
+    "REFERENCE_FILENAME",
+    "REFERENCE_TABLE_FILENAME",
+    "DeletionCatalog",
+    "Removed",
+    "held_reasons",
+    "refuse_deletion",
+]
 
 REFERENCE_FILENAME = "reference.npy"
 REFERENCE_TABLE_FILENAME = "reference.parquet"
@@ -87,7 +98,7 @@ class DeletionCatalog:
                     f"{DEFAULT_ALIAS!r} alias): point {DEFAULT_ALIAS!r} at the version to serve instead"
                     f" (modelport alias set {name} {DEFAULT_ALIAS} VERSION), or delete the model"
                 )
-            _refuse(f"version {number} of model {name!r}", reasons)
+            refuse_deletion(f"version {number} of model {name!r}", reasons)
             files = _files_of(row)
             s.delete(row)
             model.updated_at = utcnow()
@@ -98,7 +109,7 @@ class DeletionCatalog:
         with self._write() as s:
             model = q.model(s, name)
             rows = s.scalars(select(VersionRow).where(VersionRow.model_id == model.id)).all()
-            _refuse(f"model {name!r}", _uses(s, model, {r.number for r in rows}))
+            refuse_deletion(f"model {name!r}", _uses(s, model, {r.number for r in rows}))
             files = [f for r in rows for f in _files_of(r)]
             numbers = tuple(sorted(r.number for r in rows))
             s.execute(delete(VersionRow).where(VersionRow.model_id == model.id))
@@ -184,6 +195,20 @@ def _bare_name_version(s: Session, model: ModelRow) -> int | None:
     return max(numbers, default=None)
 
 
-def _refuse(what: str, reasons: list[str]) -> None:
+def held_reasons(
+    held_aliases: Iterable[Mapping[str, Any]], model: str, numbers: Collection[int] | None
+) -> list[str]:
+    """Why a server's held aliases (its status's ``held_aliases``) forbid deleting versions ``numbers``
+    of ``model`` (None: all of them): each is the only version answering for an alias."""
+    return [
+        f"a running server answers {model}@{held['alias']} with version {held['serving']} because "
+        f"version {held['version']} cannot be served ({held['reason']}): fix or move the alias first"
+        for held in held_aliases
+        if held.get("model") == model and (numbers is None or held.get("serving") in numbers)
+    ]
+
+
+def refuse_deletion(what: str, reasons: list[str]) -> None:
+    """Conflict naming every reason, if there is any."""
     if reasons:
         raise Conflict(f"cannot delete {what}: {'; '.join(reasons)}")
