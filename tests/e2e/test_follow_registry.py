@@ -138,7 +138,7 @@ def test_a_data_frame_pipeline_registered_with_the_cli_is_served_one_input_per_c
         "parameters": {"content_type": "pd"},
         "inputs": [
             {"name": "age", "datatype": "FP64", "shape": [3], "data": rows["age"]},
-            {"name": "visits", "datatype": "FP64", "shape": [3], "data": rows["visits"]},
+            {"name": "visits", "datatype": "FP64", "shape": [3, 1], "data": rows["visits"]},  # [n, 1] too
             {"name": "city", "datatype": "BYTES", "shape": [3], "data": rows["city"]},
         ],
     }

@@ -14,8 +14,12 @@ __all__ = ["validate_request"]
 
 
 def validate_request(request: InferenceRequest, signature: Signature, target: str) -> None:
-    """Raise ``InvalidInput`` naming the first problem; ``target`` names the model in messages."""
+    """Raise ``InvalidInput`` naming the first problem; ``target`` names the model in messages.
+
+    A column input (shape ``[-1]``) sent as ``[n, 1]``, as MLServer's pandas codec may write a
+    DataFrame's column, is taken as ``[n]``: the request's array is reshaped in place."""
     if not _conforms(request.inputs, signature.inputs):  # the common case answered in one short pass
+        _column_vectors(request.inputs, signature)
         _check_input_names(request.inputs, signature, target)
         for spec in signature.inputs:
             _check_tensor(spec, request.inputs[spec.name], target)
@@ -46,6 +50,13 @@ def _conforms(inputs: Mapping[str, np.ndarray], specs: tuple[TensorSpec, ...]) -
             elif batch != array.shape[0]:
                 return False
     return True
+
+
+def _column_vectors(inputs: dict[str, np.ndarray], signature: Signature) -> None:
+    for spec in signature.inputs:
+        array = inputs.get(spec.name)
+        if spec.shape == (-1,) and array is not None and array.ndim == 2 and array.shape[1] == 1:
+            inputs[spec.name] = array.reshape(-1)
 
 
 def _check_input_names(inputs: Mapping[str, np.ndarray], signature: Signature, target: str) -> None:

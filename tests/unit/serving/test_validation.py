@@ -41,3 +41,14 @@ def test_unknown_requested_output_is_refused() -> None:
     req.outputs = [RequestedOutput("probabilities")]
     with pytest.raises(InvalidInput, match="no output 'probabilities'"):
         validate_request(req, SIGNATURE, "m:1")
+
+
+def test_a_column_sent_as_n_by_1_is_taken_as_a_column() -> None:
+    """MLServer's pandas codec may write a DataFrame's column as ``[n, 1]`` (issue 10, point 11)."""
+    sent = request(x=np.zeros((3, 4), np.float32), mask=np.ones((3, 1), bool))
+    validate_request(sent, SIGNATURE, "m:1")
+    assert sent.inputs["mask"].shape == (3,)
+    with pytest.raises(InvalidInput, match=r"takes shape \[-1, 4\]"):  # only a column, only [n, 1]
+        validate_request(
+            request(x=np.zeros((3, 4, 1), np.float32), mask=np.ones((3, 2), bool)), SIGNATURE, "m"
+        )
