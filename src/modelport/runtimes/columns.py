@@ -41,7 +41,18 @@ def data_frame(
     for column, spec in zip(columns, specs, strict=True):
         values = get_input(inputs, spec)
         if categories is not None and column in categories:
-            data[column] = pd.Categorical(values, categories=list(categories[column]))
+            data[column] = _categorical(values, categories[column])
         else:
             data[column] = values
     return pd.DataFrame(data, columns=list(columns), copy=False)
+
+
+def _categorical(values: np.ndarray, categories: Sequence[Any]) -> Any:
+    """``values`` coded by their position in ``categories``; any other value is missing (code -1)."""
+    import pandas as pd
+
+    index = {category: code for code, category in enumerate(categories)}
+    codes = np.fromiter(
+        (index.get(value, -1) for value in values.tolist()), dtype=np.int64, count=len(values)
+    )
+    return pd.Categorical.from_codes(codes, categories=list(categories))

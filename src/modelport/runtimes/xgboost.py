@@ -2,8 +2,8 @@
 
 A booster fitted on a DataFrame keeps its column names and types: it takes one input per column
 (``columns.py``), FP32 for numbers, INT64 for integers, and BYTES for a categorical column whose
-categories the file keeps (XGBoost 3.1+; an older file's categorical column takes the category's
-code, INT64). A classifier (``binary:logistic``, ``multi:softprob``, ``multi:softmax``) gives
+categories the file keeps (XGBoost 3.1+); a categorical column whose categories it does not keep
+(trained on codes, or an older file) takes the category's code, INT64. A classifier (``binary:logistic``, ``multi:softprob``, ``multi:softmax``) gives
 ``label`` and ``probabilities`` (``classes.py``); the file does not keep class names, so its
 classes are 0 … k-1 unless the registered signature names them.
 """

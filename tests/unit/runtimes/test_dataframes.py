@@ -254,3 +254,47 @@ def test_a_scikit_learn_model_s_class_labels_are_its_own(pipeline_path: Path) ->
         load("sklearn", pipeline_path, signature=renamed)
     kept = Signature(model.signature.inputs, (label, replace(probabilities, labels=())))
     assert load("sklearn", pipeline_path, signature=kept).signature.outputs[1].labels == CLASSES
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_a_category_not_seen_at_fit_time_is_missing(
+    framework: str, three_classes: dict[str, tuple[Path, object]], frame: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    path, fitted = three_classes[framework]
+    model = load(framework, path)
+    rows = categorical(frame[0]).head(3)
+    inputs = {
+        spec.name: columns(rows)[spec.name].astype(spec.datatype.numpy_dtype)
+        for spec in model.signature.inputs
+    }
+    inputs["city"] = np.array([b"madrid"] * 3, dtype=object)
+    missing = rows.assign(city=pd.Categorical([None] * 3, categories=rows["city"].cat.categories))
+    np.testing.assert_allclose(
+        model.predict(inputs)["probabilities"],
+        fitted.predict_proba(missing),  # type: ignore[attr-defined]
+        rtol=1e-6,
+    )
+
+
+def test_an_xgboost_categorical_column_without_kept_categories_takes_its_code(tmp_path: Path) -> None:
+    """A booster trained on category codes (or written before XGBoost kept categories)."""
+    rng = np.random.default_rng(0)
+    codes = np.column_stack([rng.normal(size=80), rng.integers(0, 3, 80)]).astype(np.float32)
+    train = xgboost.DMatrix(
+        codes,
+        label=codes[:, 1] == 2,
+        feature_names=["age", "city"],
+        feature_types=["float", "c"],
+        enable_categorical=True,
+    )
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 2}, train, 3)
+    booster.save_model(tmp_path / "codes.json")
+    model = load("xgboost", tmp_path / "codes.json")
+    assert model.signature.inputs[1] == TensorSpec("city", Datatype.INT64, (-1,))
+    answered = model.predict({"age": codes[:6, 0], "city": codes[:6, 1].astype(np.int64)})["probabilities"]
+    expected = booster.predict(
+        xgboost.DMatrix(
+            codes[:6], feature_names=["age", "city"], feature_types=["float", "c"], enable_categorical=True
+        )
+    )
+    np.testing.assert_allclose(answered[:, 1], expected, rtol=1e-6)
