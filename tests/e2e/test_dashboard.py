@@ -19,6 +19,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from sklearn.datasets import load_iris
 
+import modelport
+from tests import models
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, run_cli, running_server, wait_for
 
@@ -26,6 +28,8 @@ TOKEN = "dashboard-secret"
 UNAUTHORIZED = "a valid bearer token is required"
 ENDPOINT = "flowers"
 SHADOWED = "flowers-shadowed"
+HELD = "held"
+"""Its production alias is moved to a version whose file is damaged: the version it had answers."""
 DRIFTING = "petals"
 """The iris model again, registered with its training data as the drift reference and logged."""
 X = load_iris(return_X_y=True)[0].astype(np.float32)
@@ -52,6 +56,10 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
     reference.write_text("".join(",".join(map(str, row)) + "\n" for row in X.tolist()))
     assert register(home, model_files["iris"], DRIFTING, "--reference", str(reference))["has_reference_data"]
     run_cli(home, "monitor", "set", DRIFTING, "--sample-rate", "1")
+    modelport.register(model_files["iris"], HELD, alias="production", home=home)
+    unloadable = modelport.register(models.iris_onnx(home.parent, c=0.3), HELD, home=home)
+    stored = home / "artifacts" / unloadable.digest[:2] / unloadable.digest / unloadable.filename
+    stored.write_bytes(b"damaged after registration")
     broken = register(home, model_files["cancer"], "broken")
     artifact = home / "artifacts" / broken["digest"][:2] / broken["digest"] / broken["filename"]
     artifact.write_bytes(b"changed after registration")  # this server will refuse to load it
@@ -156,6 +164,18 @@ def traffic(server: Server, name: str) -> Iterator[None]:
 # --- pages with real data ---
 
 
+def test_the_header_shows_an_alias_held_on_the_version_it_had(
+    page: Page, server: Server, api: httpx.Client
+) -> None:
+    assert api.put(f"/models/{HELD}/aliases/production", json={"version": 2}).status_code == 200
+    wait_for(server, "/api/v1/status", lambda r: r.json()["held_aliases"] != [])
+    open_page(page, server, "#/models")
+    note = page.locator("#server-status .pill", has_text=f"{HELD}@production still on {HELD}:1")
+    expect(note).to_be_visible()
+    assert "points at version 2" in (note.get_attribute("title") or "")
+    assert "corrupt" in (note.get_attribute("title") or "")
+
+
 def test_models_page_lists_models_with_signature_and_loaded_versions(page: Page, server: Server) -> None:
     open_page(page, server, "#/models")
     iris = page.locator('tr[data-model="iris"]')
@@ -167,7 +187,7 @@ def test_models_page_lists_models_with_signature_and_loaded_versions(page: Page,
     expect(page.locator(".stat", has_text="versions loaded")).to_contain_text(str(len(status["loaded"])))
     for version in status["loaded"]:
         expect(page.locator(f'tr[data-loaded="{version["target"]}"]')).to_contain_text(version["framework"])
-    assert list(status["failures"]) == ["broken:1"]
+    assert sorted(status["failures"]) == ["broken:1", f"{HELD}:2"]
     expect(page.locator("table.failures")).to_contain_text(status["failures"]["broken:1"])
     expect(page.locator('tr[data-model="broken"]')).to_contain_text("none")
 
@@ -193,10 +213,10 @@ def test_endpoints_page_shows_weights_shadows_and_reports(page: Page, server: Se
     expect(page.locator(f'[data-endpoint="{ENDPOINT}"] .weight-bar')).to_contain_text("iris@production 90%")
     expect(page.locator(f'[data-endpoint="{SHADOWED}"]')).to_contain_text("iris@candidate (100%)")
     page.locator(f'[data-endpoint="{SHADOWED}"]').click()
-    shadow = page.locator('[data-shadow="iris@candidate"]')
+    shadow = page.locator('[data-shadow="iris:2"]')  # comparisons are kept per version (iris@candidate)
     expect(shadow).to_contain_text("label agreement")
     expect(shadow.locator("canvas").first).to_be_visible()
-    expect(page.locator("table.ab")).to_contain_text("iris@production")
+    expect(page.locator("table.ab")).to_contain_text("iris:1")  # the version iris@production answered with
     expect(page.locator("table.history")).to_contain_text("created")
 
 
@@ -217,10 +237,10 @@ def test_a_running_rollout_shows_its_steps_and_guardrails(page: Page, server: Se
     )
     open_page(page, server, "#/endpoints/flowers-rollout")
     expect(page.locator(".rollout-head")).to_contain_text("running")
-    expect(page.locator(".rollout-head")).to_contain_text("iris@production → iris@candidate")
+    expect(page.locator(".rollout-head")).to_contain_text("iris:1 → iris:2")  # pinned while it runs
     expect(page.locator(".steps li.current")).to_have_text("10%")
     expect(page.locator("table.guardrails")).to_contain_text("error rate")
-    expect(page.locator(".weight-bar")).to_contain_text("iris@candidate 10%")
+    expect(page.locator(".weight-bar")).to_contain_text("iris:2 10%")
 
 
 # --- charts ---

@@ -67,12 +67,21 @@ async function refreshStatus() {
   const box = document.getElementById("server-status");
   try {
     const status = await api.status();
-    const failures = Object.keys(status.failures).length;
+    const failures = Object.entries(status.failures);
+    const failed = pill(`${failures.length} failed`, "alert");
+    failed.title = failures.map(([target, why]) => `${target}: ${why}`).join("\n");
+    // An alias whose version cannot be loaded (yet) is still answered by the version it had.
+    const held = status.held_aliases.map((a) => {
+      const note = pill(`${a.model}@${a.alias} still on ${a.model}:${a.serving}`, "alert");
+      note.title = `${a.model}@${a.alias} points at version ${a.version}: ${a.reason}`;
+      return note;
+    });
     const parts = [
       pill(status.ready ? "ready" : "starting", status.ready ? "ok" : "warning"),
       h("span", null, `revision ${status.registry_revision}`),
       h("span", null, `${status.loaded.length} loaded`),
-      failures ? pill(`${failures} failed`, "alert") : null,
+      failures.length ? failed : null,
+      ...held,
       h("span", { class: "muted" }, `up ${duration(status.uptime_s)}`),
     ];
     box.replaceChildren(...parts.filter(Boolean));
