@@ -1,4 +1,4 @@
-"""The README's "Call it" examples, run against a server seeded with the demo models (port swapped in)."""
+"""The README's venv instruction, from a checkout's folder (its other examples: test_doc_examples.py)."""
 
 from __future__ import annotations
 
@@ -18,27 +18,6 @@ def _section(title: str) -> str:
     start = text.index(f"## {title}")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else None]
-
-
-def test_the_curl_and_tritonclient_examples_work_against_the_demo_models(tmp_path: Path) -> None:
-    section = _section("Call it")
-    blocks = dict(
-        (kind, code) for kind, code in re.findall(r"```(bash|python)\n(.*?)```", section, re.DOTALL)
-    )
-    with running_server(tmp_path / "home", tmp_path, args=["--demo"]) as server:
-        port = str(server.port)
-        env = base_env(tmp_path / "home")
-        shell = blocks["bash"].replace("8080", port)
-        curl = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=60)
-        assert curl.returncode == 0, curl.stderr
-        assert '"model_name":"iris"' in curl.stdout and '"ready":true' in curl.stdout
-        python = blocks["python"].replace("8080", port)
-        result = subprocess.run(
-            [sys.executable, "-c", python], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        probabilities = [float(v) for v in result.stdout.strip(" []\n").split()]
-        assert probabilities[0] > 0.9 and abs(sum(probabilities) - 1) < 1e-4, result.stdout  # setosa
 
 
 def test_the_venv_instruction_runs_the_cli_which_names_its_home_and_finds_the_server(tmp_path: Path) -> None:
