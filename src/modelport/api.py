@@ -13,10 +13,10 @@ from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
 from modelport.core.tensors import Signature
+from modelport.registry.local import open_registry
 from modelport.registry.records import ModelVersion
 from modelport.runtimes.export import export_model
 from modelport.runtimes.probe import ONLY_INPUT
-from modelport.server import open_registry
 
 __all__ = ["register"]
 

@@ -153,7 +153,7 @@ class Context:
     @contextmanager
     def _local_registry(self) -> Iterator[tuple[Settings, Registry]]:
         """The settings and the registry they name, closed on the way out."""
-        from modelport.server import open_registry
+        from modelport.registry.local import open_registry
 
         settings = self.settings()
         self._say_home(settings)

@@ -35,8 +35,8 @@ from modelport.monitoring.prometheus import DriftCollector
 from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.prometheus_payloads import PayloadCollector
 from modelport.monitoring.tracing import Tracing
-from modelport.registry.artifacts import LocalArtifactStore
 from modelport.registry.catalog import Registry
+from modelport.registry.local import open_registry
 from modelport.serving.app import ServingServices, create_inference_app
 from modelport.serving.auth import inference_token
 from modelport.serving.fast_lane import FastLane
@@ -53,13 +53,6 @@ log = logging.getLogger(__name__)
 
 GRPC_GRACE_S = 5.0
 """On shutdown, how long in-flight gRPC calls may still finish before they are cancelled."""
-
-
-def open_registry(settings: Settings) -> Registry:
-    from modelport.core.private_files import DIR_MODE, private_dir, tighten
-
-    tighten(private_dir(settings.data_dir), DIR_MODE)  # an existing install's too: rows can be personal
-    return Registry.open(settings.database_url, LocalArtifactStore(settings.data_dir / "artifacts"))
 
 
 def check_exposure(settings: Settings) -> None:
