@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
@@ -20,7 +21,7 @@ __all__ = ["add_drift_commands"]
 
 console = Console()
 
-_STYLES = {"ok": "green", "warning": "yellow", "alert": "bold red"}
+_STYLES = {"ok": "green", "warning": "yellow", "alert": "bold red", "insufficient_data": "dim"}
 
 
 def add_drift_commands(main: click.Group) -> None:
@@ -72,6 +73,9 @@ def _print(result: dict[str, Any]) -> None:
         f"{result['status']}[/] - last {result['live_rows']} rows vs {reference['rows']} "
         f"reference rows ({reference['source']})"
     )
+    if "reason" in result:
+        console.print(f"{title}: {escape(result['reason'])}")
+        return
     table = Table("feature", "kind", "status", "PSI / JS", "KS / chi2", "p-value", title=title)
     for prefix, features in (("", result["features"]), ("output ", result["outputs"])):
         for feature in features:

@@ -26,7 +26,7 @@ FIELDS |= {"features", "outputs"}
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return quick_settings(tmp_path, drift={"interval_s": 0.05})
+    return quick_settings(tmp_path, drift={"interval_s": 0.05, "reference_rows": 300})
 
 
 def _parquet(table: pa.Table) -> bytes:

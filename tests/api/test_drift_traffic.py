@@ -25,7 +25,9 @@ X = load_iris(return_X_y=True)[0].astype(np.float32)
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return quick_settings(
-        tmp_path, payloads={"flush_interval_s": 0.05}, drift={"interval_s": 0.05, "window": 300}
+        tmp_path,
+        payloads={"flush_interval_s": 0.05},
+        drift={"interval_s": 0.05, "window": 300, "reference_rows": 150},
     )
 
 

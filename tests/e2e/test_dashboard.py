@@ -68,7 +68,9 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def server(registered: Path, log_dir: Path) -> Iterator[Server]:
-    with running_server(registered, log_dir, MODELPORT_PAYLOADS__FLUSH_INTERVAL_S="0.1") as server:
+    # The first 100 logged rows of a name are its outputs' reference (the registered one holds inputs only).
+    env = {"MODELPORT_PAYLOADS__FLUSH_INTERVAL_S": "0.1", "MODELPORT_DRIFT__REFERENCE_ROWS": "100"}
+    with running_server(registered, log_dir, **env) as server:
         with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
             for name, routes, shadows in (
                 (ENDPOINT, [("iris@production", 90), ("iris@candidate", 10)], []),
@@ -438,6 +440,28 @@ def test_drift_view_of_logged_traffic_with_one_shifted_feature(page: Page, serve
         assert bar_pixels(page, name, REFERENCE) > 100, name
     expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("PSI")
     expect(page.locator('article.feature[data-feature="label"] .statistics')).to_contain_text("χ²")
+
+
+def test_drift_view_says_when_there_is_no_independent_reference(
+    page: Page, server: Server, api: httpx.Client
+) -> None:
+    """No reference data and fewer logged rows than the reference needs: not ``ok``, insufficient data."""
+    assert api.put(f"/monitoring/{SHADOWED}", json={"sample_rate": 1.0}).status_code == 200
+    server.wait_until(f"/v2/models/{SHADOWED}/ready")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        wait_for(
+            server,
+            f"/api/v1/drift/{SHADOWED}",
+            lambda r: (
+                client.post(f"/v2/models/{SHADOWED}/infer", json=iris_request()).status_code == 200
+                and r.status_code == 200
+            ),
+        )
+    open_page(page, server, f"#/drift/{SHADOWED}")
+    expect(page.locator("#drift-summary .pill")).to_have_text("insufficient data")
+    expect(page.locator("#drift-summary .drift-reason")).to_contain_text(
+        "no reference data from registration"
+    )
 
 
 def test_drift_view_shows_the_error_the_server_answers(page: Page, server: Server) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ X = load_iris(return_X_y=True)[0].astype(np.float32)
 
 @pytest.fixture(scope="module")
 def logged(home: Path, model_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """iris registered with a reference file; 500 live rows whose petal length (X[2]) moved up by 2."""
+    """iris registered with a reference file; 1000 logged rows like it (the outputs' reference: the
+    reference file holds inputs only), then 500 whose petal length (X[2]) moved up by 2."""
     folder = tmp_path_factory.mktemp("reference")
     reference = folder / "reference.parquet"
     pq.write_table(pa.table({f"col {i}": X[:, i] for i in range(4)}), reference)
@@ -34,7 +36,14 @@ def logged(home: Path, model_files: dict[str, Path], tmp_path_factory: pytest.Te
     live = X[rng.integers(0, len(X), 500)] + rng.normal(scale=0.02, size=(500, 4)).astype(np.float32)
     live[:, 2] += 2.0
     label = rng.integers(0, 3, 500)
-    write_segment(home, "iris", model="iris", version=1, inputs={"X": live}, outputs={"label": label})
+    first = X[rng.integers(0, len(X), 1000)]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    labels = {"label": rng.integers(0, 3, 1000)}
+    write_segment(home, "iris", model="iris", version=1, inputs={"X": first}, outputs=labels, start=start)
+    later = start + timedelta(hours=1)
+    write_segment(
+        home, "iris", model="iris", version=1, inputs={"X": live}, outputs={"label": label}, start=later
+    )
     return home
 
 
@@ -47,7 +56,7 @@ def test_json_report_flags_the_shifted_feature_only(logged: Path) -> None:
     assert _statuses(report) == {"X[0]": "ok", "X[1]": "ok", "X[2]": "alert", "X[3]": "ok"}
     assert report["status"] == "alert"
     assert report["reference"] == {"source": "registration", "rows": len(X)}
-    assert (report["window"], report["live_rows"]) == (1000, 500)
+    assert (report["window"], report["live_rows"]) == (1000, 1000)  # half of them shifted
     assert [o["feature"] for o in report["outputs"]] == ["label"]
 
 

@@ -7,6 +7,10 @@ reference: the data given when that version was registered, else the first
 ``reference_rows`` logged rows of ``name``. Inputs are compared over the whole window; outputs
 (prediction drift) only over the rows that version answered, against that version's rows among
 the first logged ones, since the reference data holds inputs only.
+
+A logged reference counts only once it is complete, and is compared only with rows logged after
+it: a window is never compared with itself. Until then the comparisons it serves are left out, and
+a report that could compare nothing has the status ``insufficient_data`` and says why.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from modelport.core.settings import DriftSettings
 from modelport.core.targets import Target
 from modelport.monitoring.drift.features import Features, column_array, log_features
 from modelport.monitoring.drift.reference import reference_table
-from modelport.monitoring.drift.report import compare_features, worst
+from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, worst
 from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
@@ -74,29 +78,48 @@ class DriftService:
             )
         version = self._version(name, is_model, live)
         first = self._first(name)
+        after, why_not = self._after_reference(name, live, first)
         reference, source = self._input_reference(version, first)
         signature = version.signature
+        compared = live if source == "registration" else after
         features = compare_features(
-            reference, log_features(live, signature.inputs, INPUT_PREFIX), self._settings
+            reference, log_features(compared, signature.inputs, INPUT_PREFIX), self._settings
         )
-        served = _rows_of(version, live)
         outputs = compare_features(
             log_features(_rows_of(version, first), signature.outputs, OUTPUT_PREFIX),
-            log_features(served, signature.outputs, OUTPUT_PREFIX),
+            log_features(_rows_of(version, after), signature.outputs, OUTPUT_PREFIX),
             self._settings,
         )
-        return {
+        report = {
             "name": name,
             "model": version.model,
             "version": version.number,
             "window": window,
-            "live_rows": live.num_rows,
-            "reference": {"source": source, "rows": _rows(reference)},
+            "live_rows": compared.num_rows,
+            "reference": {"source": source, "rows": _rows(reference) if compared.num_rows else 0},
             "status": worst(f["status"] for f in [*features, *outputs]),
             "computed_at": datetime.now(UTC).isoformat(),
             "features": features,
             "outputs": outputs,
         }
+        if not features and not outputs:
+            report["status"] = INSUFFICIENT
+            report["reason"] = why_not or f"no feature of {name!r} could be compared with its reference"
+        return report
+
+    def _after_reference(self, name: str, live: pa.Table, first: pa.Table) -> tuple[pa.Table, str]:
+        """The live rows logged after the first ``reference_rows`` (none while those are incomplete),
+        and why there are none."""
+        wanted = self._settings.reference_rows
+        if first.num_rows < wanted:
+            return live.slice(0, 0), (
+                f"{name!r} has no reference data from registration, and {first.num_rows} of the {wanted} "
+                "logged rows that stand in for it: drift is measured on the rows logged after them"
+            )
+        end = first.column("time")[-1]
+        after = live.filter(pc.greater(live.column("time"), end))
+        why = f"no rows of {name!r} were logged after its {wanted} reference rows yet"
+        return after, "" if after.num_rows else why
 
     def _version(self, name: str, is_model: bool, live: pa.Table) -> ModelVersion:
         served = live.select(["model", "version"]).drop_null()

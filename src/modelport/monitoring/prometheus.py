@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelport.monitoring.drift.report import STATUSES
+from modelport.monitoring.drift.report import status_value
 from modelport.monitoring.stats import LATENCY_BUCKETS_S, STAGE_BUCKETS_S, InferenceStats, StageTotals
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -136,15 +136,15 @@ class DriftCollector(Collector):
         )
         status = GaugeMetricFamily(
             "modelport_drift_status",
-            "Drift status: 0 ok, 1 warning, 2 alert; feature _model for the whole model.",
+            "Drift status: -1 insufficient data, 0 ok, 1 warning, 2 alert; feature _model for the model.",
             labels=["name", "feature"],
         )
         for name, report in self._reports().items():
-            status.add_metric([name, DRIFT_MODEL_FEATURE], STATUSES.index(report["status"]))
+            status.add_metric([name, DRIFT_MODEL_FEATURE], status_value(report["status"]))
             features = [(f["feature"], f) for f in report["features"]]
             features += [(f"output.{f['feature']}", f) for f in report["outputs"]]
             for label, feature in features:
-                status.add_metric([name, label], STATUSES.index(feature["status"]))
+                status.add_metric([name, label], status_value(feature["status"]))
                 for statistic, value in feature["statistics"].items():
                     score.add_metric([name, label, statistic], value)
         yield from (score, status)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, generate_latest
 
+from modelport.cli import main
 from modelport.control.drift import DriftService
 from modelport.control.drift_monitor import DriftMonitor
 from modelport.core.endpoints import EndpointConfig, RouteSpec
@@ -147,8 +149,9 @@ def test_an_array_reference_that_does_not_fit_falls_back_to_logged_rows(
     service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
 ) -> None:
     _register(registry, tmp_path, reference=np.ones(10, dtype=np.float32), legacy=True)  # x is [-1, 3]
-    _log(settings, "m", *_rows(1, 200), start=T0)
-    assert service.report("m")["reference"] == {"source": "logged", "rows": 200}
+    _log(settings, "m", *_rows(1, 500), start=T0)
+    _log(settings, "m", *_rows(2, 200), start=T0 + timedelta(hours=1))
+    assert service.report("m")["reference"] == {"source": "logged", "rows": 500}
 
 
 def test_unknown_names_and_empty_logs(service: DriftService, registry: Registry, tmp_path: Path) -> None:
@@ -173,6 +176,7 @@ def test_monitor_refresh_feeds_the_prometheus_gauges(
     service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
 ) -> None:
     _register(registry, tmp_path, reference=_rows(0, 1000)[0])
+    _log(settings, "m", *_rows(1, 500), start=T0 - timedelta(hours=1))  # the outputs' reference
     _log(settings, "m", *_rows(2, 300, shift=2.0), start=T0)
     _log(settings, "gone", *_rows(1, 10), start=T0)  # a log whose model no longer exists
     monitor = DriftMonitor(service, interval_s=30)
@@ -199,3 +203,47 @@ def test_an_unreadable_log_does_not_hide_the_others(
     monitor = DriftMonitor(service, interval_s=30)
     monitor.refresh()
     assert list(monitor.reports) == ["m"]
+
+
+def test_without_an_independent_reference_the_status_is_insufficient_data(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    """The live window is never compared with itself (it once was: PSI 0, ``ok``)."""
+    _register(registry, tmp_path)
+    _log(settings, "m", *_rows(1, 300, shift=2.0), start=T0)
+    early = service.report("m", window=300)
+    assert (early["status"], early["features"], early["outputs"]) == ("insufficient_data", [], [])
+    assert "300 of the 500 logged rows" in early["reason"]
+    assert early["reference"] == {"source": "logged", "rows": 0} and early["live_rows"] == 0
+    _log(settings, "m", *_rows(2, 200), start=T0 + timedelta(hours=1))  # the reference is complete now
+    complete = service.report("m", window=300)
+    assert complete["status"] == "insufficient_data" and "after its 500 reference rows" in complete["reason"]
+    _log(settings, "m", *_rows(3, 100), start=T0 + timedelta(hours=2))
+    measured = service.report("m", window=300)
+    assert measured["live_rows"] == 100  # only the rows after the reference, though the window is 300
+    assert measured["reference"] == {"source": "logged", "rows": 500} and "reason" not in measured
+    registry_ = CollectorRegistry(auto_describe=False)
+    registry_.register(DriftCollector(lambda: {"m": early}))
+    assert 'modelport_drift_status{feature="_model",name="m"} -1.0' in generate_latest(registry_).decode()
+
+
+def test_with_a_registered_reference_outputs_wait_for_their_logged_one(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    _register(registry, tmp_path, reference=_rows(0, 1000)[0])
+    _log(settings, "m", *_rows(1, 300, shift=2.0), start=T0)
+    report = service.report("m", window=300)
+    assert report["status"] == "alert" and report["outputs"] == []  # inputs measured, outputs not yet
+    assert report["reference"] == {"source": "registration", "rows": 1000}
+
+
+def test_the_cli_report_says_why_there_is_no_status(
+    registry: Registry, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register(registry, tmp_path)
+    _log(settings, "m", *_rows(1, 300), start=T0)
+    monkeypatch.setenv("MODELPORT_HOME", str(tmp_path))
+    monkeypatch.setenv("MODELPORT_DRIFT__REFERENCE_ROWS", "500")
+    result = CliRunner().invoke(main, ["drift", "report", "m"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "insufficient_data" in result.output and "300 of the 500 logged rows" in result.output

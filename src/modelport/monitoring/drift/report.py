@@ -18,10 +18,12 @@ from modelport.core.settings import DriftSettings
 from modelport.monitoring.drift import statistics as st
 from modelport.monitoring.drift.features import Features
 
-__all__ = ["STATUSES", "compare_features", "feature_drift", "worst"]
+__all__ = ["INSUFFICIENT", "STATUSES", "compare_features", "feature_drift", "status_value", "worst"]
 
 STATUSES = ("ok", "warning", "alert")
 """In increasing order of severity; the index is the value of ``modelport_drift_status``."""
+INSUFFICIENT = "insufficient_data"
+"""A report's status when nothing could be compared (no independent reference, or no live rows)."""
 
 HISTOGRAM_BINS = 20
 
@@ -30,6 +32,11 @@ Json = dict[str, Any]
 
 def worst(statuses: Iterable[str]) -> str:
     return max(statuses, key=STATUSES.index, default="ok")
+
+
+def status_value(status: str) -> int:
+    """``modelport_drift_status``'s value: -1 for insufficient data, else the index in ``STATUSES``."""
+    return -1 if status == INSUFFICIENT else STATUSES.index(status)
 
 
 def compare_features(reference: Features, live: Features, settings: DriftSettings) -> list[Json]:

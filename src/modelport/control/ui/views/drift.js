@@ -49,8 +49,9 @@ export async function renderDrift(main, name) {
 
 function summary(report) {
   return h("section", { class: `panel drift-summary status-${report.status}`, id: "drift-summary" },
-    h("div", { class: "drift-status" }, pill(report.status, report.status),
+    h("div", { class: "drift-status" }, pill(report.status.replace("_", " "), report.status),
       h("h2", null, `${report.name}`), h("span", { class: "mono muted" }, `${report.model}:${report.version}`)),
+    report.reason ? h("p", { class: "drift-reason" }, report.reason) : null,
     h("div", { class: "stat-row" },
       stat(number(report.live_rows), `live rows (window ${number(report.window)})`),
       stat(number(report.reference.rows), `reference rows (${report.reference.source})`),
