@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from modelport.core import Datatype, TensorSpec
+from modelport.core import Datatype, Signature, TensorSpec
 from modelport.runtimes.arrays import get_input
 
-__all__ = ["column_specs", "data_frame"]
+__all__ = ["column_specs", "data_frame", "matrix_frame", "takes_matrix"]
 
 
 def column_specs(
@@ -24,6 +24,24 @@ def column_specs(
 ) -> tuple[TensorSpec, ...]:
     """One input of shape ``[-1]`` per column, of ``datatypes[column]`` or else ``default``."""
     return tuple(TensorSpec(name, datatypes.get(name, default), (-1,)) for name in columns)
+
+
+def takes_matrix(given: Signature | None, columns: Sequence[str] | None) -> bool:
+    """Whether a model fitted on ``columns`` keeps a given single matrix input: the signature of a
+    version registered before such models took one input per column."""
+    return (
+        columns is not None
+        and given is not None
+        and len(given.inputs) == 1
+        and len(given.inputs[0].shape) == 2
+    )
+
+
+def matrix_frame(matrix: np.ndarray, columns: Sequence[str]) -> Any:
+    """A numeric matrix as the DataFrame of ``columns`` (so that the model does not warn about names)."""
+    import pandas as pd
+
+    return pd.DataFrame(matrix, columns=list(columns), copy=False)
 
 
 def data_frame(

@@ -22,7 +22,7 @@ from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
-from modelport.runtimes.columns import column_specs, data_frame
+from modelport.runtimes.columns import column_specs, data_frame, takes_matrix
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
 __all__ = ["LightGBMModel", "LightGBMRuntime"]
@@ -38,6 +38,7 @@ class LightGBMRuntime:
         with invalid_model_errors(self.framework, artifact):
             booster = lightgbm.Booster(model_file=str(artifact))
             columns = _columns(booster)
+            columns = None if takes_matrix(options.signature, columns) else columns
             categories = _categories(booster, columns) if columns is not None else {}
             default = _signature(booster, columns, categories)
         if not _is_classifier(booster):

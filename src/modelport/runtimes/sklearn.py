@@ -22,7 +22,7 @@ from modelport.runtimes import PICKLE_SUFFIXES
 from modelport.runtimes.arrays import encode_strings, matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import classifier_outputs
-from modelport.runtimes.columns import column_specs, data_frame
+from modelport.runtimes.columns import column_specs, data_frame, matrix_frame, takes_matrix
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 from modelport.runtimes.skops_types import disallowed_types
 
@@ -39,24 +39,30 @@ class SklearnRuntime:
             estimator = _load_skops(artifact, options.trusted)
         if not callable(getattr(estimator, "predict", None)):
             raise InvalidInput(f"{artifact.name} does not hold a scikit-learn estimator with predict()")
-        default = _signature(estimator)
+        names = _columns(estimator)
+        columns = None if takes_matrix(options.signature, names) else names
+        default = _signature(estimator, columns)
         signature = rename_signature(options.signature, default, "sklearn")
         if signature.outputs[1:2] and signature.outputs[1].labels != default.outputs[1].labels:
             raise InvalidInput(
                 "the signature's class labels differ from the model's own (classes_:"
                 f" {list(default.outputs[1].labels)[:10]}); leave 'labels' out"
             )
-        return SklearnModel(estimator, signature)
+        return SklearnModel(estimator, signature, columns, names)
 
 
 class SklearnModel:
     """A fitted estimator; its ``predict``/``predict_proba`` only read the fitted state."""
 
-    def __init__(self, estimator: Any, signature: Signature) -> None:
+    def __init__(
+        self, estimator: Any, signature: Signature, columns: list[str] | None, names: list[str] | None
+    ) -> None:
+        """``columns``: the inputs are these columns; else one matrix, whose columns are ``names`` if any."""
         self._estimator: Any = estimator
         self._signature = signature
         self._classifier = _is_classifier(estimator)
-        self._columns = _columns(estimator)
+        self._columns = columns
+        self._names = names
 
     @property
     def signature(self) -> Signature:
@@ -66,10 +72,12 @@ class SklearnModel:
         estimator = self._estimator
         if estimator is None:
             raise NotReady("the model is closed")
-        if self._columns is None:
-            features = matrix(inputs, self._signature)
-        else:
+        if self._columns is not None:
             features = data_frame(inputs, self._signature.inputs, self._columns)
+        elif self._names is not None:
+            features = matrix_frame(matrix(inputs, self._signature), self._names)
+        else:
+            features = matrix(inputs, self._signature)
         names = [spec.name for spec in self._signature.outputs]
         with translate_framework_errors("sklearn"):
             results = [np.asarray(estimator.predict(features))]
@@ -134,8 +142,7 @@ def _labels(labels: np.ndarray) -> np.ndarray:
     return encode_strings(labels)
 
 
-def _signature(estimator: Any) -> Signature:
-    columns = _columns(estimator)
+def _signature(estimator: Any, columns: list[str] | None) -> Signature:
     if columns is not None:
         inputs = column_specs(columns, _column_datatypes(estimator, columns), Datatype.FP64)
     else:

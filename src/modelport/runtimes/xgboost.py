@@ -3,9 +3,12 @@
 A booster fitted on a DataFrame keeps its column names and types: it takes one input per column
 (``columns.py``), FP32 for numbers, INT64 for integers, and BYTES for a categorical column whose
 categories the file keeps (XGBoost 3.1+); a categorical column whose categories it does not keep
-(trained on codes, or an older file) takes the category's code, INT64. A classifier (``binary:logistic``, ``multi:softprob``, ``multi:softmax``) gives
-``label`` and ``probabilities`` (``classes.py``); the file does not keep class names, so its
-classes are 0 … k-1 unless the registered signature names them.
+(trained on codes, or an older file) takes the category's code, INT64. A version registered with
+one matrix input keeps it.
+
+A classifier (``binary:logistic``, ``multi:softprob``, ``multi:softmax``) gives ``label`` and
+``probabilities`` (``classes.py``); the file does not keep class names, so its classes are
+0 … k-1 unless the registered signature names them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from modelport.core import Datatype, NotReady, Signature, TensorSpec
 from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
-from modelport.runtimes.columns import column_specs, data_frame
+from modelport.runtimes.columns import column_specs, data_frame, takes_matrix
 from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
 
 __all__ = ["XGBoostModel", "XGBoostRuntime"]
@@ -39,15 +42,17 @@ class XGBoostRuntime:
             booster = xgboost.Booster(model_file=str(artifact))
             booster.set_param({"nthread": options.threads})
             config = json.loads(booster.save_config())
-            categories = _categories(booster)
-            default = _signature(booster, config, categories)
+            names = booster.feature_names
+            columns = None if names is None or takes_matrix(options.signature, names) else list(names)
+            categories = _categories(booster) if columns is not None else {}
+            default = _signature(booster, config, columns, categories)
         if not _is_classifier(config):
             signature, classes = rename_signature(options.signature, default, self.framework), None
         else:
             legacy = Signature(default.inputs, (TensorSpec("prediction", Datatype.FP32, _raw_shape(config)),))
             signature, classes = classifier_signature(options.signature, default, legacy, self.framework)
         margin = classes is not None and _is_classifier(config, "multi:softmax")
-        return XGBoostModel(booster, signature, categories, classes, margin=margin)
+        return XGBoostModel(booster, signature, columns, categories, classes, margin=margin)
 
 
 class XGBoostModel:
@@ -57,6 +62,7 @@ class XGBoostModel:
         self,
         booster: xgboost.Booster,
         signature: Signature,
+        columns: list[str] | None,
         categories: dict[str, list[Any]],
         classes: ClassLabels | None,
         *,
@@ -65,7 +71,7 @@ class XGBoostModel:
         """``margin``: predict raw scores (``multi:softmax``, whose values are class indices)."""
         self._booster: xgboost.Booster | None = booster
         self._signature = signature
-        self._columns = booster.feature_names
+        self._columns = columns
         self._categories = categories
         self._classes = classes
         self._margin = margin
@@ -110,7 +116,7 @@ def _is_classifier(config: dict[str, Any], *objectives: str) -> bool:
 def _categories(booster: xgboost.Booster) -> dict[str, list[Any]]:
     """The categories of each categorical column as the file keeps them (XGBoost 3.1+)."""
     get_categories = getattr(booster, "get_categories", None)
-    if booster.feature_names is None or get_categories is None:
+    if get_categories is None:
         return {}
     kept = get_categories(export_to_arrow=True)
     if kept.empty():
@@ -119,9 +125,11 @@ def _categories(booster: xgboost.Booster) -> dict[str, list[Any]]:
 
 
 def _signature(
-    booster: xgboost.Booster, config: dict[str, Any], categories: dict[str, list[Any]]
+    booster: xgboost.Booster,
+    config: dict[str, Any],
+    names: list[str] | None,
+    categories: dict[str, list[Any]],
 ) -> Signature:
-    names = booster.feature_names
     if names is None:
         inputs: tuple[TensorSpec, ...] = (TensorSpec("input", Datatype.FP32, (-1, booster.num_features())),)
     else:

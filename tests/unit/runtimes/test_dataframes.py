@@ -298,3 +298,42 @@ def test_an_xgboost_categorical_column_without_kept_categories_takes_its_code(tm
         )
     )
     np.testing.assert_allclose(answered[:, 1], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("framework", "datatype"), [("xgboost", Datatype.FP32), ("lightgbm", Datatype.FP64)])
+def test_a_version_registered_with_one_matrix_input_keeps_it(
+    framework: str,
+    datatype: Datatype,
+    frame: tuple[pd.DataFrame, np.ndarray],
+    tmp_path: Path,
+    no_warnings: None,
+) -> None:
+    """A model fitted on a numeric DataFrame was registered with one matrix input before such models
+    took columns; its stored signature still loads and answers, without a feature-name warning."""
+    numeric = frame[0][["age", "visits"]].astype(np.float64)
+    path, fitted = boosters(numeric, (frame[1] == "gold").astype(int), tmp_path)[framework]
+    matrix = Signature(
+        (TensorSpec("input", datatype, (-1, 2)),),
+        (TensorSpec("label", Datatype.INT64, (-1,)), TensorSpec("probabilities", Datatype.FP64, (-1, 2))),
+    )
+    model = load(framework, path, signature=matrix)
+    answered = model.predict({"input": numeric.to_numpy(datatype.numpy_dtype)})["probabilities"]
+    np.testing.assert_allclose(answered, fitted.predict_proba(numeric), rtol=1e-6)  # type: ignore[attr-defined]
+
+
+def test_a_scikit_learn_version_registered_with_one_matrix_input_keeps_it(
+    frame: tuple[pd.DataFrame, np.ndarray], tmp_path: Path, no_warnings: None
+) -> None:
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    numeric = frame[0][["age", "visits"]].astype(np.float64)
+    fitted = LogisticRegression().fit(numeric, frame[1])
+    skops.io.dump(fitted, tmp_path / "numeric.skops")
+    matrix = Signature(
+        (TensorSpec("input", Datatype.FP64, (-1, 2)),), (TensorSpec("label", Datatype.BYTES, (-1,)),)
+    )
+    model = load("sklearn", tmp_path / "numeric.skops", signature=matrix)
+    assert model.predict({"input": numeric.to_numpy()})["label"].tolist() == [
+        label.encode() for label in fitted.predict(numeric)
+    ]
