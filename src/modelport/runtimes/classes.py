@@ -41,14 +41,13 @@ def classifier_signature(
     try:
         signature = rename_signature(given, default, framework)
         return signature, ClassLabels(signature, default)
-    except InvalidInput:
+    except InvalidInput as refused:
         if given is None:
             raise
         try:
             return rename_signature(given, legacy, framework), None
         except InvalidInput:
-            pass
-        raise
+            raise refused from None
 
 
 class ClassLabels:
@@ -78,9 +77,7 @@ def _values(labels: Sequence[Label], datatype: Datatype) -> np.ndarray[Any, Any]
     if datatype is Datatype.BYTES:
         return encode_strings(np.array(labels, dtype=object))
     values = np.array(labels)
-    if values.dtype.kind != datatype.numpy_dtype.kind and {values.dtype.kind, datatype.numpy_dtype.kind} != {
-        "i",
-        "u",
-    }:
+    kinds = {values.dtype.kind, datatype.numpy_dtype.kind}
+    if len(kinds) > 1 and kinds != {"i", "u"}:  # integer labels may be given as another integer type
         raise InvalidInput(f"the class labels {list(labels)[:5]} cannot be given as a {datatype.value} label")
     return values.astype(datatype.numpy_dtype)
