@@ -13,7 +13,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import modelport
-from modelport.core import Forbidden, InvalidInput
+from modelport.core import Conflict, Forbidden, InvalidInput
 from modelport.core.settings import Settings
 from modelport.server import open_registry
 
@@ -100,3 +100,29 @@ def test_a_pickle_needs_trust(tmp_path: Path) -> None:
     with pytest.raises(Forbidden, match="trust"):
         modelport.register(path, "pickled", home=tmp_path)
     assert modelport.register(path, "pickled", trusted=True, home=tmp_path).trusted
+
+
+def test_a_registration_alias_goes_through_the_endpoints_policies(tmp_path: Path) -> None:
+    """``register(alias=...)`` moves the alias as ``alias set`` does: an endpoint with a rollout policy
+    gets a rollout, not the new version at once; while that rollout runs, a registration that would
+    move the alias again is refused before anything is stored."""
+    from modelport.control.endpoints import EndpointChanges
+    from modelport.core.endpoints import EndpointConfig, RouteSpec
+    from modelport.core.rollout import RolloutPolicy
+    from modelport.core.targets import Target
+
+    estimator = LogisticRegression(max_iter=500).fit(X, Y)
+    modelport.register(estimator, "iris", alias="production", home=tmp_path)
+    with open_registry(Settings(home=tmp_path)) as registry:
+        registry.create_endpoint("ep", EndpointConfig((RouteSpec(Target.parse("iris@production"), 1),)))
+        EndpointChanges(registry, "test").set_policy("ep", RolloutPolicy())
+    modelport.register(estimator, "iris", alias="production", home=tmp_path)
+    with open_registry(Settings(home=tmp_path)) as registry:
+        config = registry.get_endpoint("ep").config
+        assert {str(r.target): r.weight for r in config.routes} == {"iris:1": 95, "iris:2": 5}
+        assert config.rollout is not None and config.rollout.running
+    with pytest.raises(Conflict, match="being rolled out on endpoint ep"):
+        modelport.register(estimator, "iris", alias="production", home=tmp_path)
+    with open_registry(Settings(home=tmp_path)) as registry:
+        assert [v.number for v in registry.list_versions("iris")] == [1, 2]  # nothing stored
+        assert registry.get_model("iris").aliases["production"] == 2

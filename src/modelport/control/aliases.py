@@ -19,19 +19,15 @@ from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
 from modelport.registry.records import Endpoint
 
-__all__ = ["move_alias"]
+__all__ = ["check_alias_can_move", "move_alias"]
 
 
 def move_alias(registry: Registry, model: str, alias: str, version: int, actor: str) -> None:
     previous = registry.get_model(model).aliases.get(alias)
     target = Target(model, alias)
     endpoints = registry.list_endpoints()
-    busy = sorted(e.name for e in endpoints if _rolls_out(e, target))
-    if busy and previous != version:
-        raise Conflict(
-            f"{target} is being rolled out on endpoint {', '.join(busy)}; wait until the rollout ends "
-            f"or abort it (modelport rollout abort {busy[0]}), then move the alias"
-        )
+    if previous != version:
+        _refuse_while_rolled_out(endpoints, target)
     guarded = [e for e in endpoints if _follows_through_rollout(e, target)]
     if previous is None or previous == version or not guarded:
         registry.set_alias(model, alias, version)
@@ -45,6 +41,21 @@ def move_alias(registry: Registry, model: str, alias: str, version: int, actor: 
         assert policy is not None
         plan = policy.plan(Target(model, str(previous)), Target(model, str(version)), final_route=target)
         changes.start_rollout(endpoint.name, plan)
+
+
+def check_alias_can_move(registry: Registry, model: str, alias: str) -> None:
+    """``Conflict`` when a running rollout ends on ``model@alias`` (checked before a registration
+    that names the alias stores anything)."""
+    _refuse_while_rolled_out(registry.list_endpoints(), Target(model, alias))
+
+
+def _refuse_while_rolled_out(endpoints: list[Endpoint], target: Target) -> None:
+    busy = sorted(e.name for e in endpoints if _rolls_out(e, target))
+    if busy:
+        raise Conflict(
+            f"{target} is being rolled out on endpoint {', '.join(busy)}; wait until the rollout ends "
+            f"or abort it (modelport rollout abort {busy[0]}), then move the alias"
+        )
 
 
 def _follows_through_rollout(endpoint: Endpoint, target: Target) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.control.aliases import move_alias
+from modelport.control.aliases import check_alias_can_move, move_alias
 from modelport.core.errors import Forbidden, InvalidInput
 from modelport.core.tensors import Signature
 from modelport.monitoring.drift.reference import ReferenceData, reference_table
@@ -56,8 +56,9 @@ class Registrar:
                 f"{request.artifact.name!r} is a pickle, which runs code when loaded; "
                 "register it with --trust (trusted=True) only if you trust where it came from"
             )
-        for alias in request.aliases:
-            check_alias(alias)  # before anything is stored
+        for alias in request.aliases:  # before anything is stored
+            check_alias(alias)
+            check_alias_can_move(self._registry, request.name, alias)
         signature = probe_artifact(
             request.artifact,
             framework,
