@@ -49,6 +49,30 @@ def _rollout_group(main: click.Group) -> None:
     @click.option("--max-error-increase", type=float, default=0.02, show_default=True)
     @click.option("--max-slow-increase", type=float, default=0.05, show_default=True)
     @click.option("--max-wrong-increase", type=float, default=0.05, show_default=True)
+    @click.option(
+        "--alpha", type=float, default=0.05, show_default=True, help="Chance of rolling back a good one."
+    )
+    @click.option(
+        "--beta",
+        type=float,
+        default=0.05,
+        show_default=True,
+        help="Chance of promoting a candidate worse than half a margin.",
+    )
+    @click.option(
+        "--max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=86_400.0,
+        show_default=True,
+        help="Rolled back if not passed this long after its start.",
+    )
+    @click.option(
+        "--max-requests",
+        type=click.IntRange(min=1),
+        default=1_000_000,
+        show_default=True,
+        help="Rolled back if not passed after this many candidate requests.",
+    )
     @click.option("--promote-alias", help="On success, move this alias to the candidate's version.")
     @pass_context
     @fail_cleanly

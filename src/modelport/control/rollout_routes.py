@@ -30,9 +30,21 @@ class _Steps(BaseModel):
     max_error_increase: float = 0.02
     max_slow_increase: float = 0.05
     max_wrong_increase: float = 0.05
+    alpha: float = Field(0.05, description="Chance of rolling back a candidate within all margins")
+    beta: float = Field(0.05, description="Chance of promoting a candidate worse than half a margin")
+    max_seconds: float = Field(86_400.0, description="Rolled back if not passed this long after its start")
+    max_requests: int = Field(1_000_000, description="... or after this many candidate requests")
 
     def guardrails(self) -> Guardrails:
-        return Guardrails(self.max_error_increase, self.max_slow_increase, self.max_wrong_increase)
+        return Guardrails(
+            self.max_error_increase,
+            self.max_slow_increase,
+            self.max_wrong_increase,
+            self.alpha,
+            self.beta,
+            self.max_seconds,
+            self.max_requests,
+        )
 
 
 class RolloutBody(_Steps):

@@ -34,14 +34,25 @@ class Guardrails:
     max_slow_increase: float = 0.05
     max_wrong_increase: float = 0.05
     alpha: float = 0.05
-    """Chance of rolling back a canary that is within the margins."""
+    """Chance, for the three guardrails together, of rolling back a canary within all margins
+    (each guardrail's test gets a third of it)."""
+    beta: float = 0.05
+    """Chance, for each of the error-rate and latency guardrails, of promoting a canary worse than
+    half its margin."""
+    max_seconds: float = 86_400.0
+    """A plan still running this long after it began is rolled back: not shown good enough."""
+    max_requests: int = 1_000_000
+    """... and so is one whose candidate has answered this many requests."""
 
     def __post_init__(self) -> None:
         for name in ("max_error_increase", "max_slow_increase", "max_wrong_increase"):
             if not 0 < getattr(self, name) < 1:
                 raise InvalidInput(f"guardrail {name} must be between 0 and 1")
-        if not 0 < self.alpha < 0.5:
-            raise InvalidInput("guardrail alpha must be between 0 and 0.5")
+        for name in ("alpha", "beta"):
+            if not 0 < getattr(self, name) < 0.5:
+                raise InvalidInput(f"guardrail {name} must be between 0 and 0.5")
+        if not self.max_seconds > 0 or self.max_requests < 1:
+            raise InvalidInput("max_seconds must be above 0 and max_requests at least 1")
 
 
 @dataclass(frozen=True, slots=True)

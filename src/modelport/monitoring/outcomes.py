@@ -8,6 +8,7 @@ controller can read only what happened since it last looked.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,14 @@ class OutcomeEvent:
     seq: int
     variant: str
     kind: str
-    """``request`` (``failed``, ``latency_s``) or ``feedback`` (``failed`` = wrong prediction)."""
-    failed: bool
+    """``request`` (``failed``, ``latency_s``) or ``feedback`` (one per judged request)."""
+    failed: float
+    """For a request, 1 if it failed else 0; for feedback, the share of its rows predicted wrong."""
     latency_s: float = 0.0
     revision: int = 0
     """The endpoint revision the request was served under (for feedback, the judged request's)."""
+    at: float = 0.0
+    """When the outcome was known (monotonic seconds): the rollout judge pairs outcomes close in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,9 @@ class _Tally:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     judged_rows: int = 0
     correct_rows: int = 0
+    judged_requests: int = 0
+    correct_share: float = 0.0
+    """Sum over judged requests (label outputs) of the share of their rows that were right."""
     abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def report(self) -> dict[str, Any]:
@@ -65,9 +72,10 @@ class _Tally:
             "latency_p99_ms": float(np.percentile(latencies, 99) * 1000) if latencies.size else None,
             "feedback_rows": self.judged_rows,
         }
-        if self.judged_rows and not self.abs_errors:
-            report["accuracy"] = self.correct_rows / self.judged_rows
-            report["accuracy_ci95"] = proportion_interval(self.correct_rows, self.judged_rows)
+        if self.judged_requests:
+            report["feedback_requests"] = self.judged_requests
+            report["accuracy"] = self.correct_share / self.judged_requests
+            report["accuracy_ci95"] = proportion_interval(self.correct_share, self.judged_requests)
         if self.abs_errors:
             errors = np.fromiter(self.abs_errors, float)
             half = 1.96 * errors.std(ddof=1) / np.sqrt(errors.size) if errors.size > 1 else None
@@ -212,8 +220,11 @@ class EndpointOutcomes:
         found.judged = True
         tally.judged_rows += correct.size
         tally.correct_rows += int(correct.sum())
-        for right in correct:
-            self._event(variant, "feedback", not bool(right), revision=found.revision)
+        if correct.size:  # rows of one request are not independent: one bounded outcome per request
+            right = float(correct.mean())
+            tally.judged_requests += 1
+            tally.correct_share += right
+            self._event(variant, "feedback", 1.0 - right, revision=found.revision)
         return {
             "id": request_id,
             "variant": variant,
@@ -251,18 +262,19 @@ class EndpointOutcomes:
                     entry["failure_rate_significant"] = significant_difference(
                         ta.failures, ta.requests, tb.failures, tb.requests
                     )
-                if ta.judged_rows and tb.judged_rows and not ta.abs_errors and not tb.abs_errors:
-                    args = (ta.correct_rows, ta.judged_rows, tb.correct_rows, tb.judged_rows)
+                if ta.judged_requests and tb.judged_requests:
+                    args = (ta.correct_share, ta.judged_requests, tb.correct_share, tb.judged_requests)
                     entry["accuracy_difference_ci95"] = difference_interval(*args)
                     entry["accuracy_significant"] = significant_difference(*args)
                 comparisons.append(entry)
         return comparisons
 
     def _event(
-        self, variant: str, kind: str, failed: bool, latency_s: float = 0.0, revision: int = 0
+        self, variant: str, kind: str, failed: float, latency_s: float = 0.0, revision: int = 0
     ) -> None:
         self._seq += 1
-        self._events.append(OutcomeEvent(self._seq, variant, kind, failed, latency_s, revision))
+        event = OutcomeEvent(self._seq, variant, kind, failed, latency_s, revision, time.monotonic())
+        self._events.append(event)
 
 
 def _cost(request_id: str, prediction: np.ndarray) -> int:

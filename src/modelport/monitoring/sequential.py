@@ -2,18 +2,21 @@
 
 Sequential test (``SequentialComparison``)
 ------------------------------------------
-Each observation is a Bernoulli outcome of one variant: ``failure=True`` for an error, a latency
-over its threshold, or a wrong prediction. Let ``d = p_canary - p_baseline`` be the absolute
-difference of the failure rates.
+Each observation is one outcome of one variant in [0, 1]: ``1`` for an error, a latency over its
+threshold, or a wrong prediction, or a fraction (the share of a request's rows that were wrong:
+one bounded outcome per request, since rows of one request are not independent). Let
+``d = p_canary - p_baseline`` be the absolute difference of the mean outcomes.
 
-*Pairing.* The i-th baseline observation is paired with the i-th canary observation (first in,
-first out). Observations of the busier side wait in a bounded backlog; when it overflows, the
-oldest waiting ones are dropped, which depends on arrival order only, never on outcomes, so it
-keeps the test valid (and keeps the two sides of a pair close in time). Each pair gives
-``D = canary_failed - baseline_failed`` in {-1, 0, 1} with ``E[D] = d``, however the two sides
-depend on each other. Concordant pairs (``D = 0``) carry no evidence of a difference but do
-carry evidence about its size, so unlike a discordant-pairs SPRT no baseline rate has to be
-assumed to turn the absolute margins into hypotheses.
+*Pairing, close in time.* Each new observation is paired with the newest waiting observation of
+the other side (last in, first out), so the two sides of a pair arrived next to each other even
+when the traffic split is uneven: a rate that drifts for both variants alike (a shared dependency
+degrading) moves both sides of a pair together. Waiting observations older than ``max_wait_s``
+(when observations carry a time) or beyond ``max_backlog`` are dropped. Which observations are
+paired or dropped depends on arrival order and times only, never on outcomes, so the test stays
+valid. Each pair gives ``D = canary - baseline`` in [-1, 1] with ``E[D] = d`` (at that time),
+however the two sides depend on each other. Concordant pairs (``D = 0``) carry no evidence of a
+difference but do carry evidence about its size, so unlike a discordant-pairs SPRT no baseline
+rate has to be assumed to turn the absolute margins into hypotheses.
 
 *Two one-sided tests by betting* (Shafer & Vovk; Waudby-Smith & Ramdas 2023, "Estimating means
 of bounded random variables by betting"):
@@ -25,16 +28,19 @@ of bounded random variables by betting"):
 - accept: H_A is ``d >= accept_tolerance``, the same construction on
   ``accept_tolerance - D_i``; accepted when its wealth reaches ``1/beta``.
 
-Guarantees, for independent pairs with constant rates, at every look and with no fixed horizon
-(peeking after each observation is allowed):
+Guarantees, for pairs independent of each other whose differences have a mean ``d`` that does
+not change, at every look and with no fixed horizon (peeking after each observation is allowed):
 
-- ``P(reject | d <= reject_margin) <= alpha``: a canary within the margin is rolled back
-  wrongly at most ``alpha`` of the time;
-- ``P(accept | d >= accept_tolerance) <= beta``: a canary worse than the tolerance is promoted
-  at most ``beta`` of the time.
+- ``P(ever reject | d <= reject_margin) <= alpha``: a canary within the margin is rejected
+  wrongly at most ``alpha`` of the time, however long the test runs;
+- ``P(ever accept | d >= accept_tolerance) <= beta``: a canary at or beyond the tolerance is
+  accepted at most ``beta`` of the time.
 
-A canary between the two (the gray zone) may stay at ``"continue"`` for long: callers cap the
-run and treat ``"continue"`` at the cap as "not accepted". The first decision is final.
+Accepting is a permission, not the end: the reject test keeps betting after an accept, so a
+canary that turns bad later is still rejected (Ville's bound covers an unbounded horizon), and a
+reject overrides an earlier accept. A reject is final. A canary between the two (the gray zone)
+may stay at ``"continue"`` for long: callers cap the run and treat ``"continue"`` at the cap as
+"not accepted".
 
 The bets are the approximate growth-rate-optimal plug-in (aGRAPA): ``l_i = E[X] / E[X^2]`` for
 the bet's payoff ``X``, both moments estimated from the pairs before ``i`` plus a small prior that
@@ -44,7 +50,9 @@ of pairs is processed with numpy prefix sums; ``observe`` and ``observe_many`` d
 
 Intervals (fixed sample, for reports)
 -------------------------------------
-``proportion_interval`` is the Wilson score interval. ``difference_interval`` is Newcombe's hybrid
+``proportion_interval`` is the Wilson score interval; given a sum of outcomes in [0, 1] (a
+fraction per request) it stays conservative, since such an outcome's variance is at most
+``p (1 - p)``. ``difference_interval`` is Newcombe's hybrid
 score interval (method 10 of Newcombe 1998, no continuity correction) built from the two Wilson
 intervals. ``significant_difference`` is true when that interval excludes zero. These hold at one
 pre-planned look; looking repeatedly and stopping on significance inflates their error, which is
@@ -111,106 +119,123 @@ class SequentialComparison:
     def __init__(
         self,
         alpha: float = 0.05,
-        beta: float = 0.2,
+        beta: float = 0.05,
         reject_margin: float = 0.02,
         accept_tolerance: float = 0.005,
-        max_backlog: int = 10_000,
+        max_backlog: int = 1_000,
+        max_wait_s: float | None = None,
     ) -> None:
-        _check_parameters(alpha, beta, reject_margin, accept_tolerance, max_backlog)
+        _check_parameters(alpha, beta, reject_margin, accept_tolerance, max_backlog, max_wait_s)
         self.alpha = alpha
         self.beta = beta
         self.reject_margin = reject_margin
         self.accept_tolerance = accept_tolerance
         self.max_backlog = max_backlog
+        self.max_wait_s = max_wait_s
         self._reject = _Bettor(reject_margin, 1.0, math.log(1.0 / alpha))
         self._accept = _Bettor(accept_tolerance, -1.0, math.log(1.0 / beta))
         self._prior_mean = (reject_margin + accept_tolerance) / 2.0
         self._observations = {"baseline": 0, "canary": 0}
-        self._failures = {"baseline": 0, "canary": 0}
-        self._backlog: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+        self._failures = {"baseline": 0.0, "canary": 0.0}
+        self._backlog: NDArray[np.float64] = np.zeros(0)
+        self._backlog_at: NDArray[np.float64] = np.zeros(0)
         self._backlog_variant: Variant = "baseline"
         self._pairs = 0
-        self._tested = 0  # pairs that entered the test (all pairs up to the decision)
+        self._tested = 0  # pairs that entered the test (all pairs up to a reject)
         self._sum = 0.0
         self._sum_sq = 0.0
-        self._decision: Decision = "continue"
-        self._decided_at: int | None = None
+        self._accepted_at: int | None = None
+        self._rejected_at: int | None = None
 
     @property
     def pairs(self) -> int:
-        """Pairs formed so far (including any formed after the decision)."""
+        """Pairs formed so far (including any formed after a reject)."""
         return self._pairs
 
     @property
     def decided_at(self) -> int | None:
-        """The number of pairs at which the test decided, or None while it continues."""
-        return self._decided_at
+        """The number of pairs at which the current decision was reached, or None while it continues."""
+        return self._rejected_at if self._rejected_at is not None else self._accepted_at
 
     def decision(self) -> Decision:
-        """``"continue"`` until the evidence is enough, then ``"accept"`` or ``"reject"`` for good."""
-        return self._decision
+        """``"continue"`` until the evidence is enough, then ``"accept"`` (until a reject, if
+        ever) or ``"reject"`` for good."""
+        if self._rejected_at is not None:
+            return "reject"
+        return "continue" if self._accepted_at is None else "accept"
 
-    def observe(self, variant: Variant, failure: bool) -> Decision:
-        """Record one outcome of ``variant`` and return the decision so far."""
-        return self.observe_many(variant, np.array([bool(failure)]))
+    def observe(self, variant: Variant, failure: float, at: float | None = None) -> Decision:
+        """Record one outcome (in [0, 1]) of ``variant``, seen at time ``at``; return the decision so far."""
+        return self.observe_many(variant, np.array([float(failure)]), at)
 
-    def observe_many(self, variant: Variant, failures: ArrayLike) -> Decision:
-        """Record outcomes of ``variant`` in arrival order (vectorised; same result as one by one)."""
+    def observe_many(self, variant: Variant, failures: ArrayLike, at: float | None = None) -> Decision:
+        """Record outcomes of ``variant`` in arrival order, all seen at ``at`` (vectorised; the same
+        result as one by one)."""
         if variant not in _VARIANTS:
             raise InvalidInput(f"variant must be 'baseline' or 'canary', not {variant!r}")
-        outcomes = np.asarray(failures, dtype=np.bool_).reshape(-1)
+        outcomes = np.asarray(failures, dtype=np.float64).reshape(-1)
+        if not np.all((outcomes >= 0.0) & (outcomes <= 1.0)):
+            raise InvalidInput("outcomes must be between 0 and 1")
         self._observations[variant] += int(outcomes.size)
-        self._failures[variant] += int(np.count_nonzero(outcomes))
-        baseline, canary = self._pair_up(variant, outcomes)
+        self._failures[variant] += float(outcomes.sum())
+        baseline, canary = self._pair_up(variant, outcomes, at)
         if baseline.size:
             self._pairs += int(baseline.size)
-            self._consume(canary.astype(np.float64) - baseline.astype(np.float64))
-        return self._decision
+            self._consume(canary - baseline)
+        return self.decision()
 
     def _pair_up(
-        self, variant: Variant, outcomes: NDArray[np.bool_]
-    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-        """Match new outcomes with the other side's backlog (FIFO); returns (baseline, canary)."""
+        self, variant: Variant, outcomes: NDArray[np.float64], at: float | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Match new outcomes with the other side's newest waiting ones; returns (baseline, canary)."""
+        if at is not None and self.max_wait_s is not None:
+            fresh = self._backlog_at >= at - self.max_wait_s
+            self._backlog, self._backlog_at = self._backlog[fresh], self._backlog_at[fresh]
+        times = np.full(outcomes.size, np.nan if at is None else at)
         if self._backlog.size == 0 or self._backlog_variant == variant:
             self._backlog_variant = variant
             self._backlog = np.concatenate((self._backlog, outcomes))[-self.max_backlog :]
-            return np.zeros(0, np.bool_), np.zeros(0, np.bool_)
+            self._backlog_at = np.concatenate((self._backlog_at, times))[-self.max_backlog :]
+            return np.zeros(0), np.zeros(0)
         n = min(self._backlog.size, outcomes.size)
-        waiting, self._backlog = self._backlog[:n], self._backlog[n:]
+        keep = self._backlog.size - n
+        waiting = self._backlog[keep:][::-1]  # the newest pairs with the first new outcome
+        self._backlog, self._backlog_at = self._backlog[:keep], self._backlog_at[:keep]
         if outcomes.size > n:
             self._backlog_variant = variant
             self._backlog = outcomes[n:][-self.max_backlog :].copy()
+            self._backlog_at = times[n:][-self.max_backlog :]
         new = outcomes[:n]
         return (new, waiting) if variant == "baseline" else (waiting, new)
 
     def _consume(self, pairs: NDArray[np.float64]) -> None:
-        """Advance both wealth processes over a block of pair differences, stopping at a decision."""
-        if self._decision != "continue":
-            return
-        before = self._tested + np.arange(pairs.size, dtype=np.float64)
-        sum_before = self._sum + _exclusive_cumsum(pairs)
-        sq_before = self._sum_sq + _exclusive_cumsum(pairs * pairs)
-        weight = _PRIOR_PAIRS + before
-        mean = (_PRIOR_PAIRS * self._prior_mean + sum_before) / weight
-        second = (_PRIOR_PAIRS * _PRIOR_DISCORDANT + sq_before) / weight
-        reject_path = self._reject.wealth_path(pairs, mean, second)
-        accept_path = self._accept.wealth_path(pairs, mean, second)
-        stop_reject = _first_at_least(reject_path, self._reject.log_threshold)
-        stop_accept = _first_at_least(accept_path, self._accept.log_threshold)
-        stop = min(stop_reject, stop_accept, pairs.size - 1)
-        self._tested += stop + 1
-        self._sum = float(sum_before[stop] + pairs[stop])
-        self._sum_sq = float(sq_before[stop] + pairs[stop] ** 2)
-        self._reject.log_wealth = float(reject_path[stop])
-        self._accept.log_wealth = float(accept_path[stop])
-        if stop_reject <= stop:  # a tie goes to the safe side
-            self._decide("reject")
-        elif stop_accept <= stop:
-            self._decide("accept")
-
-    def _decide(self, decision: Decision) -> None:
-        self._decision = decision
-        self._decided_at = self._tested
+        """Advance the wealth processes over a block of pair differences. The accept test stops at
+        its accept; the reject test bets until it rejects."""
+        while pairs.size and self._rejected_at is None:
+            before = self._tested + np.arange(pairs.size, dtype=np.float64)
+            sum_before = self._sum + _exclusive_cumsum(pairs)
+            sq_before = self._sum_sq + _exclusive_cumsum(pairs * pairs)
+            weight = _PRIOR_PAIRS + before
+            mean = (_PRIOR_PAIRS * self._prior_mean + sum_before) / weight
+            second = (_PRIOR_PAIRS * _PRIOR_DISCORDANT + sq_before) / weight
+            reject_path = self._reject.wealth_path(pairs, mean, second)
+            stop_reject = _first_at_least(reject_path, self._reject.log_threshold)
+            stop_accept = pairs.size
+            if self._accepted_at is None:
+                accept_path = self._accept.wealth_path(pairs, mean, second)
+                stop_accept = _first_at_least(accept_path, self._accept.log_threshold)
+            stop = min(stop_reject, stop_accept, pairs.size - 1)
+            self._tested += stop + 1
+            self._sum = float(sum_before[stop] + pairs[stop])
+            self._sum_sq = float(sq_before[stop] + pairs[stop] ** 2)
+            self._reject.log_wealth = float(reject_path[stop])
+            if self._accepted_at is None:
+                self._accept.log_wealth = float(accept_path[stop])
+            if stop_reject <= stop:  # a tie goes to the safe side
+                self._rejected_at = self._tested
+            elif stop_accept <= stop:
+                self._accepted_at = self._tested
+            pairs = pairs[stop + 1 :]
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready account of the test: counts, rates, evidence and the decision."""
@@ -218,8 +243,9 @@ class SequentialComparison:
         base_f, canary_f = self._failures["baseline"], self._failures["canary"]
         low, high = difference_interval(canary_f, canary_n, base_f, base_n)
         return {
-            "decision": self._decision,
-            "decided_at_pairs": self._decided_at,
+            "decision": self.decision(),
+            "decided_at_pairs": self.decided_at,
+            "accepted_at_pairs": self._accepted_at,
             "pairs": self._pairs,
             "alpha": self.alpha,
             "beta": self.beta,
@@ -238,7 +264,12 @@ class SequentialComparison:
 
 
 def _check_parameters(
-    alpha: float, beta: float, reject_margin: float, accept_tolerance: float, max_backlog: int
+    alpha: float,
+    beta: float,
+    reject_margin: float,
+    accept_tolerance: float,
+    max_backlog: int,
+    max_wait_s: float | None,
 ) -> None:
     if not (0.0 < alpha < 1.0 and 0.0 < beta < 1.0):
         raise InvalidInput(f"alpha and beta must be in (0, 1), got {alpha} and {beta}")
@@ -248,6 +279,8 @@ def _check_parameters(
         )
     if max_backlog < 1:
         raise InvalidInput(f"max_backlog must be positive, got {max_backlog}")
+    if max_wait_s is not None and not max_wait_s > 0:
+        raise InvalidInput(f"max_wait_s must be positive, got {max_wait_s}")
 
 
 def _exclusive_cumsum(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -265,7 +298,7 @@ def _first_at_least(path: NDArray[np.float64], threshold: float) -> int:
     return int(hits[0]) if hits.size else int(path.size)
 
 
-def _rate(successes: int, n: int) -> float | None:
+def _rate(successes: float, n: int) -> float | None:
     return successes / n if n else None
 
 
@@ -275,12 +308,12 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf((1.0 + confidence) / 2.0)
 
 
-def _check_counts(successes: int, n: int) -> None:
+def _check_counts(successes: float, n: int) -> None:
     if n < 0 or not 0 <= successes <= max(n, 0):
         raise InvalidInput(f"need 0 <= successes <= n, got {successes} of {n}")
 
 
-def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def proportion_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; ``(0.0, 1.0)`` when ``n == 0``.
 
     Unlike the normal (Wald) interval it stays inside [0, 1] and keeps close to its nominal
@@ -299,7 +332,7 @@ def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tup
 
 
 def difference_interval(
-    a_successes: int, a_n: int, b_successes: int, b_n: int, confidence: float = 0.95
+    a_successes: float, a_n: int, b_successes: float, b_n: int, confidence: float = 0.95
 ) -> tuple[float, float]:
     """Newcombe's hybrid score interval (1998, method 10) for ``p_a - p_b``.
 
@@ -318,7 +351,7 @@ def difference_interval(
 
 
 def significant_difference(
-    a_successes: int, a_n: int, b_successes: int, b_n: int, confidence: float = 0.95
+    a_successes: float, a_n: int, b_successes: float, b_n: int, confidence: float = 0.95
 ) -> bool:
     """True when the Newcombe interval for ``p_a - p_b`` excludes zero (one fixed-sample look)."""
     low, high = difference_interval(a_successes, a_n, b_successes, b_n, confidence)

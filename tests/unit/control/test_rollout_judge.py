@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from modelport.control.rollout_judge import RolloutJudge
-from modelport.core.rollout import RolloutPlan
+from modelport.control.rollout_judge import LATENCY_SAMPLE, RolloutJudge, guardrail_tests
+from modelport.core.rollout import Guardrails, RolloutPlan
 from modelport.core.targets import Target
 from modelport.monitoring.outcomes import OutcomeEvent
 
@@ -81,3 +82,99 @@ def test_each_step_counts_its_own_requests() -> None:
     assert judge.verdict(PLAN, now=10).action == "advance"
     next_step = PLAN.advanced(now=10)
     assert judge.verdict(next_step, now=20).action == "hold"
+
+
+def test_an_accepted_candidate_that_turns_bad_is_rolled_back() -> None:
+    last = RolloutPlan(
+        Target.parse("m:1"), Target.parse("m:2"), steps=(50, 100), min_requests=50, min_seconds=0
+    )
+    judge = RolloutJudge(last)
+    judge.feed(stream(6000, 0.01, 0.01))
+    assert judge.verdict(last, now=1).action == "advance"
+    judge.feed(stream(6000, 0.01, 0.40, seed=1))  # the same candidate, failing later
+    verdict = judge.verdict(last, now=2)
+    assert verdict.action == "rollback" and "error rate" in verdict.reason
+
+
+def at_the_margins(runs: int, seed: int, max_pairs: int = 10_000, block: int = 2_000) -> dict[str, int]:
+    """How often each guardrail test, and any of them, rejects a candidate exactly at every margin."""
+    rails = Guardrails()
+    rates = {"error rate": (0.01, 0.03), "latency": (0.01, 0.06), "wrong predictions": (0.10, 0.15)}
+    rng = np.random.default_rng(seed)
+    counts = dict.fromkeys([*rates, "any"], 0)
+    for _ in range(runs):
+        tests = guardrail_tests(rails)
+        for name, (base, canary) in rates.items():
+            for _ in range(0, max_pairs, block):
+                tests[name].observe_many("baseline", rng.random(block) < base)
+                tests[name].observe_many("canary", rng.random(block) < canary)
+                if tests[name].decision() == "reject":
+                    counts[name] += 1
+                    break
+        counts["any"] += any(test.decision() == "reject" for test in tests.values())
+    return counts
+
+
+def test_the_plans_alpha_holds_for_the_three_guardrails_together() -> None:
+    """Each guardrail at alpha rolled a candidate at every margin back in 9 % of runs; alpha is 5 %."""
+    runs = 300
+    counts = at_the_margins(runs, seed=50)
+    # The bound is 5 %, 15 of 300. The split tests reject about 2 % (6 here, binomial sd 2.4),
+    # so 13 leaves 3 sd of room; three tests at 5 % each reject 18 of these 300.
+    assert counts["any"] <= 13
+
+
+def test_a_candidate_at_half_the_margin_is_promoted_at_most_beta_of_the_time() -> None:
+    """The error-rate test accepts (permits promotion) at most beta = 5 % of candidates at half the
+    margin (1 % vs 2 %); beta used to be a silent 20 %."""
+    runs, rng = 300, np.random.default_rng(51)
+    accepted = 0
+    for _ in range(runs):
+        test = guardrail_tests(Guardrails())["error rate"]
+        for _ in range(10):
+            test.observe_many("baseline", rng.random(2_000) < 0.01)
+            test.observe_many("canary", rng.random(2_000) < 0.02)
+            if test.decision() != "continue":
+                break
+        accepted += test.decision() == "accept"
+    # The bound is 5 %, 15 of 300; this test accepts about 2.3 % (7 here, sd 2.6), so 21 leaves
+    # 5 sd of room; at beta = 20 % it accepted 34 of these 300.
+    assert accepted <= 21
+
+
+def test_a_plan_that_is_not_shown_good_enough_in_time_is_rolled_back() -> None:
+    capped = RolloutPlan(
+        Target.parse("m:1"),
+        Target.parse("m:2"),
+        min_requests=50,
+        min_seconds=0,
+        guardrails=Guardrails(max_seconds=600, max_requests=1_000),
+        started_at=0,
+    )
+    judge = RolloutJudge(capped)
+    judge.feed(stream(200, 0.0, 0.0))
+    assert judge.verdict(capped, now=599).action == "advance"
+    verdict = judge.verdict(capped, now=600)
+    assert verdict.action == "rollback" and "600 s" in verdict.reason
+    judge.feed(stream(2_000, 0.0, 0.0, seed=1))  # 1,100 candidate requests
+    verdict = judge.verdict(capped, now=1)
+    assert verdict.action == "rollback" and "1000 candidate requests" in verdict.reason
+
+
+def test_the_slowness_threshold_is_learnt_from_a_thousand_baseline_requests() -> None:
+    judge = RolloutJudge(PLAN)
+    judge.feed(stream(2 * LATENCY_SAMPLE - 2, 0.0, 0.0))
+    assert judge.summary()["slow_threshold_ms"] is None
+    judge.feed(stream(2, 0.0, 0.0, seed=1))
+    assert judge.summary()["slow_threshold_ms"] is not None
+    assert LATENCY_SAMPLE >= 1_000
+
+
+def test_the_status_shows_the_pairs_each_guardrail_has_seen() -> None:
+    judge = RolloutJudge(PLAN)
+    judge.feed(stream(300, 0.0, 0.0, kind="feedback"))
+    guardrails = judge.summary()["guardrails"]
+    assert isinstance(guardrails, dict)
+    assert guardrails["wrong predictions"]["pairs"] == 150
+    assert guardrails["error rate"]["pairs"] == 0
+    assert guardrails["error rate"]["alpha"] == pytest.approx(0.05 / 3)

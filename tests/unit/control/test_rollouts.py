@@ -238,3 +238,12 @@ async def test_a_candidate_that_cannot_be_loaded_is_rolled_back(registry: Regist
     assert rollout is not None and rollout.status is RolloutStatus.ROLLED_BACK
     assert rollout.reason == "m:2 could not be loaded: the file is damaged"
     assert routes(registry) == {"m@production": 100}
+
+
+def test_a_plan_stored_before_beta_and_the_limits_existed_still_loads() -> None:
+    stored = plan().to_dict()
+    for name in ("beta", "max_seconds", "max_requests"):
+        del stored["guardrails"][name]
+    assert RolloutPlan.from_dict(stored) == plan()
+    with pytest.raises(InvalidInput, match="beta"):
+        RolloutPlan.from_dict({**stored, "guardrails": {"beta": 0.7}})

@@ -73,3 +73,18 @@ def test_a_batch_with_one_bad_item_counts_none_of_it() -> None:
         outcomes.feedback([("r1", [1]), ("r2", [1])])
     assert outcomes.report()["variants"]["m:1"]["feedback_rows"] == 0
     outcomes.feedback([("r1", [1])])
+
+
+def test_feedback_is_one_bounded_outcome_per_request_for_the_guardrail_and_the_report() -> None:
+    """Rows of one request are not independent: counted per row, 20 rows weighed as 20 requests."""
+    outcomes = EndpointOutcomes("ep")
+    outcomes.record("a", "m:1", False, 0.001, np.zeros(20, dtype=np.int64))
+    outcomes.record("b", "m:1", False, 0.001, np.zeros(4, dtype=np.int64))
+    outcomes.feedback([("a", [1] * 5 + [0] * 15), ("b", [0, 0, 0, 0])])
+    feedback = [e for e in outcomes.events_since(0) if e.kind == "feedback"]
+    assert [e.failed for e in feedback] == [0.25, 0.0]
+    variant = outcomes.report()["variants"]["m:1"]
+    assert variant["feedback_requests"] == 2 and variant["feedback_rows"] == 24
+    assert variant["accuracy"] == pytest.approx((0.75 + 1.0) / 2)  # the mean over requests
+    low, high = variant["accuracy_ci95"]
+    assert low < 0.875 < high and low < 0.5  # two requests are little evidence, however many rows

@@ -92,19 +92,20 @@ def test_false_rejection_stays_below_alpha_at_the_margin_itself() -> None:
 
 def test_one_by_one_and_in_blocks_decide_identically() -> None:
     rng = np.random.default_rng(6)
-    baseline, canary = rng.random(3_000) < 0.02, rng.random(3_000) < 0.09
+    is_canary = rng.random(6_000) < 0.3  # uneven traffic: runs of one side, then the other
+    failed = np.where(is_canary, rng.random(6_000) < 0.12, rng.random(6_000) < 0.02)
     single, blocks = canary_test(), canary_test()
-    for b, c in zip(baseline, canary, strict=True):
-        single.observe("baseline", bool(b))
-        single.observe("canary", bool(c))
-    for start in range(0, 3_000, 700):
-        blocks.observe_many("baseline", baseline[start : start + 700])
-        blocks.observe_many("canary", canary[start : start + 700])
+    for canary, outcome in zip(is_canary, failed, strict=True):
+        single.observe("canary" if canary else "baseline", bool(outcome))
+    starts = np.flatnonzero(np.diff(is_canary.astype(int), prepend=-1))
+    for start, end in zip(starts, [*starts[1:], is_canary.size], strict=True):
+        blocks.observe_many("canary" if is_canary[start] else "baseline", failed[start:end])
     assert single.decision() == blocks.decision() == "reject"
     assert single.decided_at == blocks.decided_at
+    assert single.pairs == blocks.pairs
 
 
-def test_pairs_first_in_first_out_across_uneven_traffic() -> None:
+def test_pairs_the_newest_waiting_outcome_across_uneven_traffic() -> None:
     test = SequentialComparison(max_backlog=100)
     test.observe_many("baseline", np.zeros(150, dtype=bool))  # the oldest 50 are dropped
     assert test.pairs == 0
@@ -117,6 +118,58 @@ def test_pairs_first_in_first_out_across_uneven_traffic() -> None:
     summary = test.summary()
     assert summary["baseline"]["observations"] == 151
     assert summary["canary"]["observations"] == 130
+
+
+def test_a_canary_is_compared_with_the_baseline_outcomes_just_before_it() -> None:
+    """95/5 traffic; both variants step from 1 % to 10 % failures at the same moment (a shared
+    dependency degrading). Pairing first in first out over a deep backlog compared canary outcomes
+    after the step with baseline ones long before it, and rolled the equal canary back."""
+    rng = np.random.default_rng(40)
+    rejected = 0
+    for _ in range(10):
+        test = SequentialComparison(alpha=0.05 / 3, reject_margin=0.02, accept_tolerance=0.01)
+        for block in range(800):  # 19 baseline requests, then one canary request
+            rate = 0.01 if block < 200 else 0.10
+            test.observe_many("baseline", rng.random(19) < rate)
+            test.observe("canary", bool(rng.random() < rate))
+        rejected += test.decision() == "reject"
+    assert rejected <= 1  # the betting bound allows alpha / 3 = 1.7 %, i.e. about 0.2 of 10
+
+
+def test_outcomes_too_old_to_pair_are_dropped() -> None:
+    test = SequentialComparison(max_wait_s=60)
+    test.observe_many("baseline", np.zeros(5, dtype=bool), at=0.0)
+    test.observe("canary", False, at=61.0)
+    assert test.pairs == 0
+    test.observe("baseline", True, at=100.0)
+    assert test.pairs == 1
+
+
+def test_outcomes_may_be_fractions_between_0_and_1() -> None:
+    test = canary_test()
+    test.observe_many("baseline", [0.0, 0.25], at=1.0)
+    test.observe_many("canary", [0.5, 1.0], at=1.0)
+    summary = test.summary()
+    assert summary["pairs"] == 2
+    assert summary["canary"]["rate"] == pytest.approx(0.75)
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        test.observe("canary", 1.5)
+
+
+def test_an_accepted_canary_that_turns_bad_is_still_rejected() -> None:
+    """Equal until accepted, then failing 40 % of requests for 3,000 pairs: the reject test never stopped."""
+    rng = np.random.default_rng(41)
+    for _ in range(20):
+        test = canary_test()
+        while test.decision() == "continue":
+            test.observe_many("baseline", rng.random(BLOCK) < 0.01)
+            test.observe_many("canary", rng.random(BLOCK) < 0.01)
+        assert test.decision() == "accept"
+        for _ in range(6):
+            test.observe_many("baseline", rng.random(BLOCK) < 0.01)
+            test.observe_many("canary", rng.random(BLOCK) < 0.40)
+        assert test.decision() == "reject"
+        assert test.summary()["accepted_at_pairs"] is not None
 
 
 def test_the_first_decision_is_final() -> None:
