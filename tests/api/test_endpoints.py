@@ -166,6 +166,17 @@ async def test_a_healthy_rollout_runs_to_the_end_and_moves_the_alias(iris: httpx
     await until_served_by(iris, {"iris:2"})
 
 
+async def test_a_rollout_takes_its_error_chances_and_limits(iris: httpx.AsyncClient) -> None:
+    await create(iris, routes=[{"target": "iris:1", "weight": 1}])
+    refused = await iris.post("/api/v1/endpoints/flowers/rollout", json={"candidate": "iris:2", "beta": 0.7})
+    assert refused.status_code == 400 and "beta" in refused.json()["error"]
+    limits = {"alpha": 0.1, "beta": 0.02, "max_seconds": 600.0, "max_requests": 5_000}
+    started = await iris.post("/api/v1/endpoints/flowers/rollout", json={"candidate": "iris:2", **limits})
+    assert started.status_code == 200, started.text
+    plan = (await iris.get("/api/v1/endpoints/flowers/rollout")).json()["plan"]
+    assert {name: plan["guardrails"][name] for name in limits} == limits
+
+
 async def test_feedback_by_request_id_and_the_ab_report(iris: httpx.AsyncClient) -> None:
     await create(iris, routes=[{"target": "iris:1", "weight": 1}, {"target": "iris:2", "weight": 1}])
     await wait_for(iris, "/v2/models/flowers/ready")
