@@ -27,7 +27,7 @@ _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<language>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
-_MARKER = re.compile(r"<!-- example: not-run \((?P<reason>[^)]+)\) -->")
+_MARKER = re.compile(r"<!-- example: not-run \((?P<reason>.+?)\) -->")
 _SHOWN = re.compile(r"#\s*(?P<output>[\[{].*)$")
 _LOOKS_RUNNABLE = re.compile(r"^(\$ |modelport |curl |make |pip |python |import |from \S+ import )")
 

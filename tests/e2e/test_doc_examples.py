@@ -111,12 +111,12 @@ def test_an_example_cannot_hide_or_lie(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="reads as an example"):
         examples(doc)
     doc.write_text(
-        "<!-- example: not-run (serves forever) -->\n```bash\nmake run\n```\n\n"
+        "<!-- example: not-run (serves forever (until stopped)) -->\n```bash\nmake run\n```\n\n"
         '<!-- example: not-run -->\n```sh\nmodelport models   # ["iris", ...]\n```\n'
         "```console\n$ modelport models\niris\n```\n"
     )
     served, unmarked, console = examples(doc)
-    assert served.not_run == "serves forever" and unmarked.not_run is None
+    assert served.not_run == "serves forever (until stopped)" and unmarked.not_run is None
     assert unmarked.shown_output() == ['["iris", ...]'] and console.shown_output() == ["iris"]
     assert console.script() == "modelport models" and console.language in SHELL
     assert matches(
