@@ -186,7 +186,7 @@ def policy_set(ctx: Context, name: str, policy_text: str) -> None:
 
 @main.group("config")
 def serving_config() -> None:
-    """How a model is served: dynamic batching, queueing, timeouts, latency target, instances."""
+    """How a model is served: dynamic batching, queueing, timeouts, latency target, instances, metrics."""
 
 
 @serving_config.command("show")
@@ -210,6 +210,11 @@ def config_show(ctx: Context, name: str) -> None:
 @click.option("--timeout-ms", type=click.IntRange(min=0), help="Queue deadline per request (0: none).")
 @click.option("--latency-target-ms", type=click.FloatRange(min=0), help="SLO mode p99 target (0: off).")
 @click.option("--instances", type=click.IntRange(min=1), help="Batches running at the same time.")
+@click.option(
+    "--detailed-metrics/--no-detailed-metrics",
+    default=None,
+    help="Per-version stage and batch-size histograms in /metrics (default: the server's only).",
+)
 @pass_context
 @fail_cleanly
 def config_set(ctx: Context, /, name: str, preferred: tuple[int, ...], **options: Any) -> None:

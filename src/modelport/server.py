@@ -34,6 +34,7 @@ from modelport.monitoring.payloads import PayloadLog, PayloadStore
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.prometheus_payloads import PayloadCollector
+from modelport.monitoring.stats import StageHistograms
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.catalog import Registry
 from modelport.registry.local import open_registry
@@ -80,10 +81,13 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,
     )
     executor = ThreadPoolExecutor(settings.serving.inference_threads, thread_name_prefix="modelport-infer")
+    histograms = StageHistograms()
     reconciler = Reconciler(
         registry,
         loader,
-        predictor_factory(executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled),
+        predictor_factory(
+            executor, settings.serving.inline_below_us / 1e6, settings.metrics.enabled, histograms
+        ),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
     )
@@ -97,7 +101,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
     )
-    serving = ServingServices(inference, reconciler, tracing)
+    serving = ServingServices(inference, reconciler, tracing, histograms)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     payload_store = PayloadStore(settings.payload_dir)
     drift = DriftService(registry, payload_store, settings.drift)

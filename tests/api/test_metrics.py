@@ -13,6 +13,8 @@ from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
 from tests.api.conftest import serving, wait_for
 
+STAGES = ("decode", "queue", "inference", "encode")
+
 ROW = [5.1, 3.5, 1.4, 0.2]
 INFER = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ROW}]}
 
@@ -34,21 +36,75 @@ def sample(metrics: str, name: str, **labels: str) -> float:
     return float(match.group(1))
 
 
-async def test_each_stage_has_a_histogram_counting_every_request(iris: httpx.AsyncClient) -> None:
+SERVER = {"model": "", "version": ""}
+"""The labels of the server's stage and batch-size histograms (every version without detailed metrics)."""
+SERIES_PER_VERSION = 17
+"""docs/metrics.md: a loaded version answering one protocol without failures has 17 series."""
+
+
+def series_of(metrics: str, **labels: str) -> list[str]:
+    """The series (sample lines) carrying every one of ``labels``."""
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return [
+        line for line in metrics.splitlines() if not line.startswith("#") and all(w in line for w in wanted)
+    ]
+
+
+async def test_each_stage_has_a_server_histogram_counting_every_request(iris: httpx.AsyncClient) -> None:
     for _ in range(5):
         assert (await iris.post("/v2/models/iris/versions/1/infer", json=INFER)).status_code == 200
     metrics = (await iris.get("/metrics")).text
     for stage in ("decode", "queue", "inference", "encode"):
-        labels = {"model": "iris", "version": "1", "stage": stage}
+        labels = {**SERVER, "stage": stage}
         assert sample(metrics, "modelport_stage_duration_seconds_count", **labels) == 5
         assert sample(metrics, "modelport_stage_duration_seconds_bucket", **labels, le="+Inf") == 5
         assert sample(metrics, "modelport_stage_duration_seconds_sum", **labels) > 0
-    # the stage sums stay what the statistics extension reports
+    # only iris:1 answered, so the server's stage sums are what the statistics extension reports for it
     stats = (await iris.get("/v2/models/iris/versions/1/stats")).json()["model_stats"][0]["inference_stats"]
-    decode_s = sample(
-        metrics, "modelport_stage_duration_seconds_sum", model="iris", version="1", stage="decode"
-    )
+    decode_s = sample(metrics, "modelport_stage_duration_seconds_sum", **SERVER, stage="decode")
     assert decode_s == pytest.approx(stats["compute_input"]["ns"] / 1e9)
+
+
+async def test_a_loaded_version_has_few_series_by_default(iris: httpx.AsyncClient) -> None:
+    assert (await iris.post("/v2/models/iris/versions/1/infer", json=INFER)).status_code == 200
+    metrics = (await iris.get("/metrics")).text
+    series = series_of(metrics, model="iris", version="1")
+    assert len(series) == SERIES_PER_VERSION, "\n".join(series)
+    assert not [s for s in series if s.startswith(("modelport_stage_", "modelport_batch"))]
+    assert sample(metrics, "modelport_request_duration_seconds_count", model="iris", version="1") == 1
+
+
+async def test_a_model_with_detailed_metrics_has_its_own_stage_and_batch_histograms(
+    iris: httpx.AsyncClient,
+) -> None:
+    changed = await iris.patch("/api/v1/models/iris/serving", json={"detailed_metrics": True})
+    assert changed.status_code == 200 and changed.json()["detailed_metrics"] is True
+    own = {"model": "iris", "version": "1", "stage": "decode"}
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        assert (await iris.post("/v2/models/iris/versions/1/infer", json=INFER)).status_code == 200
+        metrics = (await iris.get("/metrics")).text  # the server applies the setting within a poll
+        if series_of(metrics, **own):
+            break
+        assert asyncio.get_running_loop().time() < deadline, "iris:1 never got its own stage histograms"
+        await asyncio.sleep(0.05)
+    before = {
+        s: sample(metrics, "modelport_stage_duration_seconds_count", **{**own, "stage": s}) for s in STAGES
+    }
+    server_before = sample(metrics, "modelport_stage_duration_seconds_count", **SERVER, stage="decode")
+    two_rows = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": [ROW, ROW]}]}
+    for body in (INFER, two_rows, two_rows):
+        assert (await iris.post("/v2/models/iris/versions/1/infer", json=body)).status_code == 200
+    metrics = (await iris.get("/metrics")).text
+    for stage, count in before.items():
+        assert (
+            sample(metrics, "modelport_stage_duration_seconds_count", **{**own, "stage": stage}) == count + 3
+        )
+    assert (
+        sample(metrics, "modelport_stage_duration_seconds_count", **SERVER, stage="decode") == server_before
+    )
+    assert sample(metrics, "modelport_batches_total", model="iris", version="1", batch_size="2") == 2
+    assert sample(metrics, "modelport_batch_size_rows_bucket", model="iris", version="1", le="2.0") >= 2
 
 
 async def test_loaded_versions_report_their_memory_and_the_process_its_own(iris: httpx.AsyncClient) -> None:
@@ -151,13 +207,12 @@ async def test_statistics_of_an_unknown_model_or_version_are_a_clear_404(iris: h
     assert (await iris.get("/v2/models/iris/versions/1/stats")).status_code == 200
 
 
-async def test_batch_sizes_form_a_histogram(iris: httpx.AsyncClient) -> None:
+async def test_batch_sizes_form_a_server_histogram(iris: httpx.AsyncClient) -> None:
     two_rows = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": [ROW, ROW]}]}
     for body in (INFER, INFER, two_rows):
         assert (await iris.post("/v2/models/iris/versions/1/infer", json=body)).status_code == 200
     metrics = (await iris.get("/metrics")).text
-    labels = {"model": "iris", "version": "1"}
-    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="1.0") == 2
-    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="2.0") == 3
-    assert sample(metrics, "modelport_batch_size_rows_bucket", **labels, le="+Inf") == 3
-    assert sample(metrics, "modelport_batch_size_rows_sum", **labels) == 4
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **SERVER, le="1.0") == 2
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **SERVER, le="2.0") == 3
+    assert sample(metrics, "modelport_batch_size_rows_bucket", **SERVER, le="+Inf") == 3
+    assert sample(metrics, "modelport_batch_size_rows_sum", **SERVER) == 4

@@ -1,4 +1,4 @@
-"""How a model is served: dynamic batching, queueing, deadlines, latency target, instances.
+"""How a model is served: dynamic batching, queueing, deadlines, latency target, instances, metrics detail.
 
 Stored per model in the registry; every loaded version of the model is served with it.
 """
@@ -30,11 +30,16 @@ class ServingConfig:
     """SLO mode: a p99 target; batch size and wait adapt to it and excess load is shed."""
     instances: int = 1
     """Batches that may run at the same time."""
+    detailed_metrics: bool = False
+    """Per-version stage and batch-size histograms in ``/metrics`` (about 90 more series per loaded
+    version); off, they are counted in the server's histograms."""
 
     def __post_init__(self) -> None:
         _positive("max_batch_size", self.max_batch_size)
         _positive("max_queue_size", self.max_queue_size)
         _positive("instances", self.instances)
+        if not isinstance(self.detailed_metrics, bool):
+            raise InvalidInput(f"detailed_metrics must be true or false, got {self.detailed_metrics!r}")
         if self.max_queue_delay_us < 0:
             raise InvalidInput("max_queue_delay_us must be >= 0")
         if self.timeout_ms is not None:

@@ -1,9 +1,13 @@
 """Per-version inference statistics, kept as plain counters on the request path.
 
 The hot path only adds to integers; rendering (Prometheus, the OIP statistics extension) happens
-when someone asks. Stage names follow the Open Inference Protocol's statistics extension:
-``queue`` (waiting in the batcher), ``compute_input`` (decoding), ``compute_infer`` (the model
-call, shared by a batch), ``compute_output`` (encoding).
+when someone asks. Stage and batch-size histograms go to a ``StageHistograms`` shared by the whole
+server, or to the version's own where its model opts in (``detailed_metrics``), so a loaded
+version adds only a few Prometheus series by default.
+
+Stage names follow the Open Inference Protocol's statistics extension: ``queue`` (waiting in the
+batcher), ``compute_input`` (decoding), ``compute_infer`` (the model call, shared by a batch),
+``compute_output`` (encoding).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LATENCY_BUCKETS_S", "STAGE_BUCKETS_S", "InferenceStats", "StageTotals"]
+__all__ = ["LATENCY_BUCKETS_S", "STAGE_BUCKETS_S", "InferenceStats", "StageHistograms", "StageTotals"]
 
-LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-"""Upper bounds of the end-to-end latency histogram (seconds); the last bucket is +Inf."""
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5)
+"""Upper bounds of the end-to-end latency histogram (seconds); the last bucket is +Inf. Kept short:
+every loaded version has this histogram."""
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
 STAGE_BUCKETS_S = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -42,6 +47,29 @@ class StageTotals:
 
 
 @dataclass
+class StageHistograms:
+    """Per-request stage durations and model calls per batch size, for one version or a whole server."""
+
+    buckets: dict[str, list[int]] = field(
+        default_factory=lambda: {s: [0] * (len(STAGE_BUCKETS_S) + 1) for s in STAGES}
+    )
+    """Per-request stage durations (statistics-extension stage names), per bucket of ``STAGE_BUCKETS_S``."""
+    ns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+    """Model calls by batch size (rows)."""
+    rows: int = 0
+
+    def observe(self, stage: str, ns: int, requests: int = 1) -> None:
+        self.buckets[stage][bisect.bisect_left(STAGE_BUCKETS_S, ns / 1e9)] += requests
+        self.ns[stage] += ns * requests
+
+    def copy(self) -> StageHistograms:
+        return StageHistograms(
+            {s: list(b) for s, b in self.buckets.items()}, dict(self.ns), dict(self.batch_sizes), self.rows
+        )
+
+
+@dataclass
 class InferenceStats:
     success: StageTotals = field(default_factory=StageTotals)
     fail: StageTotals = field(default_factory=StageTotals)
@@ -50,10 +78,10 @@ class InferenceStats:
     """Failed requests by error kind."""
     by_protocol: Counter[str] = field(default_factory=Counter)
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
-    stage_buckets: dict[str, list[int]] = field(
-        default_factory=lambda: {s: [0] * (len(STAGE_BUCKETS_S) + 1) for s in STAGES}
-    )
-    """Per-request stage durations (statistics-extension stage names), per bucket of ``STAGE_BUCKETS_S``."""
+    own_histograms: StageHistograms = field(default_factory=StageHistograms)
+    """This version's stage and batch-size histograms, filled while it is ``detailed``."""
+    histograms: StageHistograms = field(init=False)
+    """Where stage and batch-size observations go: ``own_histograms`` or the server's (``share``)."""
     batches: dict[int, StageTotals] = field(default_factory=dict)
     """Model-call time by batch size (rows)."""
     inference_count: int = 0
@@ -62,14 +90,25 @@ class InferenceStats:
     """Model calls (batches)."""
     last_inference_ms: int = 0
 
+    def __post_init__(self) -> None:
+        self.histograms = self.own_histograms
+
+    @property
+    def detailed(self) -> bool:
+        return self.histograms is self.own_histograms
+
+    def share(self, server: StageHistograms | None) -> None:
+        """Observe stages and batch sizes into ``server``'s histograms, or this version's own (``None``)."""
+        self.histograms = self.own_histograms if server is None else server
+
     def record_request(self, protocol: str, total_ns: int, decode_ns: int, encode_ns: int) -> None:
         self.success.add(total_ns)
         self.by_protocol[protocol] += 1
         self.stages["compute_input"].add(decode_ns)
         self.stages["compute_output"].add(encode_ns)
         self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, total_ns / 1e9)] += 1
-        self.stage_buckets["compute_input"][bisect.bisect_left(STAGE_BUCKETS_S, decode_ns / 1e9)] += 1
-        self.stage_buckets["compute_output"][bisect.bisect_left(STAGE_BUCKETS_S, encode_ns / 1e9)] += 1
+        self.histograms.observe("compute_input", decode_ns)
+        self.histograms.observe("compute_output", encode_ns)
         self.last_inference_ms = int(time.time() * 1000)
 
     def record_failure(self, protocol: str, kind: str, total_ns: int) -> None:
@@ -85,13 +124,18 @@ class InferenceStats:
         self.batches.setdefault(rows, StageTotals()).add(infer_ns)
         self.stages["queue"].add(sum(waits_ns), requests)
         self.stages["compute_infer"].add(infer_ns * requests, requests)  # each request waited for the call
-        queue = self.stage_buckets["queue"]
+        histograms = self.histograms
         for wait_ns in waits_ns:
-            queue[bisect.bisect_left(STAGE_BUCKETS_S, wait_ns / 1e9)] += 1
-        self.stage_buckets["compute_infer"][bisect.bisect_left(STAGE_BUCKETS_S, infer_ns / 1e9)] += requests
+            histograms.observe("queue", wait_ns)
+        histograms.observe("compute_infer", infer_ns, requests)
+        histograms.batch_sizes[rows] = histograms.batch_sizes.get(rows, 0) + 1
+        histograms.rows += rows
 
     def to_oip(self, name: str, version: str) -> dict[str, Any]:
-        """This version's entry of the OIP statistics extension (``model_stats``)."""
+        """This version's entry of the OIP statistics extension (``model_stats``).
+
+        Safe in a worker thread while the event loop counts: ``stages`` never changes size, and
+        ``batches``, which may grow, is read in one ``sorted`` call that runs without releasing the GIL."""
         return {
             "name": name,
             "version": version,

@@ -5,6 +5,7 @@ Nothing here decides routing, validation or limits beyond the wire format; the s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,8 +134,12 @@ class OipRest:
             versions = list(table.model(name).versions.values())
         else:
             versions = [table.resolve(name, ref)]
-        stats = [v.stats.to_oip(v.model, str(v.version)) for v in sorted(versions, key=lambda v: v.target)]
-        return json_response({"model_stats": stats})
+        ordered = sorted(versions, key=lambda v: v.target)
+
+        def answer() -> HttpResponse:  # hundreds of versions take milliseconds: not on the event loop
+            return json_response({"model_stats": [v.stats.to_oip(v.model, str(v.version)) for v in ordered]})
+
+        return await asyncio.to_thread(answer)
 
 
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
