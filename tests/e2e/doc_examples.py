@@ -6,9 +6,10 @@ in tests/e2e/test_doc_examples.py, unless the line above its fence says why it c
 language (``text``, none) whose first line reads as a command or as Python is an error, so an example
 cannot escape by its fence's language.
 
-A comment in an example whose text starts with ``{`` or ``[`` (``# {"version": 2, ...}``) is output the
-example shows: the block's output must match it, where ``...`` stands for anything and white space
-does not count. In a ``console`` block, the lines without a ``$ `` prompt are output, matched the same way.
+A comment in an example whose text starts with ``{`` or ``[`` (``# {"version": 2, ...}``) is output
+the example shows; the comment lines below it continue it while its brackets are open. The block's
+output must match it, where ``...`` stands for anything and white space does not count. In a
+``console`` block, the lines without a ``$ `` prompt are output, matched the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _FENCE = re.compile(
 )
 _MARKER = re.compile(r"<!-- example: not-run \((?P<reason>.+?)\) -->")
 _SHOWN = re.compile(r"#\s*(?P<output>[\[{].*)$")
+_COMMENT = re.compile(r"^\s*#(?P<text>.*)$")
 _LOOKS_RUNNABLE = re.compile(r"^(\$ |modelport |curl |make |pip |python |import |from \S+ import )")
 
 
@@ -56,7 +58,14 @@ class Example:
         lines = self.code.splitlines()
         if self.language == "console":
             return [line for line in lines if line.strip() and not line.startswith("$ ")]
-        return [m["output"].strip() for line in lines if (m := _SHOWN.search(line))]
+        shown: list[str] = []
+        for line in lines:
+            comment = _COMMENT.match(line)
+            if shown and comment and _open(shown[-1]):
+                shown[-1] += comment["text"]
+            elif match := _SHOWN.search(line):
+                shown.append(match["output"].strip())
+        return shown
 
 
 def examples(doc: Path) -> list[Example]:
@@ -89,3 +98,8 @@ def matches(shown: str, output: str) -> bool:
 
 def _name(doc: Path) -> str:
     return str(doc.relative_to(ROOT)) if doc.is_relative_to(ROOT) else str(doc)
+
+
+def _open(output: str) -> bool:
+    """``output`` has brackets still to close: the next comment line continues it."""
+    return sum(output.count(c) for c in "[{") > sum(output.count(c) for c in "]}")

@@ -114,11 +114,14 @@ def test_an_example_cannot_hide_or_lie(tmp_path: Path) -> None:
         "<!-- example: not-run (serves forever (until stopped)) -->\n```bash\nmake run\n```\n\n"
         '<!-- example: not-run -->\n```sh\nmodelport models   # ["iris", ...]\n```\n'
         "```console\n$ modelport models\niris\n```\n"
+        '```bash\ncurl -s localhost:8080/v2\n# {"name": "modelport",\n#  "extensions": [...]}\n'
+        "# (a remark)\n```\n"
     )
-    served, unmarked, console = examples(doc)
+    served, unmarked, console, continued = examples(doc)
     assert served.not_run == "serves forever (until stopped)" and unmarked.not_run is None
     assert unmarked.shown_output() == ['["iris", ...]'] and console.shown_output() == ["iris"]
     assert console.script() == "modelport models" and console.language in SHELL
+    assert continued.shown_output() == ['{"name": "modelport",  "extensions": [...]}']
     assert matches(
         '{"name": "churn", "version": 2, ...}', '{\n  "name": "churn",\n  "version": 2,\n  "x": 1}'
     )
