@@ -5,8 +5,9 @@
 
 Steps: (a) ../shared/bench/peer_bench.py (wrk) for logreg and mlp with modelport as extra servers;
 (b) loadgen.py cells: binary vs JSON, gRPC vs REST, SLO mode vs fixed batching, start/register timings;
-(c) py-spy profile under load; (d) report.py renders docs/performance.md and the throughput/p99 plot.
-Raw results go to benchmarks/results/.
+(c) py-spy profile under load; (d) report.py renders docs/performance.md and the throughput/p99 plot;
+(e) rollout_sim.py, the Monte-Carlo simulation of the rollout guardrails, writes its table into
+docs/deployments.md (with --quick it only prints a small run). Raw results go to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -295,6 +296,9 @@ def main() -> None:
     res["notes"] = notes(res)
     (a.results_dir / "modelport-bench.json").write_text(json.dumps(res, indent=1, default=str))
     render(res, a.out, a.out.parent / "performance-throughput-p99.png")
+    print("== rollout guardrail simulation (rollout_sim.py)", flush=True)
+    quick = ["--quick"] if a.quick else []
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "rollout_sim.py"), *quick], check=True)
     print(f"== done in {res['wall_s'] / 60:.1f} min; wrote {a.out} and {a.results_dir}/modelport-bench.json")
 
 
