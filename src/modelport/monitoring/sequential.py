@@ -28,8 +28,10 @@ of bounded random variables by betting"):
 - accept: H_A is ``d >= accept_tolerance``, the same construction on
   ``accept_tolerance - D_i``; accepted when its wealth reaches ``1/beta``.
 
-Guarantees, for pairs independent of each other whose differences have a mean ``d`` that does
-not change, at every look and with no fixed horizon (peeking after each observation is allowed):
+Guarantees, at every look and with no fixed horizon (peeking after each observation is allowed),
+when each pair's difference has, given the pairs before it, a mean on the null's side: independent
+pairs with a constant ``d`` are the simple case, and a rate that drifts for both variants alike
+keeps it as long as the two sides of a pair are close in time:
 
 - ``P(ever reject | d <= reject_margin) <= alpha``: a canary within the margin is rejected
   wrongly at most ``alpha`` of the time, however long the test runs;
@@ -52,9 +54,9 @@ Intervals (fixed sample, for reports)
 -------------------------------------
 ``proportion_interval`` is the Wilson score interval; given a sum of outcomes in [0, 1] (a
 fraction per request) it stays conservative, since such an outcome's variance is at most
-``p (1 - p)``. ``difference_interval`` is Newcombe's hybrid
-score interval (method 10 of Newcombe 1998, no continuity correction) built from the two Wilson
-intervals. ``significant_difference`` is true when that interval excludes zero. These hold at one
+``p (1 - p)``. ``difference_interval`` is Newcombe's hybrid score interval (method 10 of
+Newcombe 1998, no continuity correction) built from the two Wilson intervals.
+``significant_difference`` is true when that interval excludes zero. These hold at one
 pre-planned look; looking repeatedly and stopping on significance inflates their error, which is
 what ``SequentialComparison`` is for.
 """
