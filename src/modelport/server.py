@@ -90,6 +90,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         ),
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
+        settings.serving.parallel_loads,
     )
     payloads = PayloadLog(settings.payload_dir, settings.payloads)
     shadows = ShadowRunner(payloads=payloads)
@@ -208,6 +209,8 @@ def _status(
     table = reconciler.table
     return {
         "ready": reconciler.ready,
+        "versions_loaded": reconciler.versions_loaded,
+        "versions_wanted": reconciler.versions_wanted,
         "pid": os.getpid(),
         "grpc_port": grpc.port,
         "registry_revision": table.revision,

@@ -78,6 +78,8 @@ def test_scraping_many_loaded_versions_never_fails_a_request(
             for thread in loaders:
                 thread.join()
 
+        ready = httpx.get(f"{server.url}/v2/health/ready").json()
+        assert ready == {"ready": True, "versions_loaded": MODELS, "versions_wanted": MODELS}
         assert not failed, failed[:5]
         assert all(answered), answered
         assert all(r.status_code == 200 for r in scrapes)

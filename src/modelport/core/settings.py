@@ -74,6 +74,8 @@ class ServingSettings(BaseModel):
     cheaper than handing a microsecond-scale call to a thread and back."""
     model_threads: int = Field(1, gt=0)
     """Threads a framework may use inside one prediction."""
+    parallel_loads: int = Field(2, gt=0)
+    """Versions loaded at the same time, e.g. at start-up with hundreds of them."""
     drain_timeout_s: float = Field(30.0, gt=0)
     """Longest wait for in-flight requests before an old version is unloaded anyway."""
     probe_timeout_s: float = Field(120.0, gt=0)

@@ -79,8 +79,13 @@ class OipRest:
         return json_response({"live": True})
 
     async def ready(self, request: HttpRequest) -> HttpResponse:
-        ready = self._reconciler.ready
-        return json_response({"ready": ready}, 200 if ready else 503)
+        reconciler = self._reconciler
+        body = {
+            "ready": reconciler.ready,
+            "versions_loaded": reconciler.versions_loaded,
+            "versions_wanted": reconciler.versions_wanted,
+        }
+        return json_response(body, 200 if reconciler.ready else 503)
 
     async def server_metadata(self, request: HttpRequest) -> HttpResponse:
         return json_response({"name": "modelport", "version": __version__, "extensions": self._extensions})

@@ -60,12 +60,15 @@ class Reconciler:
         predictors: PredictorFactory,
         poll_interval_s: float,
         drain_timeout_s: float,
+        parallel_loads: int = 1,
     ) -> None:
+        """``parallel_loads``: versions loaded at the same time (each in a worker thread)."""
         self._registry = registry
         self._loader = loader
         self._predictors = predictors
         self._poll_interval_s = poll_interval_s
         self._drain_timeout_s = drain_timeout_s
+        self._parallel_loads = parallel_loads
         self._seen_revision: int | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.table = RoutingTable()
@@ -73,6 +76,10 @@ class Reconciler:
         """Targets (``model:version``) that should be live but failed to load, with why."""
         self.ready = False
         """True once the first convergence finished (whatever failed to load is in ``failures``)."""
+        self.versions_wanted = 0
+        """Versions the registry says this server should serve, as of the last registry change."""
+        self.versions_loaded = 0
+        """How many of those are loaded (fewer while loading, or where a load failed)."""
 
     async def run(self) -> None:
         """Reconcile forever; a failing step is logged and retried on the next tick."""
@@ -105,12 +112,19 @@ class Reconciler:
         self.failures = {t: f for t, f in self.failures.items() if _key(t) in desired}
         for key, version in kept.items():
             self._apply_config(version, snapshot.models[key[0]].summary.serving)
-        for key in sorted(desired.keys() - kept.keys()):
-            fresh = await self._load(desired[key])
-            if fresh is not None:
+        self.versions_wanted, self.versions_loaded = len(desired), len(kept)
+        slots = asyncio.Semaphore(self._parallel_loads)
+
+        async def load(key: Key) -> None:
+            async with slots:
+                fresh = await self._load(desired[key])
+            if fresh is not None:  # each version serves as soon as it is warm
                 fresh.predictor = self._predictors(fresh, snapshot.models[key[0]].summary.serving)
                 kept[key] = fresh
+                self.versions_loaded += 1
                 self._publish(snapshot, desired, _with_held(snapshot, desired, loaded, kept))
+
+        await asyncio.gather(*(load(key) for key in sorted(desired.keys() - kept.keys())))
         self._publish(snapshot, desired, _with_held(snapshot, desired, loaded, kept))
         if kept.keys() - loaded.keys():
             _freeze_long_lived_objects()
@@ -158,9 +172,15 @@ class Reconciler:
         loaded: Mapping[Key, LoadedVersion],
     ) -> None:
         models = {}
-        for model in snapshot.models.values():
-            versions = {n: v for (m, n), v in loaded.items() if m == model.name}
-            wanted = frozenset(n for (m, n) in desired if m == model.name)
+        by_model: dict[str, dict[int, LoadedVersion]] = {}
+        for (name, number), version in loaded.items():
+            by_model.setdefault(name, {})[number] = version
+        wanted_by_model: dict[str, set[int]] = {}
+        for name, number in desired:
+            wanted_by_model.setdefault(name, set()).add(number)
+        for model in snapshot.models.values():  # linear in versions: this runs after every load
+            versions = by_model.get(model.name, {})
+            wanted = frozenset(wanted_by_model.get(model.name, ()))
             aliases, held = self._effective_aliases(model.name, dict(model.summary.aliases), versions)
             failed = {
                 n: self.failures[f"{model.name}:{n}"].message

@@ -1,4 +1,5 @@
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 from modelport.core import InferenceRequest, NotFound, NotReady
 from modelport.core.serving_config import ServingConfig
 from modelport.monitoring.book import OutcomeBook
+from modelport.registry.records import ModelVersion
+from modelport.serving.loaded import LoadedVersion
 from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
@@ -148,4 +151,35 @@ async def test_a_newest_version_that_cannot_load_leaves_the_model_on_the_one_it_
     await reconciler.reconcile_once()
     assert reconciler.table.resolve("m", None).version == 1
     assert "m:2" in reconciler.failures
+    await reconciler.close()
+
+
+class MeetingLoader(FakeLoader):
+    """Each load waits until ``parties`` loads are running at once (or gives up: the load fails)."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self._meeting = threading.Barrier(parties, timeout=30)
+
+    def load(self, registered: ModelVersion) -> LoadedVersion:
+        self._meeting.wait()
+        return super().load(registered)
+
+
+async def test_versions_load_in_parallel_up_to_the_setting() -> None:
+    registry, loader = FakeRegistry(), MeetingLoader(parties=3)
+    reconciler = Reconciler(
+        registry,
+        loader,
+        predictor_factory(EXECUTOR),
+        poll_interval_s=0.01,
+        drain_timeout_s=2,
+        parallel_loads=3,
+    )
+    loader.broken.add(("m5", 1))
+    registry.publish(*(model_snapshot(f"m{i}", [1], {}) for i in range(6)))
+    await reconciler.reconcile_once()
+    assert list(reconciler.failures) == ["m5:1"]
+    assert sorted(v.target for v in reconciler.table.loaded_versions()) == [f"m{i}:1" for i in range(5)]
+    assert (reconciler.versions_loaded, reconciler.versions_wanted) == (5, 6)
     await reconciler.close()
