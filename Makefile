@@ -64,3 +64,4 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	@[ -d "$(PEERS)/base-venv" ] || bash ../shared/bench/setup_peers.sh
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/many_models.py --doc docs/performance.md

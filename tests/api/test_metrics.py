@@ -77,6 +77,8 @@ async def test_a_loaded_version_has_few_series_by_default(iris: httpx.AsyncClien
 async def test_a_model_with_detailed_metrics_has_its_own_stage_and_batch_histograms(
     iris: httpx.AsyncClient,
 ) -> None:
+    refused = await iris.patch("/api/v1/models/iris/serving", json={"detailed_metrics": "yes"})
+    assert refused.status_code == 400 and "detailed_metrics must be true or false" in refused.text
     changed = await iris.patch("/api/v1/models/iris/serving", json={"detailed_metrics": True})
     assert changed.status_code == 200 and changed.json()["detailed_metrics"] is True
     own = {"model": "iris", "version": "1", "stage": "decode"}
