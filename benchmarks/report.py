@@ -395,8 +395,9 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "## Cost of metrics",
         "",
         "The same logreg model and wrk load as the peer table, served by `modelport` (metrics on, the "
-        "default: per-version counters, stage histograms, endpoint counters) and by `modelport-nometrics` "
-        "(`MODELPORT_METRICS__ENABLED=false`: nothing counted, no `/metrics`). Best round of each.",
+        "default: per-version counters and latency histogram, the server's stage histograms, endpoint "
+        "counters) and by `modelport-nometrics` (`MODELPORT_METRICS__ENABLED=false`: nothing counted, "
+        "no `/metrics`). Best round of each.",
         "",
         *metrics_cost_lines(logreg, res.get("stats_cost")),
         "",
