@@ -235,6 +235,8 @@ def section(results: dict[str, Any]) -> str:
         " `benchmarks/loadgen.py` (closed loop, JSON, 1 row, c=64) on one of them from the other CPU,"
         " first without scraping, then in the same server run with a `/metrics` scrape every second."
         " Goal: p99 with scrapes at most 1.2x p99 without, and throughput within 10 %."
+        " `/metrics` time is the median of 5 scrapes after every version answered once (the first"
+        " renders every version; the others reuse the text of versions idle since)."
         " Reconcile costs are measured in process without loading models: a poll when nothing changed"
         " reads one revision; after a change the poll reads a registry snapshot (in a worker thread)"
         " and converges over every version.",
