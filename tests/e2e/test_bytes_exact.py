@@ -163,12 +163,9 @@ def test_a_batch_merged_from_two_requests_answers_each_exactly(server: tuple[Ser
         assert response.status_code == 200, response.text
         assert response.json()["outputs"][0]["data"] == TEXTS
         assert grpc_answer.result() == [text.encode() for text in OTHER]
-    metrics = httpx.get(f"{http.url}/metrics", timeout=10).text
-    merged = ('model="echo-batched"', f'batch_size="{len(TEXTS) + len(OTHER)}"')
-    assert any(
-        line.startswith("modelport_batches_total{") and all(label in line for label in merged)
-        for line in metrics.splitlines()
-    ), metrics
+    stats = httpx.get(f"{http.url}/v2/models/echo-batched/stats", timeout=10).json()["model_stats"][0]
+    sizes = [batch["batch_size"] for batch in stats["batch_stats"]]
+    assert len(TEXTS) + len(OTHER) in sizes, stats  # one model call answered both
 
 
 def test_modelport_predict_keeps_nul(server: tuple[Server, int]) -> None:
