@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
@@ -72,6 +73,9 @@ async def test_a_loaded_version_has_few_series_by_default(iris: httpx.AsyncClien
     assert len(series) == SERIES_PER_VERSION, "\n".join(series)
     assert not [s for s in series if s.startswith(("modelport_stage_", "modelport_batch"))]
     assert sample(metrics, "modelport_request_duration_seconds_count", model="iris", version="1") == 1
+    families = [f.name for f in text_string_to_metric_families(metrics)]  # valid exposition, one group each
+    assert len(families) == len(set(families))
+    assert {"modelport_request_duration_seconds", "modelport_stage_duration_seconds"} <= set(families)
 
 
 async def test_a_model_with_detailed_metrics_has_its_own_stage_and_batch_histograms(

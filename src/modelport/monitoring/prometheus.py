@@ -28,7 +28,7 @@ STAGE_LABELS = {
 }
 """The ``stage`` label of each statistics-extension stage (their names follow that extension)."""
 
-__all__ = ["DriftCollector", "VersionView", "render_versions", "version_parts"]
+__all__ = ["DriftCollector", "Parts", "VersionView", "render_versions", "version_parts"]
 
 DRIFT_MODEL_FEATURE = "_model"
 """The ``feature`` label of a model's (or endpoint's) overall drift status."""
