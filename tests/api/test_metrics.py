@@ -110,6 +110,8 @@ async def test_a_model_with_detailed_metrics_has_its_own_stage_and_batch_histogr
         sample(metrics, "modelport_stage_duration_seconds_count", **SERVER, stage="decode") == server_before
     )
     assert sample(metrics, "modelport_batches_total", model="iris", version="1", batch_size="2") == 2
+    # docs/metrics.md: 95 more series, and one modelport_batches_total per batch size (1 and 2 rows)
+    assert len(series_of(metrics, model="iris", version="1")) == SERIES_PER_VERSION + 95 + 2
     assert sample(metrics, "modelport_batch_size_rows_bucket", model="iris", version="1", le="2.0") >= 2
 
 
