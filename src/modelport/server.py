@@ -96,9 +96,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     shadows = ShadowRunner(payloads=payloads)
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
-    rollouts = RolloutController(
-        registry, outcomes, load_failures=lambda: {t: f.message for t, f in reconciler.failures.items()}
-    )
+    rollouts = RolloutController(registry, outcomes, load_failures=reconciler.failure_messages)
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
     )
@@ -220,7 +218,7 @@ def _status(
             {"target": v.target, "framework": v.framework, "digest": v.digest, "in_flight": v.in_flight}
             for v in table.loaded_versions()
         ],
-        "failures": {target: f.message for target, f in reconciler.failures.items()},
+        "failures": reconciler.failure_messages(),
         "held_aliases": table.held_aliases(),
         "payload_log": payloads.status(),
     }

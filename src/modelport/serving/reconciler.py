@@ -81,6 +81,11 @@ class Reconciler:
         self.versions_loaded = 0
         """How many of those are loaded (fewer while loading, or where a load failed)."""
 
+    def failure_messages(self) -> dict[str, str]:
+        """``failures`` as target → why; safe from other threads (status, rollouts): the dict is copied
+        in one C call, which the loop's loads cannot interleave with."""
+        return {target: failure.message for target, failure in self.failures.copy().items()}
+
     async def run(self) -> None:
         """Reconcile forever; a failing step is logged and retried on the next tick."""
         while True:

@@ -69,7 +69,7 @@ def metrics_handler(
     async def metrics(request: HttpRequest) -> HttpResponse:
         async with rendering:
             load_state = LoadStateCollector(
-                lambda: {target: f.message for target, f in reconciler.failures.items()},
+                reconciler.failure_messages,
                 lambda: reconciler.table.held_aliases(),
             )
             others = [process, *(_Taken(list(c.collect())) for c in (load_state, *collectors))]
