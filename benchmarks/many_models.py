@@ -43,10 +43,9 @@ sys.path.insert(0, str(HERE))
 from procs import Server, free_port  # noqa: E402
 from tests import models  # noqa: E402
 
-from modelport.control.registration import Registrar, RegistrationRequest  # noqa: E402
 from modelport.core.settings import Settings  # noqa: E402
 from modelport.registry.catalog import Registry  # noqa: E402
-from modelport.server import open_registry  # noqa: E402
+from modelport.registry.local import open_registry  # noqa: E402
 from modelport.serving.loaded import LoadedVersion  # noqa: E402
 from modelport.serving.predictors import predictor_factory  # noqa: E402
 from modelport.serving.reconciler import Reconciler  # noqa: E402
@@ -55,22 +54,6 @@ BIN = Path(sys.executable).parent
 RECONCILE_SIZES = (10, 100, 300, 1000)
 """In process, without loading models: cheap enough for --quick too."""
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.7, 3.0, 5.2, 2.3]]
-
-
-def register(home: Path, artifact: Path, count: int) -> None:
-    """``m0`` … ``m{count-1}``: one probed registration, then the registry directly (same signature)."""
-    with open_registry(Settings(home=home)) as registry:
-        first = Registrar(registry, probe_timeout_s=120).register(
-            RegistrationRequest(name="m0", artifact=artifact)
-        )
-        for i in range(1, count):
-            registry.register_version(
-                f"m{i}",
-                artifact=artifact,
-                filename="model.onnx",
-                framework=first.framework,
-                signature=first.signature,
-            )
 
 
 def get(url: str) -> tuple[float, bytes]:
@@ -296,7 +279,7 @@ def main() -> None:
         rows_file.write_text(json.dumps(IRIS_ROWS))
         for count in RECONCILE_SIZES:
             home = Path(work) / f"home-{count}"
-            register(home, artifact, count)
+            models.register_copies(home, artifact, count)
             print(f"== {count} versions", flush=True)
             with open_registry(Settings(home=home)) as registry:
                 results["reconcile"].append(asyncio.run(reconcile_cost(registry, count)))

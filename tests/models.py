@@ -150,3 +150,24 @@ def customers_pipeline(directory: Path) -> tuple[Path, object]:
     path = directory / "customers.skops"
     skops.io.dump(pipeline, path)
     return path, pipeline
+
+
+def register_copies(home: Path, artifact: Path, count: int) -> None:
+    """Models ``m0`` … ``m{count-1}`` of one artifact in ``home``: one probed registration, then the
+    registry directly with the same signature (a probe each would cost seconds per model)."""
+    from modelport.control.registration import Registrar, RegistrationRequest
+    from modelport.core.settings import Settings
+    from modelport.registry.local import open_registry
+
+    with open_registry(Settings(home=home)) as registry:
+        first = Registrar(registry, probe_timeout_s=120).register(
+            RegistrationRequest(name="m0", artifact=artifact)
+        )
+        for i in range(1, count):
+            registry.register_version(
+                f"m{i}",
+                artifact=artifact,
+                filename=first.filename,
+                framework=first.framework,
+                signature=first.signature,
+            )

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from modelport.control.registration import Registrar, RegistrationRequest
-from modelport.core.settings import Settings
-from modelport.server import open_registry
+from tests import models
 from tests.e2e.conftest import iris_request, run_cli, running_server
 
 MODELS = 100
@@ -24,21 +22,6 @@ SERIES_PER_VERSION = 17
 """docs/metrics.md: a version that answered one protocol without failures."""
 
 
-def register_many(home: Path, artifact: Path) -> None:
-    with open_registry(Settings(home=home)) as registry:
-        first = Registrar(registry, probe_timeout_s=120).register(
-            RegistrationRequest(name="m0", artifact=artifact)
-        )
-        for i in range(1, MODELS):
-            registry.register_version(
-                f"m{i}",
-                artifact=artifact,
-                filename="model.onnx",
-                framework=first.framework,
-                signature=first.signature,
-            )
-
-
 def series_of(metrics: str, model: str) -> list[str]:
     return [line for line in metrics.splitlines() if f'model="{model}",' in line and not line.startswith("#")]
 
@@ -46,7 +29,7 @@ def series_of(metrics: str, model: str) -> list[str]:
 def test_scraping_many_loaded_versions_never_fails_a_request(
     home: Path, log_dir: Path, model_files: dict[str, Path]
 ) -> None:
-    register_many(home, model_files["iris"])
+    models.register_copies(home, model_files["iris"], MODELS)
     run_cli(home, "config", "set", "m0", "--detailed-metrics")
     with running_server(home, log_dir, ready_timeout_s=180) as server:
         failed: list[str] = []
