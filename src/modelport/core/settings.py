@@ -121,8 +121,12 @@ class PayloadSettings(BaseModel):
 
     buffer_size: int = Field(10_000, gt=0)
     """Sampled requests waiting to be written; one more is dropped (and counted), never waited for."""
+    buffer_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    """Memory for logged requests not yet on disk, all names together: their tensors waiting in the
+    buffer plus the rows converted from them; past it a new record is dropped (``buffer_full``)."""
     flush_interval_s: float = Field(5.0, gt=0)
-    """Longest time before a logged request is readable; also how often a paused log retries."""
+    """Longest time before a logged request is readable and on stable storage, so also what a crash
+    (kill -9, power loss) can lose; also how often a paused log retries."""
     segment_max_rows: int = Field(100_000, gt=0)
     """Rows per Parquet segment before a new one starts."""
     segment_max_bytes: int = Field(32 * 1024 * 1024, gt=0)

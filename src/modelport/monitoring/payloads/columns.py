@@ -183,7 +183,7 @@ def _cells(matrix: np.ndarray) -> pa.Array:
     values = _values(matrix.reshape(-1))
     if width == 1:
         return values
-    offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * width)  # all zero for zero-width rows
     return pa.ListArray.from_arrays(offsets, values)
 
 

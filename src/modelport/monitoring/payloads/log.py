@@ -4,9 +4,15 @@ The request path does two things: a sampling draw and ``offer`` (an append to a 
 counted drop when the buffer is full or the log is paused). It never waits, never copies an
 array and never touches the disk. The writer thread converts, redacts and writes.
 
+Memory is bounded in bytes (``buffer_max_bytes``): the tensors of records waiting in the buffer
+plus the rows converted from them and not yet written, all names together. Past half of it the
+writer flushes early; past all of it, new records are dropped.
+
 A write that fails (a full disk, a directory that cannot be created, ...) pauses the log: what
 was not yet on disk is dropped and counted, new records are dropped at once, and every flush
-interval the thread tries again. Inference is never affected.
+interval the thread enforces retention (aged segments may be what filled the disk) and tries a
+real write into the folder of each name it dropped records of; it resumes once those succeed.
+Inference is never affected.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from modelport.core.settings import PayloadSettings
@@ -55,14 +62,20 @@ class PayloadLog:
         self._random = random.Random(seed)
         self._id_prefix = secrets.token_hex(8) + "-"
         self._ids = itertools.count()
-        self._buffer: deque[Record] = deque()
+        self._buffer: deque[tuple[Record, int]] = deque()
         self._capacity = settings.buffer_size
+        self._offered_bytes = 0
+        """Bytes of records ever queued (written by the request path only)."""
+        self._drained_bytes = 0
+        """Bytes of records ever taken from the queue (written by the writer thread only)."""
         self._refused: dict[tuple[str, str], int] = {}
         """Drops counted on the request path (event loop thread)."""
         self._lost: dict[tuple[str, str], int] = {}
         """Drops counted by the writer thread."""
         self._bytes: dict[str, int] = {}
         self._paused_reason: str | None = None
+        self._paused_names: set[str] = set()
+        """Names that dropped records while paused: where a resume must be able to write."""
         self._flush_at = self._retry_at = 0.0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -79,12 +92,15 @@ class PayloadLog:
 
     def offer(self, record: Record) -> bool:
         """Queue ``record`` for writing, or count it as dropped; never blocks."""
+        size = _record_bytes(record)
+        held = self._offered_bytes - self._drained_bytes + self._writer.pending_bytes
         if self._paused_reason is not None:
             reason = PAUSED
-        elif len(self._buffer) >= self._capacity:
+        elif len(self._buffer) >= self._capacity or held + size > self._settings.buffer_max_bytes:
             reason = BUFFER_FULL
         else:
-            self._buffer.append(record)
+            self._offered_bytes += size
+            self._buffer.append((record, size))
             return True
         key = (record.name, reason)
         self._refused[key] = self._refused.get(key, 0) + 1
@@ -105,25 +121,34 @@ class PayloadLog:
             thread.join()
 
     def step(self, *, final: bool = False) -> None:
-        """One round of the writer: drain the buffer; every flush interval (and when ``final``), write
-        what is new and enforce retention."""
+        """One round of the writer: drain the buffer; every flush interval (and when ``final``, or when
+        half the memory is taken), enforce retention, then write what is new."""
         now = self._clock()
         batch = self._drain()
         if self._paused_reason is not None:
             self._count_lost(batch, PAUSED)
+            self._paused_names.update(record.name for record in batch)
             if now >= self._retry_at:
-                self._try_resume(now)
+                self._retry_at = now + self._settings.flush_interval_s
+                self._retain()
+                self._try_resume()
             return
         self._append(batch)
+        due = final or now >= self._flush_at
         try:
-            due = final or now >= self._flush_at
             if due:
                 self._flush_at = now + self._settings.flush_interval_s
-            self._writer.flush(due=due, final=final)
-            if due:
-                self._bytes = self._writer.enforce_retention()
+                self._bytes = self._writer.enforce_retention()  # first: it may free what writing needs
+            crowded = self._writer.pending_bytes > self._settings.buffer_max_bytes // 2
+            self._writer.flush(due=due or crowded, final=final)
         except Exception as error:
             self._pause(now, error)
+        if self._writer.grown:  # what this flush added, until the next retention counts it
+            grown, self._writer.grown = self._writer.grown, {}
+            counted = self._bytes.copy()  # a new dict: a scrape may be reading the old one
+            for name, size in grown.items():
+                counted[name] = counted.get(name, 0) + size
+            self._bytes = counted
 
     # -- what it reports ------------------------------------------------------------------------
 
@@ -159,49 +184,81 @@ class PayloadLog:
     def _drain(self) -> list[Record]:
         batch = []
         buffer = self._buffer
+        drained = 0
         while buffer:
-            batch.append(buffer.popleft())
+            record, size = buffer.popleft()
+            batch.append(record)
+            drained += size
+        self._drained_bytes += drained
         return batch
 
     def _append(self, batch: list[Record]) -> None:
-        """Convert and redact ``batch`` into the open segments (memory only)."""
-        primaries = [r for r in batch if isinstance(r, PayloadRecord)]
-        shadows = [r for r in batch if isinstance(r, ShadowRecord)]
+        """Convert and redact ``batch`` into the open segments (memory only), name by name: a record
+        that cannot be converted is dropped alone."""
+        groups: dict[tuple[str, str], list[Record]] = {}
+        for record in batch:
+            kind = ROWS if isinstance(record, PayloadRecord) else SHADOW
+            groups.setdefault((record.name, kind), []).append(record)
+        for (name, kind), records in groups.items():
+            for table, count in self._convert(kind, records):
+                self._writer.append(name, kind, table, count)
+
+    def _convert(self, kind: str, records: Sequence[Record]) -> list[tuple[pa.Table, int]]:
+        """``records`` (one name's) as tables with the records each holds; all at once if they can
+        be, else one by one, counting those that cannot be converted."""
+        convert: Callable[[Sequence[Any]], dict[str, pa.Table]] = (
+            payload_tables if kind == ROWS else shadow_tables
+        )
         try:
-            converted: list[tuple[str, Sequence[Record], dict[str, pa.Table]]] = [
-                (ROWS, primaries, payload_tables(primaries)),
-                (SHADOW, shadows, shadow_tables(shadows)),
-            ]
+            return [(table, len(records)) for table in convert(records).values()]
         except Exception:
-            log.exception("payload records that cannot be converted are dropped")
-            self._count_lost(batch, UNCONVERTIBLE)
-            return
-        for kind, records, tables in converted:
-            counts: dict[str, int] = {}
-            for record in records:
-                counts[record.name] = counts.get(record.name, 0) + 1
-            for name, table in tables.items():
-                self._writer.append(name, kind, table, counts[name])
+            if len(records) == 1:
+                log.exception("a payload record of %r cannot be converted; it is dropped", records[0].name)
+                self._count_lost(records, UNCONVERTIBLE)
+                return []
+        return [part for record in records for part in self._convert(kind, [record])]
 
     def _pause(self, now: float, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"
         log.error("payload log paused, records are dropped until it can write again: %s", reason)
         for name, count in self._writer.discard().items():
             self._lost[(name, WRITE_ERROR)] = self._lost.get((name, WRITE_ERROR), 0) + count
+            self._paused_names.add(name)
         self._paused_reason = reason
         self._retry_at = now + self._settings.flush_interval_s
 
-    def _try_resume(self, now: float) -> None:
+    def _retain(self) -> None:
+        """Retention while paused: segments past their limits may be what fills the disk."""
         try:
-            self._writer.probe()
+            self._bytes = self._writer.enforce_retention()
+        except OSError as error:
+            log.warning("payload retention failed while paused: %s", error)
+
+    def _try_resume(self) -> None:
+        try:
+            self._writer.probe(sorted(self._paused_names))
         except OSError as error:
             self._paused_reason = f"{type(error).__name__}: {error}"
-            self._retry_at = now + self._settings.flush_interval_s
             return
         log.info("payload log resumed")
         self._paused_reason = None
+        self._paused_names.clear()
 
     def _count_lost(self, batch: Sequence[Record], reason: str) -> None:
         for record in batch:
             key = (record.name, reason)
             self._lost[key] = self._lost.get(key, 0) + 1
+
+
+def _record_bytes(record: Record) -> int:
+    """The memory a record holds on to: its tensors (and, for text, the text itself)."""
+    tensors: list[Mapping[str, np.ndarray]] = [record.outputs]
+    if isinstance(record, PayloadRecord):
+        tensors.append(record.inputs)
+    size = 0
+    for arrays in tensors:
+        for array in arrays.values():
+            size += array.nbytes
+            if array.dtype.kind == "O":
+                size += sum(len(v) for v in array.flat if isinstance(v, bytes | str))
+    return size

@@ -1,10 +1,17 @@
-"""Append-only Parquet segments per name, written so that readers only ever see whole files.
+"""Append-only Parquet segments per name, durable flush by flush, that readers only ever see whole.
 
-A segment is built in memory and written (to a hidden temporary name, then renamed over its final
-name) every flush while rows keep arriving, so recent rows are readable within one flush interval
-and a reader never sees half a file. It is finished when it reaches its row, byte or age limit, and
-a new segment starts. File names carry the process id (and a random token), so ``--workers N``
-never collide.
+A segment is written in parts: every flush writes the rows that arrived since the last one as a new
+immutable part file (``rows-<stamp>-<pid>-<token>-<seq>.p000003.parquet``), fsynced, renamed into
+place from a hidden temporary name, and its folder fsynced. So a flush costs what is new, only names
+with new rows do any work, and a power cut loses at most what was not yet flushed. When the segment
+reaches its row, byte, age or part limit, its parts are merged into one segment file (the same name
+without ``.pNNNNNN``), written the same durable way, and the parts deleted. A part whose segment
+file exists is superseded: readers and retention ignore it (``segment_files``), and it is deleted.
+
+Each writer holds an ``flock`` on ``.writers/<pid>-<token>.lock`` while it lives; retention, whoever
+runs it, never deletes the parts of a live writer's open segment (``--workers N`` run retention over
+each other's files). A writer that dies loses its lock with its process; its parts are then ordinary
+files, read, aged and deleted like any segment, but never merged.
 
 Each file's modification time is set to its newest row's time, which is what age retention reads.
 Rows can hold personal data: folders are created ``0700`` and files ``0600``.
@@ -13,11 +20,12 @@ Rows can hold personal data: folders are created ``0700`` and files ``0600``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +37,39 @@ from modelport.core.private_files import create_private, private_dir
 from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads.columns import concat
 
-__all__ = ["MAX_TIME_KEY", "MIN_TIME_KEY", "ROWS", "SHADOW", "SegmentWriter"]
+__all__ = ["MAX_TIME_KEY", "MIN_TIME_KEY", "ROWS", "SHADOW", "SegmentWriter", "segment_files", "segment_of"]
 
 ROWS, SHADOW = "rows", "shadow"
 """Segment kinds: what callers got, and what shadows answered (joined on read)."""
 MIN_TIME_KEY, MAX_TIME_KEY = b"modelport.min_time_us", b"modelport.max_time_us"
-"""Footer metadata: the segment's time range, so a reader can skip files without reading them."""
-_STALE_TEMP_S = 3600.0
+"""Footer metadata: the file's time range, so a reader can skip files without reading them."""
+MAX_PARTS = 120
+"""Parts of one segment before it is merged (a minute at 2 flushes a second, 10 minutes at 5 s)."""
+_WRITERS = ".writers"
+_STALE_S = 3600.0
+_PROBE_BYTES = 64 * 1024
+_PART = ".p"
+
+
+def segment_of(path: Path) -> Path | None:
+    """The segment file a part file belongs to, or None if ``path`` is not a part."""
+    stem = path.name.removesuffix(".parquet")
+    base, dot, number = stem.rpartition(_PART)
+    if not dot or not number.isdigit():
+        return None
+    return path.with_name(f"{base}.parquet")
+
+
+def segment_files(folder: Path, kind: str) -> list[Path]:
+    """``folder``'s segment and part files of ``kind``, without the parts a segment file supersedes."""
+    paths = sorted(folder.glob(f"{kind}-*.parquet"))
+    present = set(paths)
+    return [p for p in paths if segment_of(p) not in present]
+
+
+def _writer_of(path: Path) -> str:
+    """``<pid>-<token>`` of the writer that named ``path`` (``<kind>-<stamp>-<pid>-<token>-<seq>``)."""
+    return "-".join(path.name.split("-")[2:4])
 
 
 @dataclass
@@ -43,11 +77,15 @@ class _Segment:
     name: str
     path: Path
     opened: float
-    tables: list[pa.Table] = field(default_factory=list)
+    pending: list[pa.Table] = field(default_factory=list)
+    """Rows not yet on disk."""
+    pending_records: int = 0
+    pending_bytes: int = 0
     rows: int = 0
     nbytes: int = 0
-    unwritten: int = 0
-    """Records appended since the last write."""
+    parts: list[Path] = field(default_factory=list)
+    part_bytes: int = 0
+    """On disk, all parts together."""
 
 
 class SegmentWriter:
@@ -62,8 +100,13 @@ class SegmentWriter:
         """Tells apart writers that share a pid: a restart that reused it, or two writers in one process."""
         self._sequence = itertools.count()
         self._open: dict[tuple[str, str], _Segment] = {}
+        self._lock: int | None = None
+        self.pending_bytes = 0
+        """In-memory size of the rows not yet on disk, all names together."""
         self.written: dict[str, int] = {}
         """Records on disk per name, since this writer started."""
+        self.grown: dict[str, int] = {}
+        """Bytes on disk added per name since the caller last cleared it (retention's count is older)."""
 
     def append(self, name: str, kind: str, table: pa.Table, records: int) -> None:
         """Add rows to ``name``'s open segment of ``kind`` (in memory; ``flush`` writes)."""
@@ -74,83 +117,130 @@ class SegmentWriter:
         segment = self._open.get(key)
         if segment is None:
             segment = self._open[key] = self._new_segment(name, kind)
-        segment.tables.append(table)
+        segment.pending.append(table)
+        segment.pending_records += records
+        segment.pending_bytes += table.nbytes
         segment.rows += table.num_rows
         segment.nbytes += table.nbytes
-        segment.unwritten += records
+        self.pending_bytes += table.nbytes
 
     def flush(self, *, due: bool = True, final: bool = False) -> None:
-        """Write and finish the segments that are full or past their age (all of them if ``final``);
-        when ``due``, also write the others that have new rows, so that they are readable."""
+        """Write a part of each segment with rows not yet on disk (when ``due``, or when the segment is
+        finished), then merge the finished ones: full, past their age (all of them if ``final``)."""
         now = self._clock()
         for key, segment in list(self._open.items()):
-            full = (
-                segment.rows >= self._settings.segment_max_rows
+            finished = (
+                final
+                or segment.rows >= self._settings.segment_max_rows
                 or segment.nbytes >= self._settings.segment_max_bytes
+                or now - segment.opened >= self._settings.segment_max_age_s
+                or len(segment.parts) >= MAX_PARTS
             )
-            finished = final or full or now - segment.opened >= self._settings.segment_max_age_s
-            if segment.unwritten and (due or finished):
-                self._write(segment)
+            if segment.pending and (due or finished):
+                self._write_part(segment)
             if finished:
+                self._merge(segment)
                 del self._open[key]
+        if final and not self._open:
+            self._unlock()
 
     def discard(self) -> dict[str, int]:
-        """Forget the open segments (after a write failed): the records per name that never reached disk."""
+        """Forget the rows not yet on disk (after a write failed): the records per name they came from.
+        Parts already written stay, and are merged when their segment finishes."""
         lost: dict[str, int] = {}
         for segment in self._open.values():
-            if segment.unwritten:
-                lost[segment.name] = lost.get(segment.name, 0) + segment.unwritten
-        self._open.clear()
+            if segment.pending_records:
+                lost[segment.name] = lost.get(segment.name, 0) + segment.pending_records
+            segment.rows -= sum(t.num_rows for t in segment.pending)
+            segment.nbytes -= segment.pending_bytes
+            segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
+        self.pending_bytes = 0
         return lost
 
-    def probe(self) -> None:
-        """Raise ``OSError`` unless a file can be created in the payload directory now."""
-        private_dir(self._directory)
-        probe = self._directory / f".probe-{self._pid}.tmp"
-        probe.unlink(missing_ok=True)
-        create_private(probe, exclusive=True).close()
-        probe.unlink()
+    def probe(self, names: Iterable[str]) -> None:
+        """Raise ``OSError`` unless a real write (data, fsynced) succeeds now in each of ``names``'
+        folders (the payload directory itself if there are none)."""
+        folders = [self._directory / name for name in names] or [self._directory]
+        for folder in folders:
+            private_dir(folder)
+            probe = folder / f".probe-{self._pid}-{self._token}.tmp"
+            try:
+                with create_private(probe) as sink:
+                    sink.write(bytes(_PROBE_BYTES))
+                    sink.flush()
+                    os.fsync(sink.fileno())
+            finally:
+                with contextlib.suppress(OSError):
+                    probe.unlink(missing_ok=True)
 
     def enforce_retention(self) -> dict[str, int]:
         """Delete segments past the age limit, then the oldest past each name's size limit.
 
-        Applies to every process's segments (a file another process just deleted is skipped);
-        returns the bytes kept per name.
+        Applies to every process's files, except the parts of a segment a live writer still writes
+        (a file another process just deleted is skipped); returns the bytes kept per name.
         """
         if not self._directory.is_dir():
             return {}
-        mine = {segment.path for segment in self._open.values()}
+        live = self._live_writers()
         return {
-            child.name: self._retain(child, mine)
+            child.name: self._retain(child, live)
             for child in sorted(self._directory.iterdir())
             if child.is_dir() and not child.name.startswith(".")
         }
 
-    def _retain(self, directory: Path, mine: set[Path]) -> int:
+    def _retain(self, directory: Path, live: set[str]) -> int:
         now = self._clock()
         kept: list[tuple[float, Path, int]] = []
-        for path in directory.iterdir():
+        protected = 0
+        paths = list(directory.iterdir())
+        present = set(paths)
+        for path in paths:
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
             age = now - stat.st_mtime
             if path.name.startswith("."):  # a temporary file a crashed writer left behind
-                if path.name.endswith(".tmp") and age > _STALE_TEMP_S:
+                if path.name.endswith(".tmp") and age > _STALE_S:
                     path.unlink(missing_ok=True)
             elif path.suffix == ".parquet":
-                if age > self._settings.retention_max_age_s and path not in mine:
+                segment = segment_of(path)
+                if segment is not None and segment in present:  # merged: the part is a duplicate
+                    path.unlink(missing_ok=True)
+                elif segment is not None and _writer_of(path) in live:  # still being written
+                    protected += stat.st_size
+                elif age > self._settings.retention_max_age_s:
                     path.unlink(missing_ok=True)
                 else:
                     kept.append((stat.st_mtime, path, stat.st_size))
         total = sum(size for _, _, size in kept)
         for _, path, size in sorted(kept):
-            if total <= self._settings.retention_max_bytes:
+            if total + protected <= self._settings.retention_max_bytes:
                 break
-            if path not in mine:
-                path.unlink(missing_ok=True)
-                total -= size
-        return total
+            path.unlink(missing_ok=True)
+            total -= size
+        return total + protected
+
+    def _live_writers(self) -> set[str]:
+        """The writers whose lock is held: the processes (this one too) writing segments now."""
+        live = set()
+        folder = self._directory / _WRITERS
+        for path in folder.glob("*.lock") if folder.is_dir() else ():
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                live.add(path.stem)
+                continue
+            finally:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                if self._clock() - path.stat().st_mtime > _STALE_S:  # a dead writer's, long ago
+                    path.unlink()
+        return live
 
     def _new_segment(self, name: str, kind: str) -> _Segment:
         now = self._clock()
@@ -158,24 +248,80 @@ class SegmentWriter:
         filename = f"{kind}-{stamp}-{self._pid}-{self._token}-{next(self._sequence):06d}.parquet"
         return _Segment(name, self._directory / name / filename, now)
 
-    def _write(self, segment: _Segment) -> None:
-        table = concat(segment.tables)
-        segment.tables = [table]
-        extremes = pc.min_max(table["time"])
-        low, high = int(extremes["min"].value), int(extremes["max"].value)
-        table = table.replace_schema_metadata(
-            {MIN_TIME_KEY: str(low).encode(), MAX_TIME_KEY: str(high).encode()}
-        )
-        private_dir(segment.path.parent)
-        temporary = segment.path.with_name(f".{segment.path.name}.tmp")
+    def _write_part(self, segment: _Segment) -> None:
+        self._hold_lock()
+        path = segment.path.with_name(f"{segment.path.stem}{_PART}{len(segment.parts):06d}.parquet")
+        size = _write_durably(concat(segment.pending), path)
+        segment.parts.append(path)
+        segment.part_bytes += size
+        self._grow(segment.name, size)
+        self.pending_bytes -= segment.pending_bytes
+        self.written[segment.name] = self.written.get(segment.name, 0) + segment.pending_records
+        segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
+
+    def _merge(self, segment: _Segment) -> None:
+        """The segment's parts as one file; parts retention deleted meanwhile are left out."""
+        if len(segment.parts) == 1 and segment.parts[0].exists():
+            os.replace(segment.parts[0], segment.path)  # already whole and durable: just its final name
+            _fsync_dir(segment.path.parent)
+        elif not segment.path.exists():  # (it does when a merge failed after writing it)
+            tables = []
+            for part in segment.parts:
+                with contextlib.suppress(FileNotFoundError):
+                    tables.append(pq.read_table(part).replace_schema_metadata(None))
+            if tables:
+                self._grow(segment.name, _write_durably(concat(tables), segment.path) - segment.part_bytes)
+        for part in segment.parts:
+            part.unlink(missing_ok=True)
+
+    def _grow(self, name: str, size: int) -> None:
+        self.grown[name] = self.grown.get(name, 0) + size
+
+    def _hold_lock(self) -> None:
+        if self._lock is not None:
+            return
+        folder = private_dir(self._directory / _WRITERS)
+        fd = os.open(folder / f"{self._pid}-{self._token}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            with create_private(temporary) as sink:
-                pq.write_table(table, sink, compression="zstd")
-            os.utime(temporary, (high / 1e6, high / 1e6))
-            os.replace(temporary, segment.path)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
+            os.close(fd)
             raise
-        self.written[segment.name] = self.written.get(segment.name, 0) + segment.unwritten
-        segment.unwritten = 0
+        self._lock = fd
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _write_durably(table: pa.Table, path: Path) -> int:
+    """``table`` at ``path``, whole and on stable storage before this returns (or nothing at all);
+    returns the file's size."""
+    extremes = pc.min_max(table["time"])
+    low, high = int(extremes["min"].value), int(extremes["max"].value)
+    table = table.replace_schema_metadata({MIN_TIME_KEY: str(low).encode(), MAX_TIME_KEY: str(high).encode()})
+    folder = private_dir(path.parent)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with create_private(temporary) as sink:
+            pq.write_table(table, sink, compression="zstd")
+            sink.flush()
+            os.fsync(sink.fileno())
+            size = sink.tell()
+        os.utime(temporary, (high / 1e6, high / 1e6))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)  # the rename itself
+    return size
+
+
+def _fsync_dir(folder: Path) -> None:
+    directory = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,7 +1,9 @@
 """Reading the payload log back: one name's rows, ordered by time, with shadows' answers joined on.
 
 Any process may read while writers write: segments only ever appear whole (renamed into place),
-and one deleted by retention between listing and reading is skipped.
+one deleted by retention between listing and reading is skipped, and a part merged into its
+segment meanwhile is read from the segment. A segment that cannot be read (truncated, or damaged
+inside) is skipped with a warning and counted in ``unreadable``: one bad file never hides the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
 from modelport.monitoring.payloads.columns import FIXED_SCHEMA, SHADOW_PREFIX, SHADOW_SCHEMA, concat
-from modelport.monitoring.payloads.segments import MAX_TIME_KEY, MIN_TIME_KEY, ROWS, SHADOW
+from modelport.monitoring.payloads.segments import (
+    MAX_TIME_KEY,
+    MIN_TIME_KEY,
+    ROWS,
+    SHADOW,
+    segment_files,
+    segment_of,
+)
 
 __all__ = ["PayloadStore", "as_utc"]
 
@@ -37,6 +46,8 @@ class _Segment:
 class PayloadStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.unreadable = 0
+        """Segments skipped because they could not be read, since this store was made."""
 
     def names(self) -> list[str]:
         """The names that have logged rows."""
@@ -67,7 +78,7 @@ class PayloadStore:
                 segments = _enough(segments, last_rows, newest=True)
             if first_rows is not None:
                 segments = _enough(segments, first_rows, newest=False)
-        table = _read(segments, since, until)
+        table = self._read(segments, since, until)
         if table is None:
             return _empty()
         table = table.sort_by([("time", "ascending")])
@@ -83,13 +94,13 @@ class PayloadStore:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise InvalidInput(f"invalid model or endpoint name {name!r}")
         found = []
-        for path in sorted((self.directory / name).glob(f"{kind}-*.parquet")):
+        for path in segment_files(self.directory / name, kind):
             try:
                 meta = pq.read_metadata(path)
             except FileNotFoundError:
                 continue
             except (OSError, pa.ArrowException):
-                log.warning("skipping unreadable payload segment %s", path)
+                self._skip(path)
                 continue
             times = meta.metadata or {}
             first, last = int(times.get(MIN_TIME_KEY, 0)), int(times.get(MAX_TIME_KEY, 2**62))
@@ -100,7 +111,9 @@ class PayloadStore:
         """Add each row's shadow answer (the first to arrive, if several shadows answered)."""
         start = _micros_of(table)
         shadows = (
-            None if start is None else _read([s for s in self._segments(name, SHADOW) if s.last_us >= start])
+            None
+            if start is None
+            else self._read([s for s in self._segments(name, SHADOW) if s.last_us >= start])
         )
         if shadows is None:
             return _without_shadows(table)
@@ -115,22 +128,32 @@ class PayloadStore:
             table = table.append_column(column, matched[column])
         return table
 
+    def _read(
+        self, segments: list[_Segment], since: datetime | None = None, until: datetime | None = None
+    ) -> pa.Table | None:
+        filters = []
+        if since is not None:
+            filters.append(("time", ">=", as_utc(since)))
+        if until is not None:
+            filters.append(("time", "<", as_utc(until)))
+        tables = []
+        paths = [segment.path for segment in segments]
+        done = set(paths)
+        for path in paths:
+            try:
+                tables.append(pq.read_table(path, filters=filters or None).replace_schema_metadata(None))
+            except FileNotFoundError:
+                merged = segment_of(path)  # a part merged since the listing: read its segment instead
+                if merged is not None and merged not in done:
+                    done.add(merged)
+                    paths.append(merged)
+            except (OSError, pa.ArrowException):
+                self._skip(path)
+        return concat(tables) if tables else None
 
-def _read(
-    segments: list[_Segment], since: datetime | None = None, until: datetime | None = None
-) -> pa.Table | None:
-    filters = []
-    if since is not None:
-        filters.append(("time", ">=", as_utc(since)))
-    if until is not None:
-        filters.append(("time", "<", as_utc(until)))
-    tables = []
-    for segment in segments:
-        try:
-            tables.append(pq.read_table(segment.path, filters=filters or None).replace_schema_metadata(None))
-        except FileNotFoundError:
-            continue
-    return concat(tables) if tables else None
+    def _skip(self, path: Path) -> None:
+        log.warning("skipping unreadable payload segment %s", path)
+        self.unreadable += 1
 
 
 def _without_shadows(table: pa.Table) -> pa.Table:

@@ -52,4 +52,5 @@ def record(
 
 
 def segment_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file())
+    """Every Parquet file under ``directory`` (segments and parts alike)."""
+    return sorted(directory.rglob("*.parquet"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
 
@@ -15,22 +17,30 @@ def logged(tmp_path: Path, clock: Clock, **settings: object) -> PayloadLog:
     return PayloadLog(tmp_path, PayloadSettings(**settings), clock)  # type: ignore[arg-type]
 
 
-def test_rows_are_readable_after_a_flush_and_the_segment_grows_in_place(tmp_path: Path) -> None:
+def test_each_flush_writes_only_its_new_rows_as_a_part_merged_when_the_segment_ends(tmp_path: Path) -> None:
     clock = Clock()
     log = logged(tmp_path, clock, flush_interval_s=5)
     log.offer(record())
     log.step()
     store = PayloadStore(tmp_path)
     assert store.read("credit").num_rows == 2
+    (first,) = segment_files(tmp_path)
+    written = first.read_bytes()
     log.offer(record(at=START + 1))
     log.step()  # the flush interval has not passed: nothing new on disk yet
     assert store.read("credit").num_rows == 2
     clock.now += 5
     log.step()
     assert store.read("credit").num_rows == 4
+    parts = segment_files(tmp_path)
+    assert len(parts) == 2 and first.read_bytes() == written  # never rewritten: a power cut cannot take it
+    assert [pq.read_metadata(p).num_rows for p in parts] == [2, 2]  # a flush costs what is new
+
+    log.step(final=True)
     (segment,) = segment_files(tmp_path)
     assert segment.name.startswith("rows-") and f"-{os.getpid()}-" in segment.name
     assert os.stat(segment).st_mtime == START + 1  # the newest row's time
+    assert store.read("credit").num_rows == 4
 
 
 def test_segments_rotate_by_rows_bytes_and_age(tmp_path: Path) -> None:
