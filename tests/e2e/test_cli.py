@@ -145,3 +145,22 @@ def test_delete_is_refused_with_the_reason_then_frees_the_files(
     result = run_cli(home, "models", "delete", "doomed")
     assert result.stdout == f"deleted doomed (version 1)\nremoved 1 stored file ({size} bytes)\n"
     assert not [p for p in (home / "artifacts").rglob("*") if p.is_file()]  # nothing left behind
+
+
+def test_registering_the_same_file_again_repairs_a_damaged_copy(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
+    """A stored file damaged on disk fails its version cleanly; registering the same file again
+    replaces the damaged copy, and the old version predicts again."""
+    home = tmp_path / "home"
+    with open_registry(Settings(home=home)) as registry:  # set up in process: fewer slow subprocesses
+        first = Registrar(registry, probe_timeout_s=120).register(
+            RegistrationRequest("iris", model_files["iris"])
+        )
+        stored = registry.artifacts.path(first.digest, first.filename)
+    stored.chmod(0o600)
+    stored.write_bytes(b"damaged on disk")
+    predict = ("predict", "iris:1", "--input", "-", "--json")
+    assert_clean_failure(run_cli(home, *predict, input=json.dumps(IRIS_ROWS), check=False), "corrupt")
+    run_cli(home, "register", model_files["iris"], "--name", "iris")
+    assert labels_of(json.loads(run_cli(home, *predict, input=json.dumps(IRIS_ROWS)).stdout)) == IRIS_LABELS

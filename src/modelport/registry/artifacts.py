@@ -4,8 +4,10 @@ A stored file lives at ``<digest[:2]>/<digest>/<filename>`` where ``digest`` is 
 bytes. A file is written to a temporary name inside the store, fsynced, then moved into place with
 one atomic ``os.replace``: a reader sees the whole file or none, and a crash leaves at most a stray
 temporary file. A failed write (disk full, read-only, over a file-size limit) removes its temporary
-file and raises ``StorageError`` naming the cause. Storing the same bytes twice is a no-op. Folders
-are ``0700`` and stored files ``0400``: only the server's user reads them, and nobody rewrites them.
+file and raises ``StorageError`` naming the cause. Storing the same bytes again keeps the stored file
+when it still hashes to its digest, and replaces it when it does not: storing a file repairs a copy
+damaged on disk. Folders are ``0700`` and stored files ``0400``: only the server's user reads them,
+and nobody rewrites them.
 
 ``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
 local folder, and an object-store implementation can follow the same seven methods. Only the
@@ -105,7 +107,7 @@ class LocalArtifactStore:
     def put_bytes(self, data: bytes, filename: str) -> StoredArtifact:
         check_filename(filename)
         digest = hashlib.sha256(data).hexdigest()
-        if self.exists(digest, filename):
+        if _holds(self.path(digest, filename), digest):
             return StoredArtifact(digest, filename, len(data))
         return self._put(io.BytesIO(data), filename)
 
@@ -170,9 +172,9 @@ class LocalArtifactStore:
 
     def _publish(self, tmp: Path, digest: str, filename: str, size: int) -> StoredArtifact:
         final = self.path(digest, filename)
-        if final.is_file():
+        if _holds(final, digest):
             tmp.unlink(missing_ok=True)
-        else:
+        else:  # absent, or damaged on disk: these bytes (the right ones) take its place
             private_dir(final.parent)
             os.chmod(tmp, 0o400)
             os.replace(tmp, final)
@@ -199,6 +201,15 @@ def _hash_copy(source: BinaryIO, out: BinaryIO | None) -> tuple[str, int]:
         size += len(chunk)
         if out is not None:
             out.write(chunk)
+
+
+def _holds(path: Path, digest: str) -> bool:
+    """``path`` is a readable file whose sha256 is ``digest``."""
+    try:
+        with open(path, "rb") as f:
+            return _hash_copy(f, None)[0] == digest
+    except OSError:  # missing, a folder, unreadable: not a good copy either
+        return False
 
 
 def _fsync_dir(path: Path) -> None:

@@ -47,6 +47,24 @@ def test_verify_detects_tampering(store: LocalArtifactStore) -> None:
         store.verify(stored.digest, "model.onnx")
 
 
+@pytest.mark.parametrize("damage", ["changed", "emptied"])
+def test_storing_the_same_bytes_again_repairs_a_damaged_copy(
+    tmp_path: Path, store: LocalArtifactStore, damage: str
+) -> None:
+    data = b"good bytes" * 100
+    src = tmp_path / "a.onnx"
+    src.write_bytes(data)
+    for put in (lambda: store.put_file(src, "model.onnx"), lambda: store.put_bytes(data, "model.onnx")):
+        stored = put()
+        path = store.path(stored.digest, "model.onnx")
+        path.chmod(0o644)
+        path.write_bytes(b"evil" if damage == "changed" else b"")
+        assert put() == stored
+        assert store.verify(stored.digest, "model.onnx").read_bytes() == data
+        assert path.stat().st_mode & 0o777 == 0o400
+    assert [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()] == [path]
+
+
 def test_verify_missing(store: LocalArtifactStore) -> None:
     with pytest.raises(NotFound, match="missing"):
         store.verify("ab" * 32, "model.onnx")

@@ -194,6 +194,28 @@ def test_artifact_path_verifies(registry: Registry, register: Register, tmp_path
         registry.artifact_path(v)
 
 
+def test_registering_the_same_files_again_repairs_damaged_copies(
+    registry: Registry, register: Register
+) -> None:
+    """A stored artifact or reference file damaged on disk is replaced by the next register of the
+    same bytes, and the versions that share it load again."""
+    table = pa.table({"x[0]": [1.0, 2.0]})
+    first = register("m", content=b"good bytes", reference_data=table)
+    damaged = [
+        registry.artifact_path(first),
+        registry.artifacts.path(str(first.reference_digest), "reference.parquet"),
+    ]
+    for path in damaged:
+        path.chmod(0o644)
+        path.write_bytes(b"bad bytes!")
+    with pytest.raises(InternalError, match="corrupt"):
+        registry.reference_data("m", 1)
+    register("m", content=b"good bytes", reference_data=table)
+    assert registry.artifact_path(first).read_bytes() == b"good bytes"
+    back = registry.reference_data("m", 1)
+    assert isinstance(back, pa.Table) and back.equals(table)
+
+
 def test_same_bytes_stored_once(registry: Registry, register: Register, tmp_path: Path) -> None:
     a, b = register("m", content=b"same"), register("n", content=b"same")
     assert a.digest == b.digest
