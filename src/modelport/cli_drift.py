@@ -75,6 +75,7 @@ def _print(result: dict[str, Any]) -> None:
     )
     if "reason" in result:
         console.print(f"{title}: {escape(result['reason'])}")
+        _print_notes(result)
         return
     table = Table("feature", "kind", "status", "PSI / JS", "KS / chi2", "p-value", title=title)
     for prefix, features in (("", result["features"]), ("output ", result["outputs"])):
@@ -91,6 +92,25 @@ def _print(result: dict[str, Any]) -> None:
                 prefix + feature["feature"], feature["kind"], status, *map(_number, (effect, test, pvalue))
             )
     console.print(table)
+    _print_notes(result)
+
+
+def _print_notes(result: dict[str, Any]) -> None:
+    """What could not be compared: text against numbers, features on one side only (an alert),
+    and outputs still waiting for their reference."""
+    alerts = [
+        f"{m['feature']}: {m['live']} live against {m['reference']} in the reference (type mismatch)"
+        for m in result.get("type_mismatches", [])
+    ]
+    unmatched = result.get("unmatched_features", {})
+    if unmatched.get("live_only"):
+        alerts.append(f"not in the reference: {', '.join(unmatched['live_only'])}")
+    if unmatched.get("reference_only"):
+        alerts.append(f"no live values: {', '.join(unmatched['reference_only'])}")
+    for alert in alerts:
+        console.print(f"[{_STYLES['alert']}]{escape(alert)}[/]")
+    if "outputs_reason" in result:
+        console.print(f"outputs: {escape(result['outputs_reason'])}", style="dim")
 
 
 def _number(value: float) -> str:

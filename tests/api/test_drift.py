@@ -21,7 +21,7 @@ from tests.payload_log import write_segment
 X = load_iris(return_X_y=True)[0].astype(np.float32)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FIELDS = {"name", "model", "version", "window", "live_rows", "reference", "status", "computed_at"}
-FIELDS |= {"features", "outputs"}
+FIELDS |= {"features", "outputs", "type_mismatches", "unmatched_features"}
 
 
 @pytest.fixture
@@ -79,6 +79,8 @@ async def test_drift_report_and_metrics(
     assert set(report) == FIELDS
     assert report["reference"] == {"source": "registration", "rows": 150}
     assert (report["window"], report["live_rows"], report["status"]) == (300, 300, "alert")
+    assert report["type_mismatches"] == []
+    assert report["unmatched_features"] == {"live_only": [], "reference_only": []}
     features = {f["feature"]: f for f in report["features"]}
     assert list(features) == ["X[0]", "X[1]", "X[2]", "X[3]"]
     assert features["X[2]"]["status"] == "alert"

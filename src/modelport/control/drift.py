@@ -5,19 +5,24 @@
 as ``Registry.resolve_target`` picks it; an endpoint's first route's) → the
 reference: the data given when that version was registered, else the first
 ``reference_rows`` logged rows of ``name``. Inputs are compared over the whole window; outputs
-(prediction drift) only over the rows that version answered, against that version's rows among
-the first logged ones, since the reference data holds inputs only.
+(prediction drift) only over the rows that version answered, against that version's own first
+``reference_rows`` logged rows under ``name``, since the reference data holds inputs only. (They
+were once its rows among the name's first logged rows: a version deployed after logging began has
+none there, so it silently got no prediction drift.)
 
 A logged reference counts only once it is complete, and is compared only with rows logged after
 it: a window is never compared with itself. Until then the comparisons it serves are left out, and
-a report that could compare nothing has the status ``insufficient_data`` and says why.
+a report that could compare nothing has the status ``insufficient_data`` and says why; outputs
+left out while inputs are compared get an ``outputs_reason``. Input features that cannot be
+compared (``monitoring/drift/schema.py``: on one side only, or text against numbers) are listed
+and make the report ``alert``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -26,10 +31,12 @@ import pyarrow.compute as pc
 from modelport.core.errors import InvalidInput, NotFound
 from modelport.core.settings import DriftSettings
 from modelport.core.targets import Target
-from modelport.monitoring.drift.features import Features, column_array, log_features
+from modelport.core.tensors import TensorSpec
+from modelport.monitoring.drift.features import Features, belongs_to, column_array, log_features
 from modelport.monitoring.drift.reference import reference_table
 from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, worst
-from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX
+from modelport.monitoring.drift.schema import Alignment, align
+from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX, concat
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
 from modelport.registry.records import ModelVersion
@@ -48,7 +55,8 @@ CACHED = 64
 
 class DriftService:
     """Builds drift reports; caches what cannot change (registered references, a complete first
-    ``reference_rows`` of a log), so a report costs two log reads and the statistics."""
+    ``reference_rows`` of a log, a version's own first rows as far as they were read), so a report
+    costs two log reads and the statistics."""
 
     def __init__(self, registry: Registry, store: PayloadStore, settings: DriftSettings) -> None:
         self._registry = registry
@@ -56,6 +64,8 @@ class DriftService:
         self._settings = settings
         self._registered: dict[str, Features] = {}
         self._first_rows: dict[str, pa.Table] = {}
+        self._version_rows: dict[tuple[str, str, int], tuple[pa.Table, datetime, timedelta]] = {}
+        """(name, model, version) → its first logged rows so far, and where to read on from."""
         self._lock = threading.Lock()
 
     def logged_names(self) -> list[str]:
@@ -82,14 +92,15 @@ class DriftService:
         reference, source = self._input_reference(version, first)
         signature = version.signature
         compared = live if source == "registration" else after
-        features = compare_features(
-            reference, log_features(compared, signature.inputs, INPUT_PREFIX), self._settings
-        )
+        inputs = _align(reference, compared, signature.inputs)
+        features = compare_features(inputs.reference, inputs.live, self._settings)
+        own, own_after, outputs_why = self._version_reference(name, version, live, first)
         outputs = compare_features(
-            log_features(_rows_of(version, first), signature.outputs, OUTPUT_PREFIX),
-            log_features(_rows_of(version, after), signature.outputs, OUTPUT_PREFIX),
+            log_features(own, signature.outputs, OUTPUT_PREFIX),
+            log_features(own_after, signature.outputs, OUTPUT_PREFIX),
             self._settings,
         )
+        statuses = [f["status"] for f in [*features, *outputs]]
         report = {
             "name": name,
             "model": version.model,
@@ -97,15 +108,67 @@ class DriftService:
             "window": window,
             "live_rows": compared.num_rows,
             "reference": {"source": source, "rows": _rows(reference) if compared.num_rows else 0},
-            "status": worst(f["status"] for f in [*features, *outputs]),
+            "status": worst([*statuses, "alert"] if inputs.problems else statuses),
             "computed_at": datetime.now(UTC).isoformat(),
             "features": features,
             "outputs": outputs,
+            "type_mismatches": inputs.type_mismatches,
+            "unmatched_features": {"live_only": inputs.live_only, "reference_only": inputs.reference_only},
         }
-        if not features and not outputs:
+        if not outputs and outputs_why:
+            report["outputs_reason"] = outputs_why
+        if not features and not outputs and not inputs.problems:
             report["status"] = INSUFFICIENT
             report["reason"] = why_not or f"no feature of {name!r} could be compared with its reference"
         return report
+
+    def _version_reference(
+        self, name: str, version: ModelVersion, live: pa.Table, first: pa.Table
+    ) -> tuple[pa.Table, pa.Table, str]:
+        """The version's own first ``reference_rows`` logged rows under ``name`` (its outputs'
+        reference), its rows of ``live`` logged after them, and why there are none."""
+        wanted = self._settings.reference_rows
+        own = self._first_of_version(name, version, live, first)
+        which = f"version {version.number} of {version.model!r}"
+        if own.num_rows < wanted:
+            none = own.slice(0, 0)
+            why = (
+                f"{which} has {own.num_rows} of the {wanted} logged rows its outputs are compared "
+                "with: prediction drift is measured on its rows logged after them"
+            )
+            return none, none, why
+        mine = _rows_of(version, live)
+        after = mine.filter(pc.greater(mine.column("time"), own.column("time")[-1]))
+        why = f"no rows of {which} in this window were logged after its {wanted} reference rows"
+        return own, after, "" if after.num_rows else why
+
+    def _first_of_version(
+        self, name: str, version: ModelVersion, live: pa.Table, first: pa.Table
+    ) -> pa.Table:
+        """The version's first ``reference_rows`` rows of ``name``'s log: among the name's first
+        rows, else (a version deployed later) read on in spans of time that double, up to the
+        newest logged row. How far it read is kept, so the next report reads on from there."""
+        wanted = self._settings.reference_rows
+        key = (name, version.model, version.number)
+        known = self._version_rows.get(key)
+        if known is not None:
+            rows, low, span = known
+        else:
+            mine = _rows_of(version, first)
+            if first.num_rows < wanted or mine.num_rows >= wanted:  # the whole log, or enough
+                return mine.slice(0, wanted)
+            times = first.column("time")
+            low = times[-1].as_py()  # read on from here: rows at this time may lie past ``first``
+            rows = mine.filter(pc.less(mine.column("time"), times[-1]))
+            span = max(low - times[0].as_py(), timedelta(seconds=1))
+        end = live.column("time")[-1].as_py() + timedelta(microseconds=1)
+        while rows.num_rows < wanted and low < end:
+            high = min(low + span, end)
+            rows = concat([rows, _rows_of(version, self._store.read(name, since=low, until=high))])
+            low, span = high, span * 2
+        rows = rows.slice(0, wanted)
+        self._remember(self._version_rows, key, (rows, low, span))
+        return rows
 
     def _after_reference(self, name: str, live: pa.Table, first: pa.Table) -> tuple[pa.Table, str]:
         """The live rows logged after the first ``reference_rows`` (none while those are incomplete),
@@ -152,9 +215,9 @@ class DriftService:
 
     def _load_registered(self, version: ModelVersion) -> Features:
         data = self._registry.reference_data(version.model, version.number)
-        try:
-            table = data if isinstance(data, pa.Table) else reference_table(data, version.signature)
-        except InvalidInput as exc:  # an old .npy sample that does not fit the signature
+        try:  # cast to the signature again: references stored before the cast was made at registration
+            table = reference_table(data, version.signature)
+        except InvalidInput as exc:  # an old sample that does not fit the signature
             log.warning("reference of %s:%d is unusable for drift: %s", version.model, version.number, exc)
             table = pa.table({})
         features = {name: column_array(table.column(name)) for name in table.column_names}
@@ -162,11 +225,22 @@ class DriftService:
         self._remember(self._registered, version.reference_digest, features)
         return features
 
-    def _remember(self, cache: dict[str, Any], key: str, value: Any) -> None:
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
         with self._lock:
             cache[key] = value
             while len(cache) > CACHED:
                 del cache[next(iter(cache))]
+
+
+def _align(reference: Features, live: pa.Table, specs: tuple[TensorSpec, ...]) -> Alignment:
+    """The features of ``live`` and the reference that can be compared, and those that cannot.
+    A tensor the log does not hold (redaction ``drop``) is left out on both sides; with no live
+    rows, nothing is compared or reported."""
+    if live.num_rows == 0:
+        return Alignment()
+    logged = [spec.name for spec in specs if INPUT_PREFIX + spec.name in live.column_names]
+    kept = {name: values for name, values in reference.items() if any(belongs_to(name, t) for t in logged)}
+    return align(kept, log_features(live, specs, INPUT_PREFIX))
 
 
 def _rows_of(version: ModelVersion, table: pa.Table) -> pa.Table:

@@ -16,7 +16,15 @@ import pyarrow.compute as pc
 
 from modelport.core.tensors import TensorSpec
 
-__all__ = ["Features", "column_array", "feature_names", "feature_names_for", "is_tabular", "log_features"]
+__all__ = [
+    "Features",
+    "belongs_to",
+    "column_array",
+    "feature_names",
+    "feature_names_for",
+    "is_tabular",
+    "log_features",
+]
 
 Features = dict[str, np.ndarray[Any, Any]]
 """Feature name → one value per row (float64 for numbers, str objects for text)."""
@@ -42,6 +50,14 @@ def feature_names(spec: TensorSpec, width: int) -> list[str]:
     if len(spec.shape) == 1:
         return [spec.name]
     return feature_names_for(spec.name, width, bare_single=spec.shape[1] == 1)
+
+
+def belongs_to(feature: str, tensor: str) -> bool:
+    """Whether ``feature`` is one of tensor ``tensor``'s features (``tensor`` or ``tensor[i]``)."""
+    if feature == tensor:
+        return True
+    index = feature.removeprefix(tensor + "[").removesuffix("]")
+    return feature.startswith(tensor + "[") and feature.endswith("]") and index.isdigit()
 
 
 def log_features(table: pa.Table, specs: Sequence[TensorSpec], prefix: str) -> Features:

@@ -6,6 +6,13 @@ feature: for a model with one input, one column per position in order (header na
 for several inputs, one column per feature by name (``age``, or ``x[0]``, ``x[1]`` for a 2-D one).
 The result is a flat table of feature columns, which the registry stores as Parquet.
 
+Each column is cast to its input's datatype, so that the reference holds the kind of values the
+payload log will: numbers for a numeric input (a CSV file's text, or integers for an ``FP32``
+input, become numbers of that type), booleans for ``BOOL``. A CSV file is read as text and cast
+this way, so a column of a ``BYTES`` input keeps what was written (``02139``, not ``2139``). Numbers
+given for a ``BYTES`` input stay numbers: written as text, one number has many spellings (``1.2``,
+``1.20``), so drift reads the live text as numbers instead (``monitoring/drift/schema.py``).
+
 A reference file may come from anyone allowed to register, so it is read as data only and within
 bounds checked before anything is decoded: a ``.npy`` without pickles or object arrays, whose
 declared shape the file's bytes must hold; a ``.parquet`` whose footer declares at most
@@ -22,12 +29,13 @@ from typing import Any
 import numpy as np
 import numpy.lib.format as npy
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
-from modelport.core.tensors import Signature, TensorSpec
-from modelport.monitoring.drift.features import feature_names, is_tabular
+from modelport.core.tensors import Datatype, Signature, TensorSpec
+from modelport.monitoring.drift.features import belongs_to, feature_names, is_tabular
 
 __all__ = [
     "MAX_REFERENCE_BYTES",
@@ -116,7 +124,10 @@ def _read_csv(path: Path) -> pa.Table:
     if len(cells) > MAX_REFERENCE_COLUMNS:
         raise InvalidInput(f"reference data {path.name!r} has more than {MAX_REFERENCE_COLUMNS} columns")
     numeric = all(_is_number(cell) for cell in cells)
-    return pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=numeric))
+    options = pacsv.ReadOptions(autogenerate_column_names=numeric)
+    names = pacsv.open_csv(path, read_options=options).schema.names
+    as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
+    return pacsv.read_csv(path, read_options=options, convert_options=as_text)  # cast by reference_table
 
 
 def _is_number(text: str) -> bool:
@@ -149,7 +160,45 @@ def reference_table(data: ReferenceData, signature: Signature) -> pa.Table:
             )
     if table.num_rows == 0:
         raise InvalidInput("reference data has no rows")
-    return table
+    return _cast(table, specs)
+
+
+def _cast(table: pa.Table, specs: list[TensorSpec]) -> pa.Table:
+    """Each feature column as its input's datatype (see the module docstring)."""
+    columns = {}
+    for name in table.column_names:
+        spec = next(s for s in specs if belongs_to(name, s.name))
+        columns[name] = _cast_column(name, table.column(name), spec)
+    return pa.table(columns)
+
+
+def _cast_column(name: str, column: pa.ChunkedArray, spec: TensorSpec) -> pa.ChunkedArray:
+    if spec.datatype is Datatype.BYTES:
+        return column
+    target = pa.from_numpy_dtype(spec.datatype.numpy_dtype)
+    if spec.datatype is Datatype.FP16:  # drift compares every number as float64 anyway
+        target = pa.float32()
+    if column.type == target:
+        return column
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = pc.utf8_trim_whitespace(column)
+        if pa.types.is_integer(target):
+            try:
+                return pc.cast(column, target)
+            except pa.ArrowInvalid:  # "3.0" is a whole number too
+                column = _parsed(name, column, pa.float64(), spec)
+    if pa.types.is_floating(column.type) and pa.types.is_integer(target):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)  # missing, not 0
+    return _parsed(name, column, target, spec)
+
+
+def _parsed(name: str, column: pa.ChunkedArray, target: pa.DataType, spec: TensorSpec) -> pa.ChunkedArray:
+    try:
+        return pc.cast(column, target)
+    except pa.ArrowException as exc:
+        raise InvalidInput(
+            f"reference column {name!r} does not fit input {spec.name!r} ({spec.datatype}): {exc}"
+        ) from None
 
 
 def _from_array(array: np.ndarray[Any, Any], specs: list[TensorSpec]) -> pa.Table:
