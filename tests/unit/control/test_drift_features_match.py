@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -149,6 +150,11 @@ def test_a_reference_that_does_not_fit_the_datatype_is_refused(tmp_path: Path) -
         reference_table(read_reference_file(reference), signature)
     with pytest.raises(InvalidInput, match=r"reference column 'n\[0\]' does not fit input 'n'"):
         reference_table({"n": np.array([["x", "1"]])}, signature)
+    floats = Signature(
+        (TensorSpec("f", Datatype.FP32, (-1,)), TensorSpec("b", Datatype.BOOL, (-1,))), WIDE.outputs
+    )
+    cast = reference_table({"f": np.array([1, 2]), "b": np.array([0, 1])}, floats)
+    assert (cast.schema.field("f").type, cast.column("b").to_pylist()) == (pa.float32(), [False, True])
 
 
 def test_live_columns_the_reference_lacks_are_reported(
@@ -179,6 +185,21 @@ def test_reference_features_without_live_values_are_reported(
     report = service.report("m")
     assert report["status"] == "alert"
     assert report["unmatched_features"] == {"live_only": [], "reference_only": ["x[2]"]}
+    _log(settings, {"x": rng.normal(size=(100, 3))}, T0 + timedelta(hours=1))  # widths 2 and 3 now
+    ragged = service.report("m")
+    assert ragged["unmatched_features"] == {"live_only": [], "reference_only": ["x[0]", "x[1]", "x[2]"]}
+    assert ragged["status"] == "alert"
+
+
+def test_an_input_the_log_drops_is_not_unmatched(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(8)
+    _register(registry, tmp_path, TABULAR, {"zip": rng.choice(ZIPS, 1000), "price": _prices(rng, 1000)})
+    _log(settings, {"zip": rng.choice(ZIPS, 400)}, T0)  # redaction ``drop`` for price
+    report = service.report("m")
+    assert report["unmatched_features"] == {"live_only": [], "reference_only": []}
+    assert [f["feature"] for f in report["features"]] == ["zip"] and report["status"] == "ok"
 
 
 def test_a_version_deployed_after_logging_began_gets_prediction_drift(
@@ -203,6 +224,10 @@ def test_a_version_deployed_after_logging_began_gets_prediction_drift(
         "prediction drift is measured on its rows logged after them"
     )
     traffic(2, 100, T0 + timedelta(days=2))  # the same service reads on from where it stopped
+    complete = service.report("m", window=200)
+    assert complete["outputs"] == [] and complete["outputs_reason"] == (
+        "no rows of version 2 of 'm' in this window were logged after its 300 reference rows"
+    )
     traffic(2, 200, T0 + timedelta(days=3), shift=3.0)
     report = service.report("m", window=200)
     assert [(o["feature"], o["status"]) for o in report["outputs"]] == [("y", "alert")]
