@@ -16,7 +16,6 @@ from modelport.cli_models import add_model_commands
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_prediction, print_version
 from modelport.cli_serving_check import report_alias_effect
-from modelport.control.registration import RegistrationRequest
 from modelport.core.targets import Target
 
 __all__ = ["main"]
@@ -104,6 +103,7 @@ def register(
     as_json: bool,
 ) -> None:
     """Register the model file PATH as a new version of NAME."""
+    from modelport.control.registration import RegistrationRequest
     from modelport.monitoring.drift.reference import read_reference_file
 
     request = RegistrationRequest(

@@ -8,18 +8,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from modelport.client import Catalog, LocalCatalog, RemoteCatalog
-from modelport.client_endpoints import EndpointClient, LocalEndpoints, RemoteEndpoints
-from modelport.client_monitor import LocalMonitor, MonitorClient, RemoteMonitor
+from modelport.client_endpoints import EndpointClient, RemoteEndpoints
 from modelport.core.errors import ModelportError, StorageError
 from modelport.core.settings import Settings, read_token_file
-from modelport.registry.catalog import Registry
 from modelport.server_address import find_server
+
+if TYPE_CHECKING:  # the local side is imported where it is used: every CLI command starts faster
+    from modelport.client_monitor import MonitorClient
+    from modelport.registry.catalog import Registry
 
 __all__ = [
     "Context",
@@ -113,11 +115,15 @@ class Context:
         if self.server:
             yield RemoteEndpoints(RemoteCatalog(self.server, self.token))
             return
+        from modelport.client_endpoints import LocalEndpoints
+
         with self._local_registry() as (_, registry):
             yield LocalEndpoints(registry)
 
     @contextmanager
     def monitor(self) -> Iterator[MonitorClient]:
+        from modelport.client_monitor import LocalMonitor, RemoteMonitor
+
         if self.server:
             yield RemoteMonitor(RemoteCatalog(self.server, self.token))
             return

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from modelport.cli_context import Context, fail_cleanly, pass_context
 from modelport.cli_input import parse_pairs
-from modelport.client_monitor import ExportQuery
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.private_files import create_private
@@ -135,6 +134,8 @@ def _payloads_group(main: click.Group) -> None:
         limit: int | None,
     ) -> None:
         """Write NAME's logged rows to --out (CSV: list cells as JSON text; JSONL: one object per row)."""
+        from modelport.client_monitor import ExportQuery
+
         query = ExportQuery(
             since=_moment(since, "--since"), until=_moment(until, "--until"), version=version, limit=limit
         )

@@ -5,16 +5,10 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from modelport.control.aliases import move_alias
-from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.errors import (
     Conflict,
     Forbidden,
@@ -26,15 +20,15 @@ from modelport.core.errors import (
     TooLarge,
     Unauthorized,
 )
-from modelport.core.inference import InferenceResponse
-from modelport.core.settings import Settings
 from modelport.core.targets import Target
-from modelport.monitoring.drift.features import feature_names_for
-from modelport.registry.catalog import Registry
-from modelport.registry.policy import VersionPolicy
-from modelport.serving.loader import VersionLoader
-from modelport.serving.oip_codec import decode_infer_request, encode_infer_response
-from modelport.serving.validation import validate_request
+
+if TYPE_CHECKING:  # the rest is imported where it is used: every CLI command starts faster
+    import httpx
+    import numpy as np
+
+    from modelport.control.registration import RegistrationRequest
+    from modelport.core.settings import Settings
+    from modelport.registry.catalog import Registry
 
 __all__ = ["Catalog", "LocalCatalog", "RemoteCatalog"]
 
@@ -63,7 +57,6 @@ class LocalCatalog:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self._settings = settings
         self._registry = registry
-        self._registrar = Registrar(registry, settings.serving.probe_timeout_s)
 
     def list_models(self) -> list[Json]:
         return [m.to_dict() for m in self._registry.list_models()]
@@ -72,9 +65,13 @@ class LocalCatalog:
         return [v.to_dict() for v in self._registry.list_versions(name)]
 
     def register(self, request: RegistrationRequest) -> Json:
-        return self._registrar.register(request).to_dict()
+        from modelport.control.registration import Registrar
+
+        return Registrar(self._registry, self._settings.serving.probe_timeout_s).register(request).to_dict()
 
     def set_alias(self, name: str, alias: str, version: int) -> Json:
+        from modelport.control.aliases import move_alias
+
         move_alias(self._registry, name, alias, version, actor="cli")
         return self._registry.get_model(name).to_dict()
 
@@ -92,6 +89,8 @@ class LocalCatalog:
         return self._registry.collect_garbage().to_dict()
 
     def set_policy(self, name: str, policy: str) -> Json:
+        from modelport.registry.policy import VersionPolicy
+
         self._registry.set_version_policy(name, VersionPolicy.parse(policy))
         return self._registry.get_model(name).to_dict()
 
@@ -108,6 +107,11 @@ class LocalCatalog:
         return {"name": version.model, "versions": [str(version.number)], **version.signature.to_dict()}
 
     def infer(self, target: Target, request: Json) -> Json:
+        from modelport.core.inference import InferenceResponse
+        from modelport.serving.loader import VersionLoader
+        from modelport.serving.oip_codec import decode_infer_request, encode_infer_response
+        from modelport.serving.validation import validate_request
+
         version = self._registry.resolve_target(target)
         loader = VersionLoader(
             self._registry.artifact_path,
@@ -132,6 +136,8 @@ class RemoteCatalog:
     """A running server's management API (``/api/v1``) and inference API (``/v2``)."""
 
     def __init__(self, base_url: str, token: str | None, timeout_s: float = 120.0) -> None:
+        import httpx
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
@@ -206,6 +212,8 @@ class RemoteCatalog:
 
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
         """A streamed answer's body in pieces; an error answer raises the matching ``ModelportError``."""
+        import httpx
+
         try:
             with self._http.stream(method, path, **kwargs) as response:
                 if not response.is_success:
@@ -217,6 +225,8 @@ class RemoteCatalog:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; an error answer is raised as the matching ``ModelportError``."""
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -229,6 +239,10 @@ class RemoteCatalog:
 def reference_upload(data: Any) -> tuple[str, bytes]:
     """Reference data as a file to upload: an array as ``.npy``, anything else as ``.parquet``
     (``{input: array}`` becomes one column per feature, named as drift names them)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     buffer = io.BytesIO()
     if isinstance(data, np.ndarray):
         np.save(buffer, data, allow_pickle=False)
@@ -246,6 +260,10 @@ def reference_upload(data: Any) -> tuple[str, bytes]:
 def _feature_columns(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """``{input: array}`` as one column per feature, named as drift names them (``feature_names_for``):
     ``x`` for a 1-D input (or one column), ``x[0]``… for a 2-D one."""
+    import numpy as np
+
+    from modelport.monitoring.drift.features import feature_names_for
+
     columns = {}
     for name, values in arrays.items():
         matrix = np.asarray(values)

@@ -14,8 +14,6 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 __all__ = ["ServerAddress", "find_server", "forget_server", "record_server"]
 
 FILENAME = "server.json"
@@ -55,6 +53,8 @@ def find_server(home: Path) -> ServerAddress | None:
     recorded = _read(home)
     if recorded is None or not _alive(recorded.pid):
         return None
+    import httpx  # here, not at the top: every CLI command imports this module
+
     try:
         httpx.get(f"{recorded.url}/v2/health/live", timeout=_ANSWER_TIMEOUT_S)
     except httpx.HTTPError:
