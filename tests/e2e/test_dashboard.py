@@ -459,8 +459,11 @@ def test_drift_view_says_when_there_is_no_independent_reference(
         )
     open_page(page, server, f"#/drift/{SHADOWED}")
     expect(page.locator("#drift-summary .pill")).to_have_text("insufficient data")
-    expect(page.locator("#drift-summary .drift-reason")).to_contain_text(
+    expect(page.locator("#drift-summary .drift-reason").first).to_contain_text(
         "no reference data from registration"
+    )
+    expect(page.locator("#drift-summary .drift-note")).to_contain_text(
+        "outputs: version 1 of 'iris' has"  # and why its outputs are not compared yet
     )
 
 

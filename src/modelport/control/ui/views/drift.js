@@ -52,12 +52,24 @@ function summary(report) {
     h("div", { class: "drift-status" }, pill(report.status.replace("_", " "), report.status),
       h("h2", null, `${report.name}`), h("span", { class: "mono muted" }, `${report.model}:${report.version}`)),
     report.reason ? h("p", { class: "drift-reason" }, report.reason) : null,
+    notes(report).map((note) => h("p", { class: "drift-reason drift-note" }, note)),
     h("div", { class: "stat-row" },
       stat(number(report.live_rows), `live rows (window ${number(report.window)})`),
       stat(number(report.reference.rows), `reference rows (${report.reference.source})`),
       stat(count(report, "alert"), "alerts"),
       stat(count(report, "warning"), "warnings"),
       stat(ago(report.computed_at), "computed", null, report.computed_at)));
+}
+
+// What could not be compared (each makes the report an alert), and why outputs were left out.
+function notes(report) {
+  const unmatched = report.unmatched_features || {};
+  return [
+    ...(report.type_mismatches || []).map((m) => `${m.feature}: ${m.live} live against ${m.reference} in the reference (type mismatch)`),
+    ...(unmatched.live_only?.length ? [`not in the reference: ${unmatched.live_only.join(", ")}`] : []),
+    ...(unmatched.reference_only?.length ? [`no live values: ${unmatched.reference_only.join(", ")}`] : []),
+    ...(report.outputs_reason ? [`outputs: ${report.outputs_reason}`] : []),
+  ];
 }
 
 function count(report, status) {
