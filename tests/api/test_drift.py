@@ -121,4 +121,10 @@ async def test_bad_requests(client: httpx.AsyncClient, model_files: dict[str, Pa
     refused = await _upload(client, model_files["iris"], ("reference.csv", wrong))
     assert refused.status_code == 400
     assert "input 'X' has 4 feature(s) but the reference table has 3 column(s)" in refused.json()["error"]
+    # a text cell for the FP32 input was once stored, and the feature compared as a category
+    text = await _upload(
+        client, model_files["iris"], ("reference.csv", b"5.1,3.5,1.4,0.2\n5.0,3.4,long,0.2\n")
+    )
+    assert text.status_code == 400
+    assert "reference column 'X[2]' does not fit input 'X' (FP32)" in text.json()["error"]
     assert (await client.get("/api/v1/models")).json() == []
