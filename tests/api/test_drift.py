@@ -21,6 +21,7 @@ from tests.payload_log import write_segment
 X = load_iris(return_X_y=True)[0].astype(np.float32)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FIELDS = {"name", "model", "version", "window", "live_rows", "reference", "status", "computed_at"}
+MISSING = ("missing_js", "missing_pvalue")
 FIELDS |= {"features", "outputs", "type_mismatches", "unmatched_features"}
 
 
@@ -84,13 +85,14 @@ async def test_drift_report_and_metrics(
     features = {f["feature"]: f for f in report["features"]}
     assert list(features) == ["X[0]", "X[1]", "X[2]", "X[3]"]
     assert features["X[2]"]["status"] == "alert"
-    assert set(features["X[2]"]["statistics"]) == {"psi", "ks", "ks_pvalue"}
+    assert set(features["X[2]"]["statistics"]) == {"psi", "psi_pvalue", "ks", "ks_pvalue", *MISSING}
+    assert features["X[2]"]["missing"] == {"reference": 0.0, "live": 0.0}
     histogram = features["X[2]"]["histogram"]
     assert len(histogram["edges"]) == len(histogram["live"]) + 1 == len(histogram["reference"]) + 1
     assert sum(histogram["reference"]) == pytest.approx(1.0)
     (label,) = report["outputs"]
     assert (label["feature"], label["kind"]) == ("label", "categorical")
-    assert set(label["statistics"]) == {"chi2", "chi2_pvalue", "js"}
+    assert set(label["statistics"]) == {"chi2", "chi2_pvalue", "js", *MISSING}
     assert set(label["histogram"]) == {"categories", "reference", "live"}
 
     metrics = await _metrics_with(client, 'modelport_drift_status{feature="_model",name="iris"} 2.0')

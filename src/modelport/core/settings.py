@@ -158,7 +158,10 @@ class DriftSettings(BaseModel):
     js_warning: float = Field(0.1, gt=0, le=1)
     js_alert: float = Field(0.2, gt=0, le=1)
     pvalue: float = Field(0.01, gt=0, lt=1)
-    """A PSI or JS level counts only when the KS or chi-square test is significant at this level."""
+    """A PSI or JS level counts only when its test is significant at this level, after Holm's
+    correction over all the tests of a model's features and outputs."""
+    min_rows: int = Field(100, gt=0)
+    """A feature with fewer live or reference rows than this is ``insufficient_data``, not judged."""
 
 
 class StorageSettings(BaseModel):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelport.core.settings import DriftSettings
-from modelport.monitoring.drift.report import compare_features, feature_drift, worst
+from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, feature_drift, judge, worst
 
 SETTINGS = DriftSettings()
 
@@ -52,17 +52,30 @@ def test_categorical_shift() -> None:
     assert shares["blue"] == pytest.approx(0.5, abs=0.05)
 
 
-def test_a_big_effect_in_a_tiny_window_is_not_significant() -> None:
-    # Five live rows: PSI is large by chance alone, the KS test says it is not significant.
+def test_a_big_effect_in_a_small_window_is_not_significant() -> None:
+    # Five live rows: PSI is large by chance alone, the tests say it is not significant.
     rng = np.random.default_rng(0)
-    result = feature_drift("x", rng.normal(size=1000), rng.normal(size=5), SETTINGS)
+    result = feature_drift("x", rng.normal(size=1000), rng.normal(size=5), DriftSettings(min_rows=5))
     assert result is not None
+    assert result["statistics"]["psi"] > SETTINGS.psi_alert
     assert result["statistics"]["ks_pvalue"] > SETTINGS.pvalue
     assert result["status"] == "ok"
 
 
-def test_features_without_values_are_left_out() -> None:
-    assert feature_drift("x", np.array([np.nan, np.nan]), np.array([1.0]), SETTINGS) is None
+def test_below_min_rows_a_feature_is_not_judged() -> None:
+    rng = np.random.default_rng(0)
+    shifted = rng.normal(loc=3.0, size=SETTINGS.min_rows - 1)
+    result = feature_drift("x", rng.normal(size=1000), shifted, SETTINGS)
+    assert result is not None
+    assert result["status"] == INSUFFICIENT
+    assert judge([result], SETTINGS) == INSUFFICIENT
+    few = rng.normal(size=SETTINGS.min_rows - 1)
+    small_reference = feature_drift("x", few, rng.normal(size=1000), SETTINGS)
+    assert small_reference is not None and small_reference["status"] == INSUFFICIENT
+
+
+def test_only_features_without_rows_are_left_out() -> None:
+    assert feature_drift("x", np.array([]), np.array([1.0]), SETTINGS) is None
     assert compare_features({"x": np.ones(3)}, {"y": np.ones(3)}, SETTINGS) == []
 
 
@@ -78,3 +91,5 @@ def test_runs_on_a_window_of_100k_rows_and_20_features() -> None:
 def test_worst() -> None:
     assert worst([]) == "ok"
     assert worst(["ok", "alert", "warning"]) == "alert"
+    assert worst([INSUFFICIENT, "warning"]) == "warning"
+    assert worst([INSUFFICIENT, INSUFFICIENT]) == INSUFFICIENT

@@ -35,7 +35,34 @@ def test_quantile_edges_merge_ties() -> None:
     # Deciles of 80 ones and 20 twos: 1 up to the 7th, 1.2 at the 8th (index 79.2 of 99), 2 after.
     edges = st.quantile_edges(np.array([1.0] * 80 + [2.0] * 20), 10)
     assert edges.tolist() == pytest.approx([1.0, 1.2, 2.0])
-    assert st.bin_shares(np.array([0.0, 1.0, 5.0]), np.array([1.0])).tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert st.bin_counts(np.array([0.0, 1.0, 5.0]), np.array([1.0])).tolist() == [1, 2]
+
+
+def test_a_value_holding_a_bins_share_gets_a_bin_of_its_own() -> None:
+    edges = st.bin_edges(np.array([1.0] * 80 + [2.0] * 20), 10)
+    assert edges[[0, 1, 3, 4]].tolist() == [1.0, np.nextafter(1.0, 2.0), 2.0, np.nextafter(2.0, 3.0)]
+    assert edges[2] == pytest.approx(1.2)
+    assert st.bin_counts(np.array([0.5, 1.0, 1.0, 1.1, 2.0, 2.5]), edges).tolist() == [1, 2, 1, 0, 1, 1]
+
+
+def test_holm_by_hand() -> None:
+    # Sorted 0.01, 0.02, 0.04 scaled by 3, 2, 1: 0.03, 0.04, 0.04 (kept non-decreasing).
+    adjusted = st.holm(np.array([0.04, 0.01, 0.02]))
+    assert adjusted.tolist() == pytest.approx([0.04, 0.03, 0.04])
+    assert st.holm(np.array([0.5, 0.9])).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_chi_square_pools_rare_columns_and_uses_fishers_exact_test_on_two() -> None:
+    from scipy import stats
+
+    # The expected live counts of the last three columns are below MIN_EXPECTED (95 x 50 / 1030 ≈ 4.6):
+    # pooled into one, whose expected count is 13.8.
+    statistic, pvalue = st.chi_square(np.array([400, 400, 45, 45, 45]), np.array([40, 40, 5, 4, 6]))
+    pooled = stats.chi2_contingency(np.array([[400, 400, 135], [40, 40, 15]]), correction=False)
+    assert (statistic, pvalue) == pytest.approx((pooled.statistic, pooled.pvalue))
+    # A constant reference, and 3 of 100 live rows at a new value: two columns, too small for chi-square.
+    _, pvalue = st.chi_square(np.array([1000, 0]), np.array([97, 3]))
+    assert pvalue == pytest.approx(stats.fisher_exact([[1000, 0], [97, 3]]).pvalue)
 
 
 def test_ks_separated_samples() -> None:
