@@ -34,7 +34,7 @@ from modelport.core.targets import Target
 from modelport.core.tensors import TensorSpec
 from modelport.monitoring.drift.features import Features, belongs_to, column_array, log_features
 from modelport.monitoring.drift.reference import reference_table
-from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, worst
+from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, judge, worst
 from modelport.monitoring.drift.schema import Alignment, align
 from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX, concat
 from modelport.monitoring.payloads.store import PayloadStore
@@ -100,6 +100,7 @@ class DriftService:
             log_features(own_after, signature.outputs, OUTPUT_PREFIX),
             self._settings,
         )
+        judge([*features, *outputs], self._settings)  # one family: Holm over inputs and outputs
         statuses = [f["status"] for f in [*features, *outputs]]
         report = {
             "name": name,
