@@ -110,12 +110,13 @@ def test_an_unwritable_payload_directory_pauses_the_log_not_inference(
         assert 'modelport_payload_records_dropped_total{name="iris",reason="paused"}' in metrics
 
 
-def test_every_worker_picks_up_a_config_and_writes_its_own_segments(
+def test_every_worker_writes_its_own_segments_and_no_worker_deletes_anothers_open_one(
     tmp_path: Path, log_dir: Path, model_files: dict[str, Path]
 ) -> None:
     home = tmp_path / "home"
     register(home, model_files["iris"], "iris")
-    with running_server(home, log_dir, args=["--workers", "2"], **FAST_FLUSH) as server:
+    too_small = {"MODELPORT_PAYLOADS__RETENTION_MAX_BYTES": "1"}  # every segment but the open ones goes
+    with running_server(home, log_dir, args=["--workers", "2"], **FAST_FLUSH, **too_small) as server:
         run_cli(
             home, "monitor", "set", "iris", "--sample-rate", "1"
         )  # while running: found by the registry poll
@@ -124,8 +125,16 @@ def test_every_worker_picks_up_a_config_and_writes_its_own_segments(
         while len(writers) < 2:
             assert time.monotonic() < deadline, f"segments only from {writers}: {server.log()[-2000:]}"
             with httpx.Client(base_url=server.url) as client:  # a fresh connection lands on either worker
-                assert client.post("/v2/models/iris/infer", json=iris_request()).status_code == 200
+                answer = client.post("/v2/models/iris/infer", json=iris_request())
+                assert answer.status_code in (200, 404), answer.text  # 404: that worker is still loading
             writers = {p.name.split("-")[2] for p in (home / "payloads" / "iris").glob("rows-*.parquet")}
-        exported = tmp_path / "all.jsonl"
-        run_cli(home, "payloads", "export", "iris", "--format", "jsonl", "--out", exported)
-        assert len(exported.read_text().splitlines()) >= 6
+        time.sleep(0.1)  # a flush interval: both workers' last rows are on disk
+        written = exported_rows(home, tmp_path / "written.jsonl")
+        assert written >= 6
+        time.sleep(1)  # ten more flush intervals, each worker enforcing retention over all segments
+        assert exported_rows(home, tmp_path / "kept.jsonl") == written
+
+
+def exported_rows(home: Path, out: Path) -> int:
+    run_cli(home, "payloads", "export", "iris", "--format", "jsonl", "--out", out)
+    return len(out.read_text().splitlines())
