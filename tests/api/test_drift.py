@@ -92,7 +92,7 @@ async def test_drift_report_and_metrics(
     assert sum(histogram["reference"]) == pytest.approx(1.0)
     (label,) = report["outputs"]
     assert (label["feature"], label["kind"]) == ("label", "categorical")
-    assert set(label["statistics"]) == {"chi2", "chi2_pvalue", "js", *MISSING}
+    assert set(label["statistics"]) == {"chi2", "chi2_pvalue", "new_pvalue", "js", *MISSING}
     assert set(label["histogram"]) == {"categories", "reference", "live"}
 
     metrics = await _metrics_with(client, 'modelport_drift_status{feature="_model",name="iris"} 2.0')

@@ -3,7 +3,8 @@
 Every feature gets an effect size gated by tests. A numeric feature's level comes from its PSI
 (``psi_warning`` / ``psi_alert``), gated by the KS test and the chi-square test on the PSI bins
 (the latter sees changes of spread and point masses that KS misses); a categorical one's from the
-Jensen-Shannon distance, gated by the chi-square test on the categories. Each feature's share of
+Jensen-Shannon distance, gated by the chi-square test on the categories and a test of categories
+the reference never holds. Each feature's share of
 missing values (null, NaN, infinite) has its own verdict: the JS distance between the two
 missing/present shares, gated by a 2 x 2 test. A feature with no usable live value at all is an
 ``alert``; one with fewer than ``min_rows`` live or reference rows is ``insufficient_data``.
@@ -49,7 +50,7 @@ NULL_TEXT = "(null)"
 Json = dict[str, Any]
 Array = np.ndarray[Any, Any]
 
-_TESTS = {"numeric": ("ks_pvalue", "psi_pvalue"), "categorical": ("chi2_pvalue",)}
+_TESTS = {"numeric": ("ks_pvalue", "psi_pvalue"), "categorical": ("chi2_pvalue", "new_pvalue")}
 """The distribution tests of each kind, which gate its effect size (``_EFFECT``)."""
 _EFFECT = {"numeric": "psi", "categorical": "js"}
 
@@ -176,6 +177,7 @@ def _categorical(name: str, ref: Array, cur: Array, settings: DriftSettings) -> 
         "statistics": {
             "chi2": chi2,
             "chi2_pvalue": chi2_pvalue,
+            "new_pvalue": st.new_categories(ref_counts, cur_counts),
             "js": st.js_distance(ref_counts, cur_counts),
         },
         "histogram": {

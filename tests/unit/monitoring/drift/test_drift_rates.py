@@ -121,3 +121,15 @@ def test_missing_values_are_never_a_category() -> None:
     assert numbers is not None
     assert sorted(numbers["histogram"]["categories"]) == ["1", "2", "3"]
     assert (numbers["missing"]["live"], numbers["status"]) == (0.5, "alert")
+
+
+def test_a_new_category_in_a_small_window_is_seen_though_rare_columns_are_pooled() -> None:
+    rng = np.random.default_rng(10)
+    shares = 0.6 ** np.arange(8)
+    seen = 0
+    for _ in range(10):
+        reference = {f"c{i}": rng.choice(8, 1000, p=shares / shares.sum()) for i in range(20)}
+        live = {f"c{i}": rng.choice(8, 100, p=shares / shares.sum()) for i in range(20)}
+        live["c0"][:10] = 99  # 10 % of the rows in a category the reference never holds
+        seen += worst(f["status"] for f in compare_features(reference, live, SETTINGS)) != "ok"
+    assert seen == 10

@@ -127,3 +127,11 @@ def test_numeric_histogram_covers_both_samples() -> None:
     assert edges.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert ref.tolist() == [0.5, 0.5, 0.0, 0.0]
     assert cur.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_new_categories_by_fishers_exact_test() -> None:
+    from scipy import stats
+
+    assert st.new_categories(np.array([10, 5]), np.array([3, 3])) == 1.0
+    expected = stats.fisher_exact([[0, 15], [4, 2]]).pvalue
+    assert st.new_categories(np.array([10, 5, 0]), np.array([1, 1, 4])) == pytest.approx(expected)
