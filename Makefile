@@ -65,3 +65,4 @@ bench: $(VENV)/.installed-bench
 	@[ -d "$(PEERS)/base-venv" ] || bash ../shared/bench/setup_peers.sh
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/many_models.py --doc docs/performance.md
+	$(BIN)/python benchmarks/slo_flood.py --doc docs/performance.md

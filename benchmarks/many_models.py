@@ -40,6 +40,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
+from doc_section import write_section  # noqa: E402
 from procs import Server, free_port  # noqa: E402
 from tests import models  # noqa: E402
 
@@ -245,19 +246,6 @@ def section(results: dict[str, Any]) -> str:
     return "\n".join([*text, report(results), ""])
 
 
-def write_section(doc: Path, body: str) -> None:
-    """Replace the section in ``doc`` (or put it before ``## Versions``)."""
-    text = doc.read_text()
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
-    else:
-        at = text.find("## Versions")
-        text = text[:at] + body + "\n" + text[at:] if at >= 0 else text + "\n" + body
-    doc.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="servers of 10 and 100 versions, 2 s cells")
@@ -288,7 +276,7 @@ def main() -> None:
     a.results.write_text(json.dumps(results, indent=1))
     print(report(results))
     if a.doc is not None and not a.only_reconcile:
-        write_section(a.doc, section(results))
+        write_section(a.doc, SECTION, section(results))
 
 
 if __name__ == "__main__":

@@ -93,9 +93,10 @@ class NotReady(ModelportError):
 class Overloaded(ModelportError):
     kind = ErrorKind.OVERLOADED
 
-    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after_s: float = 1.0, pause_s: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.pause_s = pause_s  # held this long before it is sent: paces clients that retry at once
 
 
 class Timeout(ModelportError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from modelport.core.errors import ModelportError, NotFound
+from modelport.core.errors import ModelportError, NotFound, Overloaded
 from modelport.serving.auth import bearer_matches, request_headers, unauthorized
 from modelport.serving.http import (
     Handler,
@@ -104,6 +105,10 @@ class Router:
         route, path_params = matched
         try:
             return await route.handler(HttpRequest(method, path_params, headers, receive, body))
+        except Overloaded as error:
+            if error.pause_s:
+                await asyncio.sleep(error.pause_s)
+            return error_response(error)
         except ModelportError as error:  # the protocol's error body; unexpected ones get an error id
             return error_response(error)
         except Exception as exc:

@@ -91,7 +91,10 @@ class Batched:
     def admit(self, in_flight: int) -> None:
         """Refuse a request before any work is spent on it if it cannot be served in time."""
         if not self._policy.admit(in_flight):
-            raise Overloaded(f"{self._target} is at its latency target's concurrency limit; retry later")
+            raise Overloaded(
+                f"{self._target} is at its latency target's concurrency limit; retry later",
+                pause_s=self._policy.refusal_pause_s(),
+            )
 
     def observe_request(self, latency_s: float) -> None:
         self._policy.observe_request(latency_s)

@@ -22,6 +22,10 @@ class BatchPolicy(Protocol):
         """Whether a new request may start, with ``in_flight`` already admitted (before decoding)."""
         ...
 
+    def refusal_pause_s(self) -> float:
+        """How long a refusal is held before it is sent (0: at once)."""
+        ...
+
     def observe(self, rows: int, service_s: float) -> None:
         """Learn from one finished batch: its size (rows) and the model call's time."""
         ...
@@ -49,6 +53,9 @@ class FixedPolicy:
 
     def admit(self, in_flight: int) -> bool:
         return True  # the queue length limit is the only bound
+
+    def refusal_pause_s(self) -> float:
+        return 0.0
 
     def observe(self, rows: int, service_s: float) -> None:
         return None

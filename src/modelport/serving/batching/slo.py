@@ -15,6 +15,16 @@ latency feedback does not, and the admitted requests always produce the measurem
 the limit recover. Batch sizes come from a cost model, ``fixed + per_row x rows`` learnt online
 (exponentially weighted least squares): the largest batch whose predicted time fits in half the
 target.
+
+Shedding relieves a server only if refused clients stay away for a while, as ``Retry-After`` asks.
+Clients that send again at once turn each refusal into another request to refuse: the refusals
+take the event loop's time, the few admitted requests miss the target, the limit is cut again,
+and the server ends up refusing nearly everything for as long as the load lasts. So when
+refusals outnumber admissions ``FLOOD_RATIO`` to one over an adjustment period, refusals are
+paced for ``FLOOD_HOLD_S``: each is answered only after ``REFUSAL_PAUSE_S``. A client that comes
+straight back is then held as if it had waited; a polite one loses nothing, as it would have
+waited longer anyway; and the event loop goes back to the admitted requests, whose latency again
+says what the limit should be.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["LatencyTargetPolicy", "ServiceTimeModel"]
+__all__ = ["FLOOD_HOLD_S", "FLOOD_RATIO", "REFUSAL_PAUSE_S", "LatencyTargetPolicy", "ServiceTimeModel"]
 
 _MIN_SAMPLES = 50
 """Latencies needed before the observed p99 is trusted."""
@@ -31,6 +41,13 @@ _INITIAL_LIMIT = 8
 _DECREASE = 0.75
 _RAISE_BELOW = 0.8
 """The limit grows only while the observed p99 is under this share of the target."""
+FLOOD_RATIO = 10
+"""Refusals per admission, over one adjustment period, from which refusals are paced."""
+FLOOD_HOLD_S = 1.0
+"""How long refusals stay paced after a flood was seen (pacing itself thins the refusals out)."""
+REFUSAL_PAUSE_S = 0.25
+"""How long a paced refusal is held: 64 clients retrying at once then cost about 256 refusals a
+second instead of tens of thousands."""
 
 
 class ServiceTimeModel:
@@ -74,6 +91,9 @@ class LatencyTargetPolicy:
         self._limit = float(max(_INITIAL_LIMIT, instances))
         self._min_limit = float(instances)
         self._max_limit = float(max_limit)
+        self._admitted = 0
+        self._refused = 0
+        self._paced_until = float("-inf")
         self._adjust_every_s = max(target_s, 0.02)
         self._next_adjust = clock()
 
@@ -96,7 +116,18 @@ class LatencyTargetPolicy:
         return 0.0  # a free instance takes what is queued; batches form while instances are busy
 
     def admit(self, in_flight: int) -> bool:
-        return in_flight < self._limit
+        if in_flight < self._limit:
+            self._admitted += 1
+            return True
+        self._refused += 1
+        if self._refused > FLOOD_RATIO * self._admitted:  # a flood leaves few latencies to wait for
+            now = self._clock()
+            if now >= self._next_adjust:
+                self._adjust(now)
+        return False
+
+    def refusal_pause_s(self) -> float:
+        return REFUSAL_PAUSE_S if self._clock() < self._paced_until else 0.0
 
     def observe(self, rows: int, service_s: float) -> None:
         self._cost.observe(rows, service_s)
@@ -107,10 +138,17 @@ class LatencyTargetPolicy:
         now = self._clock()
         if now < self._next_adjust or len(self._latencies) < _MIN_SAMPLES:
             return
+        self._adjust(now)
+
+    def _adjust(self, now: float) -> None:
         self._next_adjust = now + self._adjust_every_s
-        p99 = float(np.percentile(self._latencies, 99))
+        if self._refused > FLOOD_RATIO * self._admitted:
+            self._paced_until = now + FLOOD_HOLD_S
+        if len(self._latencies) >= _MIN_SAMPLES:
+            p99 = float(np.percentile(self._latencies, 99))
+            if p99 > self._target_s:
+                self._limit = max(self._min_limit, self._limit * _DECREASE)
+            elif p99 < _RAISE_BELOW * self._target_s:
+                self._limit = min(self._max_limit, self._limit + 1)
         self._latencies.clear()
-        if p99 > self._target_s:
-            self._limit = max(self._min_limit, self._limit * _DECREASE)
-        elif p99 < _RAISE_BELOW * self._target_s:
-            self._limit = min(self._max_limit, self._limit + 1)
+        self._admitted = self._refused = 0

@@ -5,6 +5,7 @@ Nothing here decides routing, validation or limits beyond the wire format; ``Inf
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -64,6 +65,8 @@ def guarded(method: Method[Self, Req, Resp]) -> Method[Self, Req, Resp]:
 
 async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> None:
     if isinstance(error, Overloaded):
+        if error.pause_s:
+            await asyncio.sleep(error.pause_s)
         context.set_trailing_metadata((("retry-after", str(max(1, round(error.retry_after_s)))),))
     await context.abort(GRPC_STATUS[error.kind], error.message)
 

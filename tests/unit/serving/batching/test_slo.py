@@ -1,4 +1,10 @@
-from modelport.serving.batching.slo import LatencyTargetPolicy, ServiceTimeModel
+from modelport.serving.batching.slo import (
+    FLOOD_HOLD_S,
+    FLOOD_RATIO,
+    REFUSAL_PAUSE_S,
+    LatencyTargetPolicy,
+    ServiceTimeModel,
+)
 
 
 class Clock:
@@ -48,3 +54,36 @@ def test_the_limit_never_drops_below_the_instances_so_it_can_always_recover() ->
         for _ in range(50):
             policy.observe_request(0.500)
     assert policy.limit == 2 and policy.admit(in_flight=1)
+
+
+def test_a_flood_of_refusals_is_paced_until_it_stops() -> None:
+    """Issue 14's refusal state: refusals to clients that came straight back were sent at once, so
+    they outnumbered the admitted requests and took their event-loop time; now they are held."""
+    clock = Clock()
+    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
+    assert all(policy.admit(in_flight=n) for n in range(8))
+    clock.now = 0.05
+    for _ in range(FLOOD_RATIO * 8):  # as many refusals as FLOOD_RATIO admissions: still shedding
+        assert not policy.admit(in_flight=8)
+    assert policy.refusal_pause_s() == 0.0
+    assert not policy.admit(in_flight=8)  # one more: a flood
+    assert policy.refusal_pause_s() == REFUSAL_PAUSE_S
+    clock.now += FLOOD_HOLD_S - 0.001
+    assert policy.refusal_pause_s() == REFUSAL_PAUSE_S
+    clock.now += 0.002
+    assert policy.refusal_pause_s() == 0.0
+
+
+def test_refusals_while_admissions_keep_up_are_sent_at_once() -> None:
+    clock = Clock()
+    policy = LatencyTargetPolicy(target_s=0.010, max_batch_size=10, instances=1, clock=clock)
+    for period in range(1, 20):  # every period: 50 admitted and answered in time, 100 refused
+        clock.now = period * 0.05
+        for _ in range(50):
+            assert policy.admit(in_flight=0)
+        for _ in range(100):
+            assert not policy.admit(in_flight=policy.limit)
+        for _ in range(50):
+            policy.observe_request(0.002)
+    assert policy.refusal_pause_s() == 0.0
+    assert policy.limit == 8 + 19  # the latencies still steer the limit
