@@ -112,14 +112,13 @@ def feature_drift(name: str, reference: Array, live: Array, settings: DriftSetti
             result = _numeric(name, ref.astype(np.float64), cur.astype(np.float64), settings)
         except (TypeError, ValueError):
             return None
-    missing = np.array([reference.size - ref.size, live.size - cur.size])
-    present = np.array([ref.size, cur.size])
-    _, missing_pvalue = st.chi_square(np.array([missing[0], present[0]]), np.array([missing[1], present[1]]))
-    result["statistics"]["missing_js"] = st.js_distance(
-        np.array([missing[0], present[0]]), np.array([missing[1], present[1]])
-    )
+    # missing and present values, reference then live
+    counts = np.array([[reference.size - ref.size, ref.size], [live.size - cur.size, cur.size]])
+    _, missing_pvalue = st.chi_square(counts[0], counts[1])
+    result["statistics"]["missing_js"] = st.js_distance(counts[0], counts[1])
     result["statistics"]["missing_pvalue"] = missing_pvalue
-    result["missing"] = {"reference": missing[0] / reference.size, "live": missing[1] / live.size}
+    shares = counts[:, 0] / counts.sum(axis=1)
+    result["missing"] = {"reference": float(shares[0]), "live": float(shares[1])}
     too_few = min(reference.size, live.size) < settings.min_rows
     result["status"] = INSUFFICIENT if too_few else "ok"
     judge([result], settings)

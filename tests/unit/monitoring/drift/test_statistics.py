@@ -135,3 +135,9 @@ def test_new_categories_by_fishers_exact_test() -> None:
     assert st.new_categories(np.array([10, 5]), np.array([3, 3])) == 1.0
     expected = stats.fisher_exact([[0, 15], [4, 2]]).pvalue
     assert st.new_categories(np.array([10, 5, 0]), np.array([1, 1, 4])) == pytest.approx(expected)
+
+
+def test_the_effect_sizes_docs_monitoring_quotes() -> None:
+    assert st.psi_of_counts(np.array([95, 5]), np.array([80, 20])) == pytest.approx(0.23, abs=0.005)
+    assert st.js_distance(np.array([0, 100]), np.array([5, 95])) == pytest.approx(0.16, abs=0.005)
+    assert st.js_distance(np.array([0, 100]), np.array([10, 90])) == pytest.approx(0.23, abs=0.005)
