@@ -33,7 +33,7 @@ from modelport.core.settings import DriftSettings
 from modelport.core.targets import Target
 from modelport.core.tensors import TensorSpec
 from modelport.monitoring.drift.features import Features, belongs_to, column_array, log_features
-from modelport.monitoring.drift.reference import reference_table
+from modelport.monitoring.drift.reference import cast_to_signature, reference_table
 from modelport.monitoring.drift.report import INSUFFICIENT, compare_features, judge, worst
 from modelport.monitoring.drift.schema import Alignment, align
 from modelport.monitoring.payloads.columns import INPUT_PREFIX, OUTPUT_PREFIX, concat
@@ -216,8 +216,11 @@ class DriftService:
 
     def _load_registered(self, version: ModelVersion) -> Features:
         data = self._registry.reference_data(version.model, version.number)
-        try:  # cast to the signature again: references stored before the cast was made at registration
-            table = reference_table(data, version.signature)
+        try:  # cast again: a table stored before registration cast references is cast here
+            if isinstance(data, pa.Table):
+                table = cast_to_signature(data, version.signature)
+            else:
+                table = reference_table(data, version.signature)
         except InvalidInput as exc:  # an old sample that does not fit the signature
             log.warning("reference of %s:%d is unusable for drift: %s", version.model, version.number, exc)
             table = pa.table({})

@@ -252,3 +252,21 @@ def test_the_cli_shows_what_could_not_be_compared(
     assert result.exit_code == 0, result.output
     assert "not in the reference: x[3]" in result.output
     assert "outputs: version 1 of 'm' has 100 of the 300 logged rows" in result.output
+
+
+def test_a_stored_reference_of_several_inputs_of_free_width_is_read_back(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    """A stored table is cast again when read (one stored before the cast), not reshaped: a free
+    width is only allowed from ``{input name: array}``, and the stored table is the result."""
+    signature = Signature((TensorSpec("a", Datatype.INT64, (-1,)), *WIDE.inputs), WIDE.outputs)
+    rng = np.random.default_rng(9)
+    _register(registry, tmp_path, signature, {"a": rng.integers(0, 3, 1000), "x": rng.normal(size=(1000, 2))})
+    _log(settings, {"a": rng.integers(0, 3, 400), "x": rng.normal(size=(400, 2))}, T0)
+    report = service.report("m")
+    assert report["reference"] == {"source": "registration", "rows": 1000}
+    assert [(f["feature"], f["status"]) for f in report["features"]] == [
+        ("a", "ok"),
+        ("x[0]", "ok"),
+        ("x[1]", "ok"),
+    ]

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_REFERENCE_CELLS",
     "MAX_REFERENCE_COLUMNS",
     "ReferenceData",
+    "cast_to_signature",
     "read_reference_file",
     "reference_table",
 ]
@@ -160,15 +161,17 @@ def reference_table(data: ReferenceData, signature: Signature) -> pa.Table:
             )
     if table.num_rows == 0:
         raise InvalidInput("reference data has no rows")
-    return _cast(table, specs)
+    return cast_to_signature(table, signature)
 
 
-def _cast(table: pa.Table, specs: list[TensorSpec]) -> pa.Table:
-    """Each feature column as its input's datatype (see the module docstring)."""
+def cast_to_signature(table: pa.Table, signature: Signature) -> pa.Table:
+    """Each feature column as its input's datatype (see the module docstring); InvalidInput when a
+    value does not fit. A column of no input is kept as it is."""
     columns = {}
     for name in table.column_names:
-        spec = next(s for s in specs if belongs_to(name, s.name))
-        columns[name] = _cast_column(name, table.column(name), spec)
+        spec = next((s for s in signature.inputs if is_tabular(s) and belongs_to(name, s.name)), None)
+        column = table.column(name)
+        columns[name] = column if spec is None else _cast_column(name, column, spec)
     return pa.table(columns)
 
 
