@@ -126,7 +126,8 @@ def _read_csv(path: Path) -> pa.Table:
         raise InvalidInput(f"reference data {path.name!r} has more than {MAX_REFERENCE_COLUMNS} columns")
     numeric = all(_is_number(cell) for cell in cells)
     options = pacsv.ReadOptions(autogenerate_column_names=numeric)
-    names = pacsv.open_csv(path, read_options=options).schema.names
+    with pacsv.open_csv(path, read_options=options) as header:
+        names = header.schema.names
     as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
     return pacsv.read_csv(path, read_options=options, convert_options=as_text)  # cast by reference_table
 
