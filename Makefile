@@ -66,3 +66,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/many_models.py --doc docs/performance.md
 	$(BIN)/python benchmarks/slo_flood.py --doc docs/performance.md
+	$(BIN)/python benchmarks/drift_sim.py
