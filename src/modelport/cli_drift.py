@@ -96,21 +96,11 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def _print_notes(result: dict[str, Any]) -> None:
-    """What could not be compared: text against numbers, features on one side only (an alert),
-    and outputs still waiting for their reference."""
-    alerts = [
-        f"{m['feature']}: {m['live']} live against {m['reference']} in the reference (type mismatch)"
-        for m in result.get("type_mismatches", [])
-    ]
-    unmatched = result.get("unmatched_features", {})
-    if unmatched.get("live_only"):
-        alerts.append(f"not in the reference: {', '.join(unmatched['live_only'])}")
-    if unmatched.get("reference_only"):
-        alerts.append(f"no live values: {', '.join(unmatched['reference_only'])}")
-    for alert in alerts:
-        console.print(f"[{_STYLES['alert']}]{escape(alert)}[/]")
-    if "outputs_reason" in result:
-        console.print(f"outputs: {escape(result['outputs_reason'])}", style="dim")
+    """What could not be compared (an alert), and why outputs were left out."""
+    from modelport.monitoring.drift.schema import notes
+
+    for note in notes(result):
+        console.print(escape(note))
 
 
 def _number(value: float) -> str:

@@ -5,6 +5,7 @@ payload-log segments in the contract's layout."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -270,3 +271,21 @@ def test_a_stored_reference_of_several_inputs_of_free_width_is_read_back(
         ("x[0]", "ok"),
         ("x[1]", "ok"),
     ]
+
+
+def test_html_and_png_reports_of_insufficient_data(
+    registry: Registry, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--html`` and ``--png`` had no colour for ``insufficient_data``: a traceback, and no file."""
+    _register(registry, tmp_path, WIDE)
+    _log(settings, {"x": np.random.default_rng(10).normal(size=(100, 3))}, T0)
+    monkeypatch.setenv("MODELPORT_HOME", str(tmp_path))
+    monkeypatch.setenv("MODELPORT_DRIFT__REFERENCE_ROWS", "300")
+    page, png = tmp_path / "drift.html", tmp_path / "drift.png"
+    plots = ["--png", str(png)] if importlib.util.find_spec("matplotlib") else []
+    result = CliRunner().invoke(main, ["drift", "report", "m", "--html", str(page), *plots])
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "insufficient_data" in html and "100 of the 300 logged rows that stand in for it" in html
+    assert "outputs: version 1 of &#x27;m&#x27; has 100 of the 300 logged rows" in html
+    assert not plots or png.read_bytes()[:4] == b"\x89PNG"

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from modelport.monitoring.drift.schema import notes
+
 __all__ = ["STATUS_COLOURS", "render_html"]
 
-STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef8f00", "alert": "#c62828"}
+STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef8f00", "alert": "#c62828", "insufficient_data": "#757575"}
 REFERENCE_COLOUR = "#90a4ae"
 LIVE_COLOUR = "#1e88e5"
 
@@ -53,7 +55,9 @@ def render_html(report: Mapping[str, Any]) -> str:
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
-            f"<h1>{escape(title)}</h1><p>{summary}</p>{legend}",
+            f"<h1>{escape(title)}</h1><p>{summary}</p>",
+            *(f"<p>{escape(line)}</p>" for line in [report.get("reason", ""), *notes(report)] if line),
+            legend,
             _section("Inputs", report["features"]),
             _section("Outputs (prediction drift)", report["outputs"]),
             "</body></html>",

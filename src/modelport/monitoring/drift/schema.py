@@ -9,6 +9,7 @@ read as numbers first: that is the same value, not a different kind.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 
 from modelport.monitoring.drift.features import Features
 
-__all__ = ["Alignment", "align", "value_kind"]
+__all__ = ["Alignment", "align", "notes", "value_kind"]
 
 NULL_TEXT = "(null)"
 """How ``column_array`` writes a null in a text column."""
@@ -75,3 +76,20 @@ def _numbers(text: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
     except pa.ArrowInvalid:
         return None
     return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def notes(report: Mapping[str, Any]) -> list[str]:
+    """A report's features that could not be compared, and why its outputs were left out, as
+    sentences for the command line and the HTML page."""
+    found = [
+        f"{m['feature']}: {m['live']} live against {m['reference']} in the reference (type mismatch)"
+        for m in report.get("type_mismatches", [])
+    ]
+    unmatched = report.get("unmatched_features", {})
+    if unmatched.get("live_only"):
+        found.append(f"not in the reference: {', '.join(unmatched['live_only'])}")
+    if unmatched.get("reference_only"):
+        found.append(f"no live values: {', '.join(unmatched['reference_only'])}")
+    if "outputs_reason" in report:
+        found.append(f"outputs: {report['outputs_reason']}")
+    return found
