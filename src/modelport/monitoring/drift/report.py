@@ -150,7 +150,7 @@ def _numeric(name: str, ref: Array, cur: Array, settings: DriftSettings) -> Json
         edges = st.bin_edges(ref, settings.bins)
         ref_bins, cur_bins = st.bin_counts(ref, edges), st.bin_counts(cur, edges)
         psi = st.psi_of_counts(ref_bins, cur_bins)
-        _, psi_pvalue = st.chi_square(ref_bins, cur_bins)
+        _, psi_pvalue = st.chi_square(ref_bins, cur_bins, binned=True)
         ks, ks_pvalue = st.ks(ref, cur)
     else:  # one side has no usable value: the missing-value verdict speaks
         psi, psi_pvalue, ks, ks_pvalue = 0.0, 1.0, 0.0, 1.0

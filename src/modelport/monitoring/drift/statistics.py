@@ -11,6 +11,7 @@ takes longer to import than the rest of the server, which needs it only for a dr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -130,19 +131,26 @@ def category_counts(reference: Array, live: Array, max_categories: int) -> tuple
     return names, ref, cur
 
 
-def chi_square(reference_counts: Array, live_counts: Array) -> tuple[float, float]:
+def chi_square(reference_counts: Array, live_counts: Array, *, binned: bool = False) -> tuple[float, float]:
     """Test of homogeneity on the 2 x k table of counts: (chi-square statistic, p-value).
 
     Homogeneity, not goodness of fit, because the reference is a sample too. Columns where the
-    smaller sample would expect fewer than ``MIN_EXPECTED`` rows at the reference's share are pooled
-    into one (merged with the smallest other column while it is still too small); a 2 x 2 table
-    that is still too small gets Fisher's exact p-value. Pooling looks at the reference only: PSI
-    bins are cut at its quantiles, so column totals would reflect the live counts, and pooling the
-    columns where the live window happens to be low made 6 % of unchanged 100-row windows reach
-    p < 0.01. Fewer than two columns cannot differ: (0, 1).
+    smaller sample would expect fewer than ``MIN_EXPECTED`` rows are pooled into one (merged with
+    the smallest other column while it is still too small); a 2 x 2 table that is still too small
+    gets Fisher's exact p-value. Fewer than two columns cannot differ: (0, 1).
+
+    Which columns to pool must not depend on how the two rows differ. For categories, the
+    expectation comes from the column totals, which homogeneity leaves free. For ``binned``
+    counts (PSI's bins, cut at the reference's quantiles) the reference counts are fixed by the
+    cut and the totals follow the live counts: pooling where the live window happened to be low
+    made 6 % of unchanged 100-row windows reach p < 0.01. There the expectation comes from the
+    reference's share. (Deciding from the reference's share for categories fails the other way:
+    against a 10,000-row window, a category that a 200-row reference happened to under-count
+    gets pooled, and the pooled column differs.)
     """
     table = np.vstack([reference_counts, live_counts]).astype(np.float64)
-    table = _pool(table[:, table.sum(axis=0) > 0])
+    table = table[:, table.sum(axis=0) > 0]
+    table = _pool(table, _at_reference_share if binned else _at_column_total)
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 1.0
     from scipy import special, stats
@@ -167,20 +175,27 @@ def new_categories(reference_counts: Array, live_counts: Array) -> float:
     return float(stats.fisher_exact(table).pvalue)
 
 
-def _expected(table: Array) -> Array:
+def _at_reference_share(table: Array) -> Array:
     """Per column, the rows the smaller sample would hold at the reference's share."""
     rows = table.sum(axis=1)
     expected: Array = rows.min() * table[0] / max(rows[0], 1)
     return expected
 
 
-def _pool(table: Array) -> Array:
-    rare = _expected(table) < MIN_EXPECTED
+def _at_column_total(table: Array) -> Array:
+    """Per column, the smaller of its two expected counts under homogeneity."""
+    rows = table.sum(axis=1)
+    expected: Array = rows.min() * table.sum(axis=0) / max(rows.sum(), 1)
+    return expected
+
+
+def _pool(table: Array, expect: Callable[[Array], Array]) -> Array:
+    rare = expect(table) < MIN_EXPECTED
     if table.shape[1] <= 2 or not rare.any():
         return table
     kept, pooled = table[:, ~rare], table[:, rare].sum(axis=1, keepdims=True)
-    while kept.shape[1] > 1 and _expected(np.hstack([kept, pooled]))[-1] < MIN_EXPECTED:
-        smallest = int(np.argmin(kept[0]))
+    while kept.shape[1] > 1 and expect(np.hstack([kept, pooled]))[-1] < MIN_EXPECTED:
+        smallest = int(np.argmin(kept.sum(axis=0)))
         pooled = pooled + kept[:, smallest : smallest + 1]
         kept = np.delete(kept, smallest, axis=1)
     return np.hstack([kept, pooled])

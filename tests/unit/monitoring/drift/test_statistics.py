@@ -141,3 +141,17 @@ def test_the_effect_sizes_docs_monitoring_quotes() -> None:
     assert st.psi_of_counts(np.array([95, 5]), np.array([80, 20])) == pytest.approx(0.23, abs=0.005)
     assert st.js_distance(np.array([0, 100]), np.array([5, 95])) == pytest.approx(0.16, abs=0.005)
     assert st.js_distance(np.array([0, 100]), np.array([10, 90])) == pytest.approx(0.23, abs=0.005)
+
+
+def test_psi_bins_pool_at_the_reference_share_categories_at_the_column_totals() -> None:
+    from scipy import stats
+
+    # Bins cut at the reference's deciles hold 100 reference rows each. Two bins the live window
+    # happens to fill with 3 rows have column totals of 103, an expectation of 9.4 live rows: a
+    # category there is pooled, a bin is not (10 rows at the reference's share).
+    reference, live = np.full(10, 100), np.array([3, 3, 12, 12, 12, 12, 12, 12, 12, 10])
+    whole = stats.chi2_contingency(np.vstack([reference, live]), correction=False)
+    assert st.chi_square(reference, live, binned=True) == pytest.approx((whole.statistic, whole.pvalue))
+    pooled = np.vstack([[*reference[2:], 200], [*live[2:], 6]])
+    expected = stats.chi2_contingency(pooled, correction=False)
+    assert st.chi_square(reference, live) == pytest.approx((expected.statistic, expected.pvalue))
