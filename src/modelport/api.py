@@ -1,4 +1,5 @@
-"""The Python API: register a fitted model object or a model file in one call."""
+"""The Python API: register a fitted model object or a model file in one call; score a file
+(``batch_predict``) or data in memory (``predict``) with a registered version."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import numpy as np
 from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
+from modelport.core.targets import Target
 from modelport.core.tensors import Signature
 from modelport.registry.local import open_registry
 from modelport.registry.records import ModelVersion
 from modelport.runtimes.export import export_model
 from modelport.runtimes.probe import ONLY_INPUT
 
-__all__ = ["register"]
+__all__ = ["batch_predict", "predict", "register"]
 
 
 def register(
@@ -46,7 +48,7 @@ def register(
     (pyarrow, pandas): one column per feature, checked against the signature.
     ``home`` defaults to ``MODELPORT_HOME`` or ``~/.modelport``.
     """
-    settings = Settings(home=Path(home)) if home is not None else Settings()
+    settings = _settings(home)
     with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp:
         exported = export_model(model, Path(tmp))
         request = RegistrationRequest(
@@ -67,6 +69,61 @@ def register(
             return Registrar(registry, settings.serving.probe_timeout_s).register(request)
         finally:
             registry.close()
+
+
+def batch_predict(
+    target: str, input: str | Path, output: str | Path, *, home: str | Path | None = None, **options: Any
+) -> dict[str, Any]:
+    """Score ``input`` (a Parquet, CSV or JSONL file, a directory or a glob of them) with ``target``
+    (``name``, ``name:3``, ``name@alias``) into the directory ``output``, as ``modelport batch``
+    does, and return its summary. ``options`` are the command's: ``format``, ``id_columns``,
+    ``features``, ``errors``, ``max_errors``, ``chunk_rows``, ``overwrite``, ``resume``.
+    A failure raises a ``ModelportError`` (or ``OSError``) once the manifest says ``failed``.
+    """
+    from modelport.batch import BatchOptions, run_batch
+
+    for key in ("id_columns", "features"):
+        if key in options:
+            options[key] = tuple(options[key])
+    if options.get("errors") is not None:
+        options["errors"] = Path(options["errors"])
+    try:
+        batch_options = BatchOptions(target=target, input=str(input), output=Path(output), **options)
+    except TypeError as error:
+        raise InvalidInput(f"batch_predict: {error}") from None
+    settings = _settings(home)
+    registry = open_registry(settings)
+    try:
+        return run_batch(registry, settings, batch_options)
+    finally:
+        registry.close()
+
+
+def predict(
+    target: str, data: Any, *, features: list[str] | None = None, home: str | Path | None = None
+) -> Any:
+    """``data`` scored in this process by ``target``, answered in kind: a pandas DataFrame or a
+    pyarrow Table gets one column per output; a numpy array (the model's one input) gets the output's
+    array, or a structured array with a field per output. Columns map to inputs as in
+    ``batch_predict``; the first bad row raises ``InvalidInput`` naming its row and column."""
+    from modelport.batch.job import load_model
+    from modelport.batch.memory import predict_data
+
+    settings = _settings(home)
+    registry = open_registry(settings)
+    try:
+        version = registry.resolve_target(Target.parse(target))
+        model = load_model(registry, settings, version)
+    finally:
+        registry.close()
+    try:
+        return predict_data(model, f"{version.model}:{version.number}", data, tuple(features or ()))
+    finally:
+        model.close()
+
+
+def _settings(home: str | Path | None) -> Settings:
+    return Settings(home=Path(home)) if home is not None else Settings()
 
 
 def _signature(signature: Signature | Mapping[str, Any] | None) -> Signature | None:

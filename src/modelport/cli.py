@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from modelport.cli_batch import add_batch_command
 from modelport.cli_context import Context, client_token, fail_cleanly, pass_context, refuse_token_argument
 from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
@@ -253,3 +254,4 @@ add_model_commands(main)
 add_endpoint_commands(main)
 add_monitor_commands(main)
 add_drift_commands(main)
+add_batch_command(main)

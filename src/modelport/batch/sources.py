@@ -1,0 +1,116 @@
+"""Where a batch job's rows come from: Parquet, CSV or JSONL files, a directory or glob of them,
+or JSONL on stdin (``-``), read as a stream of record batches through ``pyarrow.dataset``.
+
+CSV is read as text and converted by the column map (``convert``), as the online path converts
+JSON: a cell that is not a number becomes one bad row, not a failed file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.json as pajson
+
+from modelport.core.errors import InvalidInput
+
+__all__ = ["FORMATS", "Source", "format_of", "open_source"]
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+"""File extension → format, for inputs and outputs."""
+
+STDIN = "-"
+
+
+def format_of(path: str) -> str | None:
+    return FORMATS.get(os.path.splitext(path)[1].lower())
+
+
+@dataclass
+class Source:
+    """The input of a job: its files (none for stdin) and how to stream their rows."""
+
+    name: str
+    format: str
+    files: tuple[str, ...]
+    stdin: IO[bytes] | None = None
+
+    def fingerprint(self) -> list[dict[str, Any]]:
+        """Each file's path, size and modification time: a resumed job checks that none changed."""
+        return [
+            {"path": f, "size": os.stat(f).st_size, "mtime_ns": os.stat(f).st_mtime_ns} for f in self.files
+        ]
+
+    def count_rows(self) -> int | None:
+        """The number of rows when the files say it cheaply (Parquet footers), else ``None``."""
+        if self.format != "parquet":
+            return None
+        return int(self._dataset().count_rows())
+
+    def batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The rows in file order; ``InvalidInput`` names a file that cannot be read or parsed."""
+        try:
+            if self.stdin is not None:
+                yield from pajson.open_json(self.stdin, read_options=pajson.ReadOptions(use_threads=False))
+                return
+            yield from self._dataset().to_batches(batch_size=batch_rows)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise InvalidInput(self._describe(error)) from None
+
+    def _describe(self, error: Exception) -> str:
+        text = str(error).split("\n")[0]
+        return f"cannot read {self.name}: {text}"
+
+    def _dataset(self) -> ds.Dataset:
+        try:
+            return ds.dataset(list(self.files), format=self._file_format())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise InvalidInput(self._describe(error)) from None
+
+    def _file_format(self) -> ds.FileFormat:
+        if self.format == "parquet":
+            return ds.ParquetFileFormat()
+        if self.format == "jsonl":
+            return ds.JsonFileFormat()
+        read = pacsv.ReadOptions(use_threads=False)  # so that a parse error names its row
+        names = pacsv.open_csv(self.files[0], read_options=read).schema.names
+        return ds.CsvFileFormat(
+            read_options=read,
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+            ),
+        )
+
+
+def open_source(spec: str, stdin: IO[bytes] | None = None) -> Source:
+    """The source ``spec`` names: ``-`` (JSONL on ``stdin``), a file, a directory or a glob."""
+    if spec == STDIN:
+        if stdin is None:
+            raise InvalidInput("'-' reads JSONL from standard input, which this caller does not have")
+        return Source("standard input", "jsonl", (), stdin=stdin)
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(
+            str(p)
+            for p in path.rglob("*")
+            if p.is_file() and format_of(p.name) and not p.name.startswith(("_", "."))
+        )
+    elif glob.has_magic(spec):
+        files = sorted(f for f in glob.glob(spec, recursive=True) if os.path.isfile(f))
+    elif path.is_file():
+        files = [spec]
+    else:
+        raise InvalidInput(f"input {spec!r} does not exist")
+    if not files:
+        raise InvalidInput(f"input {spec!r} holds no .parquet, .csv or .jsonl file")
+    formats = {format_of(f) for f in files}
+    if None in formats or len(formats) != 1:
+        raise InvalidInput(f"input {spec!r}: give files of one format: .parquet, .csv or .jsonl")
+    return Source(spec, str(formats.pop()), tuple(os.path.abspath(f) for f in files))
