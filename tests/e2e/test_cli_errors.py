@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 
 from modelport.cli import main
-from tests.e2e.conftest import MODELPORT, Server, base_env, register, run_cli, running_server
+from tests.e2e.conftest import (
+    MODELPORT,
+    Server,
+    base_env,
+    register,
+    run_cli,
+    run_cli_in_process,
+    running_server,
+)
 from tests.tmpfs import tmpfs
 
 BIG_MODEL_BYTES = 600_000
@@ -251,8 +259,10 @@ def test_a_bad_input_is_one_line_never_a_traceback(
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{not json")
     files = {"{bad_json}": str(bad_json), "{iris}": str(model_files["iris"]), "{server}": served.url}
-    result = run_cli(
-        served.home, *[files.get(a, a) for a in args], env={"MODELPORT_PORT": str(served.port)}, check=False
+    # In process: the same click command as the console script, ~50 times without an interpreter start
+    # each (what would be a traceback raises here); the console script's own process: the tests above.
+    result = run_cli_in_process(
+        served.home, *[files.get(a, a) for a in args], env={"MODELPORT_PORT": str(served.port)}
     )
     if args[0] == "serve":  # an invalid option is click's usage error (exit 2), as for any command
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
