@@ -1,0 +1,66 @@
+"""``modelport.predict`` answers in kind (DataFrame, Table, ndarray) what the model itself answers;
+``modelport.batch_predict`` runs a job and returns its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import modelport
+from modelport.core import InvalidInput
+
+X, Y = load_iris(return_X_y=True, as_frame=True)
+X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> LogisticRegression:
+    return LogisticRegression(max_iter=500).fit(X, Y)
+
+
+def test_predict_answers_a_data_frame_with_a_data_frame_on_its_index(
+    fitted: LogisticRegression, tmp_path: Path
+) -> None:
+    modelport.register(fitted, "iris", sample_input=X[:3], trusted=True, home=tmp_path)
+    rows = X.iloc[[0, 60, 120]].set_index(pd.Index(["a", "b", "c"]))
+    answer = modelport.predict("iris", rows, home=tmp_path)
+    assert isinstance(answer, pd.DataFrame) and list(answer.index) == ["a", "b", "c"]
+    assert answer["label"].tolist() == fitted.predict(rows).tolist()
+    assert np.allclose(np.stack(answer["probabilities"]), fitted.predict_proba(rows))
+    table = modelport.predict("iris", pa.Table.from_pandas(rows, preserve_index=False), home=tmp_path)
+    assert isinstance(table, pa.Table) and table.column("label").to_pylist() == answer["label"].tolist()
+
+
+def test_predict_answers_an_array_with_a_structured_array_and_names_a_bad_row(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    modelport.register(model_files["iris"], "onnx-iris", home=tmp_path)
+    rows = X.to_numpy()[[0, 60, 120]]
+    answer = modelport.predict("onnx-iris", rows, home=tmp_path)
+    assert isinstance(answer, np.ndarray) and answer.dtype.names == ("label", "probabilities")
+    assert answer["label"].tolist() == [0, 1, 2] and answer["probabilities"].shape == (3, 3)
+    rows[1, 2] = np.nan  # a float input takes NaN; an input column of text does not
+    assert modelport.predict("onnx-iris", rows, home=tmp_path)["label"].shape == (3,)
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 2.0], "c": ["1", "x"], "d": [1.0, 2.0]})
+    with pytest.raises(InvalidInput, match=r"^row 1: column 'c': 'x' is not FP32$"):
+        modelport.predict("onnx-iris", frame, features=["a", "b", "c", "d"], home=tmp_path)
+
+
+def test_batch_predict_returns_the_summary_and_refuses_unknown_options(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    modelport.register(model_files["iris"], "onnx-iris", home=tmp_path)
+    pq.write_table(pa.table({f"X[{i}]": X.iloc[:, i] for i in range(4)}), tmp_path / "in.parquet")
+    summary = modelport.batch_predict("onnx-iris", tmp_path / "in.parquet", tmp_path / "out", home=tmp_path)
+    assert (summary["state"], summary["rows_scored"], summary["parts"]) == ("complete", 150, 1)
+    with pytest.raises(InvalidInput, match="unexpected keyword argument 'chunk_size'"):
+        modelport.batch_predict(
+            "onnx-iris", tmp_path / "in.parquet", tmp_path / "o2", chunk_size=5, home=tmp_path
+        )
