@@ -83,6 +83,9 @@ def _one_by_one(column: pa.ChunkedArray, name: str, datatype: Datatype, bad: Bad
 
 
 def _nested(column: pa.ChunkedArray, item: InputColumns, bad: BadRows) -> np.ndarray:
+    fast = _matrix(column, item)
+    if fast is not None:
+        return fast
     name, spec = item.columns[0], item.spec
     _mark(bad, column, f"column {name!r} is null (missing)")
     shape = tuple(1 if d == -1 else d for d in spec.shape[1:])
@@ -103,6 +106,30 @@ def _nested(column: pa.ChunkedArray, item: InputColumns, bad: BadRows) -> np.nda
             array = np.zeros(shape, spec.datatype.numpy_dtype)
         rows.append(array)
     return np.stack(rows) if rows else np.empty((0, *shape), spec.datatype.numpy_dtype)
+
+
+def _matrix(column: pa.ChunkedArray, item: InputColumns) -> np.ndarray | None:
+    """A list column of a matrix input in one step, when every row is a whole list of plain numbers
+    (else ``None``, and the row-by-row path finds the bad ones)."""
+    spec = item.spec
+    if len(spec.shape) != 2 or spec.datatype is Datatype.BYTES or column.null_count or not len(column):
+        return None
+    array = column.combine_chunks()
+    lengths = pc.list_value_length(array)
+    width = pc.min_max(lengths).as_py()
+    if width["min"] != width["max"] or spec.shape[1] not in (-1, width["min"]):
+        return None
+    values = pc.list_flatten(array)
+    if values.null_count:
+        return None
+    try:
+        converted = pc.cast(
+            values, _ARROW[spec.datatype], safe=not _widening(values.type, _ARROW[spec.datatype])
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    flat = np.asarray(converted.to_numpy(zero_copy_only=False), dtype=spec.datatype.numpy_dtype)
+    return flat.reshape(len(column), width["min"])
 
 
 def _mark(bad: BadRows, column: pa.ChunkedArray, reason: str) -> None:
