@@ -140,6 +140,38 @@ def test_jsonl_on_stdin_with_a_list_column_and_csv_output(batch_home: Path, tmp_
     assert [line.split(",")[:2] for line in part[1:]] == [["10", "0"], ["11", "0"]]
 
 
+def test_a_directory_or_glob_is_one_input_in_name_order(batch_home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, value in [("b.parquet", 2.0), ("a.parquet", 1.0), ("_skipped.parquet", 9.0)]:
+        pq.write_table(pa.table({f"X[{i}]": [value] * 3 for i in range(4)} | {"k": [name] * 3}), data / name)
+    for spec, output in [(data, tmp_path / "out-dir"), (str(data / "[ab].parquet"), tmp_path / "out-glob")]:
+        result = invoke(batch_home, "iris", spec, output, "--id-column", "k", "--chunk-rows", "2")
+        assert result.exit_code == 0, result.output
+        assert scored(output).column("k").to_pylist() == ["a.parquet"] * 3 + ["b.parquet"] * 3
+        assert [p["start"] for p in manifest(output)["parts"]] == [0, 2, 4]
+
+
+def test_overwrite_replaces_a_job_only_and_resume_refuses_a_changed_input(
+    batch_home: Path, tmp_path: Path
+) -> None:
+    source, output = tmp_path / "in.parquet", tmp_path / "out"
+    pq.write_table(pa.table({f"X[{i}]": [1.0, 2.0] for i in range(4)}), source)
+    assert invoke(batch_home, "iris", source, output).exit_code == 0
+    assert invoke(batch_home, "iris", source, output, "--overwrite").exit_code == 0
+    pq.write_table(pa.table({f"X[{i}]": [1.0, 2.0, 3.0] for i in range(4)}), source)
+    result = invoke(batch_home, "iris", source, output, "--resume")
+    assert (
+        result.exit_code == 1
+        and "changed since the job started; start again with --overwrite" in result.stderr
+    )
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = invoke(batch_home, "iris", source, tmp_path / "mine", "--overwrite")
+    assert result.exit_code == 1 and "is a directory that no batch job wrote" in result.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
 def _truncated(tmp_path: Path) -> Path:
     pq.write_table(pa.table({f"X[{i}]": [1.0] * 100 for i in range(4)}), tmp_path / "whole.parquet")
     data = (tmp_path / "whole.parquet").read_bytes()
