@@ -115,7 +115,10 @@ def test_every_worker_writes_its_own_segments_and_no_worker_deletes_anothers_ope
 ) -> None:
     home = tmp_path / "home"
     register(home, model_files["iris"], "iris")
-    too_small = {"MODELPORT_PAYLOADS__RETENTION_MAX_BYTES": "1"}  # every segment but the open ones goes
+    too_small = {  # every segment but the open ones goes, every flush
+        "MODELPORT_PAYLOADS__RETENTION_MAX_BYTES": "1",
+        "MODELPORT_PAYLOADS__RETENTION_INTERVAL_S": "0.1",
+    }
     with running_server(home, log_dir, args=["--workers", "2"], **FAST_FLUSH, **too_small) as server:
         run_cli(
             home, "monitor", "set", "iris", "--sample-rate", "1"

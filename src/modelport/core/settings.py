@@ -137,6 +137,9 @@ class PayloadSettings(BaseModel):
     """Bytes on disk kept per name; the oldest segments go first."""
     retention_max_age_s: float = Field(7 * 24 * 3600.0, gt=0)
     """Segments whose newest row is older than this are deleted."""
+    retention_interval_s: float = Field(60.0, gt=0)
+    """How often each process enforces retention over every name's folder (and on shutdown); while
+    the log is paused, also before each retry."""
 
 
 class DriftSettings(BaseModel):

@@ -4,9 +4,11 @@ The request path does two things: a sampling draw and ``offer`` (an append to a 
 counted drop when the buffer is full or the log is paused). It never waits, never copies an
 array and never touches the disk. The writer thread converts, redacts and writes.
 
-Memory is bounded in bytes (``buffer_max_bytes``): the tensors of records waiting in the buffer
-plus the rows converted from them and not yet written, all names together. Past half of it the
-writer flushes early; past all of it, new records are dropped.
+The writer drains the buffer every tick, but converts and writes only every flush interval:
+then each name with new records is converted in one go and written as one part file (see
+``segments``), so a flush costs what is new. Memory is bounded in bytes (``buffer_max_bytes``):
+the tensors of the records not yet written, all names together. Past half of it the writer
+flushes early; past all of it, new records are dropped.
 
 A write that fails (a full disk, a directory that cannot be created, ...) pauses the log: what
 was not yet on disk is dropped and counted, new records are dropped at once, and every flush
@@ -66,8 +68,11 @@ class PayloadLog:
         self._capacity = settings.buffer_size
         self._offered_bytes = 0
         """Bytes of records ever queued (written by the request path only)."""
-        self._drained_bytes = 0
-        """Bytes of records ever taken from the queue (written by the writer thread only)."""
+        self._released_bytes = 0
+        """Bytes of records ever written or dropped (written by the writer thread only)."""
+        self._waiting: list[Record] = []
+        """Drained records waiting for the next flush: converted then, a name at a time."""
+        self._waiting_bytes = 0
         self._refused: dict[tuple[str, str], int] = {}
         """Drops counted on the request path (event loop thread)."""
         self._lost: dict[tuple[str, str], int] = {}
@@ -76,7 +81,7 @@ class PayloadLog:
         self._paused_reason: str | None = None
         self._paused_names: set[str] = set()
         """Names that dropped records while paused: where a resume must be able to write."""
-        self._flush_at = self._retry_at = 0.0
+        self._flush_at = self._retry_at = self._retain_at = 0.0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -93,7 +98,7 @@ class PayloadLog:
     def offer(self, record: Record) -> bool:
         """Queue ``record`` for writing, or count it as dropped; never blocks."""
         size = _record_bytes(record)
-        held = self._offered_bytes - self._drained_bytes + self._writer.pending_bytes
+        held = self._offered_bytes - self._released_bytes
         if self._paused_reason is not None:
             reason = PAUSED
         elif len(self._buffer) >= self._capacity or held + size > self._settings.buffer_max_bytes:
@@ -121,28 +126,39 @@ class PayloadLog:
             thread.join()
 
     def step(self, *, final: bool = False) -> None:
-        """One round of the writer: drain the buffer; every flush interval (and when ``final``, or when
-        half the memory is taken), enforce retention, then write what is new."""
+        """One round of the writer: drain the buffer; every flush interval (and when ``final``, or
+        when half the memory is taken) convert what waits, enforce retention if its interval has
+        passed, then write."""
         now = self._clock()
-        batch = self._drain()
+        batch, size = self._drain()
         if self._paused_reason is not None:
             self._count_lost(batch, PAUSED)
+            self._released_bytes += size
             self._paused_names.update(record.name for record in batch)
             if now >= self._retry_at:
                 self._retry_at = now + self._settings.flush_interval_s
                 self._retain()
                 self._try_resume()
             return
-        self._append(batch)
+        self._waiting.extend(batch)
+        self._waiting_bytes += size
         due = final or now >= self._flush_at
+        if not due and self._waiting_bytes <= self._settings.buffer_max_bytes // 2:
+            return
+        if due:
+            self._flush_at = now + self._settings.flush_interval_s
+        waiting, self._waiting = self._waiting, []
         try:
-            if due:
-                self._flush_at = now + self._settings.flush_interval_s
+            self._append(waiting)
+            if final or now >= self._retain_at:
+                self._retain_at = now + self._settings.retention_interval_s
                 self._bytes = self._writer.enforce_retention()  # first: it may free what writing needs
-            crowded = self._writer.pending_bytes > self._settings.buffer_max_bytes // 2
-            self._writer.flush(due=due or crowded, final=final)
+            self._writer.flush(final=final)
         except Exception as error:
             self._pause(now, error)
+        finally:
+            self._released_bytes += self._waiting_bytes
+            self._waiting_bytes = 0
         if self._writer.grown:  # what this flush added, until the next retention counts it
             grown, self._writer.grown = self._writer.grown, {}
             counted = self._bytes.copy()  # a new dict: a scrape may be reading the old one
@@ -181,7 +197,7 @@ class PayloadLog:
             self.step()
         self.step(final=True)
 
-    def _drain(self) -> list[Record]:
+    def _drain(self) -> tuple[list[Record], int]:
         batch = []
         buffer = self._buffer
         drained = 0
@@ -189,8 +205,7 @@ class PayloadLog:
             record, size = buffer.popleft()
             batch.append(record)
             drained += size
-        self._drained_bytes += drained
-        return batch
+        return batch, drained
 
     def _append(self, batch: list[Record]) -> None:
         """Convert and redact ``batch`` into the open segments (memory only), name by name: a record

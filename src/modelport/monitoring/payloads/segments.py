@@ -101,8 +101,6 @@ class SegmentWriter:
         self._sequence = itertools.count()
         self._open: dict[tuple[str, str], _Segment] = {}
         self._lock: int | None = None
-        self.pending_bytes = 0
-        """In-memory size of the rows not yet on disk, all names together."""
         self.written: dict[str, int] = {}
         """Records on disk per name, since this writer started."""
         self.grown: dict[str, int] = {}
@@ -117,16 +115,16 @@ class SegmentWriter:
         segment = self._open.get(key)
         if segment is None:
             segment = self._open[key] = self._new_segment(name, kind)
+        size = table.nbytes
         segment.pending.append(table)
         segment.pending_records += records
-        segment.pending_bytes += table.nbytes
+        segment.pending_bytes += size
         segment.rows += table.num_rows
-        segment.nbytes += table.nbytes
-        self.pending_bytes += table.nbytes
+        segment.nbytes += size
 
-    def flush(self, *, due: bool = True, final: bool = False) -> None:
-        """Write a part of each segment with rows not yet on disk (when ``due``, or when the segment is
-        finished), then merge the finished ones: full, past their age (all of them if ``final``)."""
+    def flush(self, *, final: bool = False) -> None:
+        """Write a part of each segment with rows not yet on disk, then merge the finished ones: full,
+        past their age, with too many parts (all of them if ``final``)."""
         now = self._clock()
         for key, segment in list(self._open.items()):
             finished = (
@@ -136,7 +134,7 @@ class SegmentWriter:
                 or now - segment.opened >= self._settings.segment_max_age_s
                 or len(segment.parts) >= MAX_PARTS
             )
-            if segment.pending and (due or finished):
+            if segment.pending:
                 self._write_part(segment)
             if finished:
                 self._merge(segment)
@@ -154,7 +152,6 @@ class SegmentWriter:
             segment.rows -= sum(t.num_rows for t in segment.pending)
             segment.nbytes -= segment.pending_bytes
             segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
-        self.pending_bytes = 0
         return lost
 
     def probe(self, names: Iterable[str]) -> None:
@@ -255,7 +252,6 @@ class SegmentWriter:
         segment.parts.append(path)
         segment.part_bytes += size
         self._grow(segment.name, size)
-        self.pending_bytes -= segment.pending_bytes
         self.written[segment.name] = self.written.get(segment.name, 0) + segment.pending_records
         segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
 

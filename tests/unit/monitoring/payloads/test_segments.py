@@ -49,6 +49,7 @@ def test_segments_rotate_by_rows_bytes_and_age(tmp_path: Path) -> None:
     for i in range(5):
         by_rows.offer(record(at=START + i))
         by_rows.step()
+        clock.now += 5  # a flush interval: the next step writes
     by_rows.step(final=True)
     assert len(segment_files(tmp_path / "rows")) == 3  # 4 + 4 + 2 rows
 
@@ -56,6 +57,7 @@ def test_segments_rotate_by_rows_bytes_and_age(tmp_path: Path) -> None:
     for i in range(3):
         by_bytes.offer(record(at=START + i))
         by_bytes.step()
+        clock.now += 5
     assert len(segment_files(tmp_path / "bytes")) == 3
 
     by_age = logged(tmp_path / "age", clock, segment_max_age_s=60, flush_interval_s=1)
@@ -73,7 +75,8 @@ def test_retention_deletes_by_age_then_oldest_first_by_size(tmp_path: Path) -> N
     log = logged(tmp_path, clock, segment_max_rows=1, retention_max_age_s=100)
     for i in range(4):
         log.offer(record(at=START + 10 * i))
-        log.step()  # a segment of one record each (rotation looks at each batch the writer drains)
+        log.step()  # a segment of one record each (rotation looks at each flush)
+        clock.now += 5
     log.step(final=True)
     assert len(segment_files(tmp_path)) == 4
     clock.now = START + 115  # the first two segments' rows are now older than 100 s
