@@ -108,3 +108,16 @@ def test_parts_left_by_a_crash_after_their_merge_are_not_read_twice(tmp_path: Pa
     assert PayloadStore(tmp_path).read("credit").num_rows == 6
     log.step(final=True)  # retention deletes the duplicates
     assert len(segment_files(tmp_path)) == 1
+
+
+def test_a_damaged_segment_is_skipped_and_counted(tmp_path: Path) -> None:
+    log = logged(tmp_path, Clock())
+    log.offer(record())
+    log.step(final=True)
+    (good,) = segment_files(tmp_path)
+    damaged = bytearray(good.read_bytes())
+    damaged[4:40] = b"\xff" * 36  # the first column chunk; the footer at the end still reads
+    good.with_name("rows-20260101T000000-1-badbad-000000.parquet").write_bytes(bytes(damaged))
+    store = PayloadStore(tmp_path)
+    assert store.read("credit").num_rows == 2
+    assert store.unreadable == 1
