@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
+from modelport.monitoring.payloads.segments import MAX_PARTS
 
 from .helpers import START, Clock, record, segment_files
 
@@ -89,3 +90,20 @@ def test_retention_deletes_by_age_then_oldest_first_by_size(tmp_path: Path) -> N
     (kept,) = segment_files(tmp_path)
     assert PayloadStore(tmp_path).read("credit")["time"].to_pylist()[0].timestamp() == START + 30
     assert sized.bytes_on_disk() == {"credit": kept.stat().st_size}
+
+
+def test_a_segment_is_merged_once_it_has_max_parts(tmp_path: Path) -> None:
+    clock = Clock()
+    log = logged(tmp_path, clock, flush_interval_s=1)
+
+    def flush_one_record() -> None:
+        log.offer(record(at=clock.now))
+        log.step()
+        clock.now += 1
+
+    for _ in range(MAX_PARTS):
+        flush_one_record()
+    assert len(segment_files(tmp_path)) == MAX_PARTS
+    flush_one_record()  # writes its part, then merges them all
+    (merged,) = segment_files(tmp_path)
+    assert pq.read_metadata(merged).num_rows == 2 * (MAX_PARTS + 1)
