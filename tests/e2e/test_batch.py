@@ -7,8 +7,10 @@ Refusals run the CLI's command in this process (click's runner); what needs a pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import resource
 import signal
 import subprocess
@@ -68,6 +70,20 @@ def poll(condition: Callable[[], bool], timeout_s: float = 60) -> None:
         time.sleep(0.01)
 
 
+def on_a_terminal(command: list[str], env: dict[str, str]) -> str:
+    """Run ``command`` with stderr on a pseudo-terminal; what it drew there."""
+    leader, follower = pty.openpty()
+    job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    drawn = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the job has exited
+        while chunk := os.read(leader, 65536):
+            drawn += chunk
+    os.close(leader)
+    assert job.wait(timeout=120) == 0, drawn.decode(errors="replace")
+    return drawn.decode(errors="replace")
+
+
 def reference(model: Path, rows: np.ndarray) -> dict[str, np.ndarray]:
     """What the model file answers, asked directly with onnxruntime."""
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -102,6 +118,7 @@ def test_a_csv_is_scored_as_the_model_file_scores_it_and_bad_rows_are_listed(
         "--json",
     )
     summary = json.loads(done.stdout)
+    assert done.stderr == ""  # no progress bar when stderr is not a terminal
     assert summary["state"] == "partial"
     assert (summary["rows_in"], summary["rows_scored"], summary["rows_failed"]) == (150, 148, 2)
     assert (summary["model"], summary["version"], summary["parts"]) == ("iris", 1, 3)
@@ -281,7 +298,8 @@ def test_a_cancelled_then_killed_job_resumes_to_the_output_of_an_uninterrupted_r
         "the job ended before the kill"
     )
 
-    run_cli(batch_home, *command[1:], "--resume")
+    progress = on_a_terminal([*command, "--resume"], base_env(batch_home, COLUMNS="120"))
+    assert "rows/s" in progress and " rows " in progress, progress
     assert manifest(output)["state"] == "complete"
     assert manifest(output)["rows_in"] == rows
     resumed, uninterrupted = scored(output), scored(whole)
