@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import Server, iris_request, register, run_cli, running_server, wait_for
+from tests.e2e.conftest import Server, iris_request, register, running_server, wait_for
 from tests.tmpfs import tmpfs
 
 SETTINGS = {
@@ -53,9 +53,11 @@ def server(tmp_path: Path, log_dir: Path, model_files: dict[str, Path]) -> Itera
     home = tmp_path / "home"
     register(home, model_files["iris"], "iris")
     register(home, identity_onnx(tmp_path), "wide")
-    for name in ("iris", "wide"):
-        run_cli(home, "monitor", "set", name, "--sample-rate", "1")
     with tmpfs(home / "payloads", 1024), running_server(home, log_dir, **SETTINGS) as server:
+        with httpx.Client(base_url=server.url) as client:
+            for name in ("iris", "wide"):
+                assert client.put(f"/api/v1/monitoring/{name}", json={"sample_rate": 1}).status_code == 200
+        wait_for(server, "/api/v1/status", _applied)
         yield server
 
 
@@ -108,6 +110,12 @@ def test_the_log_loses_only_what_it_must(server: Server, tmp_path: Path) -> None
         assert not aged.exists()
         before = len(rows)
         wait_for(server, "/api/v1/payloads/iris?format=jsonl", lambda r: len(r.text.splitlines()) > before)
+
+
+def _applied(response: httpx.Response) -> bool:
+    """The server runs on the registry's latest revision (the monitor configs just set)."""
+    status = response.json()
+    return bool(status["registry_revision"] >= status["registry_head"])
 
 
 def _exported(server: Server, name: str, wanted: int) -> list[dict[str, object]]:
