@@ -206,6 +206,7 @@ def _truncated(tmp_path: Path) -> Path:
         ("unwritable output", "Not a directory"),
         ("missing column", "error: input 'X' takes 4 feature columns: name them X[0] … X[3]"),
         ("resume nothing", "has no _manifest.json: there is no batch job to resume"),
+        ("errors file exists", "a-file exists: --overwrite replaces it"),
     ],
 )
 def test_bad_input_is_refused_in_one_line(batch_home: Path, tmp_path: Path, case: str, message: str) -> None:
@@ -223,6 +224,7 @@ def test_bad_input_is_refused_in_one_line(batch_home: Path, tmp_path: Path, case
         "unwritable output": ["iris", good, tmp_path / "a-file" / "o"],
         "missing column": ["iris", tmp_path / "cols.csv", tmp_path / "o"],
         "resume nothing": ["iris", good, tmp_path / "exists", "--resume"],
+        "errors file exists": ["iris", good, tmp_path / "o", "--errors", tmp_path / "a-file"],
     }
     result = invoke(batch_home, *args[case])
     assert result.exit_code == 1, result.output

@@ -110,6 +110,8 @@ def _new(
     fmt = options.format or format_of(options.output.name) or "parquet"
     if options.chunk_rows < 1 or options.max_errors < 0:
         raise InvalidInput("--chunk-rows must be at least 1 and --max-errors at least 0")
+    if options.errors is not None and options.errors.exists() and not options.overwrite:
+        raise InvalidInput(f"errors file {options.errors} exists: --overwrite replaces it")
     prepare_new(options.output, options.overwrite)
     errors = options.errors or options.output / ERRORS_NAME
     manifest = Manifest(
