@@ -3,6 +3,7 @@
 One ``modelport serve --demo`` serves all the docs, from ``~/.modelport`` of a temporary ``HOME``, as
 ``make run`` does. Each doc's examples run in order, sharing state, in a fresh directory that holds
 the files a reader has at hand (READER_FILES). The text's 8080 and 8081 become the server's free ports,
+its ``sleep 6`` for the payload flush ``sleep 3`` (this server flushes every second, not every 5),
 and the venv's ``bin/`` leads the PATH. What an example shows it prints is checked
 (tests/e2e/doc_examples.py says how it is written).
 """
@@ -10,6 +11,7 @@ and the venv's ``bin/`` leads the PATH. What an example shows it prints is check
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,8 @@ from tests.e2e.doc_examples import DOCS, ROOT, SHELL, Example, examples, matches
 BLOCK_TIMEOUT_S = 180
 DEMO_READY_TIMEOUT_S = 120
 """Training and test-loading the three demo models comes first: on a busy machine, well over 30 s."""
+FLUSH_INTERVAL_S = 1
+"""The demo server's payload flush interval (the default is 5 s)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,13 @@ def reader_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     user_home = tmp_path_factory.mktemp("user")
     home, logs = user_home / ".modelport", tmp_path_factory.mktemp("logs")
-    # Payload rows reach the disk within 1 s rather than 5, well inside the examples' `sleep 6`.
+    # Payload rows reach the disk within 1 s rather than 5: the examples' `sleep 6` waits 3 s (_run).
     with running_server(
         home,
         logs,
         args=["--demo"],
         ready_timeout_s=DEMO_READY_TIMEOUT_S,
-        MODELPORT_PAYLOADS__FLUSH_INTERVAL_S="1",
+        MODELPORT_PAYLOADS__FLUSH_INTERVAL_S=str(FLUSH_INTERVAL_S),
     ) as server:
         status = httpx.get(f"{server.url}/api/v1/status", timeout=10).raise_for_status().json()
         env = base_env(user_home, HOME=str(user_home))
@@ -72,10 +76,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(env, {"8080": str(server.port), "8081": str(status["grpc_port"])})
 
 
+FLUSH_WAIT = re.compile(r"^sleep 6(?!\S)", re.MULTILINE)
+"""An example's wait for logged rows to reach the disk (the default 5 s flush interval, plus 1 s)."""
+
+
 def _run(example: Example, demo: Demo, cwd: Path) -> subprocess.CompletedProcess[str]:
     code = example.script()
     for documented, actual in demo.ports.items():
         code = code.replace(documented, actual)
+    code = FLUSH_WAIT.sub(f"sleep {FLUSH_INTERVAL_S + 2}", code)  # this server flushes every 1 s
     command = (
         [sys.executable, "-c", code]
         if example.language == "python"

@@ -3,6 +3,7 @@ that exist, so following it works (it used to suggest ``--token``, which the CLI
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from modelport.core.settings import Settings
-from tests.e2e.conftest import MODELPORT, base_env, free_port
+from tests.e2e.conftest import MODELPORT, base_env, free_port, run_cli_in_process
 
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
 
@@ -31,13 +32,15 @@ def serve_refusal(home: Path, *args: str, **env: str) -> str:
     return line
 
 
-def cli_options() -> set[str]:
-    """Every option of ``modelport`` and ``modelport serve``, as their help lists them."""
+@functools.cache
+def cli_options() -> frozenset[str]:
+    """Every option of ``modelport`` and ``modelport serve``, as their help lists them (read once)."""
     found: set[str] = set()
     for command in ([], ["serve"]):
-        page = subprocess.run([MODELPORT, *command, "--help"], capture_output=True, text=True, check=True)
+        page = run_cli_in_process(Path("unused"), *command, "--help")
+        assert page.returncode == 0, page.stderr
         found.update(OPTION.findall(page.stdout))
-    return found
+    return frozenset(found)
 
 
 def is_setting(variable: str) -> bool:
