@@ -78,13 +78,19 @@ def test_a_token_file_keeps_the_token_out_of_every_process(
     assert leaks == []
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
-def test_a_token_in_the_environment_is_not_inherited_by_workers(served: Path, log_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def token_server(served: Path, log_dir: Path) -> Iterator[Server]:
+    """Two workers, with the token in the supervisor's environment."""
     with running_server(served, log_dir, args=["--workers", "2"], MODELPORT_AUTH__TOKEN=TOKEN) as server:
-        _assert_token_required(server)
-        workers = list(_descendants(server.process.pid))
-        assert len(workers) >= 2
-        leaks = [where for pid in workers for where in _exposed(pid)]
+        yield server
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_a_token_in_the_environment_is_not_inherited_by_workers(token_server: Server) -> None:
+    _assert_token_required(token_server)
+    workers = list(_descendants(token_server.process.pid))
+    assert len(workers) >= 2
+    leaks = [where for pid in workers for where in _exposed(pid)]
     assert leaks == []  # the supervisor's own start-up environment is the caller's: not checked
 
 
@@ -95,15 +101,14 @@ def test_a_token_on_the_command_line_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_the_cli_reads_its_token_from_a_file(served: Path, log_dir: Path, tmp_path: Path) -> None:
+def test_the_cli_reads_its_token_from_a_file(token_server: Server, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    with running_server(served, log_dir, MODELPORT_AUTH__TOKEN=TOKEN) as server:
-        elsewhere = tmp_path / "no-local-registry"
-        listed = run_cli(elsewhere, "--server", server.url, "--token-file", token_file, "models", "--json")
-        assert '"iris"' in listed.stdout
-        refused = run_cli(elsewhere, "--server", server.url, "models", check=False)
-        assert refused.returncode == 1 and "token" in refused.stderr
+    elsewhere, url = tmp_path / "no-local-registry", token_server.url
+    listed = run_cli(elsewhere, "--server", url, "--token-file", token_file, "models", "--json")
+    assert '"iris"' in listed.stdout
+    refused = run_cli(elsewhere, "--server", url, "models", check=False)
+    assert refused.returncode == 1 and "token" in refused.stderr
 
 
 @pytest.mark.parametrize("content", [None, ""])
