@@ -43,9 +43,7 @@ def add_batch_command(main: click.Group) -> None:
     @click.option(
         "--chunk-rows",
         type=click.IntRange(min=1),
-        default=65_536,
-        show_default=True,
-        help="Rows per model call and per part file.",
+        help="Rows per model call and per part file (default 65536).",
     )
     @click.option(
         "--errors",
@@ -56,9 +54,8 @@ def add_batch_command(main: click.Group) -> None:
     @click.option(
         "--max-errors",
         type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Bad rows written to the errors file before the job fails.",
+        help="Bad rows written to the errors file before the job fails (default 0; "
+        "with --resume, the job's own unless given).",
     )
     @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
     @click.option("--resume", is_flag=True, help="Continue the interrupted job that writes OUTPUT.")
@@ -73,9 +70,9 @@ def add_batch_command(main: click.Group) -> None:
         id_columns: tuple[str, ...],
         features: str | None,
         fmt: str | None,
-        chunk_rows: int,
+        chunk_rows: int | None,
         errors_path: Path | None,
-        max_errors: int,
+        max_errors: int | None,
         overwrite: bool,
         resume: bool,
         as_json: bool,

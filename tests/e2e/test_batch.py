@@ -146,6 +146,22 @@ def test_the_first_bad_row_fails_the_job_naming_its_row_and_column(batch_home: P
     )
     assert manifest(tmp_path / "out")["state"] == "failed"
     assert manifest(tmp_path / "out")["parts"] == []
+    result = invoke(
+        batch_home, "iris", tmp_path / "in.parquet", tmp_path / "out", "--resume", "--features", "a"
+    )
+    assert result.exit_code == 1
+    assert (
+        "--resume continues with the options the job started with (see its manifest): leave out --features"
+        in (result.stderr)
+    )
+    result = invoke(
+        batch_home, "iris", tmp_path / "in.parquet", tmp_path / "out", "--resume", "--max-errors", "1"
+    )
+    assert result.exit_code == 0, result.output
+    assert (manifest(tmp_path / "out")["state"], manifest(tmp_path / "out")["rows_scored"]) == ("partial", 2)
+    assert (tmp_path / "out" / "_errors.jsonl").read_text().splitlines() == [
+        '{"row":1,"reason":"column \'X[0]\' is null (missing)"}'
+    ]  # written by the failed run, cut back, written once again
 
 
 def test_jsonl_on_stdin_with_a_list_column_and_csv_output(batch_home: Path, tmp_path: Path) -> None:
@@ -269,27 +285,27 @@ def test_a_cancelled_then_killed_job_resumes_to_the_output_of_an_uninterrupted_r
     whole = tmp_path / "whole"
     modelport.batch_predict("iris", tmp_path / "in.parquet", whole, chunk_rows=50, home=batch_home)
     output = tmp_path / "out"
-    command = [
-        str(MODELPORT),
-        "batch",
-        "iris",
-        str(tmp_path / "in.parquet"),
-        str(output),
-        "--chunk-rows",
-        "50",
-    ]
+    command = [str(MODELPORT), "batch", "iris", str(tmp_path / "in.parquet"), str(output)]
 
     def interrupt(extra: list[str], sig: signal.Signals) -> tuple[int, str]:
         job = subprocess.Popen(
             [*command, *extra], env=base_env(batch_home), stderr=subprocess.PIPE, text=True
         )
-        before = len(manifest(output)["parts"]) if (output / "_manifest.json").exists() else 0
-        poll(lambda: (output / "_manifest.json").exists() and len(manifest(output)["parts"]) > before + 2)
-        job.send_signal(sig)
-        _, stderr = job.communicate(timeout=60)
+        try:
+            before = len(manifest(output)["parts"]) if (output / "_manifest.json").exists() else 0
+            poll(
+                lambda: (
+                    job.poll() is not None
+                    or ((output / "_manifest.json").exists() and len(manifest(output)["parts"]) > before + 2)
+                )
+            )
+            assert job.poll() is None, "the job ended before the signal"
+            job.send_signal(sig)
+        finally:
+            _, stderr = job.communicate(timeout=60)
         return job.returncode, stderr
 
-    code, stderr = interrupt([], signal.SIGTERM)
+    code, stderr = interrupt(["--chunk-rows", "50"], signal.SIGTERM)
     assert code == 130
     assert "error: cancelled; the parts written are kept: --resume continues" in stderr
     assert manifest(output)["state"] == "cancelled"

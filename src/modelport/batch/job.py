@@ -38,10 +38,23 @@ class BatchOptions:
     id_columns: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     errors: Path | None = None
-    max_errors: int = 0
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    max_errors: int | None = None
+    """``None``: 0 for a new job, the manifest's for a resumed one."""
+    chunk_rows: int | None = None
+    """``None``: ``DEFAULT_CHUNK_ROWS``."""
     overwrite: bool = False
     resume: bool = False
+
+    def fixed_by_manifest(self) -> list[str]:
+        """The options given that a resumed job takes from its manifest instead."""
+        given = {
+            "--format": self.format,
+            "--id-column": self.id_columns,
+            "--features": self.features,
+            "--errors": self.errors,
+            "--chunk-rows": self.chunk_rows,
+        }
+        return [name for name, value in given.items() if value]
 
 
 def run_batch(
@@ -108,7 +121,9 @@ def _new(
     version = registry.resolve_target(Target.parse(options.target))
     source = open_source(options.input, stdin)
     fmt = options.format or format_of(options.output.name) or "parquet"
-    if options.chunk_rows < 1 or options.max_errors < 0:
+    chunk_rows = DEFAULT_CHUNK_ROWS if options.chunk_rows is None else options.chunk_rows
+    max_errors = options.max_errors or 0
+    if chunk_rows < 1 or max_errors < 0:
         raise InvalidInput("--chunk-rows must be at least 1 and --max-errors at least 0")
     if options.errors is not None and options.errors.exists() and not options.overwrite:
         raise InvalidInput(f"errors file {options.errors} exists: --overwrite replaces it")
@@ -124,10 +139,10 @@ def _new(
         output=str(options.output.resolve()),
         format=fmt,
         errors_file=str(errors.resolve()),
-        chunk_rows=options.chunk_rows,
+        chunk_rows=chunk_rows,
         id_columns=list(options.id_columns),
         features=list(options.features),
-        max_errors=options.max_errors,
+        max_errors=max_errors,
         started_at=_now(),
     )
     return manifest, version, source
@@ -136,7 +151,15 @@ def _new(
 def _resumed(
     registry: Registry, options: BatchOptions, stdin: IO[bytes] | None
 ) -> tuple[Manifest, ModelVersion, Source]:
+    fixed = options.fixed_by_manifest()
+    if fixed:
+        raise InvalidInput(
+            f"--resume continues with the options the job started with (see its manifest): leave out "
+            f"{fixed[0]}; only --max-errors may change"
+        )
     manifest = Manifest.load(options.output)
+    if options.max_errors is not None:
+        manifest.max_errors = options.max_errors
     if manifest.input == "-":
         raise InvalidInput("a job that read standard input cannot be resumed; start again with --overwrite")
     version = registry.get_version(manifest.model, manifest.version)
