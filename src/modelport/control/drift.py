@@ -121,6 +121,11 @@ class DriftService:
         if not features and not outputs and not inputs.problems:
             report["status"] = INSUFFICIENT
             report["reason"] = why_not or f"no feature of {name!r} could be compared with its reference"
+        elif report["status"] == INSUFFICIENT:  # every feature judged alone had too few rows
+            report["reason"] = (
+                f"fewer than drift.min_rows ({self._settings.min_rows}) usable rows on a side of every "
+                f"feature: {compared.num_rows} live rows, {report['reference']['rows']} reference rows"
+            )
         return report
 
     def _version_reference(

@@ -232,4 +232,14 @@ class DriftCollector(Collector):
                 status.add_metric([name, label], status_value(feature["status"]))
                 for statistic, value in feature["statistics"].items():
                     score.add_metric([name, label, statistic], value)
+            for label in _uncompared(report):  # an alert of the report's, with no statistics
+                status.add_metric([name, label], status_value("alert"))
         yield from (score, status)
+
+
+def _uncompared(report: Mapping[str, Any]) -> list[str]:
+    """Input features a report could not compare: text against numbers, or on one side only."""
+    unmatched = report.get("unmatched_features", {})
+    labels = [m["feature"] for m in report.get("type_mismatches", [])]
+    labels += [*unmatched.get("live_only", []), *unmatched.get("reference_only", [])]
+    return list(dict.fromkeys(labels))

@@ -289,3 +289,36 @@ def test_html_and_png_reports_of_insufficient_data(
     assert "insufficient_data" in html and "100 of the 300 logged rows that stand in for it" in html
     assert "outputs: version 1 of &#x27;m&#x27; has 100 of the 300 logged rows" in html
     assert not plots or png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_window_smaller_than_min_rows_says_why_it_has_no_verdict(
+    service: DriftService, registry: Registry, settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    _register(registry, tmp_path, WIDE, rng.normal(size=(1000, 3)))
+    _log(settings, {"x": rng.normal(size=(40, 3))}, T0)  # drift.min_rows is 100
+    report = service.report("m")
+    assert report["status"] == "insufficient_data"
+    assert report["reason"] == (
+        "fewer than drift.min_rows (100) usable rows on a side of every feature: "
+        "40 live rows, 1000 reference rows"
+    )
+
+
+def test_features_that_cannot_be_compared_are_alerts_in_the_gauges() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from modelport.monitoring.prometheus import DriftCollector
+
+    report = {
+        "status": "alert",
+        "features": [],
+        "outputs": [],
+        "type_mismatches": [{"feature": "zip", "reference": "text", "live": "number"}],
+        "unmatched_features": {"live_only": ["x[3]"], "reference_only": ["x[0]"]},
+    }
+    gauges = CollectorRegistry()
+    gauges.register(DriftCollector(lambda: {"m": report}))
+    text = generate_latest(gauges).decode()
+    for feature in ("_model", "zip", "x[3]", "x[0]"):
+        assert f'modelport_drift_status{{feature="{feature}",name="m"}} 2.0' in text
