@@ -164,6 +164,25 @@ def test_the_first_bad_row_fails_the_job_naming_its_row_and_column(batch_home: P
     ]  # written by the failed run, cut back, written once again
 
 
+def test_a_resumed_job_under_a_lower_max_errors_keeps_the_bad_rows_it_had(
+    batch_home: Path, tmp_path: Path
+) -> None:
+    source, output = tmp_path / "in.parquet", tmp_path / "out"
+    pq.write_table(pa.table({f"X[{i}]": [None, 1.0, 2.0] for i in range(4)}), source)
+    assert invoke(batch_home, "iris", source, output, "--chunk-rows", "1", "--max-errors", "1").exit_code == 0
+    killed = manifest(output)  # as a kill -9 after the first part leaves it
+    first = killed["parts"][0]
+    killed.update(state="running", parts=[first], rows_in=1, rows_scored=0, rows_failed=1)
+    (output / "_manifest.json").write_text(json.dumps(killed))
+    result = invoke(batch_home, "iris", source, output, "--resume", "--max-errors", "0")
+    assert result.exit_code == 0, result.output
+    assert (manifest(output)["state"], manifest(output)["rows_scored"], manifest(output)["rows_failed"]) == (
+        "partial",
+        2,
+        1,
+    )
+
+
 def test_jsonl_on_stdin_with_a_list_column_and_csv_output(batch_home: Path, tmp_path: Path) -> None:
     rows = "".join(json.dumps({"key": k, "X": [5.1, 3.5, 1.4, 0.2]}) + "\n" for k in (10, 11))
     result = invoke(batch_home, "iris:1", "-", tmp_path / "out.csv", "--id-column", "key", input=rows)

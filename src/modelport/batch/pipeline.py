@@ -85,7 +85,7 @@ def _score(
         if mapping is None:
             mapping = map_columns(model.signature, item.table.schema, manifest.features, manifest.id_columns)
         result = score_chunk(model, target, mapping, item)
-        over = manifest.max_errors - failed  # the first error past the limit, if this chunk has it
+        over = max(manifest.max_errors - failed, 0)  # the first error past the limit, if this chunk has it
         failed += len(result.errors)
         _put(scored, (result, over >= len(result.errors)), shared.stop)
         if over < len(result.errors):
