@@ -84,9 +84,9 @@ def run_cli(
 
 
 def run_cli_in_process(
-    home: Path, *args: str | Path, env: dict[str, str] | None = None
+    home: Path, *args: str | Path, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``run_cli(home, *args, env=env, check=False)``'s command, run in this process by click's runner
+    """``run_cli(home, *args, env=env, check=check)``'s command, run in this process by click's runner
     with the same variables: the CLI's own code path, without a second of interpreter start. What
     would have been a traceback is raised here. Tests of the console script's process itself (its
     entry point, a signal, a resource limit, a real terminal's stdin) use ``run_cli``."""
@@ -102,6 +102,8 @@ def run_cli_in_process(
         warnings.simplefilter("ignore", ResourceWarning)
         result = CliRunner().invoke(main, argv, env=variables, catch_exceptions=False)
         gc.collect()
+    if check and result.exit_code != 0:
+        pytest.fail(f"modelport {' '.join(argv)} exited {result.exit_code}\n{result.stdout}\n{result.stderr}")
     return subprocess.CompletedProcess(["modelport", *argv], result.exit_code, result.stdout, result.stderr)
 
 
@@ -109,8 +111,6 @@ def register(home: Path, path: Path, name: str, *options: str) -> dict[str, Any]
     """``modelport register PATH --name NAME OPTIONS --json``, parsed (``--json``: see test_cli for why),
     run in this process (``run_cli_in_process``): a module's models are set up faster."""
     result = run_cli_in_process(home, "register", path, "--name", name, *options, "--json")
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(result.args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return dict(json.loads(result.stdout))
 
 

@@ -22,7 +22,15 @@ from sklearn.datasets import load_iris
 import modelport
 from tests import models
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.conftest import IRIS_ROWS, Server, iris_request, register, run_cli, running_server, wait_for
+from tests.e2e.conftest import (
+    IRIS_ROWS,
+    Server,
+    iris_request,
+    register,
+    run_cli_in_process,
+    running_server,
+    wait_for,
+)
 
 TOKEN = "dashboard-secret"
 UNAUTHORIZED = "a valid bearer token is required"
@@ -55,7 +63,7 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
     reference = home.parent / "petals-reference.csv"
     reference.write_text("".join(",".join(map(str, row)) + "\n" for row in X.tolist()))
     assert register(home, model_files["iris"], DRIFTING, "--reference", str(reference))["has_reference_data"]
-    run_cli(home, "monitor", "set", DRIFTING, "--sample-rate", "1")
+    run_cli_in_process(home, "monitor", "set", DRIFTING, "--sample-rate", "1")
     modelport.register(model_files["iris"], HELD, alias="production", home=home)
     unloadable = modelport.register(models.iris_onnx(home.parent, c=0.3), HELD, home=home)
     stored = home / "artifacts" / unloadable.digest[:2] / unloadable.digest / unloadable.filename

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     iris_request,
     register,
     run_cli,
+    run_cli_in_process,
     running_server,
     wait_for,
 )
@@ -46,9 +47,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(home: Path, log_dir: Path, model_files: dict[str, Path]) -> Iterator[tuple[Server, int]]:
     register(home, model_files["iris"], "iris")
-    run_cli(home, "endpoint", "create", "flowers", "--route", "iris:1=100")
-    run_cli(home, "monitor", "set", "iris", "--sample-rate", "1", "--redact", "X=drop")
-    run_cli(home, "monitor", "set", "flowers", "--sample-rate", "1")
+    run_cli_in_process(home, "endpoint", "create", "flowers", "--route", "iris:1=100")
+    run_cli_in_process(home, "monitor", "set", "iris", "--sample-rate", "1", "--redact", "X=drop")
+    run_cli_in_process(home, "monitor", "set", "flowers", "--sample-rate", "1")
     grpc_port = free_port()
     env = {"MODELPORT_PAYLOADS__FLUSH_INTERVAL_S": "0.1", "MODELPORT_GRPC__PORT": str(grpc_port)}
     with running_server(home, log_dir, **env) as server:

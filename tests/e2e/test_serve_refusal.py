@@ -38,7 +38,6 @@ def cli_options() -> frozenset[str]:
     found: set[str] = set()
     for command in ([], ["serve"]):
         page = run_cli_in_process(Path("unused"), *command, "--help")
-        assert page.returncode == 0, page.stderr
         found.update(OPTION.findall(page.stdout))
     return frozenset(found)
 
