@@ -68,11 +68,11 @@ def test_reference_data_is_kept(tmp_path: Path) -> None:
     ],
 )
 def test_a_reference_that_does_not_fit_registers_nothing(
-    tmp_path: Path, reference: object, message: str
+    tmp_path: Path, model_files: dict[str, Path], reference: object, message: str
 ) -> None:
-    estimator = LogisticRegression(max_iter=500).fit(X, Y)
+    """(An ONNX file: its test-load is quicker than a scikit-learn estimator's; the check is the same.)"""
     with pytest.raises(InvalidInput, match=message):
-        modelport.register(estimator, "iris", reference_data=reference, home=tmp_path)
+        modelport.register(model_files["iris"], "iris", reference_data=reference, home=tmp_path)
     registry = open_registry(Settings(home=tmp_path))
     try:
         assert registry.list_models() == []
@@ -102,27 +102,29 @@ def test_a_pickle_needs_trust(tmp_path: Path) -> None:
     assert modelport.register(path, "pickled", trusted=True, home=tmp_path).trusted
 
 
-def test_a_registration_alias_goes_through_the_endpoints_policies(tmp_path: Path) -> None:
+def test_a_registration_alias_goes_through_the_endpoints_policies(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
     """``register(alias=...)`` moves the alias as ``alias set`` does: an endpoint with a rollout policy
     gets a rollout, not the new version at once; while that rollout runs, a registration that would
-    move the alias again is refused before anything is stored."""
+    move the alias again is refused before anything is stored. (An ONNX file: quicker to test-load.)"""
     from modelport.control.endpoints import EndpointChanges
     from modelport.core.endpoints import EndpointConfig, RouteSpec
     from modelport.core.rollout import RolloutPolicy
     from modelport.core.targets import Target
 
-    estimator = LogisticRegression(max_iter=500).fit(X, Y)
-    modelport.register(estimator, "iris", alias="production", home=tmp_path)
+    model = model_files["iris"]
+    modelport.register(model, "iris", alias="production", home=tmp_path)
     with open_registry(Settings(home=tmp_path)) as registry:
         registry.create_endpoint("ep", EndpointConfig((RouteSpec(Target.parse("iris@production"), 1),)))
         EndpointChanges(registry, "test").set_policy("ep", RolloutPolicy())
-    modelport.register(estimator, "iris", alias="production", home=tmp_path)
+    modelport.register(model, "iris", alias="production", home=tmp_path)
     with open_registry(Settings(home=tmp_path)) as registry:
         config = registry.get_endpoint("ep").config
         assert {str(r.target): r.weight for r in config.routes} == {"iris:1": 95, "iris:2": 5}
         assert config.rollout is not None and config.rollout.running
     with pytest.raises(Conflict, match="being rolled out on endpoint ep"):
-        modelport.register(estimator, "iris", alias="production", home=tmp_path)
+        modelport.register(model, "iris", alias="production", home=tmp_path)
     with open_registry(Settings(home=tmp_path)) as registry:
         assert [v.number for v in registry.list_versions("iris")] == [1, 2]  # nothing stored
         assert registry.get_model("iris").aliases["production"] == 2
