@@ -68,7 +68,7 @@ def registered(home: Path, model_files: dict[str, Path]) -> Path:
     unloadable = modelport.register(models.iris_onnx(home.parent, c=0.3), HELD, home=home)
     stored = home / "artifacts" / unloadable.digest[:2] / unloadable.digest / unloadable.filename
     stored.write_bytes(b"damaged after registration")
-    broken = register(home, model_files["cancer"], "broken")
+    broken = register(home, models.iris_onnx(home.parent, c=0.2), "broken")  # bytes of its own
     artifact = home / "artifacts" / broken["digest"][:2] / broken["digest"] / broken["filename"]
     artifact.write_bytes(b"changed after registration")  # this server will refuse to load it
     return home
