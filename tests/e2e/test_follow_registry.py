@@ -12,7 +12,15 @@ import pandas as pd
 import pytest
 
 from tests import models
-from tests.e2e.conftest import Server, iris_request, register, run_cli, running_server, wait_for
+from tests.e2e.conftest import (
+    READY_TIMEOUT_S,
+    Server,
+    iris_request,
+    register,
+    run_cli,
+    running_server,
+    wait_for,
+)
 
 DEFAULT_ROUTE = "/v2/models/iris/infer"
 
@@ -133,7 +141,8 @@ def test_a_data_frame_pipeline_registered_with_the_cli_is_served_one_input_per_c
     ]
     rows = {"age": [31.0, 58.0, 44.5], "visits": [1, 7, 2], "city": ["rome", "oslo", "paris"]}
     expected = pipeline.predict(pd.DataFrame(rows)).tolist()  # type: ignore[attr-defined]
-    server.wait_until("/v2/models/customers/ready")
+    # Its load starts a confined child that imports scikit-learn: on a busy machine, well over 10 s.
+    server.wait_until("/v2/models/customers/ready", timeout_s=READY_TIMEOUT_S)
     request = {
         "parameters": {"content_type": "pd"},
         "inputs": [
