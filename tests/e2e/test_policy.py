@@ -1,6 +1,6 @@
 """``modelport policy set NAME specific:99`` for a version that does not exist (issue 10, point 15): refused
 with the missing and the existing versions, locally, through ``--server`` and over the API, and the
-policy stays as it was."""
+policy stays as it was. The CLI's command runs in this process (``run_cli_in_process``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, register, run_cli, running_server
+from tests.e2e.conftest import Server, register, run_cli_in_process, running_server
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,10 @@ def assert_refused(output: str) -> None:
 def test_policy_set_refuses_a_missing_version(server: Server, home: Path, where: str) -> None:
     before = policy_of(server)
     remote = ["--server", server.url] if where == "server" else []
-    result = run_cli(home, *remote, "policy", "set", "iris", "specific:99", check=False)
+    result = run_cli_in_process(home, *remote, "policy", "set", "iris", "specific:99", check=False)
     assert result.returncode == 1
     assert_refused(result.stderr)
-    result = run_cli(home, *remote, "policy", "set", "iris", "specific:1,99", check=False)
+    result = run_cli_in_process(home, *remote, "policy", "set", "iris", "specific:1,99", check=False)
     assert result.returncode == 1 and "no version 99" in result.stderr
     assert policy_of(server) == before
 
@@ -52,7 +52,7 @@ def test_the_api_refuses_a_missing_version_with_400(server: Server) -> None:
 
 
 def test_existing_versions_are_accepted(server: Server, home: Path) -> None:
-    run_cli(home, "--server", server.url, "policy", "set", "iris", "specific:1")
+    run_cli_in_process(home, "--server", server.url, "policy", "set", "iris", "specific:1")
     assert policy_of(server) == {"kind": "specific", "versions": [1]}
-    run_cli(home, "policy", "set", "iris", "latest")
+    run_cli_in_process(home, "policy", "set", "iris", "latest")
     assert policy_of(server) == {"kind": "latest", "n": 1}
