@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, register, run_cli, running_server
+from tests.e2e.conftest import Server, register, run_cli_in_process, running_server
 
 HUGE = 100_000_000
 SIGNATURE = {
@@ -65,13 +65,13 @@ def test_the_issue_s_signature_is_refused_by_the_cli(
 ) -> None:
     signature = tmp_path / "signature.json"
     signature.write_text(json.dumps(SIGNATURE))
-    result = run_cli(
+    result = run_cli_in_process(
         home, "register", model_files["cancer"], "--name", "huge-cli", "--signature", signature, check=False
     )
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert f"has shape [-1, {HUGE}]" in result.stderr and "[-1, 30]" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert "huge-cli" not in run_cli(home, "models", "--json").stdout
+    assert "huge-cli" not in run_cli_in_process(home, "models", "--json").stdout
 
 
 def test_the_model_s_own_shape_is_still_accepted(
