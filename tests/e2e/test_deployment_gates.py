@@ -1,4 +1,5 @@
-"""Deployments never bypass their own gates (issue 10, points 1-4), against a real server and the CLI:
+"""Deployments never bypass their own gates (issue 10, points 1-4), against a real server and the CLI
+(its commands run in this process, ``run_cli_in_process``):
 
 - a passed rollout of ``f@candidate`` leaves the endpoint on the version it judged, so a new version
   registered as ``candidate`` gets no traffic without a rollout;
@@ -26,7 +27,7 @@ import modelport
 from modelport.core.settings import Settings
 from modelport.server import open_registry
 from tests import models
-from tests.e2e.conftest import Server, iris_request, register, run_cli, running_server, wait_for
+from tests.e2e.conftest import Server, iris_request, register, run_cli_in_process, running_server, wait_for
 
 JUDGE_TIMEOUT_S = 90.0
 """Bounds how long a rollout may take to be judged (it needs a few thousand requests of evidence)."""
@@ -55,7 +56,7 @@ def served_by(client: httpx.Client, name: str) -> str:
 
 
 def rollout(home: Path, *args: str) -> dict[str, Any]:
-    return dict(json.loads(run_cli(home, "rollout", *args).stdout))
+    return dict(json.loads(run_cli_in_process(home, "rollout", *args).stdout))
 
 
 def routes(server: Server, endpoint: str) -> dict[str, int]:
@@ -87,7 +88,7 @@ def guardrails(server: Server, endpoint: str) -> dict[str, Any]:
 def test_a_passed_rollout_of_a_moving_alias_never_lets_the_next_version_in(
     server: Server, home: Path, model_files: dict[str, Path]
 ) -> None:
-    run_cli(home, "endpoint", "create", "ep", "--route", "f@production=1")
+    run_cli_in_process(home, "endpoint", "create", "ep", "--route", "f@production=1")
     started = rollout(
         home,
         "start",
@@ -121,13 +122,14 @@ def test_a_passed_rollout_of_a_moving_alias_never_lets_the_next_version_in(
 
 
 def test_feedback_for_one_request_counts_once(server: Server, home: Path) -> None:
-    run_cli(home, "endpoint", "create", "fb", "--route", "f:1=1")
+    run_cli_in_process(home, "endpoint", "create", "fb", "--route", "f:1=1")
     wait_for(server, "/v2/models/fb/ready", lambda r: r.status_code == 200)
     answer = httpx.post(f"{server.url}/v2/models/fb/infer", json=iris_request(id="order-7")).json()
     assert answer["id"] == "order-7"
-    first = run_cli(home, "feedback", "fb", "--id", "order-7", "--label", "[0, 1, 2]")
+    first = run_cli_in_process(home, "feedback", "fb", "--id", "order-7", "--label", "[0, 1, 2]")
     assert json.loads(first.stdout)["judged"][0]["correct"] == 3
-    second = run_cli(home, "feedback", "fb", "--id", "order-7", "--label", "[2, 2, 2]", check=False)
+    again = ("feedback", "fb", "--id", "order-7", "--label", "[2, 2, 2]")
+    second = run_cli_in_process(home, *again, check=False)
     assert second.returncode == 1
     assert "already has feedback" in second.stderr and "Traceback" not in second.stderr
     report = httpx.get(f"{server.url}/api/v1/endpoints/fb/report").json()
@@ -149,7 +151,7 @@ def test_an_alias_moved_to_a_version_that_cannot_load_keeps_answering(server: Se
     caller = threading.Thread(target=callers)
     caller.start()
     try:
-        moved = run_cli(home, "alias", "set", "g", "production", "2", check=False)
+        moved = run_cli_in_process(home, "alias", "set", "g", "production", "2", check=False)
     finally:
         stop.set()
         caller.join()
@@ -174,7 +176,7 @@ def test_an_alias_moved_to_a_version_that_cannot_load_keeps_answering(server: Se
 
 
 def test_a_rollout_to_a_version_that_cannot_load_is_rolled_back(server: Server, home: Path) -> None:
-    run_cli(home, "endpoint", "create", "gep", "--route", "g:1=1")
+    run_cli_in_process(home, "endpoint", "create", "gep", "--route", "g:1=1")
     wait_for(server, "/v2/models/gep/ready", lambda r: r.status_code == 200)
     rollout(home, "start", "gep", "--candidate", "g:2", "--min-seconds", "0")
     with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -204,7 +206,7 @@ def test_the_version_a_held_alias_answers_with_cannot_be_deleted(
     wait_for(server, "/api/v1/status", lambda r: any(h["model"] == "h" for h in r.json()["held_aliases"]))
 
     held = "a running server answers h@production with version 1 because version 2 cannot be served"
-    refused = run_cli(home, "versions", "delete", "h", "1", check=False)
+    refused = run_cli_in_process(home, "versions", "delete", "h", "1", check=False)
     assert refused.returncode == 1 and held in refused.stderr, refused.stderr
     through_api = httpx.delete(f"{server.url}/api/v1/models/h/versions/1")
     assert through_api.status_code == 409 and held in through_api.json()["error"]
