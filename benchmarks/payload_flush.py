@@ -40,9 +40,15 @@ class Clock:
         return self.now
 
 
-def writer(names: int, interval: float, seconds: int = 30, tick: float = 0.2) -> dict[str, float]:
+def writer(
+    names: int, interval: float, sync: str, seconds: int = 30, tick: float = 0.2
+) -> dict[str, float | str]:
+    """``sync``: ``syncfs`` (a flush's files made durable together, the default) or ``fsync`` (each
+    file and folder on its own, what happens where ``syncfs`` is missing): the floor to compare with."""
     from modelport.core.settings import PayloadSettings
-    from modelport.monitoring.payloads import PayloadLog, PayloadRecord
+    from modelport.monitoring.payloads import PayloadLog, PayloadRecord, durable
+
+    durable.LIBC = durable.load_libc() if sync == "syncfs" else None
 
     clock = Clock()
     with tempfile.TemporaryDirectory() as directory:  # on a real disk: the fsyncs count
@@ -68,6 +74,7 @@ def writer(names: int, interval: float, seconds: int = 30, tick: float = 0.2) ->
     return {
         "names": names,
         "flush_interval_s": interval,
+        "sync": sync,
         "cpu_ms_per_s": 1000 * cpu / seconds,
         "wall_ms_per_s": 1000 * wall / seconds,
         "files_at_end": files,
@@ -127,10 +134,13 @@ def crash(stop: signal.Signals, interval: float, seconds: float = 6.0) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["writer", "crash"])
+    parser.add_argument("--first", type=int, default=0, help="writer: skip the first cells")
     args = parser.parse_args()
     if args.what == "writer":
-        for names, interval in [(n, i) for n in (1, 100) for i in (0.2, 1.0, 5.0)] + [(1000, 5.0)]:
-            print(json.dumps(writer(names, interval)), flush=True)
+        cells = [(n, i) for n in (1, 100) for i in (0.2, 1.0, 5.0)] + [(1000, 5.0)]
+        for names, interval in cells[args.first :]:
+            for sync in ("syncfs", "fsync"):
+                print(json.dumps(writer(names, interval, sync)), flush=True)
     else:
         for stop in (signal.SIGTERM, signal.SIGKILL):
             for interval in (1.0, 5.0):

@@ -1,9 +1,10 @@
 """Append-only Parquet segments per name, durable flush by flush, that readers only ever see whole.
 
 A segment is written in parts: every flush writes the rows that arrived since the last one as a new
-immutable part file (``rows-<stamp>-<pid>-<token>-<seq>.p000003.parquet``), fsynced, renamed into
-place from a hidden temporary name, and its folder fsynced. So a flush costs what is new, only names
-with new rows do any work, and a power cut loses at most what was not yet flushed. When the segment
+immutable part file (``rows-<stamp>-<pid>-<token>-<seq>.p000003.parquet``), made durable under a
+hidden temporary name and renamed into place, all of a flush's parts together (``durable.py``). So a
+flush costs what is new, only names with new rows do any work, and a power cut loses at most what
+was not yet flushed. When the segment
 reaches its row, byte, age or part limit, its parts are merged into one segment file (the same name
 without ``.pNNNNNN``), written the same durable way, and the parts deleted. A part whose segment
 file exists is superseded: readers and retention ignore it (``segment_files``), and it is deleted.
@@ -30,19 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from modelport.core.private_files import create_private, private_dir
 from modelport.core.settings import PayloadSettings
+from modelport.monitoring.payloads import durable
 from modelport.monitoring.payloads.columns import concat
+from modelport.monitoring.payloads.durable import MAX_TIME_KEY, MIN_TIME_KEY
 
 __all__ = ["MAX_TIME_KEY", "MIN_TIME_KEY", "ROWS", "SHADOW", "SegmentWriter", "segment_files", "segment_of"]
 
 ROWS, SHADOW = "rows", "shadow"
 """Segment kinds: what callers got, and what shadows answered (joined on read)."""
-MIN_TIME_KEY, MAX_TIME_KEY = b"modelport.min_time_us", b"modelport.max_time_us"
-"""Footer metadata: the file's time range, so a reader can skip files without reading them."""
 MAX_PARTS = 120
 """Parts of one segment before it is merged (a minute at 2 flushes a second, 10 minutes at 5 s)."""
 _WRITERS = ".writers"
@@ -126,19 +126,18 @@ class SegmentWriter:
         """Write a part of each segment with rows not yet on disk, then merge the finished ones: full,
         past their age, with too many parts (all of them if ``final``)."""
         now = self._clock()
-        for key, segment in list(self._open.items()):
-            finished = (
-                final
-                or segment.rows >= self._settings.segment_max_rows
-                or segment.nbytes >= self._settings.segment_max_bytes
-                or now - segment.opened >= self._settings.segment_max_age_s
-                or len(segment.parts) >= MAX_PARTS
-            )
-            if segment.pending:
-                self._write_part(segment)
-            if finished:
-                self._merge(segment)
-                del self._open[key]
+        finished = [
+            key
+            for key, segment in self._open.items()
+            if final
+            or segment.rows >= self._settings.segment_max_rows
+            or segment.nbytes >= self._settings.segment_max_bytes
+            or now - segment.opened >= self._settings.segment_max_age_s
+            or len(segment.parts) >= MAX_PARTS
+        ]
+        self._write_parts([segment for segment in self._open.values() if segment.pending])
+        for key in finished:
+            self._merge(self._open.pop(key))
         if final and not self._open:
             self._unlock()
 
@@ -245,28 +244,50 @@ class SegmentWriter:
         filename = f"{kind}-{stamp}-{self._pid}-{self._token}-{next(self._sequence):06d}.parquet"
         return _Segment(name, self._directory / name / filename, now)
 
-    def _write_part(self, segment: _Segment) -> None:
+    def _write_parts(self, segments: list[_Segment]) -> None:
+        """A new part for each of ``segments``, made durable together. If one cannot be written (a
+        full disk), those staged before it are still committed, then the error is raised."""
+        if not segments:
+            return
         self._hold_lock()
-        path = segment.path.with_name(f"{segment.path.stem}{_PART}{len(segment.parts):06d}.parquet")
-        size = _write_durably(concat(segment.pending), path)
-        segment.parts.append(path)
-        segment.part_bytes += size
-        self._grow(segment.name, size)
-        self.written[segment.name] = self.written.get(segment.name, 0) + segment.pending_records
-        segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
+        staged: list[tuple[_Segment, durable.Staged]] = []
+        try:
+            for segment in segments:
+                path = segment.path.with_name(f"{segment.path.stem}{_PART}{len(segment.parts):06d}.parquet")
+                staged.append((segment, durable.stage(concat(segment.pending), path)))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._commit(staged)
+            raise
+        self._commit(staged)
+
+    def _commit(self, staged: list[tuple[_Segment, durable.Staged]]) -> None:
+        try:
+            durable.commit(self._directory, [item for _, item in staged])
+        except BaseException:
+            durable.discard(item for _, item in staged)
+            raise
+        for segment, item in staged:
+            segment.parts.append(item.path)
+            segment.part_bytes += item.size
+            self._grow(segment.name, item.size)
+            self.written[segment.name] = self.written.get(segment.name, 0) + segment.pending_records
+            segment.pending, segment.pending_records, segment.pending_bytes = [], 0, 0
 
     def _merge(self, segment: _Segment) -> None:
         """The segment's parts as one file; parts retention deleted meanwhile are left out."""
         if len(segment.parts) == 1 and segment.parts[0].exists():
-            os.replace(segment.parts[0], segment.path)  # already whole and durable: just its final name
-            _fsync_dir(segment.path.parent)
+            durable.rename(segment.parts[0], segment.path, self._directory)  # already whole and durable
         elif not segment.path.exists():  # (it does when a merge failed after writing it)
             tables = []
             for part in segment.parts:
                 with contextlib.suppress(FileNotFoundError):
                     tables.append(pq.read_table(part).replace_schema_metadata(None))
             if tables:
-                self._grow(segment.name, _write_durably(concat(tables), segment.path) - segment.part_bytes)
+                self._grow(
+                    segment.name,
+                    durable.write_durably(concat(tables), segment.path, self._directory) - segment.part_bytes,
+                )
         for part in segment.parts:
             part.unlink(missing_ok=True)
 
@@ -289,35 +310,3 @@ class SegmentWriter:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
-
-
-def _write_durably(table: pa.Table, path: Path) -> int:
-    """``table`` at ``path``, whole and on stable storage before this returns (or nothing at all);
-    returns the file's size."""
-    extremes = pc.min_max(table["time"])
-    low, high = int(extremes["min"].value), int(extremes["max"].value)
-    table = table.replace_schema_metadata({MIN_TIME_KEY: str(low).encode(), MAX_TIME_KEY: str(high).encode()})
-    folder = private_dir(path.parent)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with create_private(temporary) as sink:
-            pq.write_table(table, sink, compression="zstd")
-            sink.flush()
-            os.fsync(sink.fileno())
-            size = sink.tell()
-        os.utime(temporary, (high / 1e6, high / 1e6))
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)  # the rename itself
-    return size
-
-
-def _fsync_dir(folder: Path) -> None:
-    directory = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
