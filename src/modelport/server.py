@@ -154,7 +154,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     )
     deployments = DeploymentCollector(outcomes.all, shadows.comparisons, lambda: shadows.dropped)
     drift_gauges = DriftCollector(lambda: drift_monitor.reports)
-    collectors = [deployments, PayloadCollector(payloads), drift_gauges]
+    collectors = [deployments, PayloadCollector(payloads, payload_store), drift_gauges]
     data_plane = create_inference_app(settings, serving, collectors=collectors)
     lane = FastLane(data_plane, serves_data_plane, settings.limits.max_body_bytes)
     return ModelportApp(data_plane, control, lane if settings.serving.fast_lane else None)

@@ -82,6 +82,7 @@ def test_the_log_loses_only_what_it_must(server: Server, tmp_path: Path) -> None
         _damaged_segment(payloads / "iris")
         assert len(_exported(server, "iris", 60)) == 60
         assert "skipping unreadable payload segment" in server.log()
+        assert "modelport_payload_segments_unreadable 1.0" in client.get("/metrics").text
 
         # A full disk: the log pauses and stays paused while nothing can be written.
         filler = _fill(payloads / "filler")

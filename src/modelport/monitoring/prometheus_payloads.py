@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelport.monitoring.payloads import PayloadLog
+from modelport.monitoring.payloads import PayloadLog, PayloadStore
 
 __all__ = ["PayloadCollector"]
 
 
 class PayloadCollector(Collector):
-    def __init__(self, payloads: PayloadLog) -> None:
+    def __init__(self, payloads: PayloadLog, store: PayloadStore) -> None:
         self._payloads = payloads
+        self._store = store
 
     def collect(self) -> Iterator[Metric]:
         log = self._payloads
@@ -37,4 +38,9 @@ class PayloadCollector(Collector):
         )
         for name, count in sorted(log.bytes_on_disk().items()):
             size.add_metric([name], count)
-        yield from (records, dropped, paused, size)
+        unreadable = GaugeMetricFamily(
+            "modelport_payload_segments_unreadable",
+            "Payload segments this process's reads (drift, exports) skipped because they could not be read.",
+        )
+        unreadable.add_metric([], self._store.unreadable)
+        yield from (records, dropped, paused, size, unreadable)

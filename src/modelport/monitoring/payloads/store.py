@@ -46,8 +46,12 @@ class _Segment:
 class PayloadStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.unreadable = 0
+        self.unreadable_files: set[Path] = set()
         """Segments skipped because they could not be read, since this store was made."""
+
+    @property
+    def unreadable(self) -> int:
+        return len(self.unreadable_files)
 
     def names(self) -> list[str]:
         """The names that have logged rows."""
@@ -152,8 +156,9 @@ class PayloadStore:
         return concat(tables) if tables else None
 
     def _skip(self, path: Path) -> None:
-        log.warning("skipping unreadable payload segment %s", path)
-        self.unreadable += 1
+        if path not in self.unreadable_files:  # warned once: every read would skip it again
+            log.warning("skipping unreadable payload segment %s", path)
+            self.unreadable_files.add(path)
 
 
 def _without_shadows(table: pa.Table) -> pa.Table:
