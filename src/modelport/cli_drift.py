@@ -77,19 +77,23 @@ def _print(result: dict[str, Any]) -> None:
         console.print(f"{title}: {escape(result['reason'])}")
         _print_notes(result)
         return
-    table = Table("feature", "kind", "status", "PSI / JS", "KS / chi2", "p-value", title=title)
+    table = Table("feature", "kind", "status", "PSI / JS", "smallest p", "missing", title=title)
     for prefix, features in (("", result["features"]), ("output ", result["outputs"])):
         for feature in features:
             stats = feature["statistics"]
             numeric = feature["kind"] == "numeric"
-            effect, test, pvalue = (
-                (stats["psi"], stats["ks"], stats["ks_pvalue"])
-                if numeric
-                else (stats["js"], stats["chi2"], stats["chi2_pvalue"])
-            )
+            effect = stats["psi"] if numeric else stats["js"]
+            tests = ("psi_pvalue", "ks_pvalue") if numeric else ("chi2_pvalue", "new_pvalue")
+            smallest = min(stats[key] for key in (*tests, "missing_pvalue") if key in stats)
             status = f"[{_STYLES[feature['status']]}]{feature['status']}[/]"
+            missing = feature.get("missing", {}).get("live", 0.0)
             table.add_row(
-                prefix + feature["feature"], feature["kind"], status, *map(_number, (effect, test, pvalue))
+                prefix + feature["feature"],
+                feature["kind"],
+                status,
+                _number(effect),
+                _number(smallest),
+                f"{missing:.0%}",
             )
     console.print(table)
     _print_notes(result)

@@ -448,6 +448,8 @@ def test_drift_view_of_logged_traffic_with_one_shifted_feature(page: Page, serve
         assert bar_pixels(page, name, REFERENCE) > 100, name
     expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("PSI")
     expect(page.locator('article.feature[data-feature="label"] .statistics')).to_contain_text("χ²")
+    expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("PSI p")
+    expect(page.locator('article.feature[data-feature="X[2]"] .statistics')).to_contain_text("missing share")
 
 
 def test_drift_view_says_when_there_is_no_independent_reference(

@@ -64,6 +64,7 @@ def test_table_report(logged: Path) -> None:
     out = run_cli(logged, "drift", "report", "iris", "--window", "200").stdout
     assert "iris (iris:1)" in out and "last 200 rows" in out
     assert re.search(r"X\[2\]\s.*numeric\s.*alert", out), out
+    assert "smallest p" in out and "missing" in out and "0%" in out  # the gate's p-value, missing values
 
 
 def test_html_report_is_standalone_with_an_svg_per_feature(logged: Path, tmp_path: Path) -> None:

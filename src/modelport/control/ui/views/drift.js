@@ -79,14 +79,15 @@ function count(report, status) {
 function statistics(feature) {
   const s = feature.statistics;
   const items = feature.kind === "numeric"
-    ? [["PSI", s.psi], ["KS", s.ks], ["KS p", s.ks_pvalue]]
-    : [["χ²", s.chi2], ["χ² p", s.chi2_pvalue], ["JS", s.js]];
+    ? [["PSI", s.psi], ["PSI p", s.psi_pvalue], ["KS p", s.ks_pvalue]]
+    : [["JS", s.js], ["χ² p", s.chi2_pvalue], ["new p", s.new_pvalue]];
+  items.push(["missing share", feature.missing?.live]);
   return h("dl", { class: "statistics" }, items.map(([label, value]) => [h("dt", null, label), h("dd", null, number(value))]));
 }
 
 function featureSection(title, features, charts) {
   if (!features.length) return panel(title, empty("none"));
-  const order = { alert: 0, warning: 1, ok: 2 };
+  const order = { alert: 0, warning: 1, ok: 2, insufficient_data: 3 };
   const sorted = [...features].sort((a, b) => order[a.status] - order[b.status]);
   return panel(title, h("div", { class: "features" }, sorted.map((feature) => {
     const chartBox = h("div", { class: "chart small-chart" });
