@@ -26,7 +26,7 @@ from onnx import TensorProto, helper
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from tests.e2e.conftest import Server, free_port, register, run_cli, running_server
+from tests.e2e.conftest import Server, free_port, register, run_cli, run_cli_in_process, running_server
 
 TEXTS = ["a\x00", "\x00", "ab\x00\x00", "", "x\x00y", "\u00e9\x00"]
 ENCODED = [text.encode() for text in TEXTS]
@@ -57,7 +57,7 @@ def server(
     register(home, model, "echo-batched")
     # a batch leaves when it holds both requests' rows; the long delay only bounds a broken run
     rows = str(len(TEXTS) + len(OTHER))
-    run_cli(
+    run_cli_in_process(
         home,
         "config",
         "set",

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests import models
-from tests.e2e.conftest import iris_request, run_cli, running_server
+from tests.e2e.conftest import iris_request, run_cli_in_process, running_server
 
 MODELS = 100
 SCRAPES = 10
@@ -30,7 +30,7 @@ def test_scraping_many_loaded_versions_never_fails_a_request(
     home: Path, log_dir: Path, model_files: dict[str, Path]
 ) -> None:
     models.register_copies(home, model_files["iris"], MODELS)
-    run_cli(home, "config", "set", "m0", "--detailed-metrics")
+    run_cli_in_process(home, "config", "set", "m0", "--detailed-metrics")
     with running_server(home, log_dir, ready_timeout_s=180) as server:
         failed: list[str] = []
         answered = [0] * LOADERS
