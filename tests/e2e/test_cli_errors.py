@@ -228,6 +228,7 @@ BAD_INPUTS: dict[str, list[list[str]]] = {
     "monitor show": [["monitor", "show", "missing"]],
     "payloads export": [["payloads", "export", "iris", "--format", "csv", "--out", "/dev/null/rows.csv"]],
     "drift report": [["drift", "report", "missing"]],
+    "batch": [["batch", "missing", "{bad_json}", "out"], ["batch", "iris", "{bad_json}", "/dev/null/out"]],
 }
 
 

@@ -8,9 +8,9 @@ import modelport
 FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "onnxruntime")
 
 
-def test_the_top_level_api_is_register_and_the_version() -> None:
-    assert sorted(modelport.__all__) == ["__version__", "register"]
-    assert callable(modelport.register)
+def test_the_top_level_api_is_register_batch_and_predict_and_the_version() -> None:
+    assert sorted(modelport.__all__) == ["__version__", "batch_predict", "predict", "register"]
+    assert all(callable(getattr(modelport, name)) for name in ("register", "batch_predict", "predict"))
 
 
 def test_importing_modelport_loads_no_framework() -> None:
