@@ -9,11 +9,12 @@ def write_section(doc: Path, heading: str, body: str) -> None:
     """Replace the section that starts with ``heading`` (``## ...``) in ``doc`` with ``body``, or
     put ``body`` before ``## Versions`` when there is none yet."""
     text = doc.read_text()
+    body = body.rstrip("\n") + "\n\n"  # one blank line before the next section
     start = text.find(heading)
     if start >= 0:
         end = text.find("\n## ", start + len(heading))
         text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
     else:
         at = text.find("## Versions")
-        text = text[:at] + body + "\n" + text[at:] if at >= 0 else text + "\n" + body
+        text = text[:at] + body + text[at:] if at >= 0 else text + "\n" + body
     doc.write_text(text)
