@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 
@@ -18,3 +20,12 @@ def write_section(doc: Path, heading: str, body: str) -> None:
         at = text.find("## Versions")
         text = text[:at] + body + text[at:] if at >= 0 else text + "\n" + body
     doc.write_text(text)
+
+
+def write_between(doc: Path, begin: str, end: str, body: str) -> None:
+    """Replace what lies between the ``begin`` and ``end`` markers in ``doc`` with ``body``."""
+    text = doc.read_text()
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        sys.exit(f"{doc} has no {begin} ... {end} markers")
+    doc.write_text(pattern.sub(lambda _: f"{begin}\n{body}{end}", text))

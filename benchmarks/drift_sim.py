@@ -17,7 +17,6 @@ issue 17 did in the same kind of scenario, as the issue reports it.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from doc_section import write_between
 
 from modelport.core.settings import DriftSettings
 from modelport.monitoring.drift.report import compare_features, worst
@@ -174,14 +174,6 @@ def render(false_rows: list[list[str]], detect_rows: list[list[str]], sizes: str
     return "\n".join(lines)
 
 
-def write(table: str, doc: Path) -> None:
-    text = doc.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        sys.exit(f"{doc} has no {BEGIN} ... {END} markers")
-    doc.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few runs, small grid, printed only")
@@ -234,7 +226,7 @@ def main() -> None:
     table = render(false_rows, detect_rows, sizes, time.process_time() - started)
     print(table)
     if not a.quick:
-        write(table, a.out)
+        write_between(a.out, BEGIN, END, table)
 
 
 if __name__ == "__main__":

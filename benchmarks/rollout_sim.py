@@ -14,7 +14,6 @@ issue-16 column is what the code before issue 16 did in the same scenario (from 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from doc_section import write_between
 
 from modelport.control.rollout_judge import LATENCY_SAMPLE, guardrail_tests
 from modelport.core.rollout import Guardrails
@@ -306,14 +306,6 @@ def render(rows: list[Row], sizes: str, seconds: float) -> str:
     return "\n".join(lines) + "\n" + note
 
 
-def write(table: str, doc: Path) -> None:
-    text = doc.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        sys.exit(f"{doc} has no {BEGIN} ... {END} markers")
-    doc.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few runs, printed only")
@@ -345,7 +337,7 @@ def main() -> None:
     table = render(rows, sizes, time.process_time() - started)
     print(table)
     if not a.quick:
-        write(table, a.out)
+        write_between(a.out, BEGIN, END, table)
 
 
 if __name__ == "__main__":

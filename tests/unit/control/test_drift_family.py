@@ -3,7 +3,6 @@ tests), through a real registry and payload-log segments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from modelport.monitoring.drift.reference import reference_table
 from modelport.monitoring.drift.report import compare_features
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
-from modelport.server import open_registry
 from tests.payload_log import write_segment
 
 SIGNATURE = Signature(
@@ -30,13 +28,6 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, drift=DriftSettings(reference_rows=200))
-
-
-@pytest.fixture
-def registry(settings: Settings) -> Iterator[Registry]:
-    registry = open_registry(settings)
-    yield registry
-    registry.close()
 
 
 def test_inputs_and_outputs_are_one_family(registry: Registry, settings: Settings, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.monitoring.drift.reference import ReferenceData, read_reference_file, reference_table
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
-from modelport.server import open_registry
 from tests.payload_log import write_segment
 
 Array = np.ndarray[Any, Any]
@@ -41,18 +39,6 @@ WIDE = Signature((TensorSpec("x", Datatype.FP32, (-1, -1)),), (TensorSpec("y", D
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, drift=DriftSettings(reference_rows=300))
-
-
-@pytest.fixture
-def registry(settings: Settings) -> Iterator[Registry]:
-    registry = open_registry(settings)
-    yield registry
-    registry.close()
-
-
-@pytest.fixture
-def service(registry: Registry, settings: Settings) -> DriftService:
-    return DriftService(registry, PayloadStore(settings.data_dir / "payloads"), settings.drift)
 
 
 def _register(

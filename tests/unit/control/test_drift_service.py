@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +19,8 @@ from modelport.core.settings import DriftSettings, Settings
 from modelport.core.targets import Target
 from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.monitoring.drift.reference import reference_table
-from modelport.monitoring.payloads.store import PayloadStore
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.registry.catalog import Registry
-from modelport.server import open_registry
 from tests.payload_log import write_segment
 
 SIGNATURE = Signature(
@@ -36,18 +33,6 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, drift=DriftSettings(reference_rows=500))
-
-
-@pytest.fixture
-def registry(settings: Settings) -> Iterator[Registry]:
-    registry = open_registry(settings)
-    yield registry
-    registry.close()
-
-
-@pytest.fixture
-def service(registry: Registry, settings: Settings) -> DriftService:
-    return DriftService(registry, PayloadStore(settings.data_dir / "payloads"), settings.drift)
 
 
 def _register(registry: Registry, tmp_path: Path, reference: object = None, legacy: bool = False) -> None:
