@@ -60,7 +60,7 @@ class Source:
             if self.stdin is not None:
                 yield from pajson.open_json(self.stdin, read_options=pajson.ReadOptions(use_threads=False))
                 return
-            # Little read-ahead: memory stays a few chunks (and row groups), whatever the file's size.
+            # Little read-ahead; even so the scan's peak memory grows with a large file (docs/batch.md).
             scan = self._dataset().to_batches(batch_size=batch_rows, batch_readahead=2, fragment_readahead=1)
             yield from scan
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
