@@ -1,8 +1,8 @@
 """The local engine's pipeline: read, score and write in three overlapping threads.
 
 The reader and the writer are threads with bounded queues (two chunks each way), so the queues hold
-a few chunks whatever the input's size (the Parquet scan's own memory still grows with it: see
-docs/batch.md), and reading and writing overlap the model calls, which run in
+a few chunks whatever the input's size (the source reads Parquet a row group at a time), and
+reading and writing overlap the model calls, which run in
 the calling thread (where Ctrl-C and SIGTERM arrive). The writer records each part in the manifest
 as soon as the part is whole; parts complete in input order, so the recorded ones are a prefix.
 """
