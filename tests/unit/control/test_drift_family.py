@@ -17,6 +17,7 @@ from modelport.monitoring.drift.report import compare_features
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
 from tests.payload_log import write_segment
+from tests.unit.control.stub_versions import register_stub
 
 SIGNATURE = Signature(
     (TensorSpec("x", Datatype.FP32, (-1, 3)),),
@@ -38,16 +39,7 @@ def test_inputs_and_outputs_are_one_family(registry: Registry, settings: Setting
     reference = rng.normal(size=(1000, 3)).astype(np.float32)
     live = rng.normal(size=(300, 3)).astype(np.float32)
     live[:, 1] += 0.35
-    artifact = tmp_path / "model.onnx"
-    artifact.write_bytes(b"weights")
-    registry.register_version(
-        "m",
-        artifact=artifact,
-        filename="model.onnx",
-        framework="onnx",
-        signature=SIGNATURE,
-        reference_data=reference_table(reference, SIGNATURE),
-    )
+    register_stub(registry, tmp_path, SIGNATURE, reference_table(reference, SIGNATURE))
     for hour, x in enumerate([rng.normal(size=(200, 3)).astype(np.float32), live]):
         y = rng.normal(size=(len(x), 30)).astype(np.float32)
         write_segment(

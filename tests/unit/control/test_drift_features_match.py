@@ -24,6 +24,7 @@ from modelport.monitoring.drift.reference import ReferenceData, read_reference_f
 from modelport.monitoring.payloads.store import PayloadStore
 from modelport.registry.catalog import Registry
 from tests.payload_log import write_segment
+from tests.unit.control.stub_versions import register_stub
 
 Array = np.ndarray[Any, Any]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,15 +46,8 @@ def _register(
     registry: Registry, tmp_path: Path, signature: Signature, reference: ReferenceData = None
 ) -> None:
     """As registration stores it: ``reference_table`` checks and casts the reference first."""
-    artifact = tmp_path / "model.onnx"
-    artifact.write_bytes(b"weights")
-    registry.register_version(
-        "m",
-        artifact=artifact,
-        filename="model.onnx",
-        framework="onnx",
-        signature=signature,
-        reference_data=None if reference is None else reference_table(reference, signature),
+    register_stub(
+        registry, tmp_path, signature, None if reference is None else reference_table(reference, signature)
     )
 
 

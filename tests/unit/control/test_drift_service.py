@@ -22,6 +22,7 @@ from modelport.monitoring.drift.reference import reference_table
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.registry.catalog import Registry
 from tests.payload_log import write_segment
+from tests.unit.control.stub_versions import register_stub
 
 SIGNATURE = Signature(
     (TensorSpec("x", Datatype.FP32, (-1, 3)),),
@@ -37,17 +38,8 @@ def settings(tmp_path: Path) -> Settings:
 
 def _register(registry: Registry, tmp_path: Path, reference: object = None, legacy: bool = False) -> None:
     """``legacy``: keep the array as it is (``.npy``), the way versions registered before tables were."""
-    artifact = tmp_path / "model.onnx"
-    artifact.write_bytes(b"weights")
     data = reference if legacy or reference is None else reference_table(reference, SIGNATURE)
-    registry.register_version(
-        "m",
-        artifact=artifact,
-        filename="model.onnx",
-        framework="onnx",
-        signature=SIGNATURE,
-        reference_data=data,
-    )
+    register_stub(registry, tmp_path, SIGNATURE, data)
 
 
 def _rows(seed: int, rows: int, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
