@@ -131,11 +131,21 @@ def test_every_worker_writes_its_own_segments_and_no_worker_deletes_anothers_ope
                 answer = client.post("/v2/models/iris/infer", json=iris_request())
                 assert answer.status_code in (200, 404), answer.text  # 404: that worker is still loading
             writers = {p.name.split("-")[2] for p in (home / "payloads" / "iris").glob("rows-*.parquet")}
-        time.sleep(0.1)  # a flush interval: both workers' last rows are on disk
-        written = exported_rows(server)
+        written = settled_rows(server, deadline)  # both workers' last rows are on disk
         assert written >= 6
         time.sleep(1)  # ten more flush intervals, each worker enforcing retention over all segments
         assert exported_rows(server) == written
+
+
+def settled_rows(server: Server, deadline: float) -> int:
+    """The export's row count once two reads a few flush intervals apart agree: a busy worker may
+    flush its last rows later than one interval after the last request."""
+    previous, rows = -1, exported_rows(server)
+    while rows != previous:
+        assert time.monotonic() < deadline, f"the export kept changing: {previous} then {rows} rows"
+        time.sleep(0.3)
+        previous, rows = rows, exported_rows(server)
+    return rows
 
 
 def exported_rows(server: Server) -> int:
