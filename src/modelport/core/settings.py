@@ -12,6 +12,7 @@ __all__ = [
     "DriftSettings",
     "GrpcSettings",
     "HttpSettings",
+    "JobSettings",
     "LimitSettings",
     "PayloadSettings",
     "ServingSettings",
@@ -185,6 +186,21 @@ class HttpSettings(BaseModel):
     """Open HTTP connections per server process; one more is answered 503 and closed."""
 
 
+class JobSettings(BaseModel):
+    """Batch jobs run by the server (``POST /api/v1/jobs``); see docs/batch.md and docs/safety.md."""
+
+    allowed_roots: list[Path] = []
+    """Directories a job may read and write under (symlinks resolved); empty: server jobs are off."""
+    max_running: int = Field(1, gt=0)
+    """Jobs one server process runs at a time; the others wait, queued."""
+    threads: int = Field(1, gt=0)
+    """Threads of a job's model: the job's worker process runs at idle priority beside the traffic."""
+    poll_interval_s: float = Field(1.0, gt=0)
+    """How often a server looks for queued jobs and records its running jobs' progress (heartbeat)."""
+    stale_after_s: float = Field(15.0, gt=0)
+    """A running job whose heartbeat is older (its server was killed) is taken over and resumed."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELPORT_", env_nested_delimiter="__", extra="ignore")
 
@@ -205,6 +221,7 @@ class Settings(BaseSettings):
     payloads: PayloadSettings = PayloadSettings()
     drift: DriftSettings = DriftSettings()
     http: HttpSettings = HttpSettings()
+    jobs: JobSettings = JobSettings()
 
     @property
     def data_dir(self) -> Path:
