@@ -6,6 +6,7 @@ model's policy are the movable parts.
 An endpoint's row holds its current routing config and ``revision``; ``endpoint_changes`` keeps
 every revision's config (the history that rollbacks read).
 ``monitor_configs`` holds each model's or endpoint's payload-log settings, keyed by name.
+``batch_jobs`` holds the batch jobs servers run; their writes do not bump the revision.
 ``registry_state`` is one row whose ``revision`` is bumped by every write transaction.
 """
 
@@ -36,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AliasRow",
     "Base",
+    "BatchJobRow",
     "EndpointChangeRow",
     "EndpointRow",
     "ModelRow",
@@ -174,6 +176,35 @@ class MonitorConfigRow(Base):
     """Input name → ``drop`` | ``hash`` | ``keep``."""
     actor: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BatchJobRow(Base):
+    __tablename__ = "batch_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    target: Mapped[str] = mapped_column(String(300))
+    """As submitted; ``model`` and ``version`` are what it resolved to then (a resumed job keeps them)."""
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    input: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """format, id_columns, features, errors, max_errors, chunk_rows, overwrite."""
+    state: Mapped[str] = mapped_column(String(16))
+    """queued, running, succeeded, failed or cancelled."""
+    cancel_requested: Mapped[bool] = mapped_column(Boolean)
+    rows_done: Mapped[int] = mapped_column(BigInteger)
+    rows_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    rows_failed: Mapped[int] = mapped_column(BigInteger)
+    rows_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    """``host:pid`` of the server process running it; NULL while no server runs it."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """The owner's last sign of life; a stale one lets another server take the job over."""
 
 
 class RegistryState(Base):
