@@ -64,8 +64,12 @@ def run_batch(
     *,
     stdin: IO[bytes] | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run the job and return its summary; a failure raises after the manifest says ``failed``."""
+    """Run the job and return its summary; a failure raises after the manifest says ``failed``.
+
+    ``threads``: the model's threads (default: one per core); a server's job takes ``jobs.threads``.
+    """
     if options.resume:
         manifest, version, source = _resumed(registry, options, stdin)
         if manifest.state == "complete":
@@ -77,7 +81,7 @@ def run_batch(
     manifest.save(options.output)
     model: LoadedModel | None = None
     try:
-        model = load_model(registry, settings, version)
+        model = load_model(registry, settings, version, threads)
         run_chunks(model, manifest, source, options.output, progress)
     except BaseException as error:
         manifest.state = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -174,13 +178,15 @@ def _resumed(
     return manifest, version, source
 
 
-def load_model(registry: Registry, settings: Settings, version: ModelVersion) -> LoadedModel:
+def load_model(
+    registry: Registry, settings: Settings, version: ModelVersion, threads: int | None = None
+) -> LoadedModel:
     """The version loaded once, by the server's loader and runtimes."""
     from modelport.serving.loader import VersionLoader
 
     loader = VersionLoader(
         registry.artifact_path,
-        threads=os.cpu_count() or 1,
+        threads=threads or os.cpu_count() or 1,
         max_tensor_bytes=settings.limits.max_tensor_bytes,
         isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,
     )
