@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,32 @@ def test_batch_predict_returns_the_summary_and_refuses_unknown_options(
         modelport.batch_predict(
             "onnx-iris", tmp_path / "in.parquet", tmp_path / "o2", chunk_size=5, home=tmp_path
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("in.csv", "a,b,c,d\n1,2,3,4\n1,2,3\n\n5,6,7,8\n1,2,3,4,5\n0.5,1,1.5,2\n"),
+        (
+            "in.jsonl",
+            '{"a":1,"b":2,"c":3,"d":4}\n{"a":\n\n{"a":5,"b":6,"c":7,"d":8}\n[1]\n'
+            '{"a":0.5,"b":1,"c":1.5,"d":2}\n',
+        ),
+    ],
+)
+def test_malformed_lines_are_bad_rows_at_their_own_index(
+    model_files: dict[str, Path], tmp_path: Path, name: str, text: str
+) -> None:
+    """Rows 1 and 3 cannot be parsed: they go to the errors file under their index, and the rows
+    after them keep theirs, so the output still joins to the input by ``row``."""
+    modelport.register(model_files["iris"], "onnx-iris", home=tmp_path)
+    (tmp_path / name).write_text(text)
+    options = {"features": ["a", "b", "c", "d"], "chunk_rows": 2, "home": tmp_path}
+    with pytest.raises(InvalidInput, match=rf"^row 1: malformed .* of .*{name}"):
+        modelport.batch_predict("onnx-iris", tmp_path / name, tmp_path / "refused", **options)
+    summary = modelport.batch_predict("onnx-iris", tmp_path / name, tmp_path / "out", max_errors=2, **options)
+    assert (summary["state"], summary["rows_in"], summary["rows_scored"]) == ("partial", 5, 3)
+    assert pq.read_table(tmp_path / "out").column("row").to_pylist() == [0, 2, 4]
+    errors = [json.loads(line) for line in (tmp_path / "out" / "_errors.jsonl").read_text().splitlines()]
+    assert [e["row"] for e in errors] == [1, 3]
+    assert all(e["reason"].startswith("malformed ") for e in errors)

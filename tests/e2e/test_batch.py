@@ -237,7 +237,7 @@ def _truncated(tmp_path: Path) -> Path:
         ("unknown target", "error: model 'nosuch' "),
         ("output exists", "exists: --overwrite replaces it, --resume continues the job that wrote it"),
         ("truncated parquet", "error: cannot read "),
-        ("malformed csv", "in.csv: CSV parse error: Row #3: Expected 4 columns, got 5"),
+        ("malformed csv", "row 1: malformed CSV row 3 of "),
         ("unwritable output", "Not a directory"),
         ("missing column", "error: input 'X' takes 4 feature columns: name them X[0] … X[3]"),
         ("resume nothing", "has no _manifest.json: there is no batch job to resume"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from modelport.batch.text_sources import without_malformed
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import Signature, TensorSpec
 from modelport.monitoring.drift.features import feature_names_for
@@ -42,6 +43,7 @@ def map_columns(
     signature: Signature, schema: pa.Schema, features: Sequence[str] = (), ids: Sequence[str] = ()
 ) -> ColumnMap:
     """The map for ``schema``; ``InvalidInput`` names the first input that has no columns."""
+    schema = without_malformed(schema)
     names = list(schema.names)
     missing_ids = [c for c in ids if c not in names]
     if missing_ids:

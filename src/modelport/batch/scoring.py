@@ -18,6 +18,7 @@ import pyarrow as pa
 from modelport.batch.chunks import Chunk
 from modelport.batch.convert import BadRows, chunk_inputs
 from modelport.batch.mapping import ROW_COLUMN, ColumnMap
+from modelport.batch.text_sources import MALFORMED_COLUMN
 from modelport.core.errors import InvalidInput
 from modelport.core.inference import InferenceRequest
 from modelport.runtimes.base import LoadedModel
@@ -51,6 +52,7 @@ class Scored:
 
 def score_chunk(model: LoadedModel, target: str, mapping: ColumnMap, chunk: Chunk) -> Scored:
     inputs, bad = chunk_inputs(chunk.table, mapping)
+    bad.update(_malformed(chunk.table))
     keep = np.ones(chunk.table.num_rows, dtype=bool)
     keep[list(bad)] = False
     good = {name: array[keep] for name, array in inputs.items()}
@@ -68,6 +70,16 @@ def score_chunk(model: LoadedModel, target: str, mapping: ColumnMap, chunk: Chun
     for name, values in outputs.items():
         table = table.append_column(name, _arrow(values))
     return Scored(chunk, table, errors)
+
+
+def _malformed(table: pa.Table) -> BadRows:
+    """The rows that were lines the reader could not parse, with why (``text_sources``)."""
+    if MALFORMED_COLUMN not in table.column_names:
+        return {}
+    reasons = table.column(MALFORMED_COLUMN)
+    if reasons.null_count == len(reasons):
+        return {}
+    return {row: reason for row, reason in enumerate(reasons.to_pylist()) if reason is not None}
 
 
 def _predict(model: LoadedModel, target: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
