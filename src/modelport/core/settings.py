@@ -191,8 +191,9 @@ class JobSettings(BaseModel):
 
     allowed_roots: list[Path] = []
     """Directories a job may read and write under (symlinks resolved); empty: server jobs are off."""
-    max_running: int = Field(1, gt=0)
-    """Jobs one server process runs at a time; the others wait, queued."""
+    max_running: int = Field(1, ge=0)
+    """Jobs one server process runs at a time; the others wait, queued. 0: this server only takes
+    submissions, and other servers on the registry run them."""
     threads: int = Field(1, gt=0)
     """Threads of a job's model: the job's worker process runs at idle priority beside the traffic."""
     poll_interval_s: float = Field(1.0, gt=0)
