@@ -67,3 +67,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/many_models.py --doc docs/performance.md
 	$(BIN)/python benchmarks/slo_flood.py --doc docs/performance.md
 	$(BIN)/python benchmarks/drift_sim.py
+	$(BIN)/python benchmarks/batch_bench.py --doc docs/performance.md

@@ -1,14 +1,15 @@
 """``modelport batch`` against a hand-written pyarrow + onnxruntime loop over the same Parquet file.
 
-For each row count (default 10^5 and 10^6), both score the same file of 20 float features with the
-same ONNX logistic regression (or ``--model``, an ONNX file with one ``[-1, k]`` input) and write
-Parquet. Each runs as its own process; rows/s is rows over the process's wall time, with the
-loop's own rows/s beside it (model loaded, file open), and peak RSS comes from ``wait4``.
-The hand loop has no validation, errors file or manifest: it is the floor to compare against
-(goal: modelport at least 0.8x its rows/s, peak RSS flat in the row count).
+For each model (default: ``logreg`` and ``mlp-wide`` from ``../shared/bench/make_model.py``) and
+row count, both score the same file of 20 float features and write Parquet. Each runs as its own
+process; rows/s is rows over the process's wall time (start-up included), with each one's own
+rows/s beside it (modelport's job from its summary, the loop's with the model loaded and the file
+open), and peak RSS comes from ``wait4``. The hand loop has no validation, errors file or manifest:
+it is the floor to compare against (goal: modelport at least 0.8x its rows/s, rows/s flat within
+20 % and peak RSS flat in the row count).
 
-    .venv/bin/python benchmarks/batch_bench.py --rows 10000            # smoke
-    .venv/bin/python benchmarks/batch_bench.py                          # 1e5 and 1e6 rows
+    .venv/bin/python benchmarks/batch_bench.py --rows 10000 --models logreg        # smoke
+    .venv/bin/python benchmarks/batch_bench.py --doc docs/performance.md            # the table in the docs
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from doc_section import write_section
 
 MODELPORT = Path(sys.executable).parent / "modelport"
+SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+ROWS = {"logreg": [100_000, 1_000_000, 10_000_000], "mlp-wide": [100_000, 1_000_000]}
+"""mlp-wide scores ~2-3k rows/s per core: 10^7 rows would take most of an hour."""
 FEATURES = 20
 CHUNK_ROWS = 65_536
 
@@ -59,28 +64,24 @@ print(rows / (time.perf_counter() - started))
 """
 
 
-def make_model(directory: Path) -> Path:
-    from skl2onnx import to_onnx
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2000, FEATURES)).astype(np.float32)
-    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    proto = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
-    path = directory / "logreg.onnx"
-    path.write_bytes(proto.SerializeToString())
-    return path
+def make_models(directory: Path, kinds: list[str]) -> dict[str, Path]:
+    """The benchmark peers' own models (``../shared/bench/make_model.py``), as ONNX files."""
+    script = SHARED_BENCH / "make_model.py"
+    command = [sys.executable, str(script), "--out", str(directory), "--kinds", ",".join(kinds)]
+    subprocess.run(command, check=True, capture_output=True)
+    return {kind: directory / kind / "model.onnx" for kind in kinds}
 
 
-def make_input(path: Path, rows: int, width: int) -> None:
+def make_input(path: Path, rows: int, name: str, width: int) -> None:
+    """``rows`` rows of the feature columns ``name[0]`` … that modelport maps to the input ``name``."""
     rng = np.random.default_rng(1)
-    schema = pa.schema([(f"X[{i}]", pa.float32()) for i in range(width)])
+    schema = pa.schema([(f"{name}[{i}]", pa.float32()) for i in range(width)])
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, rows, CHUNK_ROWS):
             n = min(CHUNK_ROWS, rows - start)
             block = rng.normal(size=(n, width)).astype(np.float32)
-            writer.write_table(pa.table({f"X[{i}]": block[:, i] for i in range(width)}, schema=schema))
+            columns = {field.name: block[:, i] for i, field in enumerate(schema)}
+            writer.write_table(pa.table(columns, schema=schema))
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
@@ -95,30 +96,29 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     return seconds, usage.ru_maxrss * 1024, stdout
 
 
-def run(rows: int, model: Path, home: Path, work: Path) -> dict[str, Any]:
+def run(rows: int, name: str, model: Path, home: Path, work: Path) -> dict[str, Any]:
     import onnxruntime as ort
 
-    width = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_inputs()[0].shape[1]
-    source = work / f"in-{rows}.parquet"
-    make_input(source, rows, int(width))
+    spec = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    source = work / f"in-{spec.name}-{rows}.parquet"
+    if not source.exists():
+        make_input(source, rows, spec.name, int(spec.shape[1]))
     env = {**os.environ, "MODELPORT_HOME": str(home)}
+    output = work / f"out-{name}-{rows}"
     batch_s, batch_rss, out = timed(
-        [str(MODELPORT), "batch", "clf", str(source), str(work / f"out-{rows}"), "--json", "--overwrite"], env
+        [str(MODELPORT), "batch", name, str(source), str(output), "--json", "--overwrite"], env
     )
     summary = json.loads(out)
+    hand = work / f"hand-{name}-{rows}.parquet"
     loop_s, loop_rss, loop_out = timed(
-        [
-            sys.executable,
-            "-c",
-            HAND_LOOP,
-            str(model),
-            str(source),
-            str(work / f"hand-{rows}.parquet"),
-            str(CHUNK_ROWS),
-        ],
-        env,
+        [sys.executable, "-c", HAND_LOOP, str(model), str(source), str(hand), str(CHUNK_ROWS)], env
     )
+    if pq.read_metadata(hand).num_rows != summary["rows_scored"]:
+        raise SystemExit(
+            f"{name}: the loop wrote {pq.read_metadata(hand).num_rows} rows, modelport {summary}"
+        )
     return {
+        "model": name,
         "rows": rows,
         "modelport_rows_per_s": rows / batch_s,
         "modelport_job_rows_per_s": summary["rows_per_s"],
@@ -127,32 +127,19 @@ def run(rows: int, model: Path, home: Path, work: Path) -> dict[str, Any]:
         "hand_loop_rows_per_s": float(loop_out),
         "hand_peak_rss_mb": loop_rss / 2**20,
         "ratio": loop_s / batch_s,
+        "job_ratio": summary["rows_per_s"] / float(loop_out),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--model", type=Path, help="ONNX file with one [-1, k] input (default: a logreg)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
-        work = Path(tmp)
-        model = args.model or make_model(work)
-        home = work / "home"
-        env = {**os.environ, "MODELPORT_HOME": str(home)}
-        subprocess.run(
-            [str(MODELPORT), "register", str(model), "--name", "clf"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        results = [run(rows, model, home, work) for rows in args.rows]
-    print("| rows | modelport rows/s | job rows/s | RSS MB | hand rows/s | loop rows/s | RSS MB | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | rows | modelport rows/s | its job's rows/s | peak RSS MB | hand loop rows/s | "
+        "its loop's rows/s | peak RSS MB | ratio (wall) | ratio (job / loop) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         cells = [
+            r["model"],
             f"{r['rows']:,}",
             f"{r['modelport_rows_per_s']:,.0f}",
             f"{r['modelport_job_rows_per_s']:,.0f}",
@@ -161,9 +148,52 @@ def main() -> None:
             f"{r['hand_loop_rows_per_s']:,.0f}",
             f"{r['hand_peak_rss_mb']:.0f}",
             f"{r['ratio']:.2f}x",
+            f"{r['job_ratio']:.2f}x",
         ]
-        print(f"| {' | '.join(cells)} |")
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", default="logreg,mlp-wide", help="kinds of ../shared/bench/make_model.py")
+    parser.add_argument("--rows", type=int, nargs="+", help="row counts (default: per model, see ROWS)")
+    parser.add_argument("--doc", type=Path, help="write the table into this file's batch section")
+    args = parser.parse_args()
+    kinds = args.models.split(",")
+    with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
+        work = Path(tmp)
+        models = make_models(work / "models", kinds)
+        home = work / "home"
+        env = {**os.environ, "MODELPORT_HOME": str(home)}
+        for kind, path in models.items():
+            subprocess.run(
+                [str(MODELPORT), "register", str(path), "--name", kind],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        results = [
+            run(rows, kind, models[kind], home, work) for kind in kinds for rows in (args.rows or ROWS[kind])
+        ]
+    print(table(results))
     print(json.dumps(results))
+    if args.doc:
+        write_section(args.doc, "## Batch scoring", _section(results))
+
+
+def _section(results: list[dict[str, Any]]) -> str:
+    command = "python benchmarks/batch_bench.py --doc docs/performance.md"
+    return (
+        "## Batch scoring\n\n"
+        f"`{command}` ({os.cpu_count()} cores): `modelport batch` (validation, errors file, manifest, "
+        "parts) against a hand-written pyarrow + onnxruntime loop over the same Parquet file of 20 "
+        'float features, each in its own process, on the models of `../shared/bench`. "wall" '
+        "counts the whole process, start-up included (about a second more for modelport: the CLI, "
+        'the registry and the model load); "job / loop" compares the scoring itself.\n\n' + table(results)
+    )
 
 
 if __name__ == "__main__":
