@@ -1,14 +1,15 @@
 """The registry's API: register versions, move aliases, set policies, read consistent snapshots.
 
 The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``,
-the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``, deletions and the
-removal of unreferenced files in ``deletion.py``.
+the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``, the batch jobs that
+servers run (``add_job``, ``claim_job``, ...) in ``jobs.py``, deletions and the removal of
+unreferenced files in ``deletion.py``.
 
-Every write is one transaction that also bumps ``registry_state.revision``, so a server polls one
-cheap row (``revision()``) and reads a ``snapshot()`` only when it changed. Artifacts are stored
-before the transaction that records them: a crash can leave an unreferenced artifact, never a
-version without its file; a file removed by a concurrent deletion before the version's
-transaction is stored again inside it.
+Every write but a batch job's is one transaction that also bumps ``registry_state.revision``, so a
+server polls one cheap row (``revision()``) and reads a ``snapshot()`` only when it changed.
+Artifacts are stored before the transaction that records them: a crash can leave an unreferenced
+artifact, never a version without its file; a file removed by a concurrent deletion before the
+version's transaction is stored again inside it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from modelport.registry._engine import WRITE, create_registry_engine, upgrade_sc
 from modelport.registry.artifacts import ArtifactStore
 from modelport.registry.deletion import REFERENCE_FILENAME, REFERENCE_TABLE_FILENAME, DeletionCatalog
 from modelport.registry.endpoints import EndpointCatalog
+from modelport.registry.jobs import JobCatalog
 from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
 from modelport.registry.policy import VersionPolicy, refuse_missing_versions
@@ -47,7 +49,7 @@ __all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 _ATTEMPTS = 5
 
 
-class Registry(EndpointCatalog, MonitorCatalog, DeletionCatalog):
+class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine
