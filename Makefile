@@ -7,7 +7,7 @@ PORT ?=
 # default server gets a fixed, predictable pair (9000, 9001) instead of colliding on 8081.
 GRPC_PORT ?= $(if $(PORT),$(shell echo $$(($(PORT) + 1))))
 
-.PHONY: run test check lint typecheck unit clean browser
+.PHONY: run test check lint typecheck unit clean browser postgres
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT),--grpc-port $(GRPC_PORT))
 
-test: check browser
+test: check browser postgres
 	$(BIN)/pytest
 
 # The dashboard's browser tests drive Debian's chromium through playwright (never `playwright install`).
@@ -38,6 +38,16 @@ browser:
 			exit 1; \
 		fi; \
 		apt-get update && apt-get install -y chromium; \
+	fi
+
+# The registry's tests also run on a throwaway cluster of Debian's postgresql (tests/postgres.py starts it).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "the registry tests need Debian's postgresql: run 'sudo apt-get install -y postgresql' (or make test as root)"; \
+			exit 1; \
+		fi; \
+		apt-get update && apt-get install -y postgresql; \
 	fi
 
 check: lint typecheck

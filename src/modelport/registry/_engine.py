@@ -4,7 +4,7 @@ SQLite gets WAL (readers never wait on the writer), foreign keys, a busy timeout
 transaction control: SQLAlchemy emits ``BEGIN`` itself so that reads are inside the transaction
 too (Python's sqlite3 legacy mode would run them outside it), and write transactions begin with
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing on a stale snapshot.
-On PostgreSQL the first statement of every write locks the ``registry_state`` row, which
+On PostgreSQL (``_postgres.py``) every write transaction begins by taking one advisory lock, which
 serialises writers the same way.
 
 Storage failures are expected, not bugs: a full disk, a read-only or unreadable file, a corrupt
@@ -24,10 +24,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelport.core.errors import ModelportError, Overloaded, StorageError
 from modelport.core.private_files import FILE_MODE, create_private, private_dir, tighten
+from modelport.registry._postgres import create_postgres_engine
 
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "WRITE", "create_registry_engine", "upgrade_schema"]
 
@@ -36,7 +38,6 @@ WRITE = {"modelport_write": True}
 
 _BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK_ID = 0x6D6F64656C706F  # "modelpo"
 VERSION_TABLE = "modelport_alembic_version"
 HEAD_REVISION = "0006"
 """The newest migration (a test holds it equal to alembic's head): a registry already there opens
@@ -44,9 +45,15 @@ without importing alembic, which takes longer to import than the rest of the reg
 
 
 def create_registry_engine(database_url: str) -> Engine:
-    url = make_url(database_url)
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise StorageError(f"the registry database URL {database_url!r} is not a URL") from None
+    if url.get_backend_name() == "postgresql":
+        return create_postgres_engine(url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        shown = url.render_as_string(hide_password=True)
+        raise StorageError(f"the registry database {shown}: the registry runs on SQLite or PostgreSQL")
     where = url.database or ":memory:"
     if url.database and url.database != ":memory:":
         path = Path(url.database).expanduser()
@@ -155,9 +162,8 @@ def upgrade_schema(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
+    # A write transaction: servers starting together on a new database upgrade it one at a time.
     with engine.connect().execution_options(**WRITE) as connection, connection.begin():
-        if connection.dialect.name == "postgresql":  # servers starting together upgrade one at a time
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

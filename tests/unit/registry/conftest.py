@@ -15,8 +15,30 @@ SIGNATURE = Signature(
 )
 
 
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'modelport.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every registry test runs on both backends: a SQLite file, and the session's PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``registry`` fixture's database (on PostgreSQL already at the newest schema)."""
+    if backend == "sqlite":
+        return sqlite_url(tmp_path)
+    return str(request.getfixturevalue("postgres_registry_url"))
+
+
+@pytest.fixture
+def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database without any table yet, on each backend."""
+    if backend == "sqlite":
+        return sqlite_url(tmp_path)
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -25,8 +47,8 @@ def store(tmp_path: Path) -> LocalArtifactStore:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, store: LocalArtifactStore) -> Iterator[Registry]:
-    reg = Registry.open(db_url(tmp_path), store)
+def registry(db_url: str, store: LocalArtifactStore) -> Iterator[Registry]:
+    reg = Registry.open(db_url, store)
     yield reg
     reg.close()
 

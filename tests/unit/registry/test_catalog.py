@@ -222,9 +222,9 @@ def test_same_bytes_stored_once(registry: Registry, register: Register, tmp_path
     assert len([p for p in (tmp_path / "artifacts").rglob("model.onnx")]) == 1
 
 
-def test_reopen_keeps_everything(tmp_path: Path, registry: Registry, register: Register) -> None:
+def test_reopen_keeps_everything(db_url: str, registry: Registry, register: Register) -> None:
     register("m", aliases=["prod"])
     before = registry.snapshot()
     registry.close()
-    with Registry.open(f"sqlite:///{tmp_path / 'modelport.db'}", registry.artifacts) as again:
+    with Registry.open(db_url, registry.artifacts) as again:
         assert again.snapshot() == before

@@ -1,4 +1,5 @@
-"""Several processes on one SQLite file: distinct numbers, consistent snapshots, crash safety."""
+"""Several processes on one registry (SQLite file or PostgreSQL database): distinct numbers, consistent
+snapshots, crash safety."""
 
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ from typing import Any
 from modelport.registry import LocalArtifactStore, ModelVersion, Registry
 
 from . import _workers
-from .conftest import db_url
 
 SPAWN = multiprocessing.get_context("spawn")
 
 
-def test_two_processes_get_distinct_consecutive_numbers(tmp_path: Path) -> None:
-    url, start, results = db_url(tmp_path), SPAWN.Event(), SPAWN.Queue()
+def test_two_processes_get_distinct_consecutive_numbers(tmp_path: Path, empty_db_url: str) -> None:
+    url, start, results = empty_db_url, SPAWN.Event(), SPAWN.Queue()
     # Both children create the brand-new database themselves, racing on the schema too.
     children = [
         SPAWN.Process(
@@ -61,9 +61,9 @@ def _get(results: Any, children: list[Any]) -> tuple[str, int]:
     raise AssertionError("children produced no result in 60 s")
 
 
-def test_crash_mid_registration_leaves_a_consistent_registry(tmp_path: Path) -> None:
+def test_crash_mid_registration_leaves_a_consistent_registry(tmp_path: Path, db_url: str) -> None:
     """Kill a registering child at random moments, many times; every kill must leave a whole state."""
-    url, root = db_url(tmp_path), str(tmp_path)
+    url, root = db_url, str(tmp_path)
     store = LocalArtifactStore(tmp_path / "artifacts")
     Registry.open(url, store).close()
     rng = random.Random(os.getpid())
@@ -117,7 +117,7 @@ def _file(tmp_path: Path) -> Path:
 
 
 def test_snapshots_are_consistent_under_concurrent_writes(
-    registry: Registry, register: Callable[..., ModelVersion], tmp_path: Path
+    registry: Registry, register: Callable[..., ModelVersion], tmp_path: Path, db_url: str
 ) -> None:
     """A writer registers into two models while snapshots are taken: each must be one moment."""
     register("a")
@@ -127,7 +127,7 @@ def test_snapshots_are_consistent_under_concurrent_writes(
 
     def write() -> None:
         try:
-            with Registry.open(db_url(tmp_path), registry.artifacts) as writer:
+            with Registry.open(db_url, registry.artifacts) as writer:
                 src = tmp_path / "w.bin"
                 for i in range(40):
                     if stop.is_set():

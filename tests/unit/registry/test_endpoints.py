@@ -18,7 +18,7 @@ from modelport.registry._engine import create_registry_engine
 from modelport.registry.endpoints import update_if_revision
 from modelport.registry.schema import EndpointRow
 
-from .conftest import SIGNATURE, db_url
+from .conftest import SIGNATURE
 
 Register = Callable[..., ModelVersion]
 
@@ -167,11 +167,11 @@ def test_two_threads_with_the_same_expected_revision_exactly_one_wins(registry: 
     assert [c.revision for c in registry.endpoint_history("e")] == [1, 2]
 
 
-def test_the_row_update_itself_is_guarded_by_revision(tmp_path: Path, registry: Registry, iris: None) -> None:
+def test_the_row_update_itself_is_guarded_by_revision(db_url: str, registry: Registry, iris: None) -> None:
     """Even a writer that skipped the read-time check cannot overwrite a newer revision."""
     registry.create_endpoint("e", cfg("iris:1=1"))
     registry.update_endpoint("e", cfg("iris:2=1"))
-    engine = create_registry_engine(db_url(tmp_path))
+    engine = create_registry_engine(db_url)
     try:
         with Session(engine) as s, s.begin():
             row = s.scalars(select(EndpointRow).where(EndpointRow.name == "e")).one()

@@ -12,12 +12,12 @@ from modelport.registry import LocalArtifactStore, ModelVersion, Registry
 from modelport.registry._engine import HEAD_REVISION, MIGRATIONS_DIR
 from modelport.registry.schema import Base
 
-from .conftest import SIGNATURE, db_url
+from .conftest import SIGNATURE
 
 
-def test_migration_matches_orm_metadata(tmp_path: Path) -> None:
-    Registry.open(db_url(tmp_path), LocalArtifactStore(tmp_path / "artifacts")).close()
-    engine = create_engine(db_url(tmp_path))
+def test_migration_matches_orm_metadata(tmp_path: Path, empty_db_url: str) -> None:
+    Registry.open(empty_db_url, LocalArtifactStore(tmp_path / "artifacts")).close()
+    engine = create_engine(empty_db_url)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
@@ -41,11 +41,11 @@ def _head() -> str | None:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def test_a_database_from_the_first_migration_upgrades_in_place(tmp_path: Path) -> None:
+def test_a_database_from_the_first_migration_upgrades_in_place(tmp_path: Path, empty_db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    engine = create_engine(db_url(tmp_path))
+    engine = create_engine(empty_db_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -58,14 +58,14 @@ def test_a_database_from_the_first_migration_upgrades_in_place(tmp_path: Path) -
             "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
         )
     engine.dispose()
-    with Registry.open(db_url(tmp_path), LocalArtifactStore(tmp_path / "artifacts")) as registry:
+    with Registry.open(empty_db_url, LocalArtifactStore(tmp_path / "artifacts")) as registry:
         assert registry.get_model("old").serving == ServingConfig()
 
 
-def test_open_is_idempotent(tmp_path: Path) -> None:
+def test_open_is_idempotent(tmp_path: Path, db_url: str) -> None:
     store = LocalArtifactStore(tmp_path / "artifacts")
     for _ in range(3):
-        with Registry.open(db_url(tmp_path), store) as registry:
+        with Registry.open(db_url, store) as registry:
             assert registry.revision() == 0
 
 
@@ -76,7 +76,7 @@ def test_open_creates_missing_data_dir(tmp_path: Path) -> None:
 
 
 def test_an_upgraded_database_never_gives_a_deleted_version_number_again(
-    tmp_path: Path, registry: Registry, register: Callable[..., ModelVersion]
+    tmp_path: Path, db_url: str, registry: Registry, register: Callable[..., ModelVersion]
 ) -> None:
     """0005 records each model's highest number from its existing versions."""
     from alembic import command
@@ -85,7 +85,7 @@ def test_an_upgraded_database_never_gives_a_deleted_version_number_again(
     register("m", aliases=["production"])
     register("m")
     registry.close()
-    engine = create_engine(db_url(tmp_path))
+    engine = create_engine(db_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -93,7 +93,7 @@ def test_an_upgraded_database_never_gives_a_deleted_version_number_again(
         config.attributes["connection"] = connection
         command.downgrade(config, "0004")
     engine.dispose()
-    with Registry.open(db_url(tmp_path), LocalArtifactStore(tmp_path / "artifacts")) as upgraded:
+    with Registry.open(db_url, LocalArtifactStore(tmp_path / "artifacts")) as upgraded:
         upgraded.delete_version("m", 2)
         version = upgraded.register_version(
             "m",
