@@ -1,4 +1,5 @@
-"""The management ASGI app: register, list, alias and version-policy operations, plus server status.
+"""The management ASGI app: register, list, alias and version-policy operations, server status, and
+the batch jobs the servers run.
 
 Served under ``/api`` beside the data plane; described by the OpenAPI document at ``/api/openapi.json``.
 Every request, the document's included, passes the Host and cross-site gate, the token gate, then
@@ -22,6 +23,7 @@ from modelport.control.body_limit import BodyLimit
 from modelport.control.drift import DriftService
 from modelport.control.drift_routes import build_drift_router
 from modelport.control.endpoint_routes import build_endpoint_router
+from modelport.control.jobs_routes import build_jobs_router
 from modelport.control.monitor_routes import build_monitor_router
 from modelport.control.registration import Registrar
 from modelport.control.rollout_routes import build_rollout_router
@@ -76,6 +78,7 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
         build_monitor_router(services.registry, services.payload_log, services.payload_store), prefix="/v1"
     )
     app.include_router(build_drift_router(services.drift), prefix="/v1")
+    app.include_router(build_jobs_router(settings, services.registry), prefix="/v1")
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
