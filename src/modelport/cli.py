@@ -13,6 +13,7 @@ from modelport.cli_context import Context, client_token, fail_cleanly, pass_cont
 from modelport.cli_drift import add_drift_commands
 from modelport.cli_endpoints import add_endpoint_commands
 from modelport.cli_input import parse_pairs, read_predict_input, read_signature
+from modelport.cli_jobs import add_jobs_commands
 from modelport.cli_models import add_model_commands
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_prediction, print_version
@@ -255,3 +256,4 @@ add_endpoint_commands(main)
 add_monitor_commands(main)
 add_drift_commands(main)
 add_batch_command(main)
+add_jobs_commands(main)

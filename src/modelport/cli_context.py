@@ -20,6 +20,7 @@ from modelport.core.settings import Settings, read_token_file
 from modelport.server_address import find_server
 
 if TYPE_CHECKING:  # the local side is imported where it is used: every CLI command starts faster
+    from modelport.client_jobs import RemoteJobs
     from modelport.client_monitor import MonitorClient
     from modelport.registry.catalog import Registry
 
@@ -136,6 +137,12 @@ class Context:
         """A running server's API: ``--server``, else the server the home records (see
         ``server_address``), else ``http://HOST:PORT`` from the settings."""
         return RemoteEndpoints(RemoteCatalog(self.server or self._local_server_url(), self.token))
+
+    def jobs(self) -> RemoteJobs:
+        """The batch jobs of the server ``server_api`` talks to."""
+        from modelport.client_jobs import RemoteJobs
+
+        return RemoteJobs(RemoteCatalog(self.server or self._local_server_url(), self.token))
 
     def running_server(self) -> RemoteEndpoints | None:
         """``--server``, else the server recorded in the home if it runs; None when there is neither

@@ -25,6 +25,7 @@ from modelport.control.auth import HostAllowList, is_loopback
 from modelport.control.dashboard import create_dashboard_app
 from modelport.control.drift import DriftService
 from modelport.control.drift_monitor import DriftMonitor
+from modelport.control.jobs_runner import JobRunner
 from modelport.control.registration import Registrar
 from modelport.control.rollout import RolloutController
 from modelport.core.errors import Forbidden
@@ -105,6 +106,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     payload_store = PayloadStore(settings.payload_dir)
     drift = DriftService(registry, payload_store, settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
+    jobs = JobRunner(registry, settings)
     grpc_front = _GrpcFront(settings, serving)
     status = functools.partial(_status, registry, reconciler, payloads, time.time(), grpc_front)
 
@@ -114,6 +116,8 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         if settings.metrics.enabled:  # the drift gauges' only reader is /metrics
             work.append(drift_monitor.run())
         tasks = [asyncio.create_task(w) for w in work]
+        if settings.jobs.allowed_roots and settings.jobs.max_running:  # this server runs jobs
+            jobs.start()
         shadows.start()
         payloads.start()
         try:
@@ -125,6 +129,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
+            await jobs.stop()
             await shadows.stop()
             await asyncio.to_thread(payloads.stop)
             tracing.shutdown()
