@@ -171,6 +171,24 @@ class DriftSettings(BaseModel):
 class StorageSettings(BaseModel):
     database_url: str | None = None
     """SQLAlchemy URL of the registry; ``sqlite:///<home>/modelport.db`` when unset."""
+    artifacts_url: str | None = None
+    """Where artifacts are stored: unset, the folder ``<home>/artifacts``; ``s3://bucket/prefix``, an
+    S3-compatible bucket (see docs/storage.md)."""
+    s3_endpoint_url: str | None = None
+    """The S3 endpoint, e.g. ``http://127.0.0.1:8333``; unset: ``AWS_ENDPOINT_URL``, else AWS."""
+    s3_region: str | None = None
+    """Unset: ``AWS_REGION``."""
+    s3_access_key_id: str | None = None
+    """Unset: ``AWS_ACCESS_KEY_ID``."""
+    s3_secret_access_key: str | None = Field(None, repr=False)
+    """Unset: ``AWS_SECRET_ACCESS_KEY``. Not in the settings' repr; the server passes it to its
+    worker processes in a private (0600) file, as it does the token."""
+    cache_dir: Path | None = None
+    """The local read-through cache of an S3 store; ``<home>/cache/artifacts`` when unset."""
+    cache_max_bytes: int = Field(10 * 1024**3, gt=0)
+    """Size of the cache; past it the least recently used files go (never one a process is using)."""
+    fetch_max_bytes: int = Field(4 * 1024**3, gt=0)
+    """Largest artifact ``register`` downloads from an ``https://`` or ``s3://`` URI."""
 
 
 class HttpSettings(BaseModel):
