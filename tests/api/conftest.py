@@ -34,8 +34,22 @@ def quick_settings(tmp_path: Path, **sections: Any) -> Settings:
     return Settings(home=tmp_path / "home", serving={"poll_interval_s": 0.05}, grpc={"port": 0}, **sections)
 
 
+ON_BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+"""Runs a test with its registry on SQLite and on the session's PostgreSQL: applied to the tests that
+exercise the registry most through the API (the registry's own tests all run on both)."""
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The registry's database: SQLite in the home, unless the test is marked ``ON_BOTH_BACKENDS``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_registry_url")
+        return quick_settings(tmp_path, storage={"database_url": url})
     return quick_settings(tmp_path)
 
 

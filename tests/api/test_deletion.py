@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 
 from modelport.core.settings import Settings
-from tests.api.conftest import wait_for
+from tests.api.conftest import ON_BOTH_BACKENDS, wait_for
 
 
+@ON_BOTH_BACKENDS
 async def test_delete_is_refused_while_in_use_and_the_server_lets_go_of_a_deleted_version(
     client: httpx.AsyncClient,
     register: Callable[..., Any],

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import ON_BOTH_BACKENDS, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 INFER = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": ROWS}]}
@@ -53,6 +53,7 @@ async def test_an_endpoint_is_called_like_a_model_and_says_who_answered(iris: ht
     assert metadata["platform"] == "modelport_endpoint" and metadata["inputs"][0]["name"] == "X"
 
 
+@ON_BOTH_BACKENDS
 async def test_weights_promotion_rollback_and_history(iris: httpx.AsyncClient) -> None:
     await create(
         iris, routes=[{"target": "iris:1", "weight": 50}, {"target": "iris@candidate", "weight": 50}]
@@ -73,6 +74,7 @@ async def test_weights_promotion_rollback_and_history(iris: httpx.AsyncClient) -
     assert [h["revision"] for h in history] == [1, 2, 3] and history[2]["restored_from"] is not None
 
 
+@ON_BOTH_BACKENDS
 async def test_moving_an_alias_retargets_the_endpoint(iris: httpx.AsyncClient) -> None:
     await create(iris, routes=[{"target": "iris@production", "weight": 1}])
     await wait_for(iris, "/v2/models/flowers/ready")
@@ -122,6 +124,7 @@ async def test_bad_endpoint_configs_are_refused_and_change_nothing(
     assert (await iris.get("/api/v1/endpoints")).json() == []
 
 
+@ON_BOTH_BACKENDS
 async def test_names_are_shared_with_models_and_stale_revisions_conflict(iris: httpx.AsyncClient) -> None:
     clash = await iris.post(
         "/api/v1/endpoints", json={"name": "iris", "routes": [{"target": "iris:1", "weight": 1}]}

@@ -12,7 +12,7 @@ from modelport.core import Forbidden
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
 from modelport.server import build_app, check_exposure
-from tests.api.conftest import wait_for
+from tests.api.conftest import ON_BOTH_BACKENDS, wait_for
 
 
 async def upload(client: httpx.AsyncClient, name: str, path: Path, **form: object) -> httpx.Response:
@@ -22,6 +22,7 @@ async def upload(client: httpx.AsyncClient, name: str, path: Path, **form: objec
         )
 
 
+@ON_BOTH_BACKENDS
 async def test_upload_list_alias_and_policy(client: httpx.AsyncClient, model_files: dict[str, Path]) -> None:
     created = await upload(client, "iris", model_files["iris"], description="first", tags='{"team": "ml"}')
     assert created.status_code == 201, created.text
@@ -47,6 +48,7 @@ async def test_upload_list_alias_and_policy(client: httpx.AsyncClient, model_fil
     assert status["ready"] and {v["target"] for v in status["loaded"]} >= {"iris:1", "iris:2"}
 
 
+@ON_BOTH_BACKENDS
 async def test_errors_use_the_protocol_body(client: httpx.AsyncClient, tmp_path: Path) -> None:
     missing = await client.get("/api/v1/models/nope")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import ON_BOTH_BACKENDS, wait_for
 
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
@@ -41,6 +41,7 @@ async def test_model_metadata_describes_the_signature(iris: httpx.AsyncClient) -
     assert {o["name"] for o in metadata["outputs"]} == {"label", "probabilities"}
 
 
+@ON_BOTH_BACKENDS
 async def test_infer_json_by_name_version_and_alias(iris: httpx.AsyncClient) -> None:
     for path in ("/v2/models/iris", "/v2/models/iris/versions/1", "/v2/models/iris/versions/production"):
         response = await iris.post(path + "/infer", json=iris_request(id="req-7"))
@@ -117,6 +118,7 @@ async def test_sklearn_and_xgboost_models_serve(
     assert len(response.json()["outputs"][0]["data"]) == 1
 
 
+@ON_BOTH_BACKENDS
 async def test_a_new_version_is_served_without_restart(
     register, iris: httpx.AsyncClient, model_files: dict[str, Path]
 ) -> None:  # type: ignore[no-untyped-def]
