@@ -96,7 +96,7 @@ def test_the_probes_are_the_health_routes() -> None:
 
 def test_the_pod_runs_unprivileged_on_a_read_only_root() -> None:
     """Non-root, no capabilities, and every place ``serve`` writes is an emptyDir: its home
-    (``MODELPORT_HOME``) and ``/tmp`` (uploads, test-loads, confined children)."""
+    (``MODELPORT_HOME``), the artifact cache and ``/tmp`` (uploads, test-loads, confined children)."""
     pod = files.manifests()["Deployment"]["spec"]["template"]["spec"]
     container = files.container()
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -105,9 +105,30 @@ def test_the_pod_runs_unprivileged_on_a_read_only_root() -> None:
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
-    empty_dirs = {volume["name"] for volume in pod["volumes"] if "emptyDir" in volume}
-    mounted = {mount["mountPath"] for mount in container["volumeMounts"] if mount["name"] in empty_dirs}
-    assert {files.server_environment()["MODELPORT_HOME"], "/tmp"} <= mounted
+    env = files.server_environment()
+    written = {env["MODELPORT_HOME"], env["MODELPORT_STORAGE__CACHE_DIR"], "/tmp"}
+    assert written <= set(_empty_dirs())
+
+
+def _empty_dirs() -> dict[str, dict[str, Any]]:
+    """The container's emptyDir volumes by mount path."""
+    pod = files.manifests()["Deployment"]["spec"]["template"]["spec"]
+    empty_dirs = {volume["name"]: volume["emptyDir"] for volume in pod["volumes"] if "emptyDir" in volume}
+    mounts = files.container()["volumeMounts"]
+    return {mount["mountPath"]: empty_dirs[mount["name"]] for mount in mounts if mount["name"] in empty_dirs}
+
+
+def _bytes(quantity: str) -> int:
+    """A Kubernetes quantity with a binary suffix (``6Gi``) in bytes."""
+    number, suffix = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti)?", quantity).groups()  # type: ignore[union-attr]
+    return int(number) << (10 * ("", "Ki", "Mi", "Gi", "Ti").index(suffix or ""))
+
+
+def test_the_artifact_cache_stays_within_its_volume() -> None:
+    """Past its emptyDir's ``sizeLimit`` the kubelet evicts the pod: the cache's bound is below it."""
+    env = files.server_environment()
+    volume = _empty_dirs()[env["MODELPORT_STORAGE__CACHE_DIR"]]
+    assert int(env["MODELPORT_STORAGE__CACHE_MAX_BYTES"]) < _bytes(volume["sizeLimit"])
 
 
 def test_the_autoscaler_has_requests_to_scale_on_and_drains_in_time() -> None:
