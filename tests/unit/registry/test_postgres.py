@@ -11,7 +11,7 @@ from modelport.core.errors import Overloaded, StorageError
 from modelport.registry import LocalArtifactStore, Registry, _postgres
 from modelport.registry._engine import WRITE, create_registry_engine
 from tests.e2e.conftest import free_port
-from tests.postgres import Cluster
+from tests.postgres import REGISTRY_DATABASE, Cluster
 
 from .conftest import SIGNATURE
 
@@ -80,3 +80,17 @@ def test_other_databases_and_drivers_are_refused(url: str, reason: str, tmp_path
     with pytest.raises(StorageError, match=reason) as caught:
         Registry.open(url, LocalArtifactStore(tmp_path / "artifacts"))
     assert ":pw@" not in caught.value.message
+
+
+def test_connections_the_database_dropped_are_replaced_without_an_error(
+    postgres: Cluster, postgres_registry_url: str, tmp_path: Path
+) -> None:
+    """As after a database restart or an idle timeout on the way: the pool pings before lending."""
+    with Registry.open(postgres_registry_url, LocalArtifactStore(tmp_path / "artifacts")) as registry:
+        assert registry.revision() == 0
+        postgres.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{REGISTRY_DATABASE}' AND pid <> pg_backend_pid()"
+        )
+        assert _register(registry, tmp_path) == 1
+        assert registry.revision() == 1
