@@ -98,3 +98,11 @@ def test_an_unreachable_database_stops_serve_with_one_line(tmp_path: Path) -> No
     line = serve_refusal(tmp_path / "home", **{DATABASE_URL: url})
     assert line.startswith("error: cannot reach the registry database postgresql+psycopg://modelport:***@")
     assert "Connection refused" in line and "secret" not in line
+
+
+def test_an_unreachable_database_fails_a_cli_command_with_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://modelport@127.0.0.1:{free_port()}/registry"
+    result = run_cli_in_process(tmp_path / "home", "models", "list", env={DATABASE_URL: url}, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the registry database postgresql+psycopg://")
+    assert result.stderr.count("\n") == 1 and "Connection refused" in result.stderr
