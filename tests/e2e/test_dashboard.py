@@ -8,13 +8,18 @@ logged.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from sklearn.datasets import load_iris
@@ -33,6 +38,8 @@ from tests.e2e.conftest import (
 )
 
 TOKEN = "dashboard-secret"
+JOBS_ROOT = "jobs-root"
+"""The guarded server's jobs.allowed_roots, beside the home."""
 UNAUTHORIZED = "a valid bearer token is required"
 ENDPOINT = "flowers"
 SHADOWED = "flowers-shadowed"
@@ -105,8 +112,12 @@ def server(registered: Path, log_dir: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def guarded_server(registered: Path, log_dir: Path) -> Iterator[Server]:
-    """A second server on the same registry, with a management token."""
-    with running_server(registered, log_dir, MODELPORT_AUTH__TOKEN=TOKEN) as server:
+    """A second server on the same registry, with a management token, that runs batch jobs."""
+    (registered.parent / JOBS_ROOT).mkdir(exist_ok=True)
+    roots = json.dumps([str(registered.parent / JOBS_ROOT)])
+    with running_server(
+        registered, log_dir, MODELPORT_AUTH__TOKEN=TOKEN, MODELPORT_JOBS__ALLOWED_ROOTS=roots
+    ) as server:
         yield server
 
 
@@ -524,3 +535,55 @@ def test_an_action_without_a_valid_token_fails_and_changes_nothing(
         expect(page.locator("#auth-panel")).to_be_visible()
         assert aliases(api) == before
         assert api.get("/models/iris").json() == model
+
+
+def _wait_job(api: httpx.Client, job: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    for _ in range(600):
+        state = api.get(f"/jobs/{job}").json()
+        if done(state):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"job {job} never got there: {state}")
+
+
+def test_jobs_page_shows_progress_and_cancels_a_running_job(
+    page: Page, guarded_server: Server, registered: Path
+) -> None:
+    root = registered.parent / JOBS_ROOT
+    pq.write_table(pa.table({f"X[{i}]": np.tile(X[:, i], 10) for i in range(4)}), root / "small.parquet")
+    big = np.tile(X, (2000, 1))  # 300,000 rows in parts of 100: a job that runs long enough to cancel
+    pq.write_table(pa.table({f"X[{i}]": big[:, i] for i in range(4)}), root / "big.parquet")
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=guarded_server.url + "/api/v1", headers=headers, timeout=30) as api:
+        small = api.post(
+            "/jobs",
+            json={
+                "target": "iris@production",
+                "input": str(root / "small.parquet"),
+                "output": str(root / "s"),
+            },
+        ).json()["id"]
+        _wait_job(api, small, lambda j: j["state"] == "succeeded")
+        body = {
+            "target": "iris@production",
+            "input": str(root / "big.parquet"),
+            "output": str(root / "b"),
+            "chunk_rows": 100,
+        }
+        running = api.post("/jobs", json=body).json()["id"]
+        _wait_job(api, running, lambda j: j["state"] == "running" and j["rows_done"] > 0)
+        page.add_init_script(f"sessionStorage.setItem('modelport.token', '{TOKEN}')")
+        open_page(page, guarded_server, "#/jobs")
+        finished = page.locator(f"tr[data-job='{small}']")
+        expect(finished.locator(".pill").first).to_have_text("succeeded")
+        expect(finished).to_contain_text("1,500 / 1,500 (100 %)")
+        expect(finished).to_contain_text("iris:1")
+        row = page.locator(f"tr[data-job='{running}']")
+        expect(row.locator(".pill").first).to_have_text("running")
+        expect(row.locator("progress")).to_have_attribute("max", "300000")
+        row.get_by_role("button", name="Cancel…").click()
+        page.locator("#confirm-ok").click()
+        expect(row.locator(".pill").first).to_have_text("cancelled", timeout=30_000)
+        expect(row.get_by_role("button", name="Cancel…")).to_have_count(0)
+        assert api.get(f"/jobs/{running}").json()["state"] == "cancelled"
+    assert json.loads((root / "b" / "_manifest.json").read_text())["state"] == "cancelled"

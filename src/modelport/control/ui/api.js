@@ -70,4 +70,6 @@ export const api = {
   abReport: (name) => request("GET", `/api/v1/endpoints/${enc(name)}/report`),
   drift: (name, window) => request("GET", `/api/v1/drift/${enc(name)}?window=${enc(window)}`),
   stats: () => request("GET", "/v2/models/stats"),
+  jobs: () => request("GET", "/api/v1/jobs"),
+  cancelJob: (id) => request("DELETE", `/api/v1/jobs/${enc(id)}`),
 };

@@ -5,6 +5,7 @@ import { duration, h, pill } from "./dom.js";
 import { askForToken, clearFlash, initShell } from "./shell.js";
 import { renderDrift } from "./views/drift.js";
 import { renderEndpoint, renderEndpoints } from "./views/endpoints.js";
+import { renderJobs } from "./views/jobs.js";
 import { renderLive } from "./views/live.js";
 import { renderModel, renderModels } from "./views/models.js";
 
@@ -16,6 +17,7 @@ const ROUTES = [
   [/^\/live$/, "live", () => renderLive],
   [/^\/drift\/(.+)$/, "drift", (m) => (main) => renderDrift(main, m[1])],
   [/^\/drift$/, "drift", () => (main) => renderDrift(main, null)],
+  [/^\/jobs$/, "jobs", () => renderJobs],
 ];
 
 const main = document.getElementById("main");
