@@ -179,6 +179,9 @@ def _rows(job: dict[str, Any]) -> str:
 
 def _table(found: list[dict[str, Any]]) -> None:
     table = Table("id", "state", "version", "rows", "failed", "rows/s", "created", "output")
+    for column in table.columns[:6]:
+        column.no_wrap = True
+    table.columns[-1].overflow = "fold"
     for job in found:
         rate = "-" if job["rows_per_s"] is None else f"{job['rows_per_s']:,.0f}"
         table.add_row(
