@@ -119,8 +119,13 @@ class _Reporter:
 
 
 def _say(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    """One line to the runner; a closed pipe means the server is gone, and the worker ends at once
+    (an exception in the engine's progress callback would stop its writer thread, not the job)."""
+    try:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+    except OSError:
+        os._exit(_PARENT_GONE)
 
 
 def _cancel(signum: int, frame: FrameType | None) -> None:
