@@ -17,6 +17,7 @@ from modelport.core.targets import Target
 from modelport.core.tensors import Signature
 from modelport.registry.local import open_registry
 from modelport.registry.records import ModelVersion
+from modelport.registry.sources import fetch_artifact
 from modelport.runtimes.export import export_model
 from modelport.runtimes.probe import ONLY_INPUT
 
@@ -35,21 +36,27 @@ def register(
     description: str = "",
     lineage: Mapping[str, str] | None = None,
     reference_data: Any = None,
+    sha256: str | None = None,
     home: str | Path | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name`` and return that version.
 
     ``model`` is a fitted scikit-learn estimator (stored with skops), an ONNX ``ModelProto`` or
     its bytes, an XGBoost ``Booster``/``XGBModel``, a LightGBM ``Booster``/``LGBMModel``, or the
-    path of a model file. ``sample_input`` is checked by a test prediction before anything is stored;
-    for a model fitted on a pandas DataFrame it may be a DataFrame, whose column dtypes then give
-    the inputs' datatypes.
+    path of a model file, which may be an ``s3://`` or ``https://`` URI (copied into the store; with
+    ``sha256``, its bytes must hash to it). ``sample_input`` is checked by a test prediction before
+    anything is stored; for a model fitted on a pandas DataFrame it may be a DataFrame, whose column
+    dtypes then give the inputs' datatypes.
     ``reference_data`` (for drift detection) is a numpy array, ``{input name: array}``, or a table
     (pyarrow, pandas): one column per feature, checked against the signature.
     ``home`` defaults to ``MODELPORT_HOME`` or ``~/.modelport``.
     """
     settings = _settings(home)
     with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp:
+        if isinstance(model, str | Path):
+            model = fetch_artifact(model, Path(tmp), storage=settings.storage, sha256=sha256)
+        elif sha256 is not None:
+            raise InvalidInput("sha256 checks a model file or URI, not a model object")
         exported = export_model(model, Path(tmp))
         request = RegistrationRequest(
             name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from modelport.cli_models import add_model_commands
 from modelport.cli_monitor import add_monitor_commands
 from modelport.cli_output import print_prediction, print_version
 from modelport.cli_serving_check import report_alias_effect
+from modelport.core.errors import InvalidInput
 from modelport.core.targets import Target
 
 __all__ = ["main"]
@@ -73,7 +75,7 @@ def serve(
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source", metavar="PATH_OR_URI")
 @click.option("--name", required=True, help="Model name.")
 @click.option("--framework", type=click.Choice(["onnx", "sklearn", "xgboost", "lightgbm"]))
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version (repeatable).")
@@ -87,12 +89,13 @@ def serve(
     help="Reference data for drift: .parquet/.csv (one column per feature) or .npy.",
 )
 @click.option("--trust", is_flag=True, help="I trust this file (needed for pickle/joblib, which run code).")
+@click.option("--sha256", help="The artifact's expected sha256 (hex): refuse any other bytes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 @fail_cleanly
 def register(
     ctx: Context,
-    path: Path,
+    source: str,
     name: str,
     framework: str | None,
     aliases: tuple[str, ...],
@@ -102,26 +105,33 @@ def register(
     signature: Path | None,
     reference: Path | None,
     trust: bool,
+    sha256: str | None,
     as_json: bool,
 ) -> None:
-    """Register the model file PATH as a new version of NAME."""
+    """Register a model file as a new version of NAME: a local PATH, s3://bucket/key, or an https://
+    URL (http:// only to a loopback host). A download is copied into the store."""
     from modelport.control.registration import RegistrationRequest
     from modelport.monitoring.drift.reference import read_reference_file
+    from modelport.registry.sources import fetch_artifact
 
-    request = RegistrationRequest(
-        name=name,
-        artifact=path,
-        framework=framework,
-        signature=read_signature(signature) if signature else None,
-        aliases=aliases,
-        tags=parse_pairs(tags, "--tag"),
-        lineage=parse_pairs(lineage, "--lineage"),
-        description=description,
-        trusted=trust,
-        reference_data=read_reference_file(reference) if reference else None,
-    )
-    with ctx.catalog() as catalog:
-        print_version(catalog.register(request), as_json)
+    with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp:
+        artifact = fetch_artifact(source, Path(tmp), storage=ctx.settings().storage, sha256=sha256)
+        if not artifact.is_file():
+            raise InvalidInput(f"no model file at {source!r}")
+        request = RegistrationRequest(
+            name=name,
+            artifact=artifact,
+            framework=framework,
+            signature=read_signature(signature) if signature else None,
+            aliases=aliases,
+            tags=parse_pairs(tags, "--tag"),
+            lineage=parse_pairs(lineage, "--lineage"),
+            description=description,
+            trusted=trust,
+            reference_data=read_reference_file(reference) if reference else None,
+        )
+        with ctx.catalog() as catalog:
+            print_version(catalog.register(request), as_json)
 
 
 @main.group()

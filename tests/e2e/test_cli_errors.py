@@ -181,7 +181,13 @@ def wait_reading_stdin(pid: int) -> None:
 
 BAD_INPUTS: dict[str, list[list[str]]] = {
     "serve": [["serve", "--workers", "0"]],
-    "register": [["register", "{bad_json}", "--name", "iris"], ["register", "{iris}", "--name", "bad name!"]],
+    "register": [
+        ["register", "{bad_json}", "--name", "iris"],
+        ["register", "{iris}", "--name", "bad name!"],
+        ["register", "missing.onnx", "--name", "iris"],
+        ["register", "{iris}", "--name", "iris", "--sha256", "not-hex"],
+        ["register", "ftp://127.0.0.1/model.onnx", "--name", "iris"],
+    ],
     "models list": [["--server", "http://127.0.0.1:1", "models"]],
     "models delete": [["models", "delete", "missing"]],
     "versions list": [["versions", "missing"]],

@@ -1,0 +1,56 @@
+"""A real ``modelport serve`` on an S3 artifact store, its versions registered by the real CLI.
+
+One server loads from an empty cache: a version whose object was changed in the bucket is refused
+(not cached) while the others serve. A second server on the same home, its S3 endpoint down at
+start, serves what the cache holds and leaves the rest unloaded with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import obstore
+
+from tests import models
+from tests.e2e.conftest import free_port, iris_request, run_cli_in_process, running_server, wait_for
+from tests.e2e.s3.test_s3_store import bucket, cached
+from tests.s3 import SeaweedFS
+
+
+def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
+    tmp_path: Path, seaweed: SeaweedFS, s3_url: str, model_files: dict[str, Path]
+) -> None:
+    home, logs = tmp_path / "home", tmp_path / "logs"
+    logs.mkdir()
+    env = {**seaweed.env(), "MODELPORT_STORAGE__ARTIFACTS_URL": s3_url}
+
+    def register(path: Path, name: str, *options: str) -> dict[str, str]:
+        result = run_cli_in_process(home, "register", path, "--name", name, *options, "--json", env=env)
+        return dict(json.loads(result.stdout))
+
+    iris = register(model_files["iris"], "iris", "--alias", "production")
+    iris_v2 = register(model_files["iris-v2"], "iris")
+    other = register(models.iris_onnx(tmp_path, c=0.5), "other")
+    assert not (home / "artifacts").exists()  # the bytes went to the bucket
+    _, prefix = s3_url.removeprefix("s3://").split("/", 1)
+    changed = f"{prefix}/{iris_v2['digest'][:2]}/{iris_v2['digest']}/model.onnx"
+    obstore.put(bucket(seaweed, s3_url), changed, model_files["iris"].read_bytes())
+
+    with running_server(home, logs, **env) as server:
+        status = wait_for(server, "/api/v1/status", lambda r: "iris:2" in r.json()["failures"]).json()
+        assert "was refused: the downloaded bytes hash to" in status["failures"]["iris:2"]
+        answer = httpx.post(f"{server.url}/v2/models/iris/versions/1/infer", json=iris_request())
+        assert answer.status_code == 200, answer.text
+        wait_for(server, "/v2/models/other/ready", lambda r: r.status_code == 200)
+    assert cached(home) == {iris["digest"], other["digest"]}
+
+    (home / "cache" / "artifacts" / other["digest"][:2] / other["digest"] / "model.onnx").unlink()
+    down = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    with running_server(home, logs, **down) as server:
+        status = wait_for(server, "/api/v1/status", lambda r: "other:1" in r.json()["failures"]).json()
+        assert "the S3 endpoint does not answer" in status["failures"]["other:1"]
+        assert "\n" not in status["failures"]["other:1"]
+        answer = httpx.post(f"{server.url}/v2/models/iris/versions/1/infer", json=iris_request())
+        assert answer.status_code == 200, answer.text
