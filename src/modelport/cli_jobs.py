@@ -83,10 +83,7 @@ def add_jobs_commands(main: click.Group) -> None:
         body.update({key: value for key, value in optional.items() if value is not None})
         if errors_path is not None:
             body["errors"] = _absolute(errors_path)
-        client = ctx.jobs()
-        job = client.submit(body)
-        if wait:
-            job = _wait(client, job)
+        job = _submit(ctx.jobs(), body, wait)
         _show_one(job, as_json)
         if wait and job["state"] != "succeeded":
             reason = f": {job['message']}" if job["message"] else ""
@@ -127,6 +124,12 @@ def add_jobs_commands(main: click.Group) -> None:
 def _absolute(path: str) -> str:
     """``path`` from this shell's directory; ``-`` unchanged (the server says why it cannot read it)."""
     return path if path == "-" else os.path.abspath(path)
+
+
+def _submit(client: RemoteJobs, body: dict[str, Any], wait: bool) -> dict[str, Any]:
+    """The job as queued, or as it ended with ``wait`` (the client is closed by then)."""
+    job = client.submit(body)
+    return _wait(client, job) if wait else job
 
 
 def _wait(client: RemoteJobs, job: dict[str, Any]) -> dict[str, Any]:

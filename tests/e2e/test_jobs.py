@@ -125,7 +125,9 @@ def test_a_submitted_job_gives_the_output_of_modelport_batch(servers: Servers, r
     assert f"manifest: {root}/job/_manifest.json" in shown
 
 
-def test_a_job_that_fails_says_why_and_wait_exits_1(servers: Servers, root: Path) -> None:
+def test_a_failed_job_says_why_and_bad_rows_under_max_errors_still_succeed(
+    servers: Servers, root: Path
+) -> None:
     pq.write_table(pa.table({f"X[{i}]": [1.0, None] for i in range(4)}), root / "holes.parquet")
     failed = run_cli_in_process(
         servers.home, "jobs", "submit", "iris", root / "holes.parquet", root / "holes", "--wait",
@@ -135,6 +137,13 @@ def test_a_job_that_fails_says_why_and_wait_exits_1(servers: Servers, root: Path
     assert re.search(r"error: job \w+ failed: row 1: column 'X\[0\]' is null \(missing\)", failed.stderr), (
         failed.stderr
     )
+    partial = run_cli_in_process(
+        servers.home, "jobs", "submit", "iris", root / "holes.parquet", root / "holes", "--max-errors", "1",
+        "--overwrite", "--wait", "--json", env=cli_env(),
+    )  # fmt: skip
+    job = json.loads(partial.stdout)
+    assert (job["state"], job["rows_done"], job["rows_failed"]) == ("succeeded", 2, 1)
+    assert job["message"] == f"bad rows: 1, in {root}/holes/_errors.jsonl"
     refused = run_cli_in_process(
         servers.home, "jobs", "submit", "iris", root / "big.parquet", "/etc/out", env=cli_env(), check=False
     )

@@ -175,7 +175,7 @@ class JobRunner:
             rows = summary["rows_in"]
             progress = Progress(rows, rows, summary["rows_failed"], summary["rows_per_s"])
             message = (
-                f"{summary['rows_failed']} bad rows: see {summary['errors_file']}"
+                f"bad rows: {summary['rows_failed']}, in {summary['errors_file']}"
                 if summary["rows_failed"]
                 else None
             )
