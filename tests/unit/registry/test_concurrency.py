@@ -72,6 +72,7 @@ def test_crash_mid_registration_leaves_a_consistent_registry(tmp_path: Path, db_
         child = SPAWN.Process(target=_workers.register_forever, args=(url, root, "crash", ready))
         child.start()
         assert ready.wait(30)
+        _wait_for_a_registration(url, store)  # on a busy machine the child may not have got that far
         threading.Event().wait(rng.uniform(0.02, 0.25))
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
@@ -91,6 +92,18 @@ def test_crash_mid_registration_leaves_a_consistent_registry(tmp_path: Path, db_
             ).number
             == total + 1
         )
+
+
+def _wait_for_a_registration(url: str, store: LocalArtifactStore) -> None:
+    """Until the running child has registered one more version (this round's kill then interrupts
+    a later one at a random moment, and the final count is not left to the machine's speed)."""
+    with Registry.open(url, store) as registry:
+        before = registry.revision()
+        for _ in range(600):
+            if registry.revision() > before:
+                return
+            threading.Event().wait(0.05)
+    raise AssertionError("the child registered nothing in 30 s")
 
 
 def _assert_consistent(url: str, store: LocalArtifactStore) -> None:
