@@ -5,11 +5,14 @@ promises of its image. That the probes' paths are served is tests/api/test_deplo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +217,37 @@ def test_the_image_runs_one_server_and_checks_it_is_live() -> None:
     assert LIVE in keywords["HEALTHCHECK"]
     env = files.image_environment()
     assert keywords["EXPOSE"].split() == [env["MODELPORT_PORT"], env["MODELPORT_GRPC__PORT"]]
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_the_health_check_asks_the_live_path_on_the_servers_port(status: int, healthy: bool) -> None:
+    """The ``HEALTHCHECK`` command, run as Docker runs it (exec form), against a stand-in on the port
+    that ``MODELPORT_PORT`` names: it asks the live path, and fails unless the answer is a success."""
+    (health,) = [i.arguments for i in files.stages()[-1] if i.keyword == "HEALTHCHECK"]
+    command = json.loads(health.partition(" CMD ")[2])
+    assert command[0] == "python"
+    paths: list[str] = []
+
+    class Answers(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**os.environ, "MODELPORT_PORT": str(server.server_address[1])}
+        done = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert paths == [LIVE]
+    assert (done.returncode == 0) is healthy, done.stderr
 
 
 def test_the_image_holds_no_secret() -> None:
