@@ -15,7 +15,8 @@ READ snapshot). A writer waits at most ``LOCK_TIMEOUT_S`` for it, then gets ``Ov
 The pool pings a connection before lending it (a database restart or an idle timeout on the way
 costs one reconnect, not a failed request), recycles connections after half an hour, and gives up
 connecting after ``CONNECT_TIMEOUT_S`` (unless the URL sets ``connect_timeout``). Connection
-failures become one ``StorageError`` line naming the database (password hidden) and libpq's reason.
+failures become one ``StorageError`` line naming the database (password hidden) and libpq's reason;
+text with a NUL character, which PostgreSQL cannot store (SQLite can), is ``InvalidInput``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import Connection, ExceptionContext
 
-from modelport.core.errors import ModelportError, Overloaded, StorageError
+from modelport.core.errors import InvalidInput, ModelportError, Overloaded, StorageError
 
 __all__ = ["CONNECT_TIMEOUT_S", "LOCK_TIMEOUT_S", "create_postgres_engine"]
 
@@ -68,7 +69,8 @@ def _lock_writers(connection: Connection) -> None:
 
 
 def _postgres_error(context: ExceptionContext, where: str) -> ModelportError | None:
-    """A connection failure or a lock wait that timed out as a modelport error; anything else unchanged."""
+    """A connection failure, a lock wait that timed out or a value PostgreSQL cannot store as a
+    modelport error; anything else unchanged."""
     import psycopg
 
     cause = context.original_exception
@@ -81,6 +83,8 @@ def _postgres_error(context: ExceptionContext, where: str) -> ModelportError | N
         )
     if isinstance(cause, psycopg.OperationalError) and (not state or state.startswith(_CONNECTION_STATES)):
         return StorageError(f"cannot reach the registry database {where}: {_one_line(str(cause))}")
+    if isinstance(cause, psycopg.DataError) and "NUL (0x00)" in str(cause):  # SQLite would store it
+        return InvalidInput("text with a NUL character (\\x00) cannot be stored in a PostgreSQL registry")
     if state.startswith("53"):  # insufficient resources: disk full, out of memory, too many connections
         return StorageError(f"cannot use the registry database {where}: {_one_line(str(cause))}")
     return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelport.core.errors import Overloaded, StorageError
+from modelport.core.errors import InvalidInput, Overloaded, StorageError
 from modelport.registry import LocalArtifactStore, Registry, _postgres
 from modelport.registry._engine import WRITE, create_registry_engine
 from tests.e2e.conftest import free_port
@@ -35,13 +35,26 @@ def test_a_writer_waits_for_another_writers_transaction_then_is_told_to_retry(
         assert registry.revision() == 1
 
 
-def _register(registry: Registry, tmp_path: Path) -> int:
+def _register(registry: Registry, tmp_path: Path, description: str = "") -> int:
     artifact = tmp_path / "model.onnx"
     artifact.write_bytes(b"weights")
     version = registry.register_version(
-        "m", artifact=artifact, filename="model.onnx", framework="onnx", signature=SIGNATURE
+        "m",
+        artifact=artifact,
+        filename="model.onnx",
+        framework="onnx",
+        signature=SIGNATURE,
+        description=description,
     )
     return version.number
+
+
+def test_text_postgresql_cannot_store_is_invalid_input(postgres_registry_url: str, tmp_path: Path) -> None:
+    with Registry.open(postgres_registry_url, LocalArtifactStore(tmp_path / "artifacts")) as registry:
+        with pytest.raises(InvalidInput, match=r"NUL character \(\\x00\) cannot be stored"):
+            _register(registry, tmp_path, description="before\x00after")
+        assert registry.revision() == 0
+        assert _register(registry, tmp_path, description="before after") == 1
 
 
 def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path: Path) -> None:
