@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -54,6 +55,7 @@ class ArtifactCache:
             raise StorageError(f"cannot create the artifact cache {self.root}: {error.strerror}") from None
         self._in_use: dict[Path, int] = {}
         """Entries this process has used: their lock files' fds, each holding a shared lock."""
+        self._guard = threading.Lock()  # a server loads several versions at once, in threads
 
     def entry(self, digest: str, filename: str) -> Path:
         return self.root / digest[:2] / digest / filename
@@ -62,8 +64,9 @@ class ArtifactCache:
         """The entry's path, downloaded first if absent; with ``recheck``, an entry already there is
         hashed again, and downloaded anew if its bytes changed."""
         path = self.entry(digest, filename)
-        if path not in self._in_use:  # before filling: from here on no evictor removes it
-            self._in_use[path] = _lock(self._lock_path(path, "use"), fcntl.LOCK_SH)
+        with self._guard:
+            if path not in self._in_use:  # before filling: from here on no evictor removes it
+                self._in_use[path] = _lock(self._lock_path(path, "use"), fcntl.LOCK_SH)
         fill = _lock(self._lock_path(path, "fill"), fcntl.LOCK_EX)
         try:
             if path.is_file() and recheck and _sha256(path) != digest:

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import obstore
 import pytest
@@ -19,7 +19,7 @@ from obstore.store import S3Store
 
 from modelport.core.errors import StorageError
 from modelport.core.settings import Settings
-from modelport.registry.artifact_cache import DigestMismatch
+from modelport.registry.artifact_cache import ArtifactCache, DigestMismatch
 from modelport.registry.local import open_artifact_store
 from modelport.registry.s3_store import S3ArtifactStore, parse_s3_url
 from tests.e2e.conftest import free_port
@@ -135,6 +135,19 @@ def test_changed_cache_entry_is_downloaded_again(tmp_path: Path, seaweed: Seawee
     path.chmod(0o600)
     path.write_bytes(b"damaged on disk")
     assert store.verify(a.digest, "model.onnx").read_bytes() == (tmp_path / "a.onnx").read_bytes()
+
+
+def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path / "cache", max_bytes=MB)
+
+    def cut_short(out: BinaryIO) -> None:
+        out.write(b"the first half")
+        raise StorageError("cannot reach s3://models/x: the S3 endpoint does not answer")
+
+    with pytest.raises(StorageError, match="does not answer"):
+        cache.get("a" * 64, "model.onnx", cut_short, recheck=False)
+    assert list((tmp_path / "cache").glob("??/*/*")) == []
+    assert list((tmp_path / "cache" / ".tmp").iterdir()) == []
 
 
 def test_two_processes_download_an_artifact_once(tmp_path: Path, seaweed: SeaweedFS, s3_url: str) -> None:
