@@ -1,4 +1,5 @@
-"""``modelport batch``: score a file or a dataset with a registered version, on this machine.
+"""``modelport batch``: score a file or a dataset with a registered version, on this machine or on
+a Ray cluster (``--engine ray``).
 
 The job itself is ``modelport.batch``; this module turns options into ``BatchOptions``, shows a
 progress bar on a terminal, prints the summary, and makes SIGTERM cancel the job as Ctrl-C does.
@@ -59,6 +60,22 @@ def add_batch_command(main: click.Group) -> None:
     )
     @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
     @click.option("--resume", is_flag=True, help="Continue the interrupted job that writes OUTPUT.")
+    @click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Score on this machine, or by an actor pool on Ray (Parquet input; needs modelport[ray]).",
+    )
+    @click.option(
+        "--address",
+        help="Ray: the cluster to connect to (default: RAY_ADDRESS, else a new local Ray instance).",
+    )
+    @click.option(
+        "--num-workers",
+        type=click.IntRange(min=1),
+        help="Ray: actors, each loading the model once (default: one per CPU of the cluster).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @pass_context
     @fail_cleanly
@@ -75,6 +92,9 @@ def add_batch_command(main: click.Group) -> None:
         max_errors: int | None,
         overwrite: bool,
         resume: bool,
+        engine: str,
+        address: str | None,
+        num_workers: int | None,
         as_json: bool,
     ) -> None:
         """Score INPUT with TARGET (NAME, NAME:VERSION or NAME@ALIAS) into the directory OUTPUT.
@@ -100,6 +120,9 @@ def add_batch_command(main: click.Group) -> None:
             chunk_rows=chunk_rows,
             overwrite=overwrite,
             resume=resume,
+            engine=engine,
+            address=address,
+            num_workers=num_workers,
         )
         with ctx._local_registry() as (settings, registry), _cancel_on_sigterm(), _progress() as progress:
             try:

@@ -1,5 +1,6 @@
 """A batch job on this machine: a new or resumed job's checks, its manifest and summary, and the
-model loaded once by the server's ``VersionLoader``; ``pipeline`` runs the chunks. Ctrl-C or SIGTERM
+model loaded once by the server's ``VersionLoader``; ``pipeline`` runs the chunks (or, with
+``engine="ray"``, ``ray_engine`` on a Ray cluster). Ctrl-C or SIGTERM
 stops the job and its manifest says ``cancelled``; any failure leaves it ``failed``, with the reason.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,12 @@ class BatchOptions:
     """``None``: ``DEFAULT_CHUNK_ROWS``."""
     overwrite: bool = False
     resume: bool = False
+    engine: str = "local"
+    """``local`` (this process) or ``ray`` (an actor pool on a Ray cluster; Parquet input only)."""
+    address: str | None = None
+    """Ray: the cluster to connect to (default: ``RAY_ADDRESS``, else a new local instance)."""
+    num_workers: int | None = None
+    """Ray: the actors, one model load each (default: one per CPU of the cluster)."""
 
     def fixed_by_manifest(self) -> list[str]:
         """The options given that a resumed job takes from its manifest instead."""
@@ -78,11 +86,18 @@ def run_batch(
         manifest, version, source = _new(registry, options, stdin)
     started = time.monotonic() - manifest.duration_s
     manifest.state, manifest.message = "running", None
+    manifest.engine, manifest.workers, manifest.actors = options.engine, None, []
     manifest.save(options.output)
     model: LoadedModel | None = None
     try:
-        model = load_model(registry, settings, version, threads)
-        run_chunks(model, manifest, source, options.output, progress)
+        if options.engine == "ray":
+            run_on_ray = _ray_engine()
+            run_on_ray(
+                settings, manifest, source, options.output, progress, options.address, options.num_workers
+            )
+        else:
+            model = load_model(registry, settings, version, threads)
+            run_chunks(model, manifest, source, options.output, progress)
     except BaseException as error:
         manifest.state = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
         manifest.message = None if isinstance(error, KeyboardInterrupt) else _message(error)
@@ -124,6 +139,7 @@ def _new(
 ) -> tuple[Manifest, ModelVersion, Source]:
     version = registry.resolve_target(Target.parse(options.target))
     source = open_source(options.input, stdin)
+    _check_engine(options, source)
     fmt = options.format or format_of(options.output.name) or "parquet"
     chunk_rows = DEFAULT_CHUNK_ROWS if options.chunk_rows is None else options.chunk_rows
     max_errors = options.max_errors or 0
@@ -174,8 +190,40 @@ def _resumed(
         raise InvalidInput(
             f"input {manifest.input} changed since the job started; start again with --overwrite"
         )
+    _check_engine(options, source)
     prepare_resumed(options.output, manifest)
     return manifest, version, source
+
+
+def _check_engine(options: BatchOptions, source: Source) -> None:
+    """Refuse what the engine cannot do before anything is written."""
+    if options.engine not in ("local", "ray"):
+        raise InvalidInput(f"unknown engine {options.engine!r}: choose local or ray")
+    if options.engine == "local":
+        if options.address is not None or options.num_workers is not None:
+            raise InvalidInput("--address and --num-workers are for --engine ray")
+        return
+    if options.num_workers is not None and options.num_workers < 1:
+        raise InvalidInput("--num-workers must be at least 1")
+    if source.stdin is not None:
+        raise InvalidInput("--engine ray reads files that every Ray node can read, not standard input")
+    if source.format != "parquet":
+        raise InvalidInput(
+            f"--engine ray reads Parquet (each worker reads only its chunk's row groups); "
+            f"convert the {source.format.upper()} input to Parquet, or use the local engine"
+        )
+    _ray_engine()
+
+
+def _ray_engine() -> Callable[..., None]:
+    """``ray_engine.run_on_ray``, or one clear line when Ray is not installed."""
+    try:
+        from modelport.batch.ray_engine import run_on_ray
+    except ImportError as error:
+        if not (error.name or "").startswith("ray"):
+            raise
+        raise InvalidInput("--engine ray needs Ray: pip install 'modelport[ray]'") from None
+    return run_on_ray
 
 
 def load_model(

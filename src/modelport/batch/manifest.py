@@ -58,6 +58,12 @@ class Manifest:
     duration_s: float = 0.0
     started_at: str = ""
     finished_at: str | None = None
+    engine: str = "local"
+    """The engine of the latest run: ``local`` or ``ray``."""
+    workers: int | None = None
+    """Ray: the actors asked for."""
+    actors: list[dict[str, Any]] = field(default_factory=list)
+    """Ray: each actor that scored chunks in the latest run (node, pid, chunks, model loads)."""
     parts: list[Part] = field(default_factory=list)
 
     def add(self, part: Part) -> None:

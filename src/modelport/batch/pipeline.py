@@ -4,7 +4,8 @@ The reader and the writer are threads with bounded queues (two chunks each way),
 a few chunks whatever the input's size (the source reads Parquet a row group at a time), and
 reading and writing overlap the model calls, which run in
 the calling thread (where Ctrl-C and SIGTERM arrive). The writer records each part in the manifest
-as soon as the part is whole; parts complete in input order, so the recorded ones are a prefix.
+as soon as the part is whole (``record``); parts complete in input order, so the recorded ones are
+a prefix.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport.batch.chunks import Chunk, chunked
-from modelport.batch.manifest import Manifest, Part
+from modelport.batch.manifest import Manifest
 from modelport.batch.mapping import ColumnMap, map_columns
-from modelport.batch.parts import write_part
-from modelport.batch.rejects import ErrorsFile
-from modelport.batch.scoring import RowError, Scored, score_chunk
+from modelport.batch.record import Outcome, Recorder, first_over_limit, too_many
+from modelport.batch.scoring import Scored, score_chunk
 from modelport.batch.sources import Source
 from modelport.core.errors import InvalidInput
 from modelport.runtimes.base import LoadedModel
@@ -51,14 +51,11 @@ def run_chunks(
     chunks: queue.Queue[Chunk | BaseException | None] = queue.Queue(_QUEUE_CHUNKS)
     scored: queue.Queue[tuple[Scored, bool] | None] = queue.Queue(_QUEUE_CHUNKS)
     total = source.count_rows()
-    end = manifest.parts[-1].errors_end if manifest.parts else 0
-    errors = ErrorsFile(Path(manifest.errors_file), end)
+    recorder = Recorder(manifest, output)
     reader = threading.Thread(
         target=_read, args=(source, manifest.chunk_rows, done, chunks, shared), daemon=True
     )
-    writer = threading.Thread(
-        target=_write, args=(scored, manifest, output, errors, shared, progress, total), daemon=True
-    )
+    writer = threading.Thread(target=_write, args=(scored, recorder, shared, progress, total), daemon=True)
     reader.start()
     writer.start()
     try:
@@ -67,7 +64,7 @@ def run_chunks(
         shared.stop.set()
         _put(scored, None, threading.Event())
         writer.join()
-        errors.close()
+        recorder.close()
     if shared.error is not None:
         raise shared.error
 
@@ -86,11 +83,11 @@ def _score(
         if mapping is None:
             mapping = map_columns(model.signature, item.table.schema, manifest.features, manifest.id_columns)
         result = score_chunk(model, target, mapping, item)
-        over = max(manifest.max_errors - failed, 0)  # the first error past the limit, if this chunk has it
+        over = first_over_limit(manifest.max_errors, failed, result.errors)
         failed += len(result.errors)
-        _put(scored, (result, over >= len(result.errors)), shared.stop)
-        if over < len(result.errors):
-            raise InvalidInput(_too_many(result.errors[over], manifest))
+        _put(scored, (result, over is None), shared.stop)
+        if over is not None:
+            raise InvalidInput(too_many(result.errors[over], manifest))
 
 
 def _drain(chunks: queue.Queue[Chunk | BaseException | None], shared: _Shared) -> Iterator[Chunk]:
@@ -122,46 +119,23 @@ def _read(
 
 def _write(
     scored: queue.Queue[tuple[Scored, bool] | None],
-    manifest: Manifest,
-    output: Path,
-    errors: ErrorsFile,
+    recorder: Recorder,
     shared: _Shared,
     progress: Progress | None,
     total: int | None,
 ) -> None:
-    """Write each scored chunk: its bad rows, its part (when ``complete``), then the manifest."""
+    """Record each scored chunk (its part only when ``complete``)."""
     while (item := scored.get()) is not None:
         if shared.error is not None:
             continue  # drained so that the scoring thread never blocks
         result, complete = item
         try:
-            errors_end = errors.append(result.errors)
-            if not complete:
-                continue
-            chunk = result.chunk
-            file = (
-                write_part(output, chunk.index, result.table, manifest.format)
-                if result.table.num_rows
-                else None
-            )
-            rows = chunk.table.num_rows
-            manifest.add(
-                Part(
-                    chunk.index,
-                    file,
-                    chunk.start,
-                    rows,
-                    result.table.num_rows,
-                    len(result.errors),
-                    errors_end,
-                )
-            )
-            manifest.save(output)
+            recorder.write(Outcome.of(result), complete)
         except BaseException as error:
             shared.error = error
             continue
         if progress is not None:
-            progress(manifest.rows_in, total)
+            progress(recorder.manifest.rows_in, total)
 
 
 def _put(target: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
@@ -173,11 +147,3 @@ def _put(target: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
         except queue.Full:
             if stop.is_set():
                 return False
-
-
-def _too_many(last: RowError, manifest: Manifest) -> str:
-    if manifest.max_errors == 0:
-        return f"{last.message()}; --max-errors N lets N bad rows go to the errors file"
-    return (
-        f"more than {manifest.max_errors} bad rows (see {manifest.errors_file}); the last: {last.message()}"
-    )

@@ -1,0 +1,230 @@
+"""``modelport batch --engine ray``: the real CLI on a two-node Ray cluster that this module starts
+on loopback (free ports, no dashboard) and stops, writing the same parts and manifest as the local
+engine, with one model load per actor; cancelled, killed and resumed to the same output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.conftest import MODELPORT, base_env, free_port, register
+from tests.e2e.test_batch import invoke, manifest, poll, scored
+
+ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+pytestmark = [  # Ray's nodes, started in this process, leave their log files for the collector to close
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+ROWS, CHUNK_ROWS, ROW_GROUP_ROWS = 20_000, 50, 130
+"""Chunks that straddle row groups; enough of them that a signal comes before the end."""
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray turns a 127.0.0.1 address into the machine's address unless told that it runs on one host."""
+ENGINE_FIELDS = {"engine", "workers", "actors"}
+RUN_FIELDS = {"output", "errors_file", "duration_s", "started_at", "finished_at"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """Two nodes of one CPU each, bound to 127.0.0.1 on free ports; every process gone afterwards."""
+    temp_dir = tempfile.mkdtemp(prefix="mp-ray-")  # short: Ray's socket paths must fit in 107 bytes
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in LOOPBACK_ENV.items():
+            patch.setenv(key, value)
+        cluster = ray_cluster_utils.Cluster(
+            initialize_head=True, head_node_args=_node_args(temp_dir, head=True)
+        )
+        try:
+            cluster.add_node(**_node_args(temp_dir, head=False))
+            cluster.wait_for_nodes()
+            yield str(cluster.address)
+        finally:
+            cluster.shutdown()
+            poll(lambda: not _processes_using(temp_dir), timeout_s=30)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _node_args(temp_dir: str, *, head: bool) -> dict[str, Any]:
+    ports = {
+        name: free_port()
+        for name in (
+            "object_manager_port",
+            "node_manager_port",
+            "dashboard_agent_listen_port",
+            "metrics_agent_port",
+            "metrics_export_port",
+            "runtime_env_agent_port",
+        )
+    }
+    if head:
+        ports |= {"gcs_server_port": free_port(), "ray_client_server_port": free_port()}
+        ports |= {"dashboard_port": free_port()}
+    return {
+        "num_cpus": 1,
+        "object_store_memory": 100 * 1024 * 1024,
+        "node_ip_address": "127.0.0.1",
+        "include_dashboard": False,
+        "min_worker_port": 0,  # workers on ports the system picks
+        "max_worker_port": 0,
+        "temp_dir": temp_dir,
+        **ports,
+    }
+
+
+def _processes_using(temp_dir: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and temp_dir.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def ray_home(home: Path, model_files: dict[str, Path]) -> Path:
+    register(home, model_files["iris"], "iris")
+    return home
+
+
+@pytest.fixture(scope="module")
+def rows_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ray-input") / "in.parquet"
+    rng = np.random.default_rng(7)
+    table = pa.table(
+        {"id": [f"r{i}" for i in range(ROWS)]} | {f"X[{i}]": rng.uniform(0, 8, ROWS) for i in range(4)}
+    )
+    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS)
+    return path
+
+
+def test_a_job_cancelled_killed_and_resumed_on_two_nodes_writes_the_local_engines_output(
+    cluster: str, ray_home: Path, rows_file: Path, tmp_path: Path
+) -> None:
+    import modelport
+
+    options = ["--id-column", "id", "--chunk-rows", str(CHUNK_ROWS)]
+    whole = tmp_path / "local"
+    modelport.batch_predict("iris", rows_file, whole, id_columns=["id"], chunk_rows=CHUNK_ROWS, home=ray_home)
+    output = tmp_path / "ray"
+    command = [str(MODELPORT), "batch", "iris", str(rows_file), str(output)]
+    ray_options = ["--engine", "ray", "--address", cluster, "--num-workers", "2"]
+    env = base_env(ray_home, **LOOPBACK_ENV)
+
+    def interrupt(extra: list[str], sig: signal.Signals) -> tuple[int, str]:
+        job = subprocess.Popen([*command, *extra, *ray_options], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            before = len(manifest(output)["parts"]) if (output / "_manifest.json").exists() else 0
+            poll(
+                lambda: (
+                    job.poll() is not None
+                    or ((output / "_manifest.json").exists() and len(manifest(output)["parts"]) > before + 2)
+                ),
+                timeout_s=120,
+            )
+            assert job.poll() is None, "the job ended before the signal"
+            job.send_signal(sig)
+        finally:
+            _, stderr = job.communicate(timeout=120)
+        return job.returncode, stderr
+
+    code, stderr = interrupt(options, signal.SIGTERM)
+    assert code == 130, stderr
+    assert "error: cancelled; the parts written are kept: --resume continues" in stderr
+    assert manifest(output)["state"] == "cancelled"
+    code, _ = interrupt(["--resume"], signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    killed = manifest(output)
+    assert killed["state"] == "running" and 0 < len(killed["parts"]) < ROWS // CHUNK_ROWS
+
+    done = subprocess.run(
+        [*command, "--resume", *ray_options, "--json"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "complete"
+    resumed, uninterrupted = scored(output), scored(whole)
+    assert resumed.column("id").to_pylist() == [f"r{i}" for i in range(ROWS)]
+    assert resumed.equals(uninterrupted)
+    assert sorted(p.name for p in output.iterdir()) == sorted(p.name for p in whole.iterdir())
+    ours, local = manifest(output), manifest(whole)
+    assert {k: v for k, v in ours.items() if k not in ENGINE_FIELDS | RUN_FIELDS} == {
+        k: v for k, v in local.items() if k not in ENGINE_FIELDS | RUN_FIELDS
+    }
+    assert (local["engine"], ours["engine"], ours["workers"]) == ("local", "ray", 2)
+    actors = ours["actors"]
+    assert [actor["model_loads"] for actor in actors] == [1] * len(actors)
+    assert sum(actor["chunks"] for actor in actors) == ROWS // CHUNK_ROWS - len(killed["parts"])
+    assert len(actors) <= 2 and len({actor["pid"] for actor in actors}) == len(actors)
+    if len(actors) == 2:  # one CPU per node and per actor: each actor has a node of its own
+        assert actors[0]["node"] != actors[1]["node"]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "csv",
+            "--engine ray reads Parquet (each worker reads only its chunk's row groups); convert the CSV",
+        ),
+        ("stdin", "--engine ray reads files that every Ray node can read, not standard input"),
+        ("workers on local", "--address and --num-workers are for --engine ray"),
+    ],
+)
+def test_what_the_ray_engine_cannot_read_is_refused_before_anything_is_written(
+    ray_home: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    (tmp_path / "in.csv").write_text("a,b\n1,2\n")
+    output = tmp_path / "out"
+    args = {
+        "csv": [tmp_path / "in.csv", output, "--engine", "ray"],
+        "stdin": ["-", output, "--engine", "ray"],
+        "workers on local": [tmp_path / "in.csv", output, "--num-workers", "2"],
+    }[case]
+    result = invoke(ray_home, "iris", *args, input="{}\n")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {message}") and result.output.count("\n") == 1
+    assert not output.exists()
+
+
+def test_without_ray_the_engine_names_the_extra_to_install(
+    ray_home: Path, rows_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "modelport.batch.ray_engine", raising=False)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as when the package is missing
+    result = invoke(ray_home, "iris", rows_file, tmp_path / "out", "--engine", "ray")
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --engine ray needs Ray: pip install 'modelport[ray]'"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_local_engine_does_not_import_ray(ray_home: Path, rows_file: Path, tmp_path: Path) -> None:
+    script = (
+        "import sys, modelport; "
+        f"modelport.batch_predict('iris', {str(rows_file)!r}, {str(tmp_path / 'out')!r}); "
+        "print('ray' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=base_env(ray_home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"
+    assert manifest(tmp_path / "out")["state"] == "complete"
