@@ -2,7 +2,8 @@
 
 One server loads from an empty cache: a version whose object was changed in the bucket is refused
 (not cached) while the others serve. A second server on the same home, its S3 endpoint down at
-start, serves what the cache holds and leaves the rest unloaded with a one-line reason.
+start, serves what the cache holds and leaves the rest unloaded with a one-line reason. Deleting a
+model removes its object from the bucket.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import obstore
+import pytest
 
 from tests import models
 from tests.e2e.conftest import free_port, iris_request, run_cli_in_process, running_server, wait_for
@@ -54,3 +56,8 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
         assert "\n" not in status["failures"]["other:1"]
         answer = httpx.post(f"{server.url}/v2/models/iris/versions/1/infer", json=iris_request())
         assert answer.status_code == 200, answer.text
+
+    run_cli_in_process(home, "models", "delete", "other", env=env)  # its object goes from the bucket
+    other_key = f"{prefix}/{other['digest'][:2]}/{other['digest']}/model.onnx"
+    with pytest.raises(FileNotFoundError):
+        obstore.head(bucket(seaweed, s3_url), other_key)
