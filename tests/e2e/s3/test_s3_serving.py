@@ -46,6 +46,13 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
         answer = httpx.post(f"{server.url}/v2/models/iris/versions/1/infer", json=iris_request())
         assert answer.status_code == 200, answer.text
         wait_for(server, "/v2/models/other/ready", lambda r: r.status_code == 200)
+        # --server: the CLI fetches the URI itself and uploads the bytes; the server fetches nothing
+        obstore.put(bucket(seaweed, s3_url), f"{prefix}/upload/iris.onnx", model_files["iris"])
+        source = f"{s3_url}/upload/iris.onnx"
+        result = run_cli_in_process(
+            home, "--server", server.url, "register", source, "--name", "copy", "--json", env=env
+        )
+        assert json.loads(result.stdout)["digest"] == iris["digest"]
     assert cached(home) == {iris["digest"], other["digest"]}
 
     (home / "cache" / "artifacts" / other["digest"][:2] / other["digest"] / "model.onnx").unlink()
