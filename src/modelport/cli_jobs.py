@@ -181,7 +181,7 @@ def _rows(job: dict[str, Any]) -> str:
 
 
 def _table(found: list[dict[str, Any]]) -> None:
-    table = Table("id", "state", "version", "rows", "failed", "rows/s", "created", "output")
+    table = Table("id", "state", "version", "rows", "failed", "rows/s", "output")
     for column in table.columns[:6]:
         column.no_wrap = True
     table.columns[-1].overflow = "fold"
@@ -194,7 +194,6 @@ def _table(found: list[dict[str, Any]]) -> None:
             _rows(job),
             str(job["rows_failed"]),
             rate,
-            job["created_at"][:19],
             job["output"],
         )
     console.print(table)

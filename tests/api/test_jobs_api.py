@@ -54,8 +54,10 @@ def job_body(root: Path, **changes: Any) -> dict[str, Any]:
 
 
 async def test_a_job_is_queued_pinned_listed_and_cancelled_without_a_registry_write(
-    api: httpx.AsyncClient, root: Path
+    api: httpx.AsyncClient, root: Path, model_files: dict[str, Path]
 ) -> None:
+    upload = {"file": ("model.onnx", model_files["iris-v2"].read_bytes())}
+    assert (await api.post("/api/v1/models/iris/versions", files=upload)).status_code == 201
     head = (await api.get("/api/v1/status")).json()["registry_head"]
     submitted = await api.post("/api/v1/jobs", json=job_body(root, chunk_rows=5))
     assert submitted.status_code == 202, submitted.text
@@ -64,6 +66,8 @@ async def test_a_job_is_queued_pinned_listed_and_cancelled_without_a_registry_wr
     assert (job["state"], job["model"], job["version"], job["format"]) == ("queued", "iris", 1, "parquet")
     assert (job["rows_done"], job["rows_total"], job["manifest"]) == (0, None, f"{root}/out/_manifest.json")
     other = (await api.post("/api/v1/jobs", json=job_body(root, output=f"{root}/out.csv"))).json()
+    await api.put("/api/v1/models/iris/aliases/prod", json={"version": 2})  # moved before the jobs run
+    assert (await api.get(f"/api/v1/jobs/{job['id']}")).json()["version"] == 1  # pinned at submission
     assert other["format"] == "csv"
     listed = (await api.get("/api/v1/jobs")).json()
     assert [j["id"] for j in listed["jobs"]] == [other["id"], job["id"]]  # newest first
@@ -72,7 +76,7 @@ async def test_a_job_is_queued_pinned_listed_and_cancelled_without_a_registry_wr
     assert (cancelled.status_code, cancelled.json()["state"]) == (202, "cancelled")
     again = await api.delete(f"/api/v1/jobs/{job['id']}")
     assert (again.status_code, again.json()) == (409, {"error": f"job {job['id']} is cancelled already"})
-    assert (await api.get("/api/v1/status")).json()["registry_head"] == head
+    assert (await api.get("/api/v1/status")).json()["registry_head"] == head + 1  # the alias's move only
 
 
 BAD_SUBMISSIONS: list[tuple[dict[str, Any], int, str]] = [

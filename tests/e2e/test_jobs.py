@@ -8,6 +8,7 @@ One server serves the module; the restart test stops it and starts the next ones
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -176,6 +177,9 @@ def test_a_job_running_when_its_server_stops_resumes_at_the_next_start(
         job = submit(server, root, output)
         wait_job(server, job["id"], lambda j: j["rows_done"] > 0)
         worker = _worker_pid(server, job["id"])
+        assert os.sched_getscheduler(worker) == os.SCHED_IDLE  # below the online traffic
+        for leak in ("environ", "cmdline"):
+            assert TOKEN.encode() not in Path(f"/proc/{worker}/{leak}").read_bytes()
         server.process.send_signal(stop)
         server.process.wait(timeout=30)
         server.stop()
