@@ -42,6 +42,9 @@ __all__ = ["run_on_ray"]
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 """A local instance's object store: results stream through it a few chunks at a time."""
 
+ACTORS_START_S = 600
+"""How long the pool's actors may take to start (and load the model) before the job fails."""
+
 _model_loads = 0
 """Models loaded in this process (an actor's): the manifest shows that each actor loaded one."""
 
@@ -148,6 +151,7 @@ def _results(
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
+    context.wait_for_min_actors_s = ACTORS_START_S  # every actor has its model before chunks are dealt
     chunks = ray.data.from_items([{"index": c.index} for c in plan], override_num_blocks=len(plan))
     scored = chunks.map_batches(
         ScoreActor,
@@ -166,6 +170,11 @@ def _results(
         for row in rows:
             result: _Result = pickle.loads(row["result"])
             yield result
+    except ray.exceptions.GetTimeoutError:
+        raise InvalidInput(
+            f"the Ray cluster did not start {workers} actors in {ACTORS_START_S} s: "
+            "does it have a free CPU for each?"
+        ) from None
     finally:  # stops Ray Data's executor before the connection closes (else Ray ends the process)
         close = getattr(rows, "close", None)
         if close is not None:
