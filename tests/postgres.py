@@ -77,10 +77,18 @@ class Cluster:
         return self.url(name)
 
     def create_registry_database(self) -> None:
-        """``REGISTRY_DATABASE``: the registry's schema at head, emptied by ``reset_registry_database``."""
+        """``REGISTRY_DATABASE``: the registry's schema at head, emptied by ``reset_registry_database``.
+
+        Its collation is ICU's ``en-US``, as a production database's often is (``en_US.UTF-8``),
+        not the cluster's ``C``, which would sort names as SQLite does and hide a difference.
+        """
         from modelport.registry import LocalArtifactStore, Registry
 
-        url = self.create_database(REGISTRY_DATABASE)
+        self.execute(
+            f'CREATE DATABASE "{REGISTRY_DATABASE}" TEMPLATE template0 ENCODING UTF8 '
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )
+        url = self.url(REGISTRY_DATABASE)
         Registry.open(url, LocalArtifactStore(self.root / "unused-artifacts")).close()
 
     def reset_registry_database(self) -> str:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from modelport.core import Conflict, NotFound
 from modelport.registry import _convert as conv
@@ -20,6 +25,7 @@ from modelport.registry.schema import (
 )
 
 __all__ = [
+    "by_name",
     "endpoint",
     "get_or_create_model",
     "model",
@@ -32,6 +38,28 @@ __all__ = [
     "version",
     "version_row",
 ]
+
+
+class by_name(FunctionElement[str]):
+    """ORDER BY a name in code-point order on every backend: SQLite compares text byte by byte, and
+    a PostgreSQL database's collation (``en_US.UTF-8``, ICU) may not ("Zeta" after "alpha")."""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, column: InstrumentedAttribute[str] | ColumnElement[str]) -> None:
+        super().__init__(column)
+
+
+@compiles(by_name)
+def _by_name(element: by_name, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(by_name, "postgresql")
+def _by_name_postgresql(element: by_name, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'{compiler.process(element.clauses, **kw)} COLLATE "C"'
+
 
 _SHARED = "models and endpoints share one namespace (clients call both at /v2/models/{name})"
 
@@ -125,7 +153,7 @@ def put_alias(s: Session, model_id: int, alias: str, number: int) -> None:
 def snapshot(s: Session) -> RegistrySnapshot:
     """Everything, in six SELECTs of the caller's (single, consistent) transaction."""
     revision = int(s.scalar(select(RegistryState.revision)) or 0)
-    models = s.scalars(select(ModelRow).order_by(ModelRow.name)).all()
+    models = s.scalars(select(ModelRow).order_by(by_name(ModelRow.name))).all()
     versions = s.scalars(select(VersionRow).order_by(VersionRow.model_id, VersionRow.number)).all()
     aliases = s.scalars(select(AliasRow)).all()
     versions_of: dict[int, list[VersionRow]] = {m.id: [] for m in models}
@@ -142,7 +170,7 @@ def snapshot(s: Session) -> RegistrySnapshot:
         out[m.name] = ModelSnapshot(
             summary, tuple(conv.to_version(r, m.name, by_version.get(r.number, ())) for r in rows)
         )
-    endpoints = s.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+    endpoints = s.scalars(select(EndpointRow).order_by(by_name(EndpointRow.name))).all()
     monitors = {m.name: conv.to_monitor(m).config for m in s.scalars(select(MonitorConfigRow))}
     return RegistrySnapshot(
         revision=revision,

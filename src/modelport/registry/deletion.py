@@ -148,7 +148,9 @@ def _files_of(row: VersionRow) -> list[_File]:
 
 def _uses(s: Session, model: ModelRow, numbers: set[int]) -> list[str]:
     """Why versions ``numbers`` of ``model`` are in use: aliases, endpoints, the version policy."""
-    aliases = s.scalars(select(AliasRow).where(AliasRow.model_id == model.id).order_by(AliasRow.name)).all()
+    aliases = s.scalars(
+        select(AliasRow).where(AliasRow.model_id == model.id).order_by(q.by_name(AliasRow.name))
+    ).all()
     alias_to = {a.name: a.version_number for a in aliases}
     reasons = [
         f"alias {model.name}@{a.name} points at version {a.version_number}: move or remove it first "
@@ -156,7 +158,7 @@ def _uses(s: Session, model: ModelRow, numbers: set[int]) -> list[str]:
         for a in aliases
         if a.version_number in numbers
     ]
-    for endpoint in s.scalars(select(EndpointRow).order_by(EndpointRow.name)):
+    for endpoint in s.scalars(select(EndpointRow).order_by(q.by_name(EndpointRow.name))):
         config = EndpointConfig.from_dict(endpoint.config)
         targets = [("routes to", r.target) for r in config.routes]
         targets += [("shadows", sh.target) for sh in config.shadows]

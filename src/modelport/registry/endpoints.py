@@ -180,7 +180,10 @@ class EndpointCatalog:
 
     def list_endpoints(self) -> list[Endpoint]:
         with self._read() as s:
-            return [conv.to_endpoint(r) for r in s.scalars(select(EndpointRow).order_by(EndpointRow.name))]
+            return [
+                conv.to_endpoint(r)
+                for r in s.scalars(select(EndpointRow).order_by(q.by_name(EndpointRow.name)))
+            ]
 
     def endpoint_history(self, name: str) -> list[EndpointChange]:
         """Every revision of the endpoint, oldest first."""

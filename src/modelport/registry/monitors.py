@@ -73,7 +73,7 @@ class MonitorCatalog:
     def list_monitor_configs(self) -> list[Monitor]:
         """Every name that has settings, by name."""
         with self._read() as s:
-            rows = s.scalars(select(MonitorConfigRow).order_by(MonitorConfigRow.name))
+            rows = s.scalars(select(MonitorConfigRow).order_by(q.by_name(MonitorConfigRow.name)))
             return [conv.to_monitor(r) for r in rows]
 
 

@@ -228,3 +228,13 @@ def test_reopen_keeps_everything(db_url: str, registry: Registry, register: Regi
     registry.close()
     with Registry.open(db_url, registry.artifacts) as again:
         assert again.snapshot() == before
+
+
+def test_names_are_listed_in_code_point_order_on_every_backend(
+    registry: Registry, register: Register
+) -> None:
+    """As SQLite compares text, whatever the PostgreSQL database's collation (here ICU's en-US)."""
+    for name in ("alpha", "Zeta", "b_", "beta", "b-"):
+        register(name)
+    assert [m.name for m in registry.list_models()] == ["Zeta", "alpha", "b-", "b_", "beta"]
+    assert list(registry.snapshot().models) == ["Zeta", "alpha", "b-", "b_", "beta"]
