@@ -22,8 +22,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ACCESS_KEY", "SECRET_KEY", "SeaweedFS", "start_seaweedfs"]
+__all__ = ["ACCESS_KEY", "SECRET_KEY", "SeaweedFS", "cache_entries", "start_seaweedfs"]
 
 ACCESS_KEY = "modelport-test"
 SECRET_KEY = "modelport-test-secret"
@@ -81,6 +82,19 @@ class SeaweedFS:
         }
         values.update(overrides)
         return values
+
+    def client(self, bucket: str) -> Any:
+        """A plain obstore client on ``bucket``: what anyone with write access to it could do."""
+        from obstore.store import S3Store
+
+        return S3Store(
+            bucket,
+            endpoint=self.endpoint,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            region="us-east-1",
+            client_options={"allow_http": True},
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -162,18 +176,14 @@ def _answers(url: str) -> bool:
 
 def _bucket_ready(server: SeaweedFS, bucket: str) -> bool:
     import obstore
-    from obstore.store import S3Store
 
-    store = S3Store(
-        bucket,
-        endpoint=server.endpoint,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        region="us-east-1",
-        client_options={"allow_http": True},
-    )
     try:
-        obstore.put(store, ".ready", b"")
-    except Exception:
+        obstore.put(server.client(bucket), ".ready", b"")
+    except Exception:  # not ready yet, whatever the client says
         return False
     return True
+
+
+def cache_entries(home: Path) -> set[str]:
+    """The digests that have an entry in ``home``'s artifact cache."""
+    return {p.parent.name for p in (home / "cache" / "artifacts").glob("??/*/*")}

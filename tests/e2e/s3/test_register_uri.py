@@ -19,7 +19,7 @@ import pytest
 
 import modelport
 from tests.e2e.conftest import register, run_cli_in_process
-from tests.e2e.s3.test_s3_store import bucket
+from tests.e2e.s3.conftest import BUCKET
 from tests.s3 import SeaweedFS
 
 
@@ -83,7 +83,7 @@ def test_register_from_s3(
 ) -> None:
     iris = model_files["iris"]
     _, prefix = s3_url.removeprefix("s3://").split("/", 1)
-    obstore.put(bucket(seaweed, s3_url), f"{prefix}/upload/iris.onnx", iris)
+    obstore.put(seaweed.client(BUCKET), f"{prefix}/upload/iris.onnx", iris)
     result = run_cli_in_process(
         tmp_path, "register", f"{s3_url}/upload/iris.onnx", "--name", "iris", "--json", env=seaweed.env()
     )

@@ -17,8 +17,8 @@ import pytest
 
 from tests import models
 from tests.e2e.conftest import free_port, iris_request, run_cli_in_process, running_server, wait_for
-from tests.e2e.s3.test_s3_store import bucket, cached
-from tests.s3 import SeaweedFS
+from tests.e2e.s3.conftest import BUCKET
+from tests.s3 import SeaweedFS, cache_entries
 
 
 def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
@@ -38,7 +38,7 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
     assert not (home / "artifacts").exists()  # the bytes went to the bucket
     _, prefix = s3_url.removeprefix("s3://").split("/", 1)
     changed = f"{prefix}/{iris_v2['digest'][:2]}/{iris_v2['digest']}/model.onnx"
-    obstore.put(bucket(seaweed, s3_url), changed, model_files["iris"].read_bytes())
+    obstore.put(seaweed.client(BUCKET), changed, model_files["iris"].read_bytes())
 
     with running_server(home, logs, **env) as server:
         status = wait_for(server, "/api/v1/status", lambda r: "iris:2" in r.json()["failures"]).json()
@@ -47,13 +47,13 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
         assert answer.status_code == 200, answer.text
         wait_for(server, "/v2/models/other/ready", lambda r: r.status_code == 200)
         # --server: the CLI fetches the URI itself and uploads the bytes; the server fetches nothing
-        obstore.put(bucket(seaweed, s3_url), f"{prefix}/upload/iris.onnx", model_files["iris"])
+        obstore.put(seaweed.client(BUCKET), f"{prefix}/upload/iris.onnx", model_files["iris"])
         source = f"{s3_url}/upload/iris.onnx"
         result = run_cli_in_process(
             home, "--server", server.url, "register", source, "--name", "copy", "--json", env=env
         )
         assert json.loads(result.stdout)["digest"] == iris["digest"]
-    assert cached(home) == {iris["digest"], other["digest"]}
+    assert cache_entries(home) == {iris["digest"], other["digest"]}
 
     (home / "cache" / "artifacts" / other["digest"][:2] / other["digest"] / "model.onnx").unlink()
     down = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
@@ -67,4 +67,4 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
     run_cli_in_process(home, "models", "delete", "other", env=env)  # its object goes from the bucket
     other_key = f"{prefix}/{other['digest'][:2]}/{other['digest']}/model.onnx"
     with pytest.raises(FileNotFoundError):
-        obstore.head(bucket(seaweed, s3_url), other_key)
+        obstore.head(seaweed.client(BUCKET), other_key)

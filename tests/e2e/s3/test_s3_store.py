@@ -15,7 +15,6 @@ from typing import Any, BinaryIO
 
 import obstore
 import pytest
-from obstore.store import S3Store
 
 from modelport.core.errors import StorageError
 from modelport.core.settings import Settings
@@ -23,7 +22,7 @@ from modelport.registry.artifact_cache import ArtifactCache, DigestMismatch
 from modelport.registry.local import open_artifact_store
 from modelport.registry.s3_store import S3ArtifactStore, parse_s3_url
 from tests.e2e.conftest import free_port
-from tests.s3 import SeaweedFS
+from tests.s3 import SeaweedFS, cache_entries
 
 MB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[3]
@@ -46,28 +45,9 @@ def open_store(home: Path, seaweed: SeaweedFS, s3_url: str, **more: Any) -> S3Ar
     return store
 
 
-def bucket(seaweed: SeaweedFS, s3_url: str) -> S3Store:
-    """A plain client on the bucket: what someone with write access to it could do."""
-    name, _ = parse_s3_url(s3_url)
-    env = seaweed.env()
-    return S3Store(
-        name,
-        endpoint=seaweed.endpoint,
-        access_key_id=env["AWS_ACCESS_KEY_ID"],
-        secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region="us-east-1",
-        client_options={"allow_http": True},
-    )
-
-
 def write(path: Path, size: int, seed: int) -> Path:
     path.write_bytes(seed.to_bytes(1, "big") * size)
     return path
-
-
-def cached(home: Path) -> set[str]:
-    """Digests with an entry in the home's cache."""
-    return {p.parent.name for p in (home / "cache" / "artifacts").glob("??/*/*")}
 
 
 def child(home: Path, seaweed: SeaweedFS, s3_url: str, *args: str, **more: str) -> subprocess.Popen[str]:
@@ -117,11 +97,13 @@ def test_changed_object_is_refused_and_not_cached(tmp_path: Path, seaweed: Seawe
     a = store.put_file(write(tmp_path / "a.onnx", MB, 1), "model.onnx")
     b = store.put_file(write(tmp_path / "b.onnx", MB, 2), "model.onnx")
     _, prefix = parse_s3_url(s3_url)
-    obstore.put(bucket(seaweed, s3_url), f"{prefix}/{a.digest[:2]}/{a.digest}/model.onnx", b"changed")
+    obstore.put(
+        seaweed.client(parse_s3_url(s3_url)[0]), f"{prefix}/{a.digest[:2]}/{a.digest}/model.onnx", b"changed"
+    )
 
     with pytest.raises(DigestMismatch, match="refused: the downloaded bytes hash to"):
         store.verify(a.digest, "model.onnx")
-    assert cached(tmp_path) == set()
+    assert cache_entries(tmp_path) == set()
     assert list((tmp_path / "cache" / "artifacts" / ".tmp").iterdir()) == []
     assert store.verify(b.digest, "model.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
     store.put_file(tmp_path / "a.onnx", "model.onnx")  # storing the bytes again repairs the object
@@ -179,10 +161,10 @@ def test_eviction_is_least_recently_used_and_spares_entries_in_use(
     answer(holder)
     fetch(b)
     fetch(c)  # over the bound: a is the least recently used, but in use, so b goes
-    assert cached(home) == {a, c}
+    assert cache_entries(home) == {a, c}
     finish(holder)
     fetch(b)  # a, no longer in use, goes now
-    assert cached(home) == {b, c}
+    assert cache_entries(home) == {b, c}
 
 
 def test_transfers_stream_without_holding_the_artifact(
@@ -224,4 +206,4 @@ def test_faults_are_one_line_storage_errors(
         assert message in str(error.value)
         assert "\n" not in str(error.value)
         assert "wrong" not in str(error.value)
-    assert cached(tmp_path) == set()
+    assert cache_entries(tmp_path) == set()
