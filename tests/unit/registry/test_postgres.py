@@ -3,6 +3,7 @@ tests run on both backends)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,11 @@ def test_connections_the_database_dropped_are_replaced_without_an_error(
         )
         assert _register(registry, tmp_path) == 1
         assert registry.revision() == 1
+
+
+def test_without_the_driver_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if modelport[postgres] were not installed
+    with pytest.raises(StorageError, match=r"needs the psycopg driver: pip install 'modelport\[postgres\]'"):
+        Registry.open("postgresql+psycopg://u@localhost/db", LocalArtifactStore(tmp_path / "artifacts"))
