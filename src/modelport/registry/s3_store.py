@@ -77,16 +77,17 @@ def s3_client(bucket: str, settings: StorageSettings) -> S3Store:
 
 def describe(error: Exception, what: str) -> str:
     """One line for a failed S3 call on ``what``, without the client's multi-line detail."""
-    if isinstance(error, UnauthenticatedError | PermissionDeniedError):
+    text = str(error)
+    if isinstance(error, UnauthenticatedError | PermissionDeniedError) or any(
+        code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied")
+    ):
         cause = "access denied: check the S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
-    elif _NO_BUCKET in str(error):
+    elif _NO_BUCKET in text:
         cause = "the bucket does not exist"
-    elif "InvalidAccessKeyId" in str(error) or "SignatureDoesNotMatch" in str(error):
-        cause = "access denied: check the S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
-    elif "error sending request" in str(error) or "connect" in str(error).lower():
+    elif "error sending request" in text or "connect" in text.lower():
         cause = "the S3 endpoint does not answer"
-    else:
-        cause = str(error).splitlines()[0][:300]
+    else:  # the client's first line (its detail runs over many)
+        cause = text.splitlines()[0][:300] if text else type(error).__name__
     return f"cannot reach {what}: {cause}"
 
 
