@@ -24,7 +24,7 @@ callers serialise calls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from modelport.core.errors import InvalidInput
 
-__all__ = ["ComparisonCounters", "OutputCounters", "ShadowComparison", "Side"]
+__all__ = ["ComparisonCounters", "OutputCounters", "ShadowComparison", "Side", "merge_states"]
 
 Side = Literal["primary", "shadow", "both"]
 Kind = Literal["label", "float"]
@@ -110,6 +110,26 @@ class _Moments:
         constant = self.constant_a or self.constant_b
         return _pearson(self.n, self.m2_a, self.m2_b, self.co, constant)
 
+    def merge(self, other: _Moments) -> _Moments:
+        """The moments of both series of pairs together (Chan et al.'s pairwise formula)."""
+        if not other.n or not self.n:
+            return _Moments(**(other if not self.n else self).__dict__)
+        n = self.n + other.n
+        delta_a, delta_b = other.mean_a - self.mean_a, other.mean_b - self.mean_b
+        scale = self.n * other.n / n
+        return _Moments(
+            n,
+            self.mean_a + delta_a * other.n / n,
+            self.mean_b + delta_b * other.n / n,
+            self.m2_a + other.m2_a + delta_a * delta_a * scale,
+            self.m2_b + other.m2_b + delta_b * delta_b * scale,
+            self.co + other.co + delta_a * delta_b * scale,
+            self.constant_a and other.constant_a and self.first_a == other.first_a,
+            self.constant_b and other.constant_b and self.first_b == other.first_b,
+            self.first_a,
+            self.first_b,
+        )
+
 
 @dataclass
 class _Totals:
@@ -183,24 +203,58 @@ class _OutputStats:
             report.update(_float_report(values["primary"], values["shadow"]))
         return report
 
-    def total_report(self) -> dict[str, Any]:
+    def state(self) -> dict[str, Any]:
+        """The totals as JSON (mergeable with another process's: ``_merge_output``)."""
         totals = self.totals
-        report: dict[str, Any] = {
+        return {
             "kind": self.kind,
             "rows": totals.rows,
-            "mismatches": sum(totals.mismatches.values()),
-            "mismatch_reasons": dict(sorted(totals.mismatches.items())),
+            "mismatches": dict(totals.mismatches),
+            "agreeing_rows": totals.agreeing_rows,
+            "non_finite": totals.non_finite,
+            "sum_abs_diff": totals.sum_abs_diff,
+            "max_abs_diff": totals.max_abs_diff,
+            "moments": dict(totals.moments.__dict__),
         }
-        if self.kind == "label":
-            report["agreement_rate"] = totals.agreeing_rows / totals.rows if totals.rows else None
-        elif self.kind == "float":
-            n = totals.moments.n
-            report["values"] = n
-            report["non_finite"] = totals.non_finite
-            report["mean_abs_diff"] = totals.sum_abs_diff / n if n else None
-            report["max_abs_diff"] = totals.max_abs_diff
-            report["correlation"] = totals.moments.correlation()
-        return report
+
+
+def _merge_output(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    mismatches = dict(a["mismatches"])
+    for reason, n in b["mismatches"].items():
+        mismatches[reason] = mismatches.get(reason, 0) + n
+    maxima = [m for m in (a["max_abs_diff"], b["max_abs_diff"]) if m is not None]
+    moments = _Moments(**a["moments"]).merge(_Moments(**b["moments"]))
+    return {
+        "kind": a["kind"] or b["kind"],
+        "rows": a["rows"] + b["rows"],
+        "mismatches": mismatches,
+        "agreeing_rows": a["agreeing_rows"] + b["agreeing_rows"],
+        "non_finite": a["non_finite"] + b["non_finite"],
+        "sum_abs_diff": a["sum_abs_diff"] + b["sum_abs_diff"],
+        "max_abs_diff": max(maxima) if maxima else None,
+        "moments": dict(moments.__dict__),
+    }
+
+
+def _output_total_report(state: dict[str, Any]) -> dict[str, Any]:
+    kind, rows = state["kind"], state["rows"]
+    report: dict[str, Any] = {
+        "kind": kind,
+        "rows": rows,
+        "mismatches": sum(state["mismatches"].values()),
+        "mismatch_reasons": dict(sorted(state["mismatches"].items())),
+    }
+    if kind == "label":
+        report["agreement_rate"] = state["agreeing_rows"] / rows if rows else None
+    elif kind == "float":
+        moments = _Moments(**state["moments"])
+        n = moments.n
+        report["values"] = n
+        report["non_finite"] = state["non_finite"]
+        report["mean_abs_diff"] = state["sum_abs_diff"] / n if n else None
+        report["max_abs_diff"] = state["max_abs_diff"]
+        report["correlation"] = moments.correlation()
+    return report
 
 
 @dataclass
@@ -214,6 +268,11 @@ class _LatencyTotals:
             self.count += 1
             self.total += seconds
             self.maximum = max(self.maximum, seconds)
+
+    def merge(self, other: _LatencyTotals) -> _LatencyTotals:
+        return _LatencyTotals(
+            self.count + other.count, self.total + other.total, max(self.maximum, other.maximum)
+        )
 
     def report(self) -> dict[str, float | None]:
         if not self.count:
@@ -345,8 +404,9 @@ class ShadowComparison:
             return
         stats.add(seq, kind, primary_array, shadow_array)
 
-    def report(self) -> dict[str, Any]:
-        """A JSON-ready report: the last ``window`` requests and the totals since the start."""
+    def report(self, others: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """A JSON-ready report: the last ``window`` requests and the totals since the start, the
+        totals merged with ``others`` (other processes' ``state()``; the window is this process's)."""
         newer_than = self._seq - self.window
         requests = self._requests.columns()
         return {
@@ -364,13 +424,16 @@ class ShadowComparison:
                 },
                 "outputs": {name: s.window_report(newer_than) for name, s in sorted(self._outputs.items())},
             },
-            "total": {
-                "count": self._seq,
-                "primary_errors": self._errors["primary"],
-                "shadow_errors": self._errors["shadow"],
-                "latency_s": {side: totals.report() for side, totals in self._latency.items()},
-                "outputs": {name: s.total_report() for name, s in sorted(self._outputs.items())},
-            },
+            "total": _total_report(merge_states([self.state(), *others])),
+        }
+
+    def state(self) -> dict[str, Any]:
+        """The since-start totals as JSON: what another process merges into its report (``merge_states``)."""
+        return {
+            "count": self._seq,
+            "errors": dict(self._errors),
+            "latency": {side: dict(totals.__dict__) for side, totals in self._latency.items()},
+            "outputs": {name: stats.state() for name, stats in self._outputs.items()},
         }
 
     def counters(self) -> ComparisonCounters:
@@ -386,6 +449,38 @@ class ShadowComparison:
             for name, s in sorted(self._outputs.items())
         }
         return ComparisonCounters(self._seq, self._errors["primary"], self._errors["shadow"], outputs)
+
+
+def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The totals of all the comparisons whose ``state()`` these are, as one ``state()``."""
+    merged: dict[str, Any] = {
+        "count": 0,
+        "errors": {"primary": 0, "shadow": 0},
+        "latency": {side: dict(_LatencyTotals().__dict__) for side in ("primary", "shadow")},
+        "outputs": {},
+    }
+    for state in states:
+        merged["count"] += state["count"]
+        for side in ("primary", "shadow"):
+            merged["errors"][side] += state["errors"][side]
+            latency = _LatencyTotals(**merged["latency"][side]).merge(
+                _LatencyTotals(**state["latency"][side])
+            )
+            merged["latency"][side] = dict(latency.__dict__)
+        for name, output in state["outputs"].items():
+            known = merged["outputs"].get(name)
+            merged["outputs"][name] = output if known is None else _merge_output(known, output)
+    return merged
+
+
+def _total_report(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "count": state["count"],
+        "primary_errors": state["errors"]["primary"],
+        "shadow_errors": state["errors"]["shadow"],
+        "latency_s": {side: _LatencyTotals(**totals).report() for side, totals in state["latency"].items()},
+        "outputs": {name: _output_total_report(o) for name, o in sorted(state["outputs"].items())},
+    }
 
 
 def _kind(array: NDArray[Any]) -> Kind | None:

@@ -7,10 +7,11 @@ controller can read only what happened since it last looked.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 from modelport.core.errors import Conflict, InvalidInput, NotFound
 from modelport.core.inference import MAX_REQUEST_ID_CHARS
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
+from modelport.monitoring.sketches import LatencySketch, Moments
 
 __all__ = ["REMEMBER_BYTES", "REMEMBER_PREDICTIONS", "EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
 
@@ -51,37 +53,75 @@ class VariantCounts:
 
 @dataclass
 class _Tally:
+    """One variant's outcomes since the start, as mergeable sums and sketches (``merge``)."""
+
     requests: int = 0
     failures: int = 0
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    latency: LatencySketch = field(default_factory=LatencySketch)
     judged_rows: int = 0
     correct_rows: int = 0
     judged_requests: int = 0
     correct_share: float = 0.0
     """Sum over judged requests (label outputs) of the share of their rows that were right."""
-    abs_errors: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    abs_errors: Moments = field(default_factory=Moments)
+
+    def merge(self, other: _Tally) -> _Tally:
+        return _Tally(
+            self.requests + other.requests,
+            self.failures + other.failures,
+            self.latency.merge(other.latency),
+            self.judged_rows + other.judged_rows,
+            self.correct_rows + other.correct_rows,
+            self.judged_requests + other.judged_requests,
+            self.correct_share + other.correct_share,
+            self.abs_errors.merge(other.abs_errors),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "latency": self.latency.to_json(),
+            "judged_rows": self.judged_rows,
+            "correct_rows": self.correct_rows,
+            "judged_requests": self.judged_requests,
+            "correct_share": self.correct_share,
+            "abs_errors": self.abs_errors.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Tally:
+        return cls(
+            int(data["requests"]),
+            int(data["failures"]),
+            LatencySketch.from_json(data["latency"]),
+            int(data["judged_rows"]),
+            int(data["correct_rows"]),
+            int(data["judged_requests"]),
+            float(data["correct_share"]),
+            Moments.from_json(data["abs_errors"]),
+        )
 
     def report(self) -> dict[str, Any]:
-        latencies = np.fromiter(self.latencies, float)
+        p50, p99 = self.latency.quantile(0.5), self.latency.quantile(0.99)
         report: dict[str, Any] = {
             "requests": self.requests,
             "failures": self.failures,
             "failure_rate": self.failures / self.requests if self.requests else None,
             "failure_rate_ci95": proportion_interval(self.failures, self.requests) if self.requests else None,
-            "latency_p50_ms": float(np.percentile(latencies, 50) * 1000) if latencies.size else None,
-            "latency_p99_ms": float(np.percentile(latencies, 99) * 1000) if latencies.size else None,
+            "latency_p50_ms": None if p50 is None else p50 * 1000,
+            "latency_p99_ms": None if p99 is None else p99 * 1000,
             "feedback_rows": self.judged_rows,
         }
         if self.judged_requests:
             report["feedback_requests"] = self.judged_requests
             report["accuracy"] = self.correct_share / self.judged_requests
             report["accuracy_ci95"] = proportion_interval(self.correct_share, self.judged_requests)
-        if self.abs_errors:
-            errors = np.fromiter(self.abs_errors, float)
-            half = 1.96 * errors.std(ddof=1) / np.sqrt(errors.size) if errors.size > 1 else None
-            mae = float(errors.mean())
+        if self.abs_errors.n:
+            mae, std = self.abs_errors.mean, self.abs_errors.std()
+            half = None if std is None else 1.96 * std / math.sqrt(self.abs_errors.n)
             report["mean_abs_error"] = mae
-            report["mean_abs_error_ci95"] = None if half is None else (mae - float(half), mae + float(half))
+            report["mean_abs_error_ci95"] = None if half is None else (mae - half, mae + half)
         return report
 
 
@@ -141,7 +181,7 @@ class EndpointOutcomes:
         tally = self._tallies.setdefault(variant, _Tally())
         tally.requests += 1
         tally.failures += failed
-        tally.latencies.append(latency_s)
+        tally.latency.add(latency_s)
         self._event(variant, "request", failed, latency_s, revision)
         if prediction is not None:
             self._remember_prediction(request_id, variant, prediction, revision)
@@ -208,7 +248,8 @@ class EndpointOutcomes:
                 prediction.astype(float) - expected.reshape(prediction.shape).astype(float)
             ).ravel()
             found.judged = True
-            tally.abs_errors.extend(errors.tolist())
+            for error in errors.tolist():
+                tally.abs_errors.add(error)
             tally.judged_rows += errors.size
             return {
                 "id": request_id,
@@ -242,32 +283,21 @@ class EndpointOutcomes:
     def events_since(self, seq: int) -> list[OutcomeEvent]:
         return [event for event in self._events if event.seq > seq]
 
-    def report(self) -> dict[str, Any]:
-        """Per-variant metrics with 95% intervals, and for each pair whether the failure rates
-        (and accuracies) differ significantly. Intervals hold for one planned look."""
-        variants = {label: tally.report() for label, tally in sorted(self._tallies.items())}
-        return {"endpoint": self.endpoint, "variants": variants, "comparisons": self._comparisons()}
+    def state(self) -> dict[str, Any]:
+        """This process's tallies as JSON, for other processes to merge into their reports."""
+        return {label: tally.to_json() for label, tally in self._tallies.items()}
 
-    def _comparisons(self) -> list[dict[str, Any]]:
-        labels = sorted(self._tallies)
-        comparisons = []
-        for i, a in enumerate(labels):
-            for b in labels[i + 1 :]:
-                ta, tb = self._tallies[a], self._tallies[b]
-                entry: dict[str, Any] = {"a": a, "b": b}
-                if ta.requests and tb.requests:
-                    entry["failure_rate_difference_ci95"] = difference_interval(
-                        ta.failures, ta.requests, tb.failures, tb.requests
-                    )
-                    entry["failure_rate_significant"] = significant_difference(
-                        ta.failures, ta.requests, tb.failures, tb.requests
-                    )
-                if ta.judged_requests and tb.judged_requests:
-                    args = (ta.correct_share, ta.judged_requests, tb.correct_share, tb.judged_requests)
-                    entry["accuracy_difference_ci95"] = difference_interval(*args)
-                    entry["accuracy_significant"] = significant_difference(*args)
-                comparisons.append(entry)
-        return comparisons
+    def report(self, others: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """Per-variant metrics with 95% intervals, and for each pair whether the failure rates
+        (and accuracies) differ significantly, over this process's outcomes and ``others``
+        (other processes' ``state()``). Intervals hold for one planned look."""
+        tallies = dict(self._tallies)
+        for state in others:
+            for label, data in state.items():
+                theirs = _Tally.from_json(data)
+                tallies[label] = tallies[label].merge(theirs) if label in tallies else theirs
+        variants = {label: tally.report() for label, tally in sorted(tallies.items())}
+        return {"endpoint": self.endpoint, "variants": variants, "comparisons": _comparisons(tallies)}
 
     def _event(
         self, variant: str, kind: str, failed: float, latency_s: float = 0.0, revision: int = 0
@@ -275,6 +305,28 @@ class EndpointOutcomes:
         self._seq += 1
         event = OutcomeEvent(self._seq, variant, kind, failed, latency_s, revision, time.monotonic())
         self._events.append(event)
+
+
+def _comparisons(tallies: Mapping[str, _Tally]) -> list[dict[str, Any]]:
+    labels = sorted(tallies)
+    comparisons = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            ta, tb = tallies[a], tallies[b]
+            entry: dict[str, Any] = {"a": a, "b": b}
+            if ta.requests and tb.requests:
+                entry["failure_rate_difference_ci95"] = difference_interval(
+                    ta.failures, ta.requests, tb.failures, tb.requests
+                )
+                entry["failure_rate_significant"] = significant_difference(
+                    ta.failures, ta.requests, tb.failures, tb.requests
+                )
+            if ta.judged_requests and tb.judged_requests:
+                args = (ta.correct_share, ta.judged_requests, tb.correct_share, tb.judged_requests)
+                entry["accuracy_difference_ci95"] = difference_interval(*args)
+                entry["accuracy_significant"] = significant_difference(*args)
+            comparisons.append(entry)
+    return comparisons
 
 
 def _cost(request_id: str, prediction: np.ndarray) -> int:
