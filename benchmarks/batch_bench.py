@@ -8,19 +8,26 @@ open), and peak RSS comes from ``wait4``. The hand loop has no validation, error
 it is the floor to compare against (goal: modelport at least 0.8x its rows/s, rows/s flat within
 20 % and peak RSS flat in the row count).
 
+With ``--ray`` it measures the Ray engine instead: the local engine, then ``--engine ray`` with 1
+and 2 workers on a local Ray cluster of two one-CPU nodes that it starts (on loopback, free ports).
+
     .venv/bin/python benchmarks/batch_bench.py --rows 10000 --models logreg        # smoke
     .venv/bin/python benchmarks/batch_bench.py --doc docs/performance.md            # the table in the docs
+    .venv/bin/python benchmarks/batch_bench.py --ray --doc docs/performance.md      # the Ray engine's
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,9 @@ ROWS = {"logreg": [100_000, 1_000_000, 10_000_000], "mlp-wide": [100_000, 1_000_
 """mlp-wide scores ~2-3k rows/s per core: 10^7 rows would take most of an hour."""
 FEATURES = 20
 CHUNK_ROWS = 65_536
+RAY_WORKERS = (1, 2)
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray turns a 127.0.0.1 address into the machine's address unless told that it runs on one host."""
 
 HAND_LOOP = """
 import sys, time
@@ -131,6 +141,93 @@ def run(rows: int, name: str, model: Path, home: Path, work: Path) -> dict[str, 
     }
 
 
+def run_ray(rows: int, name: str, model: Path, home: Path, work: Path, address: str) -> list[dict[str, Any]]:
+    """The local engine's rows/s, then the Ray engine's with each of ``RAY_WORKERS`` workers."""
+    import onnxruntime as ort
+
+    spec = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    source = work / f"in-{spec.name}-{rows}.parquet"
+    if not source.exists():
+        make_input(source, rows, spec.name, int(spec.shape[1]))
+    env = {**os.environ, "MODELPORT_HOME": str(home), **RAY_LOOPBACK}
+    results = []
+    for workers in (None, *RAY_WORKERS):
+        engine = ["--engine", "ray", "--address", address, "--num-workers", str(workers)] if workers else []
+        output = work / f"out-{name}-{rows}-{workers or 'local'}"
+        seconds, rss, out = timed(
+            [str(MODELPORT), "batch", name, str(source), str(output), "--json", "--overwrite", *engine], env
+        )
+        summary = json.loads(out)
+        results.append(
+            {
+                "model": name,
+                "rows": rows,
+                "engine": "ray" if workers else "local",
+                "workers": workers,
+                "rows_per_s": rows / seconds,
+                "job_rows_per_s": summary["rows_per_s"],
+                "peak_rss_mb": rss / 2**20,
+            }
+        )
+    return results
+
+
+@contextlib.contextmanager
+def ray_cluster(temp_dir: Path) -> Iterator[str]:
+    """Two nodes of one CPU each on 127.0.0.1, every port a free one; yields the cluster's address."""
+    os.environ.update(RAY_LOOPBACK)
+    from ray.cluster_utils import Cluster
+
+    def node(head: bool) -> dict[str, Any]:
+        names = ["object_manager_port", "node_manager_port", "dashboard_agent_listen_port"]
+        names += ["metrics_agent_port", "metrics_export_port", "runtime_env_agent_port"]
+        names += ["gcs_server_port", "ray_client_server_port", "dashboard_port"] if head else []
+        ports = {name: _free_port() for name in names}
+        return {
+            "num_cpus": 1,
+            "object_store_memory": 200 * 1024 * 1024,
+            "node_ip_address": "127.0.0.1",
+            "include_dashboard": False,
+            "min_worker_port": 0,
+            "max_worker_port": 0,
+            "temp_dir": str(temp_dir),
+            **ports,
+        }
+
+    cluster = Cluster(initialize_head=True, head_node_args=node(head=True))
+    try:
+        cluster.add_node(**node(head=False))
+        cluster.wait_for_nodes()
+        yield str(cluster.address)
+    finally:
+        cluster.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ray_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | rows | engine | workers | rows/s (wall) | its job's rows/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = [
+            r["model"],
+            f"{r['rows']:,}",
+            r["engine"],
+            str(r["workers"] or "-"),
+            f"{r['rows_per_s']:,.0f}",
+            f"{r['job_rows_per_s']:,.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+        ]
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| model | rows | modelport rows/s | its job's rows/s | peak RSS MB | hand loop rows/s | "
@@ -161,6 +258,9 @@ def main() -> None:
     parser.add_argument("--models", default="logreg,mlp-wide", help="kinds of ../shared/bench/make_model.py")
     parser.add_argument("--rows", type=int, nargs="+", help="row counts (default: per model, see ROWS)")
     parser.add_argument("--doc", type=Path, help="write the table into this file's batch section")
+    parser.add_argument(
+        "--ray", action="store_true", help="the Ray engine, 1 and 2 workers, on a local cluster"
+    )
     args = parser.parse_args()
     kinds = args.models.split(",")
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
@@ -175,6 +275,20 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
+        if args.ray:
+            ray_tmp = tempfile.TemporaryDirectory(prefix="mp-ray-")  # short: Ray's socket paths
+            with ray_tmp, ray_cluster(Path(ray_tmp.name)) as address:
+                ray_results = [
+                    result
+                    for kind in kinds
+                    for rows in (args.rows or ROWS[kind][:2])
+                    for result in run_ray(rows, kind, models[kind], home, work, address)
+                ]
+            print(ray_table(ray_results))
+            print(json.dumps(ray_results))
+            if args.doc:
+                write_section(args.doc, "## Batch scoring on Ray", _ray_section(ray_results))
+            return
         results = [
             run(rows, kind, models[kind], home, work) for kind in kinds for rows in (args.rows or ROWS[kind])
         ]
@@ -193,6 +307,17 @@ def _section(results: list[dict[str, Any]]) -> str:
         'float features, each in its own process, on the models of `../shared/bench`. "wall" '
         "counts the whole process, start-up included (about a second more for modelport: the CLI, "
         'the registry and the model load); "job / loop" compares the scoring itself.\n\n' + table(results)
+    )
+
+
+def _ray_section(results: list[dict[str, Any]]) -> str:
+    command = "python benchmarks/batch_bench.py --ray --doc docs/performance.md"
+    return (
+        "## Batch scoring on Ray\n\n"
+        f"`{command}` ({os.cpu_count()} cores): `modelport batch` with the local engine, then "
+        "`--engine ray` with 1 and 2 workers on a local Ray cluster of two one-CPU nodes, over the same "
+        'Parquet file of 20 float features. "wall" counts the whole command, Ray\'s connection and the '
+        "actors' start included; the driver's peak RSS is the command's.\n\n" + ray_table(results)
     )
 
 

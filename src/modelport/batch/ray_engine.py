@@ -157,7 +157,7 @@ def _results(
         ScoreActor,
         batch_size=1,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        compute=ray.data.ActorPoolStrategy(size=min(workers, len(plan))),  # no actor without a chunk
         num_cpus=1,
         fn_constructor_kwargs={
             "settings": settings,
