@@ -112,7 +112,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        work = [reconciler.run(), rollouts.run()]
+        work = [reconciler.run(), rollouts.run(), registry.follow_changes(reconciler.wake)]
         if settings.metrics.enabled:  # the drift gauges' only reader is /metrics
             work.append(drift_monitor.run())
         tasks = [asyncio.create_task(w) for w in work]
@@ -225,6 +225,7 @@ def _status(
         ],
         "failures": reconciler.failure_messages(),
         "held_aliases": table.held_aliases(),
+        "routing": table.routing(),
         "payload_log": payloads.status(),
     }
 

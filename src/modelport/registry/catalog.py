@@ -6,7 +6,9 @@ servers run (``add_job``, ``claim_job``, ...) in ``jobs.py``, deletions and the 
 unreferenced files in ``deletion.py``.
 
 Every write but a batch job's is one transaction that also bumps ``registry_state.revision``, so a
-server polls one cheap row (``revision()``) and reads a ``snapshot()`` only when it changed.
+server polls one cheap row (``revision()``) and reads a ``snapshot()`` only when it changed; on
+PostgreSQL the transaction also announces the new revision (``changes.py``), which wakes every
+server at once (``follow_changes``).
 Artifacts are stored before the transaction that records them: a crash can leave an unreferenced
 artifact, never a version without its file; a file removed by a concurrent deletion before the
 version's transaction is stored again inside it.
@@ -15,7 +17,7 @@ version's transaction is stored again inside it.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +35,7 @@ from modelport.core.serving_config import ServingConfig
 from modelport.core.targets import DEFAULT_ALIAS, Target
 from modelport.registry import _convert as conv
 from modelport.registry import _queries as q
+from modelport.registry import changes
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
 from modelport.registry.artifacts import ArtifactStore
 from modelport.registry.deletion import REFERENCE_FILENAME, REFERENCE_TABLE_FILENAME, DeletionCatalog
@@ -56,6 +59,7 @@ class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog):
         self._writer = engine.execution_options(**WRITE)
         consistent = engine.dialect.name != "sqlite"  # SQLite transactions are snapshots already
         self._reader = engine.execution_options(isolation_level="REPEATABLE READ") if consistent else engine
+        self._announces = changes.announces(engine)
         self.artifacts = artifact_store
 
     @classmethod
@@ -186,6 +190,11 @@ class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog):
         with self._engine.connect() as conn:
             return int(conn.scalar(select(RegistryState.revision)) or 0)
 
+    async def follow_changes(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` at each committed change, from any process, until cancelled (PostgreSQL's
+        LISTEN/NOTIFY, reconnecting after an outage); on SQLite return at once: readers poll ``revision``."""
+        await changes.follow(self._engine, on_change)
+
     def list_models(self) -> list[ModelSummary]:
         return [m.summary for m in self.snapshot().models.values()]
 
@@ -280,6 +289,8 @@ class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog):
         """One write transaction; its first statement bumps the revision (and takes the write lock)."""
         with Session(self._writer) as s, s.begin():
             s.execute(update(RegistryState).values(revision=RegistryState.revision + 1))
+            if self._announces:
+                changes.announce(s)
             yield s
 
     def _restore_if_removed(

@@ -1,6 +1,7 @@
 """Converges what a server has loaded on what the registry says should be live.
 
-Each step is idempotent: read the registry revision; when it moved, read one consistent
+Each step is idempotent: read the registry revision (every poll interval, or at once when
+``wake`` is called: a PostgreSQL registry announces each change); when it moved, read one consistent
 snapshot, load and warm what is missing, publish a new routing table (one reference swap), then
 drain and unload what is no longer wanted. Requests never wait on any of this.
 
@@ -14,6 +15,7 @@ points; the routing table says which version answers for it, and status shows bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Callable, Coroutine, Mapping
@@ -71,6 +73,7 @@ class Reconciler:
         self._parallel_loads = parallel_loads
         self._seen_revision: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._woken = asyncio.Event()
         self.table = RoutingTable()
         self.failures: dict[str, LoadFailure] = {}
         """Targets (``model:version``) that should be live but failed to load, with why."""
@@ -86,14 +89,21 @@ class Reconciler:
         in one C call, which the loop's loads cannot interleave with."""
         return {target: failure.message for target, failure in self.failures.copy().items()}
 
+    def wake(self) -> None:
+        """Check the registry now rather than at the next poll (call on the event loop)."""
+        self._woken.set()
+
     async def run(self) -> None:
-        """Reconcile forever; a failing step is logged and retried on the next tick."""
+        """Reconcile forever, every poll interval or when woken; a failing step is logged and retried on
+        the next tick. A wake during a step starts another step right after it."""
         while True:
+            self._woken.clear()
             try:
                 await self.reconcile_once()
             except Exception:
                 log.exception("reconcile step failed; retrying in %.1fs", self._poll_interval_s)
-            await asyncio.sleep(self._poll_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._poll_interval_s)
 
     async def reconcile_once(self) -> None:
         revision = await asyncio.to_thread(self._registry.revision)

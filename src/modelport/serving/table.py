@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from modelport.core.errors import NotFound
+from modelport.core.errors import NotFound, NotReady
 from modelport.core.monitor_config import MonitorConfig, strictest
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion, ModelRoutes
@@ -89,6 +89,36 @@ class RoutingTable:
             for alias, number in sorted(routes.held.items())
         ]
 
+    def routing(self) -> dict[str, Any]:
+        """What answers where, as plain data (status; replicas on one registry compare it): per model
+        the loaded versions, the version answering for each alias and by default (``None``: none
+        loaded); per endpoint its routes and shadows with the version answering each; the payload-log
+        settings by name."""
+        return {
+            "models": {
+                name: {
+                    "versions": sorted(routes.versions),
+                    "aliases": dict(sorted(routes.aliases.items())),
+                    "default": _default_version(routes),
+                }
+                for name, routes in sorted(self.models.items())
+            },
+            "endpoints": {
+                name: {
+                    "revision": endpoint.revision,
+                    "routes": [
+                        {"target": v.route, "version": v.label, "weight": v.weight} for v in endpoint.variants
+                    ],
+                    "shadows": [
+                        {"target": s.route, "version": s.label, "percent": round(s.fraction * 100, 6)}
+                        for s in endpoint.shadows
+                    ],
+                }
+                for name, endpoint in sorted(self.endpoints.items())
+            },
+            "monitors": {name: config.to_dict() for name, config in sorted(self.monitors.items())},
+        }
+
     def loaded_versions(self) -> list[LoadedVersion]:
         """Every version in memory, whether a model route or only an endpoint still holds it."""
         found: dict[int, LoadedVersion] = {}
@@ -98,3 +128,10 @@ class RoutingTable:
             found.update((id(v.version), v.version) for v in endpoint.variants)
             found.update((id(s.version), s.version) for s in endpoint.shadows)
         return list(found.values())
+
+
+def _default_version(routes: ModelRoutes) -> int | None:
+    try:
+        return routes.default().version
+    except (NotFound, NotReady):
+        return None
