@@ -31,6 +31,7 @@ IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.7, 3.0, 5.2, 2.3]]
 """One row of each iris class (setosa, versicolor, virginica): labels 0, 1, 2."""
 IRIS_LABELS = [0, 1, 2]
 READY_TIMEOUT_S = 30.0
+_SERVE_DEFAULTS = {"MODELPORT_SERVING__POLL_INTERVAL_S": "0.2", "MODELPORT_GRPC__PORT": "0"}
 CONVERGE_TIMEOUT_S = 10.0
 
 
@@ -192,7 +193,9 @@ def start_server(
     ready_timeout_s: float = READY_TIMEOUT_S,
     **env: str,
 ) -> Server:
-    """Start ``modelport serve`` on a free loopback port and wait until ``/v2/health/ready`` is 200."""
+    """Start ``modelport serve`` on a free loopback port and wait until ``/v2/health/ready`` is 200.
+
+    ``env`` adds variables, or overrides the defaults (a 0.2 s poll interval, a free gRPC port)."""
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
     log_file = log_path.open("wb")
@@ -200,7 +203,7 @@ def start_server(
         [str(MODELPORT), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=log_file,
         stderr=subprocess.STDOUT,
-        env=base_env(home, MODELPORT_SERVING__POLL_INTERVAL_S="0.2", **{"MODELPORT_GRPC__PORT": "0", **env}),
+        env=base_env(home, **{**_SERVE_DEFAULTS, **env}),
     )
     server = Server(home, port, process, log_path, log_file)
     try:
