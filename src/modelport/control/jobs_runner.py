@@ -97,8 +97,13 @@ class JobRunner:
                 worker.process.send_signal(signal.SIGTERM)
         for job_id, worker in list(self._workers.items()):
             await asyncio.to_thread(_wait_or_kill, worker.process)
+            if worker.reader is not None:
+                await asyncio.to_thread(worker.reader.join, 5)
             with contextlib.suppress(Exception):  # a registry that fails now: the lease runs out instead
-                await asyncio.to_thread(self._registry.release_job, job_id, self._owner)
+                if "done" in worker.result or "failed" in worker.result:  # it ended before the stop
+                    await asyncio.to_thread(self._finish, worker)
+                else:
+                    await asyncio.to_thread(self._registry.release_job, job_id, self._owner)
             del self._workers[job_id]
 
     def _tend(self) -> list[tuple[Job, bool]]:
