@@ -44,7 +44,10 @@ def confine(input: str, output: str, errors: str | None, roots: Sequence[Path]) 
         if path is not None and not os.path.isabs(path):
             raise InvalidInput(f"{name} {path!r} is not an absolute path (paths are on the server)")
     magic = glob.has_magic(input)
-    _inside("input", _static_prefix(input) if magic else input, real_roots)
+    if magic:
+        _inside(f"input {input!r}: the glob's directory", _static_prefix(input), real_roots)
+    else:
+        _inside("input", input, real_roots)
     for file in open_source(input).files:
         _inside("input file", file, real_roots)
     real_output = _inside("output", output, real_roots)

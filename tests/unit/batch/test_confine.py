@@ -41,7 +41,7 @@ LINK_OUT = "input file {root}/link.csv (resolved: {outside}/secret.csv) is outsi
         ("traversal", "input {root}/../outside/secret.csv (resolved: {outside}/secret.csv) is outside"),
         ("symlinked file", "input {root}/link.csv (resolved: {outside}/secret.csv) is outside"),
         ("symlinked output", "output {root}/linkdir/out (resolved: {outside}/out) is outside"),
-        ("glob outside", "input {outside} is outside"),
+        ("glob outside", "input '{outside}/*.csv': the glob's directory {outside} is outside"),
         ("glob reaching a symlink", LINK_OUT),
         ("directory with a symlink", LINK_OUT),
         ("output traversal", "output {root}/../outside/out (resolved: {outside}/out) is outside"),
