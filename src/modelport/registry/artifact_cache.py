@@ -26,7 +26,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from modelport.core.errors import StorageError
 from modelport.core.private_files import private_dir
@@ -36,8 +35,8 @@ __all__ = ["ArtifactCache", "DigestMismatch"]
 _CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
-Download = Callable[[BinaryIO], None]
-"""Writes the remote bytes of one entry into the given file."""
+Download = Callable[[Callable[[bytes], object]], None]
+"""Passes the remote bytes of one entry, chunk by chunk, to the given ``write``."""
 
 
 class DigestMismatch(StorageError):
@@ -95,11 +94,17 @@ class ArtifactCache:
         fd, tmp_name = tempfile.mkstemp(dir=self.root / ".tmp", prefix="fill-")
         tmp = Path(tmp_name)
         try:
+            sha = hashlib.sha256()
             with os.fdopen(fd, "wb") as out:
-                download(out)
+
+                def write(chunk: bytes) -> None:
+                    sha.update(chunk)
+                    out.write(chunk)
+
+                download(write)
                 out.flush()
                 os.fsync(out.fileno())
-            actual = _sha256(tmp)
+            actual = sha.hexdigest()
             if actual != digest:
                 raise DigestMismatch(
                     f"artifact {digest[:12]}…/{path.name} was refused: the downloaded bytes hash to "

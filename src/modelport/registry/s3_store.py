@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
@@ -172,10 +172,10 @@ class S3ArtifactStore:
     def _cached(self, digest: str, filename: str, *, recheck: bool) -> Path:
         key = self._key(digest, filename)
 
-        def download(out: BinaryIO) -> None:
+        def download(write: Callable[[bytes], object]) -> None:
             try:
                 for chunk in obstore.get(self._client, key).stream(min_chunk_size=_CHUNK):
-                    out.write(chunk)
+                    write(chunk)
             except FileNotFoundError as error:
                 if _NO_BUCKET in str(error):
                     raise StorageError(describe(error, self._url_of(key))) from None

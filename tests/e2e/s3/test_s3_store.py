@@ -10,8 +10,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import obstore
 import pytest
@@ -122,8 +123,8 @@ def test_changed_cache_entry_is_downloaded_again(tmp_path: Path, seaweed: Seawee
 def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
     cache = ArtifactCache(tmp_path / "cache", max_bytes=MB)
 
-    def cut_short(out: BinaryIO) -> None:
-        out.write(b"the first half")
+    def cut_short(write: Callable[[bytes], object]) -> None:
+        write(b"the first half")
         raise StorageError("cannot reach s3://models/x: the S3 endpoint does not answer")
 
     with pytest.raises(StorageError, match="does not answer"):
