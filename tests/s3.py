@@ -3,7 +3,8 @@
 Every port it would open is a free port on 127.0.0.1 (its defaults, such as the volume server's
 8080, would collide with anything else on the machine), its gRPC ports included (by default each is
 its HTTP port + 10000, which can run past 65535). Credentials come from an ``-s3.config`` file
-written here. ``stop`` ends the process group by PID and checks that no ``weed`` of it is left.
+written here. Its unix sockets and logs go to its own temp folder (``TMPDIR``), removed with it.
+``stop`` ends the process group by PID and checks that no ``weed`` of it is left.
 """
 
 from __future__ import annotations
@@ -135,12 +136,20 @@ def start_seaweedfs(buckets: tuple[str, ...] = ()) -> SeaweedFS:
         "-admin.ui=false",
         "-master.telemetry=false",
         "-s3.autoCreateBucket=false",
+        f"-filer.localSocket={root / 'filer.sock'}",
+        f"-s3.localSocket={root / 's3.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     if buckets:
         command.append(f"-bucket={','.join(buckets)}")
     with (root / "weed.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TMPDIR": str(root)},  # its other sockets and logs: nothing left in /tmp
+            start_new_session=True,
+        )
     server = SeaweedFS(root, ports, process, list(buckets))
     try:
         _wait_until_ready(server, buckets)
