@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = ["ArtifactCache", "DigestMismatch"]
 
 _CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_STALE_TMP_S = 24 * 3600.0
 
 Download = Callable[[Callable[[bytes], object]], None]
 """Passes the remote bytes of one entry, chunk by chunk, to the given ``write``."""
@@ -55,6 +57,7 @@ class ArtifactCache:
         self._in_use: dict[Path, int] = {}
         """Entries this process has used: their lock files' fds, each holding a shared lock."""
         self._guard = threading.Lock()  # a server loads several versions at once, in threads
+        _remove_stale(self.root / ".tmp", older_than_s=_STALE_TMP_S)
 
     def entry(self, digest: str, filename: str) -> Path:
         return self.root / digest[:2] / digest / filename
@@ -86,9 +89,6 @@ class ArtifactCache:
             _remove(path)
         finally:
             os.close(fill)
-
-    def size(self) -> int:
-        return sum(size for _, size, _ in self._entries())
 
     def _fill(self, path: Path, digest: str, download: Download) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=self.root / ".tmp", prefix="fill-")
@@ -172,6 +172,15 @@ def _lock(path: Path, mode: int) -> int:
             os.close(fd)
             raise
         os.close(fd)
+
+
+def _remove_stale(tmp: Path, older_than_s: float) -> None:
+    """Drop partial downloads a killed process left (old enough that no filler still writes them)."""
+    cutoff = time.time() - older_than_s
+    for leftover in tmp.glob("fill-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def _remove(path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,17 @@ def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
         cache.get("a" * 64, "model.onnx", cut_short, recheck=False)
     assert list((tmp_path / "cache").glob("??/*/*")) == []
     assert list((tmp_path / "cache" / ".tmp").iterdir()) == []
+
+
+def test_partial_downloads_a_killed_process_left_are_removed(tmp_path: Path) -> None:
+    tmp = tmp_path / "cache" / ".tmp"
+    tmp.mkdir(parents=True)
+    old, fresh = tmp / "fill-old", tmp / "fill-fresh"  # fresh: maybe another process's, still writing
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"part")
+    os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)
+    ArtifactCache(tmp_path / "cache", max_bytes=MB)
+    assert sorted(tmp.iterdir()) == [fresh]
 
 
 def test_two_processes_download_an_artifact_once(tmp_path: Path, seaweed: SeaweedFS, s3_url: str) -> None:
