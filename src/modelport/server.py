@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,6 +29,7 @@ from modelport.control.drift_monitor import DriftMonitor
 from modelport.control.jobs_runner import JobRunner
 from modelport.control.registration import Registrar
 from modelport.control.rollout import RolloutController
+from modelport.control.shared_evidence import SharedEvidence
 from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
@@ -97,7 +99,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     shadows = ShadowRunner(payloads=payloads)
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
-    rollouts = RolloutController(registry, outcomes, load_failures=reconciler.failure_messages)
+    shared, rollouts = _deployment_deciders(registry, outcomes, shadows, reconciler)
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
     )
@@ -112,7 +114,12 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        work = [reconciler.run(), rollouts.run(), registry.follow_changes(reconciler.wake)]
+        work = [
+            reconciler.run(),
+            rollouts.run(),
+            shared.run(rollouts.summaries),
+            registry.follow_changes(reconciler.wake),
+        ]
         if settings.metrics.enabled:  # the drift gauges' only reader is /metrics
             work.append(drift_monitor.run())
         tasks = [asyncio.create_task(w) for w in work]
@@ -142,9 +149,10 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
             registry,
             registrar,
             status,
-            shadows.report,
+            shared.shadow_report,
             outcomes,
-            rollouts.status,
+            shared.ab_report,
+            lambda name: rollouts.status(name) or shared.rollout_status(name),
             payloads,
             payload_store,
             drift,
@@ -163,6 +171,18 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     data_plane = create_inference_app(settings, serving, collectors=collectors)
     lane = FastLane(data_plane, serves_data_plane, settings.limits.max_body_bytes)
     return ModelportApp(data_plane, control, lane if settings.serving.fast_lane else None)
+
+
+def _deployment_deciders(
+    registry: Registry, outcomes: OutcomeBook, shadows: ShadowRunner, reconciler: Reconciler
+) -> tuple[SharedEvidence, RolloutController]:
+    """This process's share of the deployment evidence, and its rollout controller (the judge while
+    it holds the lease), both over the evidence of every process on ``registry``."""
+    shared = SharedEvidence(registry, uuid.uuid4().hex, outcomes, shadows)
+    rollouts = RolloutController(
+        registry, shared.outcome_states, shared.instance, load_failures=reconciler.failure_messages
+    )
+    return shared, rollouts
 
 
 _CONTROL_PATHS = frozenset({"/api", "/ui"})

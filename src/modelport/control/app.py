@@ -45,11 +45,13 @@ class ControlServices:
     status: Callable[[], dict[str, Any]]
     """What the data plane reports about itself (loaded versions, failures, readiness)."""
     shadow_report: Callable[[str], dict[str, Any]]
-    """This server's shadow comparison for an endpoint."""
+    """An endpoint's shadow comparisons, merged over every server process."""
     outcomes: OutcomeBook
-    """What each endpoint variant did here: A/B reports and feedback."""
+    """What each endpoint variant did here: the predictions feedback judges."""
+    ab_report: Callable[[str], dict[str, Any]]
+    """An endpoint's A/B report, merged over every server process."""
     rollout_status: Callable[[str], dict[str, Any] | None]
-    """This server's view of a running rollout's guardrails."""
+    """A running rollout's guardrails, as the process that judges it sees them."""
     payload_log: PayloadLog
     """This process's payload-log writer: its state and counters."""
     payload_store: PayloadStore
@@ -72,7 +74,10 @@ def create_management_app(settings: Settings, services: ControlServices) -> Fast
     app.include_router(build_router(settings, services), prefix="/v1")
     app.include_router(build_endpoint_router(services.registry, services.shadow_report), prefix="/v1")
     app.include_router(
-        build_rollout_router(services.registry, services.outcomes, services.rollout_status), prefix="/v1"
+        build_rollout_router(
+            services.registry, services.outcomes, services.ab_report, services.rollout_status
+        ),
+        prefix="/v1",
     )
     app.include_router(
         build_monitor_router(services.registry, services.payload_log, services.payload_store), prefix="/v1"

@@ -102,9 +102,11 @@ class EndpointChanges:
             current, config, f"rollout {plan.baseline} -> {plan.candidate}: {plan.percent}%", False
         )
 
-    def advance_rollout(self, name: str, revision: int) -> Endpoint:
+    def advance_rollout(self, name: str, revision: int, key: tuple[int, int] | None = None) -> Endpoint:
+        """Move the rollout on, if the endpoint is still at ``revision`` and its rollout at ``key``
+        (first revision, step) when given: a decision is applied once, to the state it was made for."""
         current = self._current(name, revision)
-        plan = _running_plan(current)
+        plan = _running_plan(current, key)
         if plan.steps[plan.step + 1] == 100:
             return self._finish_rollout(current, plan)
         plan = plan.advanced(self._clock())
@@ -112,9 +114,11 @@ class EndpointChanges:
             current, current.config.with_rollout(_split(plan), plan), f"rollout at {plan.percent}%", False
         )
 
-    def roll_back_rollout(self, name: str, revision: int, reason: str) -> Endpoint:
+    def roll_back_rollout(
+        self, name: str, revision: int, reason: str, key: tuple[int, int] | None = None
+    ) -> Endpoint:
         current = self._current(name, revision)
-        plan = _running_plan(current).ended(RolloutStatus.ROLLED_BACK, reason)
+        plan = _running_plan(current, key).ended(RolloutStatus.ROLLED_BACK, reason)
         config = current.config.with_rollout([RouteSpec(self._restored(plan), 100)], plan)
         return self._write(current, config, f"rollout rolled back: {reason}", False)
 
@@ -209,8 +213,13 @@ def _split(plan: RolloutPlan) -> list[RouteSpec]:
     return [RouteSpec(plan.baseline, 100 - plan.percent), RouteSpec(plan.candidate, plan.percent)]
 
 
-def _running_plan(endpoint: Endpoint) -> RolloutPlan:
+def _running_plan(endpoint: Endpoint, key: tuple[int, int] | None = None) -> RolloutPlan:
     plan = endpoint.config.rollout
     if plan is None or not plan.running:
         raise Conflict(f"endpoint {endpoint.name!r} has no rollout running")
+    if key is not None and key != (plan.started_revision, plan.step):
+        raise Conflict(
+            f"a decision for step {key[1]} of the rollout begun at revision {key[0]} of {endpoint.name!r} is "
+            f"stale: it is at step {plan.step} of the rollout begun at revision {plan.started_revision}"
+        )
     return plan

@@ -63,20 +63,27 @@ def guardrail_tests(rails: Guardrails) -> dict[str, SequentialComparison]:
 
 
 class RolloutJudge:
-    def __init__(self, plan: RolloutPlan) -> None:
+    def __init__(self, plan: RolloutPlan, revision: int = 0) -> None:
+        """``revision``: the endpoint's revision as the judge starts; candidate requests count toward
+        the current step from there (a judge taking over mid-step does not count the step's earlier
+        requests, so it never advances early)."""
         self._baseline, self._candidate = str(plan.baseline), str(plan.candidate)
         self._since_revision = plan.started_revision
         self._tests = guardrail_tests(plan.guardrails)
         self._baseline_latencies: list[float] = []
         self._slow_after: float | None = None
         self._step = plan.step
+        self._step_revision = revision
         self.candidate_requests_in_step = 0
         self.candidate_requests = 0
-        self.cursor = 0
+
+    def follow(self, plan: RolloutPlan, revision: int) -> None:
+        """The endpoint is at ``revision`` with ``plan``: a new step counts requests from there."""
+        if plan.step != self._step:
+            self._step, self._step_revision, self.candidate_requests_in_step = plan.step, revision, 0
 
     def feed(self, events: Iterable[OutcomeEvent]) -> None:
         for event in events:
-            self.cursor = max(self.cursor, event.seq)
             side = self._side(event.variant)
             if side is None or event.revision < self._since_revision:
                 continue  # another version, or served before this rollout began
@@ -87,7 +94,7 @@ class RolloutJudge:
             self._tests["error rate"].observe(side, event.failed, at)
             self._observe_latency(side, event.latency_s, at)
             if side == "canary":
-                self.candidate_requests_in_step += 1
+                self.candidate_requests_in_step += event.revision >= self._step_revision
                 self.candidate_requests += 1
 
     def verdict(self, plan: RolloutPlan, now: float) -> Verdict:

@@ -68,7 +68,10 @@ class FeedbackBody(BaseModel):
 
 
 def build_rollout_router(
-    registry: Registry, outcomes: OutcomeBook, rollout_status: Callable[[str], dict[str, Any] | None]
+    registry: Registry,
+    outcomes: OutcomeBook,
+    ab_report: Callable[[str], dict[str, Any]],
+    rollout_status: Callable[[str], dict[str, Any] | None],
 ) -> APIRouter:
     router = APIRouter()
 
@@ -118,7 +121,7 @@ def build_rollout_router(
     @router.get("/endpoints/{name}/report", summary="Per-variant metrics with intervals, and significance")
     def report(name: str) -> dict[str, Any]:
         registry.get_endpoint(name)
-        return outcomes.endpoint(name).report()
+        return ab_report(name)
 
     return router
 

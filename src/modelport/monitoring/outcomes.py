@@ -1,16 +1,17 @@
 """What each variant of an endpoint did: requests, failures, latency and, once ground truth arrives,
 quality. Feeds A/B reports (with confidence intervals) and the guardrails of rollouts.
 
-Every outcome is also appended to a bounded event log with a sequence number, so a rollout
-controller can read only what happened since it last looked.
+Everything is kept as mergeable aggregates (``state()``), so that a report or the rollout judge can
+merge what every server process saw: per variant since the start (the A/B report), and per
+variant under each of the endpoint's recent revisions (``RevisionEvidence``, for the judge, which
+counts only what was served since its rollout began).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +20,21 @@ import numpy as np
 
 from modelport.core.errors import Conflict, InvalidInput, NotFound
 from modelport.core.inference import MAX_REQUEST_ID_CHARS
+from modelport.monitoring.evidence import RevisionEvidence
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
 from modelport.monitoring.sketches import LatencySketch, Moments
 
 __all__ = ["REMEMBER_BYTES", "REMEMBER_PREDICTIONS", "EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
 
 
+REVISIONS_KEPT = 64
+"""Endpoint revisions whose evidence is kept per endpoint, the newest; older ones are dropped."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutcomeEvent:
+    """One outcome as the rollout judge consumes it."""
+
     seq: int
     variant: str
     kind: str
@@ -155,7 +163,6 @@ class EndpointOutcomes:
         self,
         endpoint: str,
         remember: int = REMEMBER_PREDICTIONS,
-        events: int = 100_000,
         remember_bytes: int = REMEMBER_BYTES,
     ) -> None:
         self.endpoint = endpoint
@@ -164,8 +171,7 @@ class EndpointOutcomes:
         self._remember = remember
         self._remember_bytes = remember_bytes
         self._remembered_bytes = 0
-        self._events: deque[OutcomeEvent] = deque(maxlen=events)
-        self._seq = 0
+        self._revisions: dict[int, dict[str, RevisionEvidence]] = {}
         self._feedback_lock = threading.Lock()
 
     def record(
@@ -182,7 +188,7 @@ class EndpointOutcomes:
         tally.requests += 1
         tally.failures += failed
         tally.latency.add(latency_s)
-        self._event(variant, "request", failed, latency_s, revision)
+        self._evidence(revision, variant).add_request(failed, latency_s)
         if prediction is not None:
             self._remember_prediction(request_id, variant, prediction, revision)
 
@@ -265,7 +271,7 @@ class EndpointOutcomes:
             right = float(correct.mean())
             tally.judged_requests += 1
             tally.correct_share += right
-            self._event(variant, "feedback", 1.0 - right, revision=found.revision)
+            self._evidence(found.revision, variant).add_feedback(1.0 - right)
         return {
             "id": request_id,
             "variant": variant,
@@ -280,12 +286,16 @@ class EndpointOutcomes:
             for label, t in self._tallies.items()
         }
 
-    def events_since(self, seq: int) -> list[OutcomeEvent]:
-        return [event for event in self._events if event.seq > seq]
-
     def state(self) -> dict[str, Any]:
-        """This process's tallies as JSON, for other processes to merge into their reports."""
-        return {label: tally.to_json() for label, tally in self._tallies.items()}
+        """This process's aggregates as JSON, for other processes to merge: ``variants`` (for
+        ``report``) and ``revisions`` (revision -> variant -> ``RevisionEvidence``, for the judge)."""
+        return {
+            "variants": {label: tally.to_json() for label, tally in self._tallies.items()},
+            "revisions": {
+                str(revision): {label: evidence.to_json() for label, evidence in variants.items()}
+                for revision, variants in self._revisions.items()
+            },
+        }
 
     def report(self, others: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         """Per-variant metrics with 95% intervals, and for each pair whether the failure rates
@@ -293,18 +303,22 @@ class EndpointOutcomes:
         (other processes' ``state()``). Intervals hold for one planned look."""
         tallies = dict(self._tallies)
         for state in others:
-            for label, data in state.items():
+            for label, data in state["variants"].items():
                 theirs = _Tally.from_json(data)
                 tallies[label] = tallies[label].merge(theirs) if label in tallies else theirs
         variants = {label: tally.report() for label, tally in sorted(tallies.items())}
         return {"endpoint": self.endpoint, "variants": variants, "comparisons": _comparisons(tallies)}
 
-    def _event(
-        self, variant: str, kind: str, failed: float, latency_s: float = 0.0, revision: int = 0
-    ) -> None:
-        self._seq += 1
-        event = OutcomeEvent(self._seq, variant, kind, failed, latency_s, revision, time.monotonic())
-        self._events.append(event)
+    def _evidence(self, revision: int, variant: str) -> RevisionEvidence:
+        variants = self._revisions.get(revision)
+        if variants is None:
+            variants = self._revisions[revision] = {}
+            while len(self._revisions) > REVISIONS_KEPT:
+                del self._revisions[min(self._revisions)]
+        evidence = variants.get(variant)
+        if evidence is None:
+            evidence = variants[variant] = RevisionEvidence()
+        return evidence
 
 
 def _comparisons(tallies: Mapping[str, _Tally]) -> list[dict[str, Any]]:

@@ -55,8 +55,15 @@ class LatencySketch:
         for index in sorted(self.buckets):
             seen += self.buckets[index]
             if rank < seen:
-                return 2.0 * _GAMMA**index / (_GAMMA + 1.0)
-        return 2.0 * _GAMMA ** max(self.buckets) / (_GAMMA + 1.0)
+                return _representative(index)
+        return _representative(max(self.buckets))
+
+    def values(self) -> list[float]:
+        """Every value counted, each as its bucket's representative (within 1 % of it), in order."""
+        values = [0.0] * self.zero
+        for index in sorted(self.buckets):
+            values += [_representative(index)] * self.buckets[index]
+        return values
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         buckets = dict(self.buckets)
@@ -70,6 +77,11 @@ class LatencySketch:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LatencySketch:
         return cls(int(data["zero"]), {int(i): int(n) for i, n in data["buckets"].items()})
+
+
+def _representative(index: int) -> float:
+    """The value a bucket stands for: within 1 % of every value in it."""
+    return 2.0 * _GAMMA**index / (_GAMMA + 1.0)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 The endpoint operations (``create_endpoint``, ``update_endpoint``, ...) live in ``endpoints.py``,
 the payload-log settings (``set_monitor_config``, ...) in ``monitors.py``, the batch jobs that
 servers run (``add_job``, ``claim_job``, ...) in ``jobs.py``, deletions and the removal of
-unreferenced files in ``deletion.py``.
+unreferenced files in ``deletion.py``, the server processes' shared deployment evidence and leases
+in ``deployment_state.py``.
 
 Every write but a batch job's is one transaction that also bumps ``registry_state.revision``, so a
 server polls one cheap row (``revision()``) and reads a ``snapshot()`` only when it changed; on
@@ -39,6 +40,7 @@ from modelport.registry import changes
 from modelport.registry._engine import WRITE, create_registry_engine, upgrade_schema
 from modelport.registry.artifacts import ArtifactStore
 from modelport.registry.deletion import REFERENCE_FILENAME, REFERENCE_TABLE_FILENAME, DeletionCatalog
+from modelport.registry.deployment_state import DeploymentStateCatalog
 from modelport.registry.endpoints import EndpointCatalog
 from modelport.registry.jobs import JobCatalog
 from modelport.registry.monitors import MonitorCatalog
@@ -52,7 +54,7 @@ __all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 _ATTEMPTS = 5
 
 
-class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog):
+class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog, DeploymentStateCatalog):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine

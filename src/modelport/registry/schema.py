@@ -7,6 +7,8 @@ An endpoint's row holds its current routing config and ``revision``; ``endpoint_
 every revision's config (the history that rollbacks read).
 ``monitor_configs`` holds each model's or endpoint's payload-log settings, keyed by name.
 ``batch_jobs`` holds the batch jobs servers run; their writes do not bump the revision.
+``deployment_evidence`` holds each server process's deployment aggregates per endpoint, and
+``leases`` who decides for all of them (``deployment_state.py``); neither bumps the revision.
 ``registry_state`` is one row whose ``revision`` is bumped by every write transaction.
 """
 
@@ -38,8 +40,10 @@ __all__ = [
     "AliasRow",
     "Base",
     "BatchJobRow",
+    "DeploymentEvidenceRow",
     "EndpointChangeRow",
     "EndpointRow",
+    "LeaseRow",
     "ModelRow",
     "MonitorConfigRow",
     "RegistryState",
@@ -205,6 +209,25 @@ class BatchJobRow(Base):
     """``host:pid`` of the server process running it; NULL while no server runs it."""
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """The owner's last sign of life; a stale one lets another server take the job over."""
+
+
+class DeploymentEvidenceRow(Base):
+    __tablename__ = "deployment_evidence"
+
+    instance: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """The server process that wrote it: a uuid drawn at each start."""
+    endpoint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Its cumulative aggregates since it started, replaced at each flush."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeaseRow(Base):
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RegistryState(Base):

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,11 +106,16 @@ class ShadowRunner:
         """``(endpoint, shadow label, comparison)`` for every shadow that ran here."""
         return [(endpoint, label, c) for (endpoint, label), c in sorted(self._comparisons.items())]
 
-    def report(self, endpoint: str) -> dict[str, Any]:
+    def report(self, endpoint: str, others: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """Each shadow's comparison, its totals merged with ``others`` (other processes' states by
+        shadow label); the window and ``dropped_total`` are this process's."""
+        local = {label: c for (name, label), c in self._comparisons.items() if name == endpoint}
+        labels = sorted(local.keys() | {label for states in others for label in states})
         shadows = {
-            label: comparison.report()
-            for (name, label), comparison in sorted(self._comparisons.items())
-            if name == endpoint
+            label: local.get(label, ShadowComparison(window=self._window)).report(
+                [states[label] for states in others if label in states]
+            )
+            for label in labels
         }
         return {"endpoint": endpoint, "shadows": shadows, "dropped_total": self.dropped}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,13 @@ def plan(**overrides: object) -> RolloutPlan:
     values: dict[str, object] = {"baseline": Target.parse("m@production"), "candidate": Target.parse("m:2")}
     values.update(overrides)
     return RolloutPlan(**values)  # type: ignore[arg-type]
+
+
+def local_controller(registry: Registry, outcomes: OutcomeBook, **options: Any) -> RolloutController:
+    """A controller judging the outcomes of one process (``outcomes``)."""
+    return RolloutController(
+        registry, lambda name: {"one": outcomes.endpoint(name).state()}, "one", **options
+    )
 
 
 def routes(registry: Registry) -> dict[str, int]:
@@ -103,7 +111,7 @@ async def test_the_controller_rolls_back_a_failing_canary(registry: Registry) ->
         "ep", plan(min_requests=10, min_seconds=0)
     )
     revision = started.revision
-    controller = RolloutController(registry, outcomes, clock=clock)
+    controller = local_controller(registry, outcomes, clock=clock)
     book = outcomes.endpoint("ep")
     for i in range(4000):
         canary = i % 2 == 1
@@ -120,7 +128,7 @@ async def test_the_controller_advances_a_healthy_canary_step_by_step(registry: R
     started = EndpointChanges(registry, "test", clock).start_rollout(
         "ep", plan(steps=(20, 100), min_requests=10, min_seconds=1)
     )
-    controller = RolloutController(registry, outcomes, clock=clock)
+    controller = local_controller(registry, outcomes, clock=clock)
     book = outcomes.endpoint("ep")
     for i in range(3000):  # enough clean pairs for the tests to accept the candidate as not worse
         book.record(f"r{i}", "m:2" if i % 2 else "m:1", False, 0.001, None, started.revision)
@@ -208,7 +216,7 @@ async def test_a_new_rollout_starts_with_no_evidence(registry: Registry) -> None
         book.record(f"r{i}", "m:2" if i % 2 else "m:1", False, 0.001, None, first.revision)
     changes.abort_rollout("ep")
     second = changes.start_rollout("ep", plan(steps=(50, 100), min_requests=10, min_seconds=0))
-    controller = RolloutController(registry, outcomes, clock=clock)
+    controller = local_controller(registry, outcomes, clock=clock)
     await controller.tick()
     assert routes(registry) == {"m:1": 50, "m:2": 50}  # nothing seen yet: holds
     status = controller.status("ep")
@@ -230,7 +238,7 @@ def test_an_alias_being_rolled_out_cannot_be_moved_again_meanwhile(registry: Reg
 
 async def test_a_candidate_that_cannot_be_loaded_is_rolled_back(registry: Registry) -> None:
     EndpointChanges(registry, "test", Clock()).start_rollout("ep", plan())
-    controller = RolloutController(
+    controller = local_controller(
         registry, OutcomeBook(), clock=Clock(), load_failures=lambda: {"m:2": "the file is damaged"}
     )
     await controller.tick()

@@ -1,0 +1,113 @@
+"""Deployment evidence shared by every server process of one registry.
+
+Each process writes, every ``interval_s`` (one second), its cumulative aggregates per endpoint to
+the registry (``put_evidence``: its own row, replaced): the A/B outcomes and the rollout judge's
+per-revision evidence (``EndpointOutcomes.state()``), its shadow comparisons' totals, and, on the
+process that judges rollouts, the judge's evidence for ``rollout status``. Reports merge every
+other process's last row with this process's live state, so no process is counted twice and
+another's traffic shows within about a second (its flush interval, plus the time to read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from modelport.control.rollout import LEASE
+from modelport.monitoring.book import OutcomeBook
+from modelport.registry.catalog import Registry
+from modelport.serving.shadow import ShadowRunner
+
+__all__ = ["FLUSH_INTERVAL_S", "RETENTION", "SharedEvidence"]
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 1.0
+RETENTION = timedelta(days=7)
+"""A process's row is dropped this long after its last write (the process is long gone)."""
+_PRUNE_EVERY = 60
+"""Flushes between two prunings."""
+
+
+class SharedEvidence:
+    def __init__(
+        self,
+        registry: Registry,
+        instance: str,
+        outcomes: OutcomeBook,
+        shadows: ShadowRunner,
+        interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:
+        self._registry = registry
+        self.instance = instance
+        self._outcomes = outcomes
+        self._shadows = shadows
+        self._interval_s = interval_s
+        self._written: dict[str, dict[str, Any]] = {}
+
+    async def run(self, rollouts: Callable[[], Mapping[str, dict[str, Any]]]) -> None:
+        """Flush every interval until cancelled, then once more; ``rollouts``: the evidence of the
+        rollouts this process judges, by endpoint."""
+        flushes = 0
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.flush, rollouts())
+                    if flushes % _PRUNE_EVERY == 0:
+                        await asyncio.to_thread(self._registry.prune_evidence, RETENTION)
+                except Exception:
+                    log.exception("writing this server's deployment evidence failed")
+                flushes += 1
+                await asyncio.sleep(self._interval_s)
+        finally:
+            try:
+                self.flush(rollouts())
+            except Exception:
+                log.exception("the last write of this server's deployment evidence failed")
+
+    def flush(self, rollouts: Mapping[str, dict[str, Any]]) -> None:
+        """Write this process's state of every endpoint it has seen that changed since the last write."""
+        states: dict[str, dict[str, Any]] = {}
+        for outcomes in self._outcomes.all():
+            states.setdefault(outcomes.endpoint, {})["outcomes"] = outcomes.state()
+        for endpoint, label, comparison in self._shadows.comparisons():
+            states.setdefault(endpoint, {}).setdefault("shadows", {})[label] = comparison.state()
+        for endpoint, summary in rollouts.items():
+            states.setdefault(endpoint, {})["rollout"] = summary
+        changed = {name: state for name, state in states.items() if self._written.get(name) != state}
+        if changed:
+            self._registry.put_evidence(self.instance, changed)
+            self._written.update(changed)
+
+    def outcome_states(self, endpoint: str) -> dict[str, Mapping[str, Any]]:
+        """Every process's outcome state of ``endpoint``, by instance, this one's live."""
+        states = {
+            instance: state["outcomes"]
+            for instance, state in self._others(endpoint).items()
+            if "outcomes" in state
+        }
+        states[self.instance] = self._outcomes.endpoint(endpoint).state()
+        return states
+
+    def ab_report(self, endpoint: str) -> dict[str, Any]:
+        others = [state["outcomes"] for state in self._others(endpoint).values() if "outcomes" in state]
+        return self._outcomes.endpoint(endpoint).report(others)
+
+    def shadow_report(self, endpoint: str) -> dict[str, Any]:
+        others = [state["shadows"] for state in self._others(endpoint).values() if "shadows" in state]
+        return self._shadows.report(endpoint, others)
+
+    def rollout_status(self, endpoint: str) -> dict[str, Any] | None:
+        """The judge's evidence as the judging process last wrote it (None before it judged)."""
+        holder = self._registry.lease_holder(LEASE)
+        if holder is None:
+            return None
+        state = self._others(endpoint).get(holder[0], {})
+        summary = state.get("rollout")
+        return None if summary is None else dict(summary)
+
+    def _others(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        return self._registry.evidence(endpoint, besides=self.instance)
