@@ -31,10 +31,10 @@ from modelport.core.errors import InvalidInput, ModelportError, Overloaded, Stor
 
 __all__ = ["CONNECT_TIMEOUT_S", "LOCK_TIMEOUT_S", "create_postgres_engine"]
 
-DRIVER = "psycopg"
+_DRIVER = "psycopg"
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 30
-POOL = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
+_POOL = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
 _WRITE_LOCK_ID = 0x6D6F64656C7077  # "modelpw"
 _LOCK_NOT_AVAILABLE = "55P03"
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")  # connection exception, server shut down
@@ -44,8 +44,8 @@ def create_postgres_engine(url: URL) -> Engine:
     """An engine for ``url`` (``postgresql://`` means ``postgresql+psycopg://``)."""
     where = url.render_as_string(hide_password=True)
     if url.drivername == "postgresql":
-        url = url.set(drivername=f"postgresql+{DRIVER}")
-    if url.get_driver_name() != DRIVER:
+        url = url.set(drivername=f"postgresql+{_DRIVER}")
+    if url.get_driver_name() != _DRIVER:
         raise StorageError(f"the registry database {where}: use the psycopg driver (postgresql+psycopg://)")
     try:
         import psycopg  # noqa: F401
@@ -56,7 +56,7 @@ def create_postgres_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {"application_name": "modelport"}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-    engine = create_engine(url, connect_args=connect_args, **POOL)
+    engine = create_engine(url, connect_args=connect_args, **_POOL)
     event.listen(engine, "begin", _lock_writers)
     event.listen(engine, "handle_error", functools.partial(_postgres_error, where=where))
     return engine
