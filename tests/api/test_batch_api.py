@@ -94,3 +94,27 @@ def test_malformed_lines_are_bad_rows_at_their_own_index(
     errors = [json.loads(line) for line in (tmp_path / "out" / "_errors.jsonl").read_text().splitlines()]
     assert [e["row"] for e in errors] == [1, 3]
     assert all(e["reason"].startswith("malformed ") for e in errors)
+
+
+def test_a_progress_callback_that_raises_fails_the_job_instead_of_hanging_it(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from modelport.batch import BatchOptions, run_batch
+    from modelport.core.settings import Settings
+    from modelport.registry.local import open_registry
+
+    modelport.register(model_files["iris"], "onnx-iris", home=tmp_path)
+    pq.write_table(pa.table({f"X[{i}]": X.iloc[:, i] for i in range(4)}), tmp_path / "in.parquet")
+
+    def progress(done: int, total: int | None) -> None:
+        raise BrokenPipeError("the server went away")
+
+    settings = Settings(home=tmp_path)
+    registry = open_registry(settings)
+    options = BatchOptions("onnx-iris", str(tmp_path / "in.parquet"), tmp_path / "out", chunk_rows=10)
+    try:
+        with pytest.raises(BrokenPipeError):
+            run_batch(registry, settings, options, progress=progress)
+    finally:
+        registry.close()
+    assert json.loads((tmp_path / "out" / "_manifest.json").read_text())["state"] == "failed"

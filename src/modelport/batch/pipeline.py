@@ -131,11 +131,10 @@ def _write(
         result, complete = item
         try:
             recorder.write(Outcome.of(result), complete)
+            if progress is not None:  # inside: a failing callback fails the job instead of hanging it
+                progress(recorder.manifest.rows_in, total)
         except BaseException as error:
             shared.error = error
-            continue
-        if progress is not None:
-            progress(recorder.manifest.rows_in, total)
 
 
 def _put(target: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
