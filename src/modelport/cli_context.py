@@ -138,11 +138,16 @@ class Context:
         ``server_address``), else ``http://HOST:PORT`` from the settings."""
         return RemoteEndpoints(RemoteCatalog(self.server or self._local_server_url(), self.token))
 
-    def jobs(self) -> RemoteJobs:
+    @contextmanager
+    def jobs(self) -> Iterator[RemoteJobs]:
         """The batch jobs of the server ``server_api`` talks to."""
         from modelport.client_jobs import RemoteJobs
 
-        return RemoteJobs(RemoteCatalog(self.server or self._local_server_url(), self.token))
+        api = RemoteCatalog(self.server or self._local_server_url(), self.token)
+        try:
+            yield RemoteJobs(api)
+        finally:
+            api.close()
 
     def running_server(self) -> RemoteEndpoints | None:
         """``--server``, else the server recorded in the home if it runs; None when there is neither

@@ -83,7 +83,8 @@ def add_jobs_commands(main: click.Group) -> None:
         body.update({key: value for key, value in optional.items() if value is not None})
         if errors_path is not None:
             body["errors"] = _absolute(errors_path)
-        job = _submit(ctx.jobs(), body, wait)
+        with ctx.jobs() as client:
+            job = _submit(client, body, wait)
         _show_one(job, as_json)
         if wait and job["state"] != "succeeded":
             reason = f": {job['message']}" if job["message"] else ""
@@ -96,7 +97,8 @@ def add_jobs_commands(main: click.Group) -> None:
     @fail_cleanly
     def list_(ctx: Context, as_json: bool) -> None:
         """Every job of the server, newest first."""
-        found = ctx.jobs().list_all()
+        with ctx.jobs() as client:
+            found = client.list_all()
         if as_json:
             click.echo(json.dumps({"jobs": found}, indent=2))
         else:
@@ -109,7 +111,8 @@ def add_jobs_commands(main: click.Group) -> None:
     @fail_cleanly
     def show(ctx: Context, job_id: str, as_json: bool) -> None:
         """One job: its state, progress, paths and message."""
-        _show_one(ctx.jobs().get(job_id), as_json)
+        with ctx.jobs() as client:
+            _show_one(client.get(job_id), as_json)
 
     @jobs.command()
     @click.argument("job_id", metavar="ID")
@@ -118,7 +121,8 @@ def add_jobs_commands(main: click.Group) -> None:
     @fail_cleanly
     def cancel(ctx: Context, job_id: str, as_json: bool) -> None:
         """Cancel a job: a queued one at once, a running one once its worker has stopped."""
-        _show_one(ctx.jobs().cancel(job_id), as_json)
+        with ctx.jobs() as client:
+            _show_one(client.cancel(job_id), as_json)
 
 
 def _absolute(path: str) -> str:

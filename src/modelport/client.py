@@ -223,6 +223,10 @@ class RemoteCatalog:
         except httpx.HTTPError as exc:
             raise NotReady(f"cannot reach the server at {self._http.base_url}: {exc}") from None
 
+    def close(self) -> None:
+        """Close the connection pool (an error answer's traceback would otherwise keep it open)."""
+        self._http.close()
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; an error answer is raised as the matching ``ModelportError``."""
         import httpx

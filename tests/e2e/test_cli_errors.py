@@ -235,6 +235,10 @@ BAD_INPUTS: dict[str, list[list[str]]] = {
     "payloads export": [["payloads", "export", "iris", "--format", "csv", "--out", "/dev/null/rows.csv"]],
     "drift report": [["drift", "report", "missing"]],
     "batch": [["batch", "missing", "{bad_json}", "out"], ["batch", "iris", "{bad_json}", "/dev/null/out"]],
+    "jobs submit": [["jobs", "submit", "iris", "{bad_json}", "out"]],
+    "jobs list": [["--server", "http://127.0.0.1:1", "jobs", "list"]],
+    "jobs show": [["jobs", "show", "missing"]],
+    "jobs cancel": [["jobs", "cancel", "missing"]],
 }
 
 
