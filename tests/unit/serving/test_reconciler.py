@@ -1,5 +1,6 @@
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -128,6 +129,7 @@ async def test_an_alias_moved_to_a_version_that_cannot_load_keeps_answering_with
     assert table.held_aliases() == [
         {"model": "m", "alias": "production", "version": 2, "serving": 1, "reason": "the file is not a model"}
     ]
+    assert table.routing()["models"] == {"m": {"versions": [1], "aliases": {"production": 1}, "default": 1}}
     with pytest.raises(NotReady, match="could not be loaded: the file is not a model"):
         table.resolve("m", "2")
     assert not loader.models[("m", 1)].closed
@@ -183,3 +185,39 @@ async def test_versions_load_in_parallel_up_to_the_setting() -> None:
     assert sorted(v.target for v in reconciler.table.loaded_versions()) == [f"m{i}:1" for i in range(5)]
     assert (reconciler.versions_loaded, reconciler.versions_wanted) == (5, 6)
     await reconciler.close()
+
+
+async def test_the_routing_of_a_model_with_no_version_loaded_has_no_default() -> None:
+    registry, loader, reconciler = make()
+    loader.broken.add(("m", 1))
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    assert reconciler.table.routing()["models"] == {"m": {"versions": [], "aliases": {}, "default": None}}
+    await reconciler.close()
+
+
+async def test_a_wake_checks_the_registry_at_once_rather_than_at_the_next_poll() -> None:
+    """As a PostgreSQL notification does; with an hour-long poll, only the wake can bring the change."""
+    registry, loader = FakeRegistry(), FakeLoader()
+    reconciler = Reconciler(
+        registry, loader, predictor_factory(EXECUTOR), poll_interval_s=3600, drain_timeout_s=2
+    )
+    registry.publish(model_snapshot("m", [1], {}))
+    running = asyncio.create_task(reconciler.run())
+    try:
+        await _until(lambda: reconciler.table.revision == 1)
+        registry.publish(model_snapshot("m", [1, 2], {}))
+        reconciler.wake()
+        await _until(lambda: reconciler.table.revision == 2)
+        assert reconciler.table.resolve("m", None).version == 2
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await reconciler.close()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):  # bounds a broken test; not a latency assertion
+        while not condition():
+            await asyncio.sleep(0.01)
