@@ -1,11 +1,10 @@
 """``modelport batch --engine ray``: the real CLI on a two-node Ray cluster that this module starts
 on loopback (free ports, no dashboard) and stops, writing the same parts and manifest as the local
-engine, with one model load per actor; cancelled, killed and resumed to the same output.
+engine, with one model load per actor; killed, cancelled and resumed to the same output.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import MODELPORT, base_env, free_port, register
+from tests.e2e.conftest import MODELPORT, base_env, free_port, register, run_cli
 from tests.e2e.test_batch import invoke, manifest, poll, scored
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -30,7 +29,7 @@ pytestmark = [  # Ray's nodes, started in this process, leave their log files fo
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-ROWS, CHUNK_ROWS, ROW_GROUP_ROWS = 20_000, 50, 130
+ROWS, CHUNK_ROWS, ROW_GROUP_ROWS = 8_000, 50, 130
 """Chunks that straddle row groups; enough of them that a signal comes before the end."""
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 """Ray turns a 127.0.0.1 address into the machine's address unless told that it runs on one host."""
@@ -113,27 +112,30 @@ def rows_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_job_cancelled_killed_and_resumed_on_two_nodes_writes_the_local_engines_output(
+def test_a_job_killed_and_cancelled_on_two_nodes_resumes_to_the_local_engines_output(
     cluster: str, ray_home: Path, rows_file: Path, tmp_path: Path
 ) -> None:
+    """Two Ray runs (killed, then cancelled past half the chunks) and a local resume write what an
+    uninterrupted local run writes: the parts Ray wrote are the local engine's, byte for byte in
+    content, and either engine resumes the other's job."""
     import modelport
 
-    options = ["--id-column", "id", "--chunk-rows", str(CHUNK_ROWS)]
+    chunks = ROWS // CHUNK_ROWS
     whole = tmp_path / "local"
     modelport.batch_predict("iris", rows_file, whole, id_columns=["id"], chunk_rows=CHUNK_ROWS, home=ray_home)
     output = tmp_path / "ray"
     command = [str(MODELPORT), "batch", "iris", str(rows_file), str(output)]
     ray_options = ["--engine", "ray", "--address", cluster, "--num-workers", "2"]
-    env = base_env(ray_home, **LOOPBACK_ENV)
 
-    def interrupt(extra: list[str], sig: signal.Signals) -> tuple[int, str]:
+    def interrupt(extra: list[str], sig: signal.Signals, parts: int) -> tuple[int, str]:
+        """Run the command and send ``sig`` once the manifest lists more than ``parts`` parts."""
+        env = base_env(ray_home, **LOOPBACK_ENV)
         job = subprocess.Popen([*command, *extra, *ray_options], env=env, stderr=subprocess.PIPE, text=True)
         try:
-            before = len(manifest(output)["parts"]) if (output / "_manifest.json").exists() else 0
             poll(
                 lambda: (
                     job.poll() is not None
-                    or ((output / "_manifest.json").exists() and len(manifest(output)["parts"]) > before + 2)
+                    or ((output / "_manifest.json").exists() and len(manifest(output)["parts"]) > parts)
                 ),
                 timeout_s=120,
             )
@@ -143,20 +145,25 @@ def test_a_job_cancelled_killed_and_resumed_on_two_nodes_writes_the_local_engine
             _, stderr = job.communicate(timeout=120)
         return job.returncode, stderr
 
-    code, stderr = interrupt(options, signal.SIGTERM)
-    assert code == 130, stderr
-    assert "error: cancelled; the parts written are kept: --resume continues" in stderr
-    assert manifest(output)["state"] == "cancelled"
-    code, _ = interrupt(["--resume"], signal.SIGKILL)
+    code, _ = interrupt(["--id-column", "id", "--chunk-rows", str(CHUNK_ROWS)], signal.SIGKILL, 2)
     assert code == -signal.SIGKILL
     killed = manifest(output)
-    assert killed["state"] == "running" and 0 < len(killed["parts"]) < ROWS // CHUNK_ROWS
+    assert killed["state"] == "running" and 2 < len(killed["parts"]) < chunks // 2
 
-    done = subprocess.run(
-        [*command, "--resume", *ray_options, "--json"], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["state"] == "complete"
+    code, stderr = interrupt(["--resume"], signal.SIGTERM, chunks // 2)
+    assert code == 130, stderr
+    assert "error: cancelled; the parts written are kept: --resume continues" in stderr
+    cancelled = manifest(output)
+    assert cancelled["state"] == "cancelled" and chunks // 2 < len(cancelled["parts"]) < chunks
+    assert (cancelled["engine"], cancelled["workers"]) == ("ray", 2)
+    actors = cancelled["actors"]  # two actors, one per node (a CPU each), each loaded the model once
+    assert len(actors) == 2, actors
+    assert [actor["model_loads"] for actor in actors] == [1, 1]
+    assert actors[0]["node"] != actors[1]["node"]
+    assert sum(actor["chunks"] for actor in actors) >= len(cancelled["parts"]) - len(killed["parts"])
+
+    summary = modelport.batch_predict("iris", rows_file, output, resume=True, home=ray_home)
+    assert summary["state"] == "complete"
     resumed, uninterrupted = scored(output), scored(whole)
     assert resumed.column("id").to_pylist() == [f"r{i}" for i in range(ROWS)]
     assert resumed.equals(uninterrupted)
@@ -165,12 +172,17 @@ def test_a_job_cancelled_killed_and_resumed_on_two_nodes_writes_the_local_engine
     assert {k: v for k, v in ours.items() if k not in ENGINE_FIELDS | RUN_FIELDS} == {
         k: v for k, v in local.items() if k not in ENGINE_FIELDS | RUN_FIELDS
     }
-    assert (local["engine"], ours["engine"], ours["workers"]) == ("local", "ray", 2)
-    actors = ours["actors"]  # the resumed run's: two actors, one per node (a CPU each), one load each
-    assert len(actors) == 2, actors
-    assert [actor["model_loads"] for actor in actors] == [1, 1]
-    assert actors[0]["node"] != actors[1]["node"]
-    assert sum(actor["chunks"] for actor in actors) == ROWS // CHUNK_ROWS - len(killed["parts"])
+
+
+def test_more_workers_than_the_cluster_has_cpus_are_refused(
+    cluster: str, ray_home: Path, rows_file: Path, tmp_path: Path
+) -> None:
+    args = ["--engine", "ray", "--address", cluster, "--num-workers", "3"]
+    output = tmp_path / "out"
+    result = run_cli(ray_home, "batch", "iris", rows_file, output, *args, env=LOOPBACK_ENV, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "error: --num-workers 3: the Ray cluster has 2 CPUs"
+    assert (manifest(output)["state"], manifest(output)["parts"]) == ("failed", [])
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,12 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import ray
@@ -42,6 +44,8 @@ __all__ = ["run_on_ray"]
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 """A local instance's object store: results stream through it a few chunks at a time."""
 
+THREADS_END_S = 30
+"""How long a job's end waits for the threads that Ray Data started for it."""
 ACTORS_START_S = 600
 """How long the pool's actors may take to start (and load the model) before the job fails."""
 
@@ -165,20 +169,32 @@ def _results(
             "plan": {c.index: c for c in plan},
         },
     )
-    rows = scored.iter_rows()
+    started = set(threading.enumerate())
+    iterable = scored.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
+    batches = cast(Generator[dict[str, np.ndarray]], iter(iterable))  # closed below: it stops the run
     try:
-        for row in rows:
-            result: _Result = pickle.loads(row["result"])
-            yield result
+        for batch in batches:
+            for payload in batch["result"]:
+                result: _Result = pickle.loads(payload)
+                yield result
     except ray.exceptions.GetTimeoutError:
         raise InvalidInput(
             f"the Ray cluster did not start {workers} actors in {ACTORS_START_S} s: "
             "does it have a free CPU for each?"
         ) from None
-    finally:  # stops Ray Data's executor before the connection closes (else Ray ends the process)
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+    finally:
+        batches.close()
+        _join(set(threading.enumerate()) - started)
+
+
+def _join(threads: set[threading.Thread]) -> None:
+    """Wait for the threads that the dataset's iteration started: one still in a Ray call when
+    the connection closes makes Ray end the process at once (a cancelled job exited 1, not 130).
+    Ray Data's block prefetcher is left alone: parked once the iteration stops, it never ends."""
+    deadline = time.monotonic() + THREADS_END_S
+    for thread in threads:
+        if thread.name != "Prefetcher":
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _note_actor(manifest: Manifest, result: _Result) -> None:
