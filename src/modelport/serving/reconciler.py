@@ -94,14 +94,26 @@ class Reconciler:
         self._woken.set()
 
     async def run(self) -> None:
-        """Reconcile forever, every poll interval or when woken; a failing step is logged and retried on
-        the next tick. A wake during a step starts another step right after it."""
+        """Reconcile forever, every poll interval or when woken. A wake during a step starts another
+        step right after it. A failing step is retried at each tick and logged once until a step
+        succeeds again (a registry that is down for a minute is one error line, not 120)."""
+        failing = False
         while True:
             self._woken.clear()
             try:
                 await self.reconcile_once()
+            except ModelportError as exc:  # e.g. the registry database unreachable: one line says why
+                if not failing:
+                    log.error("reconcile step failed: %s; retrying until it succeeds", exc.message)
+                failing = True
             except Exception:
-                log.exception("reconcile step failed; retrying in %.1fs", self._poll_interval_s)
+                if not failing:
+                    log.exception("reconcile step failed; retrying until it succeeds")
+                failing = True
+            else:
+                if failing:
+                    log.info("reconcile step succeeded again")
+                failing = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self._poll_interval_s)
 

@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from modelport.core import InferenceRequest, NotFound, NotReady
+from modelport.core.errors import StorageError
 from modelport.core.serving_config import ServingConfig
 from modelport.monitoring.book import OutcomeBook
 from modelport.registry.records import ModelVersion
@@ -221,3 +223,43 @@ async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):  # bounds a broken test; not a latency assertion
         while not condition():
             await asyncio.sleep(0.01)
+
+
+class FlakyRegistry(FakeRegistry):
+    """A registry whose database is unreachable for the next ``outage`` reads of its revision."""
+
+    def __init__(self, outage: int) -> None:
+        super().__init__()
+        self.outage = outage
+
+    def revision(self) -> int:
+        if self.outage > 0:
+            self.outage -= 1
+            raise StorageError("cannot reach the registry database: connection refused")
+        return super().revision()
+
+
+async def test_a_registry_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="modelport.serving.reconciler")
+    registry = FlakyRegistry(outage=5)
+    reconciler = Reconciler(
+        registry, FakeLoader(), predictor_factory(EXECUTOR), poll_interval_s=0.01, drain_timeout_s=2
+    )
+    registry.publish(model_snapshot("m", [1], {}))
+    running = asyncio.create_task(reconciler.run())
+    try:
+        await _until(lambda: reconciler.ready)
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await reconciler.close()
+    assert registry.outage == 0
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if "reconcile step" in r.getMessage()] == [
+        (
+            "ERROR",
+            "reconcile step failed: cannot reach the registry database: connection refused; "
+            "retrying until it succeeds",
+        ),
+        ("INFO", "reconcile step succeeded again"),
+    ]
