@@ -211,14 +211,17 @@ def _note_actor(manifest: Manifest, result: _Result) -> None:
 @contextmanager
 def _connected(address: str | None, workers: int | None) -> Iterator[int]:
     """Connected to the cluster at ``address`` (else ``RAY_ADDRESS``, else a new local instance of
-    ``workers`` CPUs); yields the cluster's CPUs. Ray's SIGTERM handler is undone, so that SIGTERM
-    still cancels the job. An existing connection (a notebook's) is used and left open."""
+    ``workers`` CPUs, even when ``ray start`` left one here: ``auto`` connects to that); yields the
+    cluster's CPUs. Ray's SIGTERM handler is undone, so that SIGTERM still cancels the job. An
+    existing connection (a notebook's) is used and left open."""
     if ray.is_initialized():
         yield _cpus()
         return
     for name in ("ray", "ray.data"):  # only errors: the summary is what the user reads
         logging.getLogger(name).setLevel(logging.ERROR)
-    local = address is None and "RAY_ADDRESS" not in os.environ
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        address = "local"
+    local = address == "local"
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(
@@ -230,7 +233,8 @@ def _connected(address: str | None, workers: int | None) -> Iterator[int]:
             log_to_driver=False,
         )
     except (ConnectionError, ValueError, RuntimeError) as error:
-        raise InvalidInput(f"cannot connect to Ray at {address}: {str(error).splitlines()[0]}") from None
+        where = address or os.environ["RAY_ADDRESS"]
+        raise InvalidInput(f"cannot connect to Ray at {where}: {str(error).splitlines()[0]}") from None
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
