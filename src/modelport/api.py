@@ -84,7 +84,8 @@ def batch_predict(
     """Score ``input`` (a Parquet, CSV or JSONL file, a directory or a glob of them) with ``target``
     (``name``, ``name:3``, ``name@alias``) into the directory ``output``, as ``modelport batch``
     does, and return its summary. ``options`` are the command's: ``format``, ``id_columns``,
-    ``features``, ``errors``, ``max_errors``, ``chunk_rows``, ``overwrite``, ``resume``.
+    ``features``, ``errors``, ``max_errors``, ``chunk_rows``, ``overwrite``, ``resume``, and
+    ``engine="ray"`` with ``address`` and ``num_workers`` (docs/batch.md, "On Ray").
     A failure raises a ``ModelportError`` (or ``OSError``) once the manifest says ``failed``.
     """
     from modelport.batch import BatchOptions, run_batch

@@ -22,8 +22,6 @@ import pytest
 from tests.e2e.conftest import MODELPORT, base_env, free_port, register, run_cli
 from tests.e2e.test_batch import invoke, manifest, poll, scored
 
-ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
-
 pytestmark = [  # Ray's nodes, started in this process, leave their log files for the collector to close
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
@@ -40,14 +38,14 @@ RUN_FIELDS = {"output", "errors_file", "duration_s", "started_at", "finished_at"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """Two nodes of one CPU each, bound to 127.0.0.1 on free ports; every process gone afterwards."""
+    cluster_utils = pytest.importorskip("ray.cluster_utils")  # the rest of the suite never imports Ray
     temp_dir = tempfile.mkdtemp(prefix="mp-ray-")  # short: Ray's socket paths must fit in 107 bytes
     with pytest.MonkeyPatch.context() as patch:
         for key, value in LOOPBACK_ENV.items():
             patch.setenv(key, value)
-        cluster = ray_cluster_utils.Cluster(
-            initialize_head=True, head_node_args=_node_args(temp_dir, head=True)
-        )
+        cluster = cluster_utils.Cluster()
         try:
+            cluster.add_node(**_node_args(temp_dir, head=True))
             cluster.add_node(**_node_args(temp_dir, head=False))
             cluster.wait_for_nodes()
             yield str(cluster.address)
