@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -91,12 +92,12 @@ class RolloutController:
             await self._judge(endpoint)
 
     def status(self, name: str) -> dict[str, Any] | None:
-        found = self._judges.get(name)
-        return None if found is None else found[1].summary()
+        return self.summaries().get(name)
 
     def summaries(self) -> dict[str, dict[str, Any]]:
-        """The evidence of every rollout this process judges, by endpoint."""
-        return {name: judge.summary() for name, (_, judge, _) in self._judges.items()}
+        """The evidence of every rollout this process judges, by endpoint, with who judges it."""
+        judge = {"instance": self._instance, "pid": os.getpid()}
+        return {name: {**j.summary(), "judged_by": judge} for name, (_, j, _) in self._judges.items()}
 
     async def _judge(self, endpoint: Endpoint) -> None:
         plan = endpoint.config.rollout

@@ -49,10 +49,12 @@ def plan(**overrides: object) -> RolloutPlan:
     return RolloutPlan(**values)  # type: ignore[arg-type]
 
 
-def local_controller(registry: Registry, outcomes: OutcomeBook, **options: Any) -> RolloutController:
+def local_controller(
+    registry: Registry, outcomes: OutcomeBook, instance: str = "one", **options: Any
+) -> RolloutController:
     """A controller judging the outcomes of one process (``outcomes``)."""
     return RolloutController(
-        registry, lambda name: {"one": outcomes.endpoint(name).state()}, "one", **options
+        registry, lambda name: {instance: outcomes.endpoint(name).state()}, instance, **options
     )
 
 
@@ -255,3 +257,31 @@ def test_a_plan_stored_before_beta_and_the_limits_existed_still_loads() -> None:
     assert RolloutPlan.from_dict(stored) == plan()
     with pytest.raises(InvalidInput, match="beta"):
         RolloutPlan.from_dict({**stored, "guardrails": {"beta": 0.7}})
+
+
+def test_a_decision_is_applied_only_to_the_step_it_was_made_for(registry: Registry) -> None:
+    changes = EndpointChanges(registry, "test", Clock())
+    started = changes.start_rollout("ep", plan(steps=(20, 50, 100)))
+    assert started.config.rollout is not None
+    key = (started.config.rollout.started_revision, 0)
+    advanced = changes.advance_rollout("ep", started.revision, key)
+    with pytest.raises(Conflict, match="stale"):  # the same decision again, even at the new revision
+        changes.advance_rollout("ep", advanced.revision, key)
+    with pytest.raises(Conflict, match="stale"):
+        changes.roll_back_rollout("ep", advanced.revision, "worse", key)
+    assert routes(registry) == {"m:1": 50, "m:2": 50}  # one step taken
+
+
+async def test_one_controller_decides_and_another_takes_over_once_its_lease_expires(
+    registry: Registry,
+) -> None:
+    outcomes, clock = OutcomeBook(), Clock()
+    EndpointChanges(registry, "test", clock).start_rollout("ep", plan())
+    first = local_controller(registry, outcomes, "first", clock=clock, lease_s=-1)  # lapses at once
+    second = local_controller(registry, outcomes, "second", clock=clock)
+    await first.tick()
+    assert first.deciding and first.status("ep") is not None
+    await second.tick()  # the first stopped renewing (here: its lease lapsed at once)
+    assert second.deciding and second.status("ep") is not None
+    await first.tick()  # the second holds it now: the first stands by, and drops its judges
+    assert not first.deciding and first.status("ep") is None
