@@ -94,6 +94,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         settings.serving.poll_interval_s,
         settings.serving.drain_timeout_s,
         settings.serving.parallel_loads,
+        settings.serving.load_retry_s,
     )
     payloads = PayloadLog(settings.payload_dir, settings.payloads)
     shadows = ShadowRunner(payloads=payloads)

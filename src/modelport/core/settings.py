@@ -15,6 +15,7 @@ __all__ = [
     "JobSettings",
     "LimitSettings",
     "PayloadSettings",
+    "RaySettings",
     "ServingSettings",
     "Settings",
     "StorageSettings",
@@ -77,6 +78,9 @@ class ServingSettings(BaseModel):
     """Threads a framework may use inside one prediction."""
     parallel_loads: int = Field(2, gt=0)
     """Versions loaded at the same time, e.g. at start-up with hundreds of them."""
+    load_retry_s: float = Field(5.0, gt=0)
+    """Wait before a version that failed to load is tried again (its object store was down, say);
+    doubled after each failure, up to 5 minutes. Other bytes for it (a new registration) are tried at once."""
     drain_timeout_s: float = Field(30.0, gt=0)
     """Longest wait for in-flight requests before an old version is unloaded anyway."""
     probe_timeout_s: float = Field(120.0, gt=0)
@@ -220,6 +224,32 @@ class JobSettings(BaseModel):
     """A running job whose heartbeat is older (its server was killed) is taken over and resumed."""
 
 
+class RaySettings(BaseModel):
+    """``modelport serve --backend ray``: the replicas of its one Ray Serve deployment (docs/scale-out.md).
+    Ray's HTTP proxy listens at ``host``/``port``, like the local server."""
+
+    min_replicas: int = Field(1, ge=1)
+    """Replicas kept running, each a whole data plane that loads every served model."""
+    max_replicas: int = Field(4, ge=1)
+    """Most replicas Ray's autoscaler starts."""
+    target_ongoing_requests: float = Field(32.0, gt=0)
+    """Requests in flight per replica that the autoscaler aims at: high, since a replica batches
+    the requests it holds at once (Ray's default of 2 would start a replica per two clients)."""
+    max_ongoing_requests: int = Field(256, gt=0)
+    """Requests a replica holds at once; the proxy queues the others (a replica's own queue limits
+    still answer 503 past them)."""
+    num_cpus_per_replica: float = Field(1.0, ge=0)
+    """CPUs Ray reserves for each replica (where it fits them; 0: no reservation)."""
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> RaySettings:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("ray.max_replicas must be at least ray.min_replicas")
+        if self.max_ongoing_requests < self.target_ongoing_requests:
+            raise ValueError("ray.max_ongoing_requests must be at least ray.target_ongoing_requests")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELPORT_", env_nested_delimiter="__", extra="ignore")
 
@@ -241,6 +271,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = DriftSettings()
     http: HttpSettings = HttpSettings()
     jobs: JobSettings = JobSettings()
+    ray: RaySettings = RaySettings()
 
     @property
     def data_dir(self) -> Path:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -48,10 +49,18 @@ class VersionLoading(Protocol):
     def load(self, version: ModelVersion) -> LoadedVersion: ...
 
 
+LOAD_RETRY_MAX_S = 300.0
+"""The longest wait between two loads of a version that keeps failing."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoadFailure:
     digest: str
     message: str
+    attempts: int
+    retry_at: float
+    """``time.monotonic()`` after which the same bytes are tried again: a failure may pass (an
+    object store that was down, a file repaired by storing it again)."""
 
 
 class Reconciler:
@@ -63,14 +72,18 @@ class Reconciler:
         poll_interval_s: float,
         drain_timeout_s: float,
         parallel_loads: int = 1,
+        load_retry_s: float = 5.0,
     ) -> None:
-        """``parallel_loads``: versions loaded at the same time (each in a worker thread)."""
+        """``parallel_loads``: versions loaded at the same time (each in a worker thread);
+        ``load_retry_s``: the first wait before a failed load is tried again, doubled after each
+        failure up to ``LOAD_RETRY_MAX_S``."""
         self._registry = registry
         self._loader = loader
         self._predictors = predictors
         self._poll_interval_s = poll_interval_s
         self._drain_timeout_s = drain_timeout_s
         self._parallel_loads = parallel_loads
+        self._load_retry_s = load_retry_s
         self._seen_revision: int | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._woken = asyncio.Event()
@@ -119,7 +132,7 @@ class Reconciler:
 
     async def reconcile_once(self) -> None:
         revision = await asyncio.to_thread(self._registry.revision)
-        if revision == self._seen_revision:
+        if revision == self._seen_revision and not self._retry_due():
             return
         snapshot = await asyncio.to_thread(self._registry.snapshot)
         await self._converge(snapshot)
@@ -177,20 +190,33 @@ class Reconciler:
     async def _load(self, version: ModelVersion) -> LoadedVersion | None:
         target = f"{version.model}:{version.number}"
         failure = self.failures.get(target)
-        if failure is not None and failure.digest == version.digest:
-            return None  # failed before with these same bytes; a new registry revision won't fix them
+        same_bytes = failure is not None and failure.digest == version.digest
+        if failure is not None and same_bytes and time.monotonic() < failure.retry_at:
+            return None
+        attempts = failure.attempts + 1 if failure is not None and same_bytes else 1
         try:
             loaded = await asyncio.to_thread(self._loader.load, version)
         except ModelportError as exc:
-            self.failures[target] = LoadFailure(version.digest, exc.message)
-            log.error("cannot load %s: %s", target, exc.message)
+            self._failed(target, version.digest, exc.message, attempts)
             return None
         except Exception:
-            self.failures[target] = LoadFailure(version.digest, "unexpected error while loading")
             log.exception("cannot load %s", target)
+            self._failed(target, version.digest, "unexpected error while loading", attempts)
             return None
-        log.info("loaded %s (%s)", target, version.framework)
+        if self.failures.pop(target, None) is not None:
+            log.info("loaded %s (%s) after %d failed attempts", target, version.framework, attempts - 1)
+        else:
+            log.info("loaded %s (%s)", target, version.framework)
         return loaded
+
+    def _failed(self, target: str, digest: str, message: str, attempts: int) -> None:
+        wait = min(self._load_retry_s * 2 ** (attempts - 1), LOAD_RETRY_MAX_S)
+        self.failures[target] = LoadFailure(digest, message, attempts, time.monotonic() + wait)
+        log.error("cannot load %s: %s (attempt %d; trying again in %.1f s)", target, message, attempts, wait)
+
+    def _retry_due(self) -> bool:
+        now = time.monotonic()
+        return any(failure.retry_at <= now for failure in self.failures.copy().values())
 
     def _publish(
         self,

@@ -8,7 +8,10 @@ model removes its object from the bucket.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -68,3 +71,65 @@ def test_serve_from_s3_refuses_changed_objects_and_survives_s3_down(
     other_key = f"{prefix}/{other['digest'][:2]}/{other['digest']}/model.onnx"
     with pytest.raises(FileNotFoundError):
         obstore.head(seaweed.client(BUCKET), other_key)
+
+
+class _LateProxy:
+    """A TCP port that refuses connections until ``open()``, then forwards them to ``target``: an
+    S3 endpoint that is down when the server starts and comes back later."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self._target = free_port(), target_port
+        self._listener: socket.socket | None = None
+
+    def open(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self._target))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_version_whose_store_was_down_at_start_loads_once_it_is_back_without_a_restart(
+    tmp_path: Path, seaweed: SeaweedFS, s3_url: str, model_files: dict[str, Path]
+) -> None:
+    home, logs = tmp_path / "home", tmp_path / "logs"
+    logs.mkdir()
+    env = {**seaweed.env(), "MODELPORT_STORAGE__ARTIFACTS_URL": s3_url}
+    run_cli_in_process(home, "register", model_files["iris"], "--name", "late", env=env)
+    proxy = _LateProxy(seaweed.ports["s3.port"])
+    late = {
+        **env,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "MODELPORT_SERVING__LOAD_RETRY_S": "0.2",
+    }
+    try:
+        with running_server(home, logs, **late) as server:
+            status = wait_for(server, "/api/v1/status", lambda r: "late:1" in r.json()["failures"]).json()
+            assert "the S3 endpoint does not answer" in status["failures"]["late:1"]
+            revision = status["registry_revision"]
+            proxy.open()
+            wait_for(server, "/v2/models/late/ready", lambda r: r.status_code == 200)
+            answer = httpx.post(f"{server.url}/v2/models/late/infer", json=iris_request())
+            assert answer.status_code == 200, answer.text
+            status = httpx.get(f"{server.url}/api/v1/status").json()
+            assert status["failures"] == {} and status["registry_revision"] == revision
+    finally:
+        proxy.close()

@@ -263,3 +263,36 @@ async def test_a_registry_outage_is_logged_once_and_its_end_once(caplog: pytest.
         ),
         ("INFO", "reconcile step succeeded again"),
     ]
+
+
+async def test_a_failed_load_is_tried_again_later_with_a_growing_wait_and_loads_once_it_can() -> None:
+    registry, loader = FakeRegistry(), FakeLoader()
+    reconciler = Reconciler(
+        registry,
+        loader,
+        predictor_factory(EXECUTOR),
+        poll_interval_s=0.01,
+        drain_timeout_s=2,
+        load_retry_s=0.05,
+    )
+    loader.broken.add(("m", 1))  # e.g. its object store is down
+    registry.publish(model_snapshot("m", [1], {}))
+    await reconciler.reconcile_once()
+    first = reconciler.failures["m:1"]
+    await reconciler.reconcile_once()  # too early: not tried again
+    assert reconciler.failures["m:1"] is first and first.attempts == 1
+    await _until_async(lambda: reconciler.failures["m:1"].attempts == 2, reconciler)
+    second = reconciler.failures["m:1"]
+    assert second.retry_at - first.retry_at > 0.05  # the wait doubled
+    loader.broken.clear()  # the store is back; the registry's revision never changed
+    await _until_async(lambda: "m:1" not in reconciler.failures, reconciler)
+    assert reconciler.table.resolve("m", None).version == 1
+
+
+async def _until_async(condition: Callable[[], bool], reconciler: Reconciler) -> None:
+    for _ in range(200):
+        await reconciler.reconcile_once()
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
