@@ -63,6 +63,29 @@ def test_every_worker_serves_a_version_registered_while_running(
     assert len(answered_by) == 2
 
 
+def test_each_worker_reports_the_traffic_of_both(server: Server) -> None:
+    """Deployment evidence is shared through the (SQLite) registry: an A/B report from either
+    worker counts every request, whichever worker served it."""
+    created = httpx.post(
+        f"{server.url}/api/v1/endpoints", json={"name": "ab", "routes": [{"target": "iris:1", "weight": 1}]}
+    )
+    assert created.status_code == 201, created.text
+    sent = 0
+    deadline = time.monotonic() + 30
+    while sent < 40:  # fresh connections land on either worker
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        with httpx.Client(base_url=server.url) as client:
+            sent += client.post("/v2/models/ab/infer", json=iris_request()).status_code == 200
+    reported: dict[int, int] = {}
+    while len(reported) < 2 or set(reported.values()) != {40}:
+        assert time.monotonic() < deadline + 30, (reported, server.log()[-2000:])
+        with httpx.Client(base_url=server.url) as client:  # one connection: one worker
+            pid = client.get("/api/v1/status").json()["pid"]
+            variants = client.get("/api/v1/endpoints/ab/report").json()["variants"]
+            reported[pid] = variants.get("iris:1", {}).get("requests", 0)
+        time.sleep(0.05)
+
+
 def test_stopping_the_server_stops_its_workers(home: Path, log_dir: Path) -> None:
     with running_server(home, log_dir, args=["--workers", "2"]) as started:
         pids = worker_pids(started)
