@@ -123,13 +123,12 @@ def run_on_ray(
     """Score the chunks not yet in ``manifest`` on Ray and record them here, in order."""
     plan = plan_ranges(source.files, manifest.chunk_rows, len(manifest.parts))
     total = source.count_rows()
+    if not plan:  # every chunk was done: nothing for Ray
+        return
     with _connected(address, workers) as cpus:
         manifest.workers = workers or cpus
         if manifest.workers > cpus:
             raise InvalidInput(f"--num-workers {manifest.workers}: the Ray cluster has {cpus} CPUs")
-        manifest.actors = []
-        if not plan:
-            return
         recorder = Recorder(manifest, output)
         try:
             results = contextlib.closing(_results(settings, manifest, plan, manifest.workers))
