@@ -77,6 +77,8 @@ class SharedEvidence:
             states.setdefault(endpoint, {}).setdefault("shadows", {})[label] = comparison.state()
         for endpoint, summary in rollouts.items():
             states.setdefault(endpoint, {})["rollout"] = summary
+        for endpoint in self._written:  # a rollout judged here that ended leaves no summary behind
+            states.setdefault(endpoint, {})
         changed = {name: state for name, state in states.items() if self._written.get(name) != state}
         if changed:
             self._registry.put_evidence(self.instance, changed)
