@@ -199,11 +199,12 @@ def test_what_the_ray_engine_cannot_read_is_refused_before_anything_is_written(
 ) -> None:
     (tmp_path / "in.csv").write_text("a,b\n1,2\n")
     output = tmp_path / "out"
-    args = {
+    every: dict[str, list[str | Path]] = {
         "csv": [tmp_path / "in.csv", output, "--engine", "ray"],
         "stdin": ["-", output, "--engine", "ray"],
         "workers on local": [tmp_path / "in.csv", output, "--num-workers", "2"],
-    }[case]
+    }
+    args = every[case]
     result = invoke(ray_home, "iris", *args, input="{}\n")
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: {message}") and result.output.count("\n") == 1
