@@ -53,6 +53,17 @@ def main(ctx: click.Context, home: Path | None, server: str | None, token_file: 
 @click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
 @click.option("--demo/--no-demo", default=False, help="Register the demo models if the registry is empty.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Serve from this machine's processes, or as a Ray Serve application (needs modelport[ray]).",
+)
+@click.option(
+    "--address",
+    help="Ray: the cluster to deploy on (default: RAY_ADDRESS, else a new local Ray instance).",
+)
 @pass_context
 @fail_cleanly
 def serve(
@@ -63,14 +74,23 @@ def serve(
     workers: int | None,
     demo: bool,
     log_level: str | None,
+    backend: str,
+    address: str | None,
 ) -> None:
     """Serve every model of the registry (REST: Open Inference Protocol; management API under /api)."""
-    from modelport.runner import run_server
-
     grpc = None if grpc_port is None else {"port": grpc_port}  # merged with MODELPORT_GRPC__* settings
     settings = ctx.settings(host=host, port=port, grpc=grpc, workers=workers, log_level=log_level)
     if ctx.token and not settings.auth.token:
         settings.auth.token = ctx.token
+    if backend == "ray":
+        from modelport.cli_ray import serve_with_ray
+
+        serve_with_ray(settings, address, seed_demo=demo, grpc_port=grpc_port, workers=workers)
+        return
+    if address is not None:
+        raise click.UsageError("--address is for --backend ray")
+    from modelport.runner import run_server
+
     run_server(settings, seed_demo=demo)
 
 

@@ -35,7 +35,7 @@ from modelport.server import ModelportApp, build_app, check_exposure, open_regis
 from modelport.server_address import ServerAddress, forget_server, record_server
 from modelport.serving.http_guard import ConnectionGuard, GuardedProtocol
 
-__all__ = ["check_ports", "run_server", "worker_app"]
+__all__ = ["check_ports", "record_address", "run_server", "worker_app"]
 
 log = logging.getLogger("modelport")
 _SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_FILE"
@@ -79,7 +79,7 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
             out.write(settings.model_dump_json(exclude={"auth": {"token_file"}}))
         os.environ[_SETTINGS_ENV] = str(settings_file)
         if settings.port:  # with port 0 only uvicorn's parent knows the port it bound
-            _record(settings, settings.port, settings.grpc.port if settings.grpc.enabled else None)
+            record_address(settings, settings.port, settings.grpc.port if settings.grpc.enabled else None)
         uvicorn.run(
             "modelport.runner:worker_app",
             factory=True,
@@ -104,7 +104,7 @@ class _RecordingServer(uvicorn.Server):
         await super().startup(sockets)
         bound = self.servers[0].sockets[0].getsockname() if self.servers else None
         if self.started and bound is not None:
-            _record(self._settings, int(bound[1]), self._app.grpc_port)
+            record_address(self._settings, int(bound[1]), self._app.grpc_port)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Forget the address first (uvicorn re-raises SIGTERM once it has stopped, which ends the
@@ -113,7 +113,8 @@ class _RecordingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _record(settings: Settings, port: int, grpc_port: int | None) -> None:
+def record_address(settings: Settings, port: int, grpc_port: int | None) -> None:
+    """Record in the home that this process serves at ``settings.host``:``port`` (for the CLI)."""
     host = settings.host
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
