@@ -51,15 +51,22 @@ class SharedEvidence:
     async def run(self, rollouts: Callable[[], Mapping[str, dict[str, Any]]]) -> None:
         """Flush every interval until cancelled, then once more; ``rollouts``: the evidence of the
         rollouts this process judges, by endpoint."""
-        flushes = 0
+        flushes, failing = 0, False
         try:
             while True:
                 try:
                     await asyncio.to_thread(self.flush, rollouts())
                     if flushes % _PRUNE_EVERY == 0:
                         await asyncio.to_thread(self._registry.prune_evidence, RETENTION)
+                    if failing:
+                        log.info("writing this server's deployment evidence works again")
+                    failing = False
                 except Exception:
-                    log.exception("writing this server's deployment evidence failed")
+                    if not failing:  # once per outage, not every second
+                        log.exception(
+                            "writing this server's deployment evidence failed; retrying every second"
+                        )
+                    failing = True
                 flushes += 1
                 await asyncio.sleep(self._interval_s)
         finally:
