@@ -83,9 +83,10 @@ def batch_predict(
 ) -> dict[str, Any]:
     """Score ``input`` (a Parquet, CSV or JSONL file, a directory or a glob of them) with ``target``
     (``name``, ``name:3``, ``name@alias``) into the directory ``output``, as ``modelport batch``
-    does, and return its summary. ``options`` are the command's: ``format``, ``id_columns``,
-    ``features``, ``errors``, ``max_errors``, ``chunk_rows``, ``overwrite``, ``resume``, and
-    ``engine="ray"`` with ``address`` and ``num_workers`` (docs/batch.md, "On Ray").
+    does, and return its summary (either may be an ``s3://`` URI). ``options`` are the command's:
+    ``format``, ``id_columns``, ``features``, ``errors``, ``max_errors``, ``chunk_rows``,
+    ``overwrite``, ``resume``, and ``engine="ray"`` with ``address`` and ``num_workers``
+    (docs/batch.md, "On Ray").
     A failure raises a ``ModelportError`` (or ``OSError``) once the manifest says ``failed``.
     """
     from modelport.batch import BatchOptions, run_batch
@@ -96,7 +97,8 @@ def batch_predict(
     if options.get("errors") is not None:
         options["errors"] = Path(options["errors"])
     try:
-        batch_options = BatchOptions(target=target, input=str(input), output=Path(output), **options)
+        out = output if isinstance(output, str) and output.startswith("s3://") else Path(output)
+        batch_options = BatchOptions(target=target, input=str(input), output=out, **options)
     except TypeError as error:
         raise InvalidInput(f"batch_predict: {error}") from None
     settings = _settings(home)

@@ -27,7 +27,7 @@ def add_batch_command(main: click.Group) -> None:
     @main.command()
     @click.argument("target")
     @click.argument("input_spec", metavar="INPUT")
-    @click.argument("output", type=click.Path(path_type=Path))
+    @click.argument("output")
     @click.option(
         "--id-column",
         "id_columns",
@@ -83,7 +83,7 @@ def add_batch_command(main: click.Group) -> None:
         ctx: Context,
         target: str,
         input_spec: str,
-        output: Path,
+        output: str,
         id_columns: tuple[str, ...],
         features: str | None,
         fmt: str | None,
@@ -101,6 +101,7 @@ def add_batch_command(main: click.Group) -> None:
 
         INPUT is a .parquet, .csv or .jsonl file, a directory or glob of them, or - for JSONL on
         stdin. OUTPUT gets one part file per chunk of rows, _manifest.json and _errors.jsonl.
+        INPUT and OUTPUT may be s3://bucket/key URIs (see docs/batch.md).
         """
         from modelport.batch import BatchOptions, run_batch
 
@@ -111,7 +112,7 @@ def add_batch_command(main: click.Group) -> None:
         options = BatchOptions(
             target=target,
             input=input_spec,
-            output=output,
+            output=output if output.startswith("s3://") else Path(output),
             format=fmt,
             id_columns=id_columns,
             features=tuple(f.strip() for f in features.split(",")) if features else (),

@@ -87,6 +87,8 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], int, str]] = [
     ({"colour": "red"}, 400, "invalid request: body.colour"),
     ({"output": "{root}/in.parquet"}, 409, "output {root}/in.parquet exists: set overwrite to replace it"),
     ({"input": "-"}, 400, "a server job cannot read standard input"),
+    ({"input": "s3://bucket/in.parquet"}, 400, "input 's3://bucket/in.parquet': a server job reads and"),
+    ({"output": "s3://bucket/out"}, 400, "run s3:// jobs with the modelport batch command"),
     ({"input": "{root}/missing.csv"}, 400, "input '{root}/missing.csv' does not exist"),
     ({"input": "{root}/../secret.csv"}, 403, "input {root}/../secret.csv (resolved: "),
     ({"output": "{root}/escape/out"}, 403, "output {root}/escape/out (resolved: "),

@@ -2,9 +2,10 @@
 
 Every path is resolved with ``realpath`` (``..`` and symlinks followed) and must then lie inside a
 resolved root: the input's every file (a directory or a glob is expanded first), the output
-directory (not a root itself, which ``overwrite`` could empty) and the errors file. Standard input
-and relative paths have no meaning on a server and are refused. The API checks at submission and
-the job's worker again right before it opens anything, since the tree may change in between.
+directory (not a root itself, which ``overwrite`` could empty) and the errors file. Standard input,
+relative paths and ``s3://`` URIs (a server holds no bucket allow-list) are refused. The API checks
+at submission and the job's worker again right before it opens anything, since the tree may change
+in between.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelport.batch.s3 import SCHEME
 from modelport.batch.sources import STDIN, open_source
 from modelport.core.errors import Forbidden, InvalidInput
 
@@ -40,6 +42,12 @@ def confine(input: str, output: str, errors: str | None, roots: Sequence[Path]) 
     real_roots = [Path(os.path.realpath(root)) for root in roots]
     if input == STDIN:
         raise InvalidInput("a server job cannot read standard input ('-'): give a file, directory or glob")
+    for name, path in (("input", input), ("output", output), ("errors", errors)):
+        if path is not None and path.startswith(SCHEME):
+            raise InvalidInput(
+                f"{name} {path!r}: a server job reads and writes files under jobs.allowed_roots; "
+                "run s3:// jobs with the modelport batch command"
+            )
     for name, path in (("input", input), ("output", output), ("errors", errors)):
         if path is not None and not os.path.isabs(path):
             raise InvalidInput(f"{name} {path!r} is not an absolute path (paths are on the server)")

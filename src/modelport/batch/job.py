@@ -15,11 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pyarrow import fs as pafs
+
 from modelport.batch.manifest import MANIFEST_NAME, Manifest
-from modelport.batch.output import ERRORS_NAME, prepare_new, prepare_resumed
+from modelport.batch.output import LocalOutput, Output
 from modelport.batch.pipeline import Progress, run_chunks
+from modelport.batch.s3 import is_s3, s3_filesystem
 from modelport.batch.sources import Source, format_of, open_source
-from modelport.core.errors import InvalidInput, ModelportError
+from modelport.core.errors import InvalidInput, ModelportError, StorageError
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
@@ -35,7 +38,8 @@ DEFAULT_CHUNK_ROWS = 65_536
 class BatchOptions:
     target: str
     input: str
-    output: Path
+    output: Path | str
+    """A local directory, or an ``s3://bucket/prefix`` (a ``str``)."""
     format: str | None = None
     id_columns: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
@@ -78,26 +82,33 @@ def run_batch(
 
     ``threads``: the model's threads (default: one per core); a server's job takes ``jobs.threads``.
     """
+    output = _output(options.output, settings)
     if options.resume:
-        manifest, version, source = _resumed(registry, options, stdin)
+        manifest, version, source = _resumed(registry, settings, options, output, stdin)
         if manifest.state == "complete":
             return summary(manifest)
     else:
-        manifest, version, source = _new(registry, options, stdin)
+        manifest, version, source = _new(registry, settings, options, output, stdin)
     started = time.monotonic() - manifest.duration_s
     manifest.state, manifest.message = "running", None
     manifest.engine, manifest.workers, manifest.actors = options.engine, None, []
-    manifest.save(options.output)
+    output.save_manifest(manifest)
     model: LoadedModel | None = None
     try:
         if options.engine == "ray":
             run_on_ray = _ray_engine()
             run_on_ray(
-                settings, manifest, source, options.output, progress, options.address, options.num_workers
+                settings,
+                manifest,
+                source,
+                Path(options.output),
+                progress,
+                options.address,
+                options.num_workers,
             )
         else:
             model = load_model(registry, settings, version, threads)
-            run_chunks(model, manifest, source, options.output, progress)
+            run_chunks(model, manifest, source, output, progress)
     except BaseException as error:
         manifest.state = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
         manifest.message = None if isinstance(error, KeyboardInterrupt) else _message(error)
@@ -109,7 +120,7 @@ def run_batch(
             model.close()
         manifest.duration_s = round(time.monotonic() - started, 3)
         manifest.finished_at = _now()
-        _save_quietly(manifest, options.output)
+        _save_quietly(manifest, output)
     return summary(manifest)
 
 
@@ -128,37 +139,61 @@ def summary(manifest: Manifest) -> dict[str, Any]:
         "duration_s": seconds,
         "rows_per_s": round(manifest.rows_in / seconds, 1) if seconds > 0 else None,
         "output": manifest.output,
-        "manifest": str(Path(manifest.output) / MANIFEST_NAME),
+        "manifest": f"{manifest.output}/{MANIFEST_NAME}",
         "errors_file": manifest.errors_file,
         "parts": len(manifest.parts),
     }
 
 
+def _output(spec: Path | str, settings: Settings) -> Output:
+    if is_s3(spec):
+        filesystem = s3_filesystem(settings.storage)  # first: says when obstore is missing
+        from modelport.batch.s3_output import S3Output
+        from modelport.registry.s3_store import parse_s3_url, s3_client
+
+        bucket, _ = parse_s3_url(str(spec))
+        return S3Output(str(spec), filesystem, s3_client(bucket, settings.storage))
+    return LocalOutput(Path(spec))
+
+
+def _s3_for(spec: str, settings: Settings) -> pafs.FileSystem | None:
+    return s3_filesystem(settings.storage) if is_s3(spec) else None
+
+
 def _new(
-    registry: Registry, options: BatchOptions, stdin: IO[bytes] | None
+    registry: Registry,
+    settings: Settings,
+    options: BatchOptions,
+    output: Output,
+    stdin: IO[bytes] | None,
 ) -> tuple[Manifest, ModelVersion, Source]:
     version = registry.resolve_target(Target.parse(options.target))
-    source = open_source(options.input, stdin)
+    source = open_source(options.input, stdin, _s3_for(options.input, settings))
     _check_engine(options, source)
-    fmt = options.format or format_of(options.output.name) or "parquet"
+    if is_s3(output.url) and options.errors is not None:
+        raise InvalidInput(
+            "--errors is for a local output: on S3 the bad rows go to OUTPUT/_errors/, one object per part"
+        )
+    fmt = options.format or format_of(output.url.rsplit("/", 1)[-1]) or "parquet"
     chunk_rows = DEFAULT_CHUNK_ROWS if options.chunk_rows is None else options.chunk_rows
     max_errors = options.max_errors or 0
     if chunk_rows < 1 or max_errors < 0:
         raise InvalidInput("--chunk-rows must be at least 1 and --max-errors at least 0")
     if options.errors is not None and options.errors.exists() and not options.overwrite:
         raise InvalidInput(f"errors file {options.errors} exists: --overwrite replaces it")
-    prepare_new(options.output, options.overwrite)
-    errors = options.errors or options.output / ERRORS_NAME
+    output.prepare_new(options.overwrite)
     manifest = Manifest(
         target=options.target,
         model=version.model,
         version=version.number,
         sha256=version.digest,
-        input=options.input if options.input == "-" else os.path.abspath(options.input),
+        input=options.input
+        if options.input == "-" or is_s3(options.input)
+        else os.path.abspath(options.input),
         input_files=source.fingerprint(),
-        output=str(options.output.resolve()),
+        output=output.url,
         format=fmt,
-        errors_file=str(errors.resolve()),
+        errors_file=str(options.errors.resolve()) if options.errors else output.default_errors(),
         chunk_rows=chunk_rows,
         id_columns=list(options.id_columns),
         features=list(options.features),
@@ -169,7 +204,11 @@ def _new(
 
 
 def _resumed(
-    registry: Registry, options: BatchOptions, stdin: IO[bytes] | None
+    registry: Registry,
+    settings: Settings,
+    options: BatchOptions,
+    output: Output,
+    stdin: IO[bytes] | None,
 ) -> tuple[Manifest, ModelVersion, Source]:
     fixed = options.fixed_by_manifest()
     if fixed:
@@ -177,7 +216,7 @@ def _resumed(
             f"--resume continues with the options the job started with (see its manifest): leave out "
             f"{fixed[0]}; only --max-errors may change"
         )
-    manifest = Manifest.load(options.output)
+    manifest = output.load_manifest()
     if options.max_errors is not None:
         manifest.max_errors = options.max_errors
     if manifest.input == "-":
@@ -185,13 +224,13 @@ def _resumed(
     version = registry.get_version(manifest.model, manifest.version)
     if version.digest != manifest.sha256:
         raise InvalidInput(f"{manifest.model}:{manifest.version} is not the file the job started with")
-    source = open_source(manifest.input, stdin)
+    source = open_source(manifest.input, stdin, _s3_for(manifest.input, settings))
     if source.fingerprint() != manifest.input_files:
         raise InvalidInput(
             f"input {manifest.input} changed since the job started; start again with --overwrite"
         )
     _check_engine(options, source)
-    prepare_resumed(options.output, manifest)
+    output.prepare_resumed(manifest)
     return manifest, version, source
 
 
@@ -207,6 +246,11 @@ def _check_engine(options: BatchOptions, source: Source) -> None:
         raise InvalidInput("--num-workers must be at least 1")
     if source.stdin is not None:
         raise InvalidInput("--engine ray reads files that every Ray node can read, not standard input")
+    if source.filesystem is not None or is_s3(options.output):
+        raise InvalidInput(
+            "--engine ray reads and writes paths that every Ray node shares, not s3:// URIs; "
+            "use the local engine for S3"
+        )
     if source.format != "parquet":
         raise InvalidInput(
             f"--engine ray reads Parquet (each worker reads only its chunk's row groups); "
@@ -250,9 +294,9 @@ def _message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _save_quietly(manifest: Manifest, output: Path) -> None:
-    with contextlib.suppress(OSError):  # the job's own failure (a full disk?) is what the caller hears
-        manifest.save(output)
+def _save_quietly(manifest: Manifest, output: Output) -> None:
+    with contextlib.suppress(OSError, StorageError):  # the job's own failure is what the caller hears
+        output.save_manifest(manifest)
 
 
 def _now() -> str:

@@ -75,21 +75,30 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
     def save(self, directory: Path) -> None:
         temporary = directory / f".tmp-{MANIFEST_NAME}"
-        temporary.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        temporary.write_text(self.to_json())
         os.replace(temporary, directory / MANIFEST_NAME)
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST_NAME
         try:
-            data = json.loads(path.read_text())
-            parts = [Part(**p) for p in data.pop("parts")]
-            return cls(**data, parts=parts)
+            text = path.read_text()
         except FileNotFoundError:
             raise InvalidInput(
                 f"{directory} has no {MANIFEST_NAME}: there is no batch job to resume"
             ) from None
-        except (ValueError, TypeError, KeyError):
-            raise InvalidInput(f"{path} is not a batch manifest; start again with --overwrite") from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Manifest:
+        try:
+            data = json.loads(text)
+            parts = [Part(**p) for p in data.pop("parts")]
+            return cls(**data, parts=parts)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise InvalidInput(f"{where} is not a batch manifest; start again with --overwrite") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 
 from modelport.monitoring.drift.features import feature_names_for
 
-__all__ = ["EXTENSIONS", "part_name", "write_part"]
+__all__ = ["EXTENSIONS", "encode", "part_name", "write_part"]
 
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 TEMPORARY_PREFIX = ".tmp-"
@@ -33,17 +34,24 @@ def write_part(directory: Path, index: int, table: pa.Table, fmt: str) -> str:
     name = part_name(index, fmt)
     temporary = directory / f"{TEMPORARY_PREFIX}{name}"
     try:
-        if fmt == "parquet":
-            pq.write_table(table, temporary)
-        elif fmt == "csv":
-            pacsv.write_csv(_flat(table), temporary)
-        else:
-            _write_jsonl(table, temporary)
+        with temporary.open("wb") as handle:
+            encode(table, fmt, handle)
         os.replace(temporary, directory / name)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return name
+
+
+def encode(table: pa.Table, fmt: str, handle: BinaryIO | pa.NativeFile) -> None:
+    """``table`` in ``fmt``, written to ``handle``."""
+    if fmt == "parquet":
+        pq.write_table(table, handle)
+    elif fmt == "csv":
+        pacsv.write_csv(_flat(table), handle)
+    else:
+        for batch in table.to_batches(max_chunksize=4096):
+            handle.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
 
 
 def _flat(table: pa.Table) -> pa.Table:
@@ -57,9 +65,3 @@ def _flat(table: pa.Table) -> pa.Table:
         else:
             columns[name] = column
     return pa.table(columns)
-
-
-def _write_jsonl(table: pa.Table, path: Path) -> None:
-    with path.open("wb") as handle:
-        for batch in table.to_batches(max_chunksize=4096):
-            handle.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))

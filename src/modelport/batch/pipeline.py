@@ -20,6 +20,7 @@ from typing import Any
 from modelport.batch.chunks import Chunk, chunked
 from modelport.batch.manifest import Manifest
 from modelport.batch.mapping import ColumnMap, map_columns
+from modelport.batch.output import Output
 from modelport.batch.record import Outcome, Recorder, first_over_limit, too_many
 from modelport.batch.scoring import Scored, score_chunk
 from modelport.batch.sources import Source
@@ -44,7 +45,7 @@ class _Shared:
 
 
 def run_chunks(
-    model: LoadedModel, manifest: Manifest, source: Source, output: Path, progress: Progress | None
+    model: LoadedModel, manifest: Manifest, source: Source, output: Output | Path, progress: Progress | None
 ) -> None:
     shared = _Shared()
     done = len(manifest.parts)

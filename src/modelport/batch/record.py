@@ -12,8 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from modelport.batch.manifest import Manifest, Part
-from modelport.batch.parts import write_part
-from modelport.batch.rejects import ErrorsFile
+from modelport.batch.output import LocalOutput, Output
 from modelport.batch.scoring import RowError, Scored
 
 __all__ = ["Outcome", "Recorder", "first_over_limit", "too_many"]
@@ -50,21 +49,20 @@ def too_many(last: RowError, manifest: Manifest) -> str:
 
 
 class Recorder:
-    """Writes outcomes, in order, into ``output`` and its manifest."""
+    """Writes outcomes, in order, into ``output`` (a ``Path``: a local directory) and its manifest."""
 
-    def __init__(self, manifest: Manifest, output: Path) -> None:
+    def __init__(self, manifest: Manifest, output: Output | Path) -> None:
         self.manifest = manifest
-        self.output = output
-        end = manifest.parts[-1].errors_end if manifest.parts else 0
-        self._errors = ErrorsFile(Path(manifest.errors_file), end)
+        self.output = LocalOutput(output) if isinstance(output, Path) else output
+        self._errors = self.output.errors(manifest)
 
     def write(self, outcome: Outcome, complete: bool) -> None:
         """Its bad rows, then (when ``complete``: within ``--max-errors``) its part and the manifest."""
-        errors_end = self._errors.append(outcome.errors)
+        errors_end = self._errors.append(outcome.index, outcome.errors)
         if not complete:
             return
         table = outcome.table
-        file = write_part(self.output, outcome.index, table, self.manifest.format) if table.num_rows else None
+        file = self.output.write_part(outcome.index, table, self.manifest.format) if table.num_rows else None
         self.manifest.add(
             Part(
                 outcome.index,
@@ -76,7 +74,7 @@ class Recorder:
                 errors_end,
             )
         )
-        self.manifest.save(self.output)
+        self.output.save_manifest(self.manifest)
 
     def close(self) -> None:
         self._errors.close()

@@ -22,8 +22,9 @@ class ErrorsFile:
             handle.truncate(keep_bytes)
         self._handle = path.open("ab")
 
-    def append(self, errors: Iterable[RowError]) -> int:
-        """Write ``errors``; returns the file's size after them."""
+    def append(self, index: int, errors: Iterable[RowError]) -> int:
+        """Write part ``index``'s ``errors`` (one file: the index only orders them); returns the
+        file's size after them."""
         data = b"".join(orjson.dumps(e.to_dict(), default=str) + b"\n" for e in errors)
         if data:
             self._handle.write(data)

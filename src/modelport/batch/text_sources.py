@@ -21,6 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
+from pyarrow import fs as pafs
 
 __all__ = ["MALFORMED_COLUMN", "csv_batches", "jsonl_batches", "without_malformed"]
 
@@ -45,11 +46,16 @@ def without_malformed(schema: pa.Schema) -> pa.Schema:
     return schema if index < 0 else schema.remove(index)
 
 
-def csv_batches(path: str, name: str) -> Iterator[pa.RecordBatch]:
-    """The file's rows, every cell as text (converted later, as the online path converts JSON)."""
+def csv_batches(path: str, name: str, filesystem: pafs.FileSystem | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's rows, every cell as text (converted later, as the online path converts JSON);
+    ``path`` is on ``filesystem`` when one is given (S3), else local."""
+
+    def opened() -> Any:
+        return path if filesystem is None else filesystem.open_input_stream(path)
+
     read = pacsv.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES)  # one thread: rows numbered in order
     header = pacsv.open_csv(
-        path,
+        opened(),
         read_options=read,
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_skip),
     )
@@ -65,7 +71,7 @@ def csv_batches(path: str, name: str) -> Iterator[pa.RecordBatch]:
         return "skip"
 
     reader = pacsv.open_csv(
-        path,
+        opened(),
         read_options=read,
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
         convert_options=pacsv.ConvertOptions(

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from modelport.registry.names import check_filename
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig, S3Config
 
-__all__ = ["S3ArtifactStore", "parse_s3_url", "s3_client"]
+__all__ = ["S3ArtifactStore", "S3Settings", "parse_s3_url", "s3_client"]
 
 _CHUNK = 1024 * 1024
 _PART_BYTES = 5 * 1024 * 1024  # S3's smallest part
@@ -56,18 +57,41 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, key.strip("/")
 
 
+@dataclass(frozen=True)
+class S3Settings:
+    """The S3 endpoint, region and credentials in force: the settings first, then ``AWS_*``.
+
+    The one place that resolves them, for the artifact store's client and batch's filesystem."""
+
+    endpoint: str | None
+    region: str | None
+    access_key_id: str | None
+    secret_access_key: str | None = field(repr=False)
+
+    @classmethod
+    def of(cls, settings: StorageSettings) -> S3Settings:
+        env = os.environ.get
+        return cls(
+            settings.s3_endpoint_url or env("AWS_ENDPOINT_URL"),
+            settings.s3_region or env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
+            settings.s3_access_key_id or env("AWS_ACCESS_KEY_ID"),
+            settings.s3_secret_access_key or env("AWS_SECRET_ACCESS_KEY"),
+        )
+
+
 def s3_client(bucket: str, settings: StorageSettings) -> S3Store:
     """A client for ``bucket``: settings first, then the ``AWS_*`` variables."""
+    resolved = S3Settings.of(settings)
     config: S3Config = {}
-    endpoint = settings.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        config["endpoint"] = endpoint
-    if settings.s3_region:
-        config["region"] = settings.s3_region
-    if settings.s3_access_key_id:
-        config["access_key_id"] = settings.s3_access_key_id
-    if settings.s3_secret_access_key:
-        config["secret_access_key"] = settings.s3_secret_access_key
+    if resolved.endpoint:
+        config["endpoint"] = resolved.endpoint
+    if resolved.region:
+        config["region"] = resolved.region
+    if resolved.access_key_id:
+        config["access_key_id"] = resolved.access_key_id
+    if resolved.secret_access_key:
+        config["secret_access_key"] = resolved.secret_access_key
+    endpoint = resolved.endpoint
     client: ClientConfig = {
         "connect_timeout": timedelta(seconds=5),
         "allow_http": bool(endpoint and endpoint.startswith("http://")),
