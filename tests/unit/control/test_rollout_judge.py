@@ -84,6 +84,26 @@ def test_each_step_counts_its_own_requests() -> None:
     assert judge.verdict(next_step, now=20).action == "hold"
 
 
+def at_revision(events: list[OutcomeEvent], revision: int) -> list[OutcomeEvent]:
+    return [OutcomeEvent(e.seq, e.variant, e.kind, e.failed, e.latency_s, revision) for e in events]
+
+
+def test_a_judge_taking_over_mid_step_counts_only_the_steps_requests() -> None:
+    """A new judge (its process took the lease over) at step 1, begun at revision 7: the rollout's
+    earlier requests are evidence, but not requests of this step."""
+    step_one = PLAN.advanced(now=0)
+    judge = RolloutJudge(step_one, revision=7)
+    judge.feed(at_revision(stream(200, 0.0, 0.0), 6))  # step 0's requests
+    assert judge.candidate_requests == 100 and judge.candidate_requests_in_step == 0
+    assert judge.verdict(step_one, now=10).action == "hold"
+    judge.feed(at_revision(stream(100, 0.0, 0.0, seed=1), 7))
+    assert judge.candidate_requests_in_step == 50
+    assert judge.verdict(step_one, now=10).action == "advance"
+    judge.follow(step_one.advanced(now=10), revision=8)  # the next step, at the revision its write made
+    judge.feed(at_revision(stream(20, 0.0, 0.0, seed=2), 7))  # late outcomes of the step before
+    assert judge.candidate_requests_in_step == 0
+
+
 def test_an_accepted_candidate_that_turns_bad_is_rolled_back() -> None:
     last = RolloutPlan(
         Target.parse("m:1"), Target.parse("m:2"), steps=(50, 100), min_requests=50, min_seconds=0
