@@ -5,22 +5,20 @@ engine, with one model load per actor; killed, cancelled and resumed to the same
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import MODELPORT, base_env, free_port, register, run_cli
+from tests.e2e.conftest import MODELPORT, base_env, register, run_cli
 from tests.e2e.test_batch import invoke, manifest, poll, scored
+from tests.ray_cluster import LOOPBACK_ENV, two_node_cluster
 
 pytestmark = [  # Ray's nodes, started in this process, leave their log files for the collector to close
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -29,8 +27,6 @@ pytestmark = [  # Ray's nodes, started in this process, leave their log files fo
 
 ROWS, CHUNK_ROWS, ROW_GROUP_ROWS = 8_000, 50, 130
 """Chunks that straddle row groups; enough of them that a signal comes before the end."""
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-"""Ray turns a 127.0.0.1 address into the machine's address unless told that it runs on one host."""
 ENGINE_FIELDS = {"engine", "workers", "actors"}
 RUN_FIELDS = {"output", "errors_file", "duration_s", "started_at", "finished_at"}
 
@@ -38,59 +34,9 @@ RUN_FIELDS = {"output", "errors_file", "duration_s", "started_at", "finished_at"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """Two nodes of one CPU each, bound to 127.0.0.1 on free ports; every process gone afterwards."""
-    cluster_utils = pytest.importorskip("ray.cluster_utils")
-    temp_dir = tempfile.mkdtemp(prefix="mp-ray-")  # short: Ray's socket paths must fit in 107 bytes
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in LOOPBACK_ENV.items():
-            patch.setenv(key, value)
-        cluster = cluster_utils.Cluster()
-        try:
-            cluster.add_node(**_node_args(temp_dir, head=True))
-            cluster.add_node(**_node_args(temp_dir, head=False))
-            cluster.wait_for_nodes()
-            yield str(cluster.address)
-        finally:
-            cluster.shutdown()
-            poll(lambda: not _processes_using(temp_dir), timeout_s=30)
-            shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def _node_args(temp_dir: str, *, head: bool) -> dict[str, Any]:
-    ports = {
-        name: free_port()
-        for name in (
-            "object_manager_port",
-            "node_manager_port",
-            "dashboard_agent_listen_port",
-            "metrics_agent_port",
-            "metrics_export_port",
-            "runtime_env_agent_port",
-        )
-    }
-    if head:
-        ports |= {"gcs_server_port": free_port(), "ray_client_server_port": free_port()}
-        ports |= {"dashboard_port": free_port()}
-    return {
-        "num_cpus": 1,
-        "object_store_memory": 100 * 1024 * 1024,
-        "node_ip_address": "127.0.0.1",
-        "include_dashboard": False,
-        "min_worker_port": 0,  # workers on ports the system picks
-        "max_worker_port": 0,
-        "temp_dir": temp_dir,
-        **ports,
-    }
-
-
-def _processes_using(temp_dir: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and temp_dir.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    pytest.importorskip("ray")
+    with two_node_cluster() as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
