@@ -34,6 +34,8 @@ from modelport.core.errors import Forbidden
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadStore
+from modelport.monitoring.payloads.shipping import remote_segments
+from modelport.monitoring.payloads.shipping import shipper as payload_shipper
 from modelport.monitoring.prometheus import DriftCollector
 from modelport.monitoring.prometheus_deployments import DeploymentCollector
 from modelport.monitoring.prometheus_payloads import PayloadCollector
@@ -96,7 +98,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
         settings.serving.parallel_loads,
         settings.serving.load_retry_s,
     )
-    payloads = PayloadLog(settings.payload_dir, settings.payloads)
+    payloads = PayloadLog(settings.payload_dir, settings.payloads, shipper=payload_shipper(settings))
     shadows = ShadowRunner(payloads=payloads)
     tracing = tracing or Tracing(settings.tracing)
     outcomes = OutcomeBook()
@@ -106,7 +108,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     )
     serving = ServingServices(inference, reconciler, tracing, histograms)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
-    payload_store = PayloadStore(settings.payload_dir)
+    payload_store = PayloadStore(settings.payload_dir, remote_segments(settings))
     drift = DriftService(registry, payload_store, settings.drift)
     drift_monitor = DriftMonitor(drift, settings.drift.interval_s)
     jobs = JobRunner(registry, settings)
@@ -181,7 +183,11 @@ def _deployment_deciders(
     it holds the lease), both over the evidence of every process on ``registry``."""
     shared = SharedEvidence(registry, uuid.uuid4().hex, outcomes, shadows)
     rollouts = RolloutController(
-        registry, shared.outcome_states, shared.instance, load_failures=reconciler.failure_messages
+        registry,
+        shared.other_outcome_states,
+        shared.outcome_state,
+        shared.instance,
+        load_failures=reconciler.failure_messages,
     )
     return shared, rollouts
 

@@ -41,17 +41,20 @@ class RolloutController:
         self,
         registry: Registry,
         evidence: States,
+        local: Callable[[str], Mapping[str, Any]],
         instance: str,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
         load_failures: Callable[[], Mapping[str, str]] = dict,
         lease_s: float = LEASE_S,
     ) -> None:
-        """``evidence``: an endpoint's outcome states, by server process (``EndpointOutcomes.state()``,
-        this one's live); ``instance``: this process; ``load_failures``: this server's versions
-        (``model:version``) that failed to load, with why."""
+        """``evidence``: an endpoint's outcome states written by the other server processes, by
+        instance (``EndpointOutcomes.state()``; read in a thread); ``local``: this process's live one
+        (read on the event loop); ``instance``: this process; ``load_failures``: this server's
+        versions (``model:version``) that failed to load, with why."""
         self._registry = registry
         self._evidence = evidence
+        self._local = local
         self._instance = instance
         self._load_failures = load_failures
         self._interval_s = interval_s
@@ -113,7 +116,10 @@ class RolloutController:
             )
         _, judge, stream = found
         judge.follow(plan, endpoint.revision)
-        states = await asyncio.to_thread(self._evidence, endpoint.name)
+        states = {
+            **await asyncio.to_thread(self._evidence, endpoint.name),
+            self._instance: self._local(endpoint.name),
+        }
         judge.feed(stream.events(states, time.monotonic()))
         verdict = judge.verdict(plan, self._clock())
         failure = self._load_failures().get(str(plan.candidate))

@@ -55,7 +55,10 @@ class SharedEvidence:
         try:
             while True:
                 try:
-                    await asyncio.to_thread(self.flush, rollouts())
+                    changed = self.changes(rollouts())  # on the loop that counts: a consistent snapshot
+                    if changed:
+                        await asyncio.to_thread(self._registry.put_evidence, self.instance, changed)
+                        self._written.update(changed)
                     if flushes % _PRUNE_EVERY == 0:
                         await asyncio.to_thread(self._registry.prune_evidence, RETENTION)
                     if failing:
@@ -77,6 +80,13 @@ class SharedEvidence:
 
     def flush(self, rollouts: Mapping[str, dict[str, Any]]) -> None:
         """Write this process's state of every endpoint it has seen that changed since the last write."""
+        changed = self.changes(rollouts)
+        if changed:
+            self._registry.put_evidence(self.instance, changed)
+            self._written.update(changed)
+
+    def changes(self, rollouts: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """This process's state of each endpoint it has seen, where it differs from the last write."""
         states: dict[str, dict[str, Any]] = {}
         for outcomes in self._outcomes.all():
             states.setdefault(outcomes.endpoint, {})["outcomes"] = outcomes.state()
@@ -86,20 +96,19 @@ class SharedEvidence:
             states.setdefault(endpoint, {})["rollout"] = summary
         for endpoint in self._written:  # a rollout judged here that ended leaves no summary behind
             states.setdefault(endpoint, {})
-        changed = {name: state for name, state in states.items() if self._written.get(name) != state}
-        if changed:
-            self._registry.put_evidence(self.instance, changed)
-            self._written.update(changed)
+        return {name: state for name, state in states.items() if self._written.get(name) != state}
 
-    def outcome_states(self, endpoint: str) -> dict[str, Mapping[str, Any]]:
-        """Every process's outcome state of ``endpoint``, by instance, this one's live."""
-        states = {
+    def other_outcome_states(self, endpoint: str) -> dict[str, Mapping[str, Any]]:
+        """The other processes' outcome states of ``endpoint``, by instance, as they last wrote them."""
+        return {
             instance: state["outcomes"]
             for instance, state in self._others(endpoint).items()
             if "outcomes" in state
         }
-        states[self.instance] = self._outcomes.endpoint(endpoint).state()
-        return states
+
+    def outcome_state(self, endpoint: str) -> Mapping[str, Any]:
+        """This process's live outcome state of ``endpoint`` (read it on the event loop)."""
+        return self._outcomes.endpoint(endpoint).state()
 
     def ab_report(self, endpoint: str) -> dict[str, Any]:
         others = [state["outcomes"] for state in self._others(endpoint).values() if "outcomes" in state]

@@ -433,7 +433,7 @@ class ShadowComparison:
             "count": self._seq,
             "errors": dict(self._errors),
             "latency": {side: dict(totals.__dict__) for side, totals in self._latency.items()},
-            "outputs": {name: stats.state() for name, stats in self._outputs.items()},
+            "outputs": {name: stats.state() for name, stats in list(self._outputs.items())},
         }
 
     def counters(self) -> ComparisonCounters:

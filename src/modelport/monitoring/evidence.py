@@ -51,7 +51,7 @@ class RevisionEvidence:
             "requests": self.requests,
             "failures": self.failures,
             "latency": self.latency.to_json(),
-            "wrong": {repr(share): n for share, n in self.wrong.items()},
+            "wrong": {repr(share): n for share, n in list(self.wrong.items())},
         }
 
     @classmethod

@@ -288,12 +288,14 @@ class EndpointOutcomes:
 
     def state(self) -> dict[str, Any]:
         """This process's aggregates as JSON, for other processes to merge: ``variants`` (for
-        ``report``) and ``revisions`` (revision -> variant -> ``RevisionEvidence``, for the judge)."""
+        ``report``) and ``revisions`` (revision -> variant -> ``RevisionEvidence``, for the judge).
+        Safe beside the event loop's counting (dicts are copied before they are walked); read it
+        on the loop for a consistent snapshot."""
         return {
-            "variants": {label: tally.to_json() for label, tally in self._tallies.items()},
+            "variants": {label: tally.to_json() for label, tally in list(self._tallies.items())},
             "revisions": {
-                str(revision): {label: evidence.to_json() for label, evidence in variants.items()}
-                for revision, variants in self._revisions.items()
+                str(revision): {label: evidence.to_json() for label, evidence in list(variants.items())}
+                for revision, variants in list(self._revisions.items())
             },
         }
 

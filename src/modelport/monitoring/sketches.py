@@ -67,12 +67,12 @@ class LatencySketch:
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         buckets = dict(self.buckets)
-        for index, n in other.buckets.items():
+        for index, n in list(other.buckets.items()):
             buckets[index] = buckets.get(index, 0) + n
         return LatencySketch(self.zero + other.zero, buckets)
 
     def to_json(self) -> dict[str, Any]:
-        return {"zero": self.zero, "buckets": {str(i): n for i, n in self.buckets.items()}}
+        return {"zero": self.zero, "buckets": {str(i): n for i, n in list(self.buckets.items())}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LatencySketch:

@@ -54,7 +54,7 @@ def local_controller(
 ) -> RolloutController:
     """A controller judging the outcomes of one process (``outcomes``)."""
     return RolloutController(
-        registry, lambda name: {instance: outcomes.endpoint(name).state()}, instance, **options
+        registry, lambda name: {}, lambda name: outcomes.endpoint(name).state(), instance, **options
     )
 
 
