@@ -129,9 +129,11 @@ class Context:
             yield RemoteMonitor(RemoteCatalog(self.server, self.token))
             return
         from modelport.monitoring.payloads import PayloadStore
+        from modelport.monitoring.payloads.shipping import remote_segments
 
         with self._local_registry() as (settings, registry):
-            yield LocalMonitor(registry, PayloadStore(settings.payload_dir), settings.drift)
+            store = PayloadStore(settings.payload_dir, remote_segments(settings))
+            yield LocalMonitor(registry, store, settings.drift)
 
     def server_api(self) -> RemoteEndpoints:
         """A running server's API: ``--server``, else the server the home records (see

@@ -145,6 +145,10 @@ class PayloadSettings(BaseModel):
     retention_interval_s: float = Field(60.0, gt=0)
     """How often each process enforces retention over every name's folder (and on shutdown); while
     the log is paused, also before each retry."""
+    url: str | None = None
+    """``s3://bucket/prefix``: every process uploads its completed segments there, and drift and
+    exports read every process's (the endpoint and credentials are ``storage.s3_*``'s); unset: the
+    log stays in ``<home>/payloads`` (docs/monitoring.md)."""
 
 
 class DriftSettings(BaseModel):

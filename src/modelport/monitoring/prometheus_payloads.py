@@ -44,3 +44,16 @@ class PayloadCollector(Collector):
         )
         unreadable.add_metric([], self._store.unreadable)
         yield from (records, dropped, paused, size, unreadable)
+        shipper = log.shipper
+        if shipper is not None:
+            uploaded = CounterMetricFamily(
+                "modelport_payload_segments_uploaded",
+                "Completed payload segments this process uploaded to payloads.url.",
+            )
+            uploaded.add_metric([], shipper.uploaded)
+            failed = CounterMetricFamily(
+                "modelport_payload_upload_failures",
+                "Uploads of payload segments to payloads.url that failed (each is tried again later).",
+            )
+            failed.add_metric([], shipper.failures)
+            yield from (uploaded, failed)

@@ -37,6 +37,7 @@ from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads.columns import payload_tables, shadow_tables
 from modelport.monitoring.payloads.records import PayloadRecord, ShadowRecord
 from modelport.monitoring.payloads.segments import ROWS, SHADOW, SegmentWriter
+from modelport.monitoring.payloads.shipping import SegmentShipper
 
 __all__ = ["BUFFER_FULL", "PAUSED", "UNCONVERTIBLE", "WRITE_ERROR", "PayloadLog"]
 
@@ -56,8 +57,11 @@ class PayloadLog:
         settings: PayloadSettings,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        shipper: SegmentShipper | None = None,
     ) -> None:
         self.directory = directory
+        self.shipper = shipper
+        """With ``payloads.url``: uploads each completed segment to the shared store."""
         self._settings = settings
         self._clock = clock
         self._writer = SegmentWriter(directory, settings, clock)
@@ -153,12 +157,16 @@ class PayloadLog:
             if final or now >= self._retain_at:
                 self._retain_at = now + self._settings.retention_interval_s
                 self._bytes = self._writer.enforce_retention()  # first: it may free what writing needs
+                if self.shipper is not None:
+                    self.shipper.enforce_retention()
             self._writer.flush(final=final)
         except Exception as error:
             self._pause(now, error)
         finally:
             self._released_bytes += self._waiting_bytes
             self._waiting_bytes = 0
+        if self.shipper is not None:  # counts and logs its own failures; the files wait locally
+            self.shipper.ship()
         if self._writer.grown:  # what this flush added, until the next retention counts it
             grown, self._writer.grown = self._writer.grown, {}
             counted = self._bytes.copy()  # a new dict: a scrape may be reading the old one

@@ -4,11 +4,16 @@ Any process may read while writers write: segments only ever appear whole (renam
 one deleted by retention between listing and reading is skipped, and a part merged into its
 segment meanwhile is read from the segment. A segment that cannot be read (truncated, or damaged
 inside) is skipped with a warning and counted in ``unreadable``: one bad file never hides the rest.
+
+With ``payloads.url`` set, the completed segments of every process are in the bucket
+(``shipping``): they are read from there, along with this home's local files (live parts, and
+segments not uploaded yet); a segment in both places is read once, from the bucket.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +31,7 @@ from modelport.monitoring.payloads.segments import (
     segment_files,
     segment_of,
 )
+from modelport.monitoring.payloads.shipping import RemoteSegments
 
 __all__ = ["PayloadStore", "as_utc"]
 
@@ -37,16 +43,18 @@ _JOIN = ("record_id", "row")
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    path: Path
+    path: Path | str
+    """A local file, or (a ``str``) ``bucket/key`` in the shared store."""
     rows: int
     first_us: int
     last_us: int
 
 
 class PayloadStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, remote: RemoteSegments | None = None) -> None:
         self.directory = directory
-        self.unreadable_files: set[Path] = set()
+        self.remote = remote
+        self.unreadable_files: set[Path | str] = set()
         """Segments skipped because they could not be read, since this store was made."""
 
     @property
@@ -55,11 +63,11 @@ class PayloadStore:
 
     def names(self) -> list[str]:
         """The names that have logged rows."""
+        remote = set(self._remote_call(self.remote.names)) if self.remote else set()
         if not self.directory.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.directory.iterdir() if p.is_dir() and any(p.glob(f"{ROWS}-*.parquet"))
-        )
+            return sorted(remote)
+        local = {p.name for p in self.directory.iterdir() if p.is_dir() and any(p.glob(f"{ROWS}-*.parquet"))}
+        return sorted(local | remote)
 
     def read(
         self,
@@ -98,9 +106,15 @@ class PayloadStore:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise InvalidInput(f"invalid model or endpoint name {name!r}")
         found = []
-        for path in segment_files(self.directory / name, kind):
+        remote: list[str] = []
+        if self.remote is not None:
+            remote = self._remote_call(lambda: self.remote.files(name, kind) if self.remote else [])
+        shipped = {key.rsplit("/", 1)[-1] for key in remote}
+        local = [path for path in segment_files(self.directory / name, kind) if path.name not in shipped]
+        paths: list[Path | str] = [*local, *remote]
+        for path in paths:
             try:
-                meta = pq.read_metadata(path)
+                meta = pq.read_metadata(path) if isinstance(path, Path) else self._remote_metadata(path)
             except FileNotFoundError:
                 continue
             except (OSError, pa.ArrowException):
@@ -145,17 +159,46 @@ class PayloadStore:
         done = set(paths)
         for path in paths:
             try:
-                tables.append(pq.read_table(path, filters=filters or None).replace_schema_metadata(None))
+                if isinstance(path, str):
+                    table = self._remote_table(path, filters or None)
+                else:
+                    table = pq.read_table(path, filters=filters or None)
+                tables.append(table.replace_schema_metadata(None))
             except FileNotFoundError:
+                if isinstance(path, str):  # deleted by retention since the listing
+                    continue
                 merged = segment_of(path)  # a part merged since the listing: read its segment instead
                 if merged is not None and merged not in done:
                     done.add(merged)
                     paths.append(merged)
+                elif merged is None and self.remote is not None:  # shipped since the listing
+                    shipped = f"{self.remote.root}/{path.parent.name}/{path.name}"
+                    if shipped not in done:
+                        done.add(shipped)
+                        paths.append(shipped)
             except (OSError, pa.ArrowException):
                 self._skip(path)
         return concat(tables) if tables else None
 
-    def _skip(self, path: Path) -> None:
+    def _remote_metadata(self, path: str) -> pq.FileMetaData:
+        assert self.remote is not None
+        return self.remote.metadata(path)
+
+    def _remote_table(self, path: str, filters: list[tuple[str, str, datetime]] | None) -> pa.Table:
+        assert self.remote is not None
+        return self.remote.read(path, filters)
+
+    def _remote_call(self, call: Callable[[], list[str]]) -> list[str]:
+        """A listing of the bucket; an S3 failure is the caller's as a ``StorageError`` of one line."""
+        try:
+            return call()
+        except OSError as error:
+            from modelport.batch.s3 import s3_error
+
+            assert self.remote is not None
+            raise s3_error(error, f"s3://{self.remote.root}") from None
+
+    def _skip(self, path: Path | str) -> None:
         if path not in self.unreadable_files:  # warned once: every read would skip it again
             log.warning("skipping unreadable payload segment %s", path)
             self.unreadable_files.add(path)
