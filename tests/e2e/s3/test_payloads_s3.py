@@ -1,5 +1,6 @@
 """The payload log on S3 (``payloads.url``): two servers of different homes (two hosts) upload their
-completed segments to one prefix, and an export on a third home reads the rows of both. A server
+completed segments to one prefix, and an export and a drift report on a third home read the rows
+of both. A server
 whose S3 endpoint is down keeps its segments locally and counts the failed uploads; started again
 with S3 up, it uploads them. Retention deletes the bucket's segments by the local rules.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import obstore
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tests.e2e.conftest import (
     IRIS_ROWS,
@@ -55,8 +58,10 @@ def test_two_servers_log_to_one_prefix_and_a_failed_upload_waits_locally(
     logs = tmp_path / "logs"
     logs.mkdir()
     homes = {name: tmp_path / name for name in ("a", "b", "c")}
+    reference = tmp_path / "reference.parquet"
+    pq.write_table(pa.table({f"col {i}": [row[i] for row in IRIS_ROWS * 10] for i in range(4)}), reference)
     for home in homes.values():
-        register(home, model_files["iris"], "iris")
+        register(home, model_files["iris"], "iris", "--reference", str(reference))
         run_cli_in_process(home, "monitor", "set", "iris", "--sample-rate", "1")
     good = {
         **seaweed.env(),
@@ -87,6 +92,8 @@ def test_two_servers_log_to_one_prefix_and_a_failed_upload_waits_locally(
     run_cli_in_process(homes["c"], "payloads", "export", "iris", "--format", "jsonl", "--out", out, env=good)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == sum(REQUESTS.values()) * len(IRIS_ROWS)
+    report = run_cli_in_process(homes["c"], "drift", "report", "iris", "--json", env=good)
+    assert json.loads(report.stdout)["live_rows"] == len(rows)
 
     too_small = {
         "MODELPORT_PAYLOADS__RETENTION_MAX_BYTES": "1",
