@@ -71,8 +71,8 @@ def test_the_manifest_round_trips_and_a_broken_one_is_named(tmp_path: Path) -> N
 def test_the_errors_file_is_cut_back_to_the_recorded_size(tmp_path: Path) -> None:
     path = tmp_path / "errors.jsonl"
     errors = ErrorsFile(path, 0)
-    end = errors.append([RowError(3, {"id": "a"}, "column 'x' is null (missing)")])
-    errors.append([RowError(9, {}, "late")])  # a part the manifest never recorded
+    end = errors.append(0, [RowError(3, {"id": "a"}, "column 'x' is null (missing)")])
+    errors.append(1, [RowError(9, {}, "late")])  # a part the manifest never recorded
     errors.close()
     ErrorsFile(path, end).close()
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
