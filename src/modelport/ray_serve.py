@@ -15,14 +15,17 @@ Importing this module imports Ray Serve; ``cli.py`` imports it only for ``--back
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import threading
 
+import httpx
 import ray
 from ray import serve
 from ray.serve import Application
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
@@ -37,6 +40,7 @@ log = logging.getLogger("modelport")
 
 APP_NAME = "modelport"
 """The Ray Serve application (and its deployment's) name."""
+READY_POLL_S = 0.05
 
 
 class _Replica:
@@ -47,14 +51,42 @@ class _Replica:
         self._settings = Settings.model_validate_json(settings_json)
         self._registry: Registry | None = None
 
-    def __serve_build_asgi_app__(self) -> ModelportApp:
+    def __serve_build_asgi_app__(self) -> ASGIApp:
         logging.getLogger("modelport").setLevel(self._settings.log_level.upper())
         self._registry = open_registry(self._settings)
-        return build_app(self._settings, self._registry)
+        return _ReadyAtStartup(build_app(self._settings, self._registry))
 
     def __del__(self) -> None:
         if self._registry is not None:
             self._registry.close()
+
+
+class _ReadyAtStartup:
+    """The app, whose lifespan startup ends only once its ``/v2/health/ready`` answers 200 (its first
+    look at the registry is done, every served version loaded or failed). Ray routes requests to a
+    replica once its startup has ended: without this wait, a replica that Ray had just started (a
+    replacement, or autoscaling) answered 404 for models it had not loaded yet."""
+
+    def __init__(self, app: ModelportApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_once_ready(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                await self._until_ready()
+            await send(message)
+
+        await self._app(scope, receive, send_once_ready)
+
+    async def _until_ready(self) -> None:
+        transport = httpx.ASGITransport(app=self._app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
+            while (await client.get("/v2/health/ready")).status_code != 200:
+                await asyncio.sleep(READY_POLL_S)
 
 
 ModelportIngress = serve.ingress()(_Replica)
