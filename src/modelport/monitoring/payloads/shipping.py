@@ -4,9 +4,11 @@ Each process still writes its live segment locally (parts, flocked writers: ``se
 segment file, once merged, never changes; the shipper uploads it to ``<prefix>/<name>/<file>``, whose
 name already holds the writer's pid and token, so processes on any host never write the same key.
 Only after the upload succeeded is the local file deleted: a failed upload (S3 down, denied) keeps
-it, is counted, and is tried again at the next flush, by this process or any later one on the same
-home. Retention applies to the bucket's segments with the local rules: past the age limit (by upload
-time, which is after the newest row), then the oldest past each name's size limit.
+it, is counted, and is tried again, by this process or any later one on the same home. Uploads run
+on the log's writer thread, so after a failure the next try waits (1 s, doubling up to a minute)
+rather than holding that thread on a dead endpoint at every flush. Retention applies to the
+bucket's segments with the local rules: past the age limit (by upload time, which is after the
+newest row), then the oldest past each name's size limit.
 
 ``RemoteSegments`` lists and reads the bucket's segments for ``PayloadStore``, through pyarrow's
 S3 filesystem (footers for time ranges, then only the segments wanted), with the same
@@ -32,6 +34,8 @@ __all__ = ["RemoteSegments", "SegmentShipper", "remote_segments", "shipper"]
 
 log = logging.getLogger(__name__)
 
+_FIRST_RETRY_S, _LAST_RETRY_S = 1.0, 60.0
+
 
 class SegmentShipper:
     def __init__(
@@ -55,12 +59,16 @@ class SegmentShipper:
         self.failures = 0
         """Uploads that failed (each is tried again at the next flush)."""
         self.bytes_remote: dict[str, int] = {}
+        self._retry_s = 0.0
+        self._next_try = 0.0
 
     def ship(self) -> None:
         """Upload every completed local segment, deleting each local copy once it is in the bucket;
-        stops at the first failure (the rest wait for the next call)."""
+        stops at the first failure (the rest wait for a later call, after the backoff)."""
         import obstore
 
+        if self._clock() < self._next_try:
+            return
         for path in self._completed():
             key = self._key(path.parent.name, path.name)
             try:
@@ -70,7 +78,10 @@ class SegmentShipper:
             except Exception as error:  # obstore's errors, whatever the cause: counted, retried
                 self.failures += 1
                 log.warning("cannot upload payload segment %s to %s: %s", path, self._url, _first_line(error))
+                self._retry_s = min(max(self._retry_s * 2, _FIRST_RETRY_S), _LAST_RETRY_S)
+                self._next_try = self._clock() + self._retry_s
                 return
+            self._retry_s = 0.0
             self.uploaded += 1
             path.unlink(missing_ok=True)
 
