@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.runner import TOKEN_VARIABLES, record_address
+from modelport.runner import TOKEN_VARIABLES, configure_logging, record_address
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
 from modelport.server_address import forget_server
 
@@ -97,6 +97,7 @@ def serve_on_ray(settings: Settings, address: str | None, *, seed_demo: bool = F
     Ray instance) and serve until SIGTERM or Ctrl-C; then delete the application."""
     for name in TOKEN_VARIABLES:  # a local Ray instance's processes would inherit them
         os.environ.pop(name, None)
+    configure_logging(settings)
     check_exposure(settings)
     _prepare_registry(settings, seed_demo)
     _connect(address)

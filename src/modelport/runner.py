@@ -35,7 +35,7 @@ from modelport.server import ModelportApp, build_app, check_exposure, open_regis
 from modelport.server_address import ServerAddress, forget_server, record_server
 from modelport.serving.http_guard import ConnectionGuard, GuardedProtocol
 
-__all__ = ["check_ports", "record_address", "run_server", "worker_app"]
+__all__ = ["check_ports", "configure_logging", "record_address", "run_server", "worker_app"]
 
 log = logging.getLogger("modelport")
 _SETTINGS_ENV = "MODELPORT_WORKER_SETTINGS_FILE"
@@ -47,7 +47,7 @@ TOKEN_VARIABLES = ("MODELPORT_AUTH__TOKEN", "MODELPORT_AUTH__TOKEN_FILE", "MODEL
 def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
     for name in TOKEN_VARIABLES:
         os.environ.pop(name, None)
-    _configure_logging(settings)
+    configure_logging(settings)
     check_exposure(settings)
     check_ports(settings)
     registry = open_registry(settings)
@@ -185,7 +185,7 @@ def _bound(what: str, host: str, port: int) -> socket.socket:
 def worker_app() -> ModelportApp:
     """The app of one worker process (uvicorn calls this in each worker, and again for a restarted one)."""
     settings = Settings.model_validate_json(Path(os.environ[_SETTINGS_ENV]).read_text())
-    _configure_logging(settings)
+    configure_logging(settings)
     return build_app(settings, open_registry(settings))
 
 
@@ -204,7 +204,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

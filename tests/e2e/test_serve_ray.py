@@ -206,6 +206,7 @@ def test_answers_through_rays_proxy_are_a_local_servers_for_the_same_registry(
 
 
 def test_sigterm_deletes_the_application_and_frees_the_port(on_ray: Server) -> None:
+    assert f"through Ray Serve on {on_ray.url} ({REPLICAS} to {REPLICAS} replicas)" in on_ray.log()
     on_ray.process.send_signal(signal.SIGTERM)
     assert on_ray.process.wait(timeout=60) == 0, on_ray.log()
     with pytest.raises(httpx.TransportError):
