@@ -227,6 +227,27 @@ def test_what_ray_does_not_take_is_refused_in_one_line(home: Path, options: list
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"MODELPORT_RAY__MIN_REPLICAS": "3", "MODELPORT_RAY__MAX_REPLICAS": "2"},
+            "ray.max_replicas must be at least ray.min_replicas",
+        ),
+        (
+            {"MODELPORT_RAY__TARGET_ONGOING_REQUESTS": "300"},
+            "ray.max_ongoing_requests must be at least ray.target_ongoing_requests",
+        ),
+    ],
+)
+def test_ray_settings_that_contradict_each_other_are_refused(
+    home: Path, env: dict[str, str], message: str
+) -> None:
+    result = run_cli_in_process(home, "serve", "--backend", "ray", env=env, check=False)
+    assert result.returncode == 2
+    assert f"Error: invalid settings: ray: Value error, {message}" in result.stderr
+
+
 def test_address_without_the_ray_backend_is_refused(home: Path) -> None:
     result = run_cli_in_process(home, "serve", "--address", "127.0.0.1:1", check=False)
     assert result.returncode == 2
