@@ -103,8 +103,8 @@ def serve_on_ray(settings: Settings, address: str | None, *, seed_demo: bool = F
     _connect(address)
     stop = _stop_on_signals()  # from now on: a signal while deploying stops right after it
     try:
-        _deploy(settings)
         try:
+            _deploy(settings)
             record_address(settings, settings.port, None)
             log.info(
                 "modelport serving %s through Ray Serve on http://%s:%d (%d to %d replicas)",
@@ -183,8 +183,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _undeploy() -> None:
-    """Delete the application (each replica's lifespan drains and ends); stop Serve's proxies and
-    controller too when no other application is left on the cluster."""
-    serve.delete(APP_NAME)
+    """Delete the application (each replica's lifespan drains and ends), also one that failed to
+    deploy; stop Serve's proxies and controller too when no other application is left on the cluster."""
+    if APP_NAME in serve.status().applications:
+        serve.delete(APP_NAME)
     if not serve.status().applications:
         serve.shutdown()  # type: ignore[no-untyped-call]
