@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, iris_request, register, running_server
+from tests.e2e.conftest import IRIS_LABELS, Server, iris_request, register, running_server
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,47 @@ def test_each_worker_reports_the_traffic_of_both(server: Server) -> None:
             variants = client.get("/api/v1/endpoints/ab/report").json()["variants"]
             reported[pid] = variants.get("iris:1", {}).get("requests", 0)
         time.sleep(0.05)
+
+
+def test_feedback_sent_to_either_worker_counts_once(server: Server) -> None:
+    """Predictions reach the (SQLite) registry: feedback sent to the worker that did not serve them
+    is accepted, the merged A/B report counts it once, and the same ids are refused on both."""
+    created = httpx.post(
+        f"{server.url}/api/v1/endpoints", json={"name": "fb", "routes": [{"target": "iris:1", "weight": 1}]}
+    )
+    assert created.status_code == 201, created.text
+    served, other = httpx.Client(base_url=server.url), httpx.Client(base_url=server.url)
+    with served, other:  # one connection each: one worker each
+        served_pid = served.get("/api/v1/status").json()["pid"]
+        for _ in range(300):
+            if other.get("/api/v1/status").json()["pid"] != served_pid:
+                break
+            other.close()
+            other = httpx.Client(base_url=server.url)
+        assert other.get("/api/v1/status").json()["pid"] != served_pid
+        ids = [f"fb-{n}" for n in range(5)]
+        for request_id in ids:
+            answer = served.post("/v2/models/fb/infer", json=iris_request(id=request_id))
+            assert answer.status_code == 200 and answer.json()["id"] == request_id, answer.text
+        items = {"items": [{"id": request_id, "label": IRIS_LABELS} for request_id in ids]}
+        deadline = time.monotonic() + 30
+        while (judged := other.post("/api/v1/endpoints/fb/feedback", json=items)).status_code == 404:
+            assert time.monotonic() < deadline, judged.text  # until the serving worker's flush (~1 s)
+            time.sleep(0.1)
+        assert judged.status_code == 200, judged.text
+        assert [j["id"] for j in judged.json()["judged"]] == ids
+        for client in (other, served):  # the worker that judged, and the one that served
+            refused = client.post("/api/v1/endpoints/fb/feedback", json={"items": items["items"][:1]})
+            assert refused.status_code == 409 and "already has feedback" in refused.json()["error"], (
+                refused.text
+            )
+        for client in (served, other):
+            while (report := client.get("/api/v1/endpoints/fb/report").json())["variants"]["iris:1"].get(
+                "feedback_requests"
+            ) != len(ids):
+                assert time.monotonic() < deadline, report  # the judging worker's flush, then read
+                time.sleep(0.1)
+            assert report["variants"]["iris:1"]["feedback_rows"] == len(IRIS_LABELS) * len(ids)
 
 
 def test_stopping_the_server_stops_its_workers(home: Path, log_dir: Path) -> None:

@@ -115,7 +115,10 @@ def build_rollout_router(
     @router.post("/endpoints/{name}/feedback", summary="Ground truth for earlier predictions, by request id")
     def feedback(name: str, body: FeedbackBody) -> dict[str, Any]:
         registry.get_endpoint(name)
-        judged = outcomes.endpoint(name).feedback([(item.id, _labels(item.label)) for item in body.items])
+        items = [(item.id, _labels(item.label)) for item in body.items]
+        judged = outcomes.endpoint(name).feedback(  # judged once, whichever process served or hears it
+            items, claim=lambda ids, check, local: registry.claim_predictions(name, ids, check, local)
+        )
         return {"judged": judged}
 
     @router.get("/endpoints/{name}/report", summary="Per-variant metrics with intervals, and significance")

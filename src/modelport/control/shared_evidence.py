@@ -6,6 +6,10 @@ per-revision evidence (``EndpointOutcomes.state()``), its shadow comparisons' to
 process that judges rollouts, the judge's evidence for ``rollout status``. Reports merge every
 other process's last row with this process's live state, so no process is counted twice and
 another's traffic shows within about a second (its flush interval, plus the time to read).
+
+The same flush stores the predictions each process remembered since its last one
+(``put_predictions``), so that feedback sent to any process can judge them; a prediction not yet
+flushed is stored by the feedback call that judges it, on the process that remembers it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from datetime import timedelta
 from typing import Any
 
 from modelport.control.rollout import LEASE
+from modelport.core.judged import StoredPrediction
 from modelport.monitoring.book import OutcomeBook
+from modelport.monitoring.outcomes import REMEMBER_PREDICTIONS
 from modelport.registry.catalog import Registry
 from modelport.serving.shadow import ShadowRunner
 
@@ -47,6 +53,8 @@ class SharedEvidence:
         self._shadows = shadows
         self._interval_s = interval_s
         self._written: dict[str, dict[str, Any]] = {}
+        self._unstored: dict[str, list[StoredPrediction]] = {}
+        """Predictions taken from the outcomes but not stored yet (a failed write keeps them)."""
 
     async def run(self, rollouts: Callable[[], Mapping[str, dict[str, Any]]]) -> None:
         """Flush every interval until cancelled, then once more; ``rollouts``: the evidence of the
@@ -59,8 +67,10 @@ class SharedEvidence:
                     if changed:
                         await asyncio.to_thread(self._registry.put_evidence, self.instance, changed)
                         self._written.update(changed)
+                    self._take_predictions()
+                    await asyncio.to_thread(self._store_predictions)
                     if flushes % _PRUNE_EVERY == 0:
-                        await asyncio.to_thread(self._registry.prune_evidence, RETENTION)
+                        await asyncio.to_thread(self._prune)
                     if failing:
                         log.info("writing this server's deployment evidence works again")
                     failing = False
@@ -84,6 +94,27 @@ class SharedEvidence:
         if changed:
             self._registry.put_evidence(self.instance, changed)
             self._written.update(changed)
+        self._take_predictions()
+        self._store_predictions()
+
+    def _take_predictions(self) -> None:
+        """Move the predictions remembered since the last flush to the ones to store (on the loop)."""
+        for outcomes in self._outcomes.all():
+            taken = outcomes.take_unflushed()
+            if taken:
+                unstored = self._unstored.setdefault(outcomes.endpoint, [])
+                unstored.extend(taken)
+                del unstored[:-REMEMBER_PREDICTIONS]  # the registry down for long: as many as it keeps
+
+    def _store_predictions(self) -> None:
+        for endpoint in list(self._unstored):
+            self._registry.put_predictions(endpoint, self._unstored[endpoint])
+            del self._unstored[endpoint]
+
+    def _prune(self) -> None:
+        self._registry.prune_evidence(RETENTION)
+        endpoints = [outcomes.endpoint for outcomes in self._outcomes.all()]
+        self._registry.prune_predictions(endpoints, REMEMBER_PREDICTIONS, RETENTION)
 
     def changes(self, rollouts: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """This process's state of each endpoint it has seen, where it differs from the last write."""

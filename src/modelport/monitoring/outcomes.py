@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,19 @@ import numpy as np
 
 from modelport.core.errors import Conflict, InvalidInput, NotFound
 from modelport.core.inference import MAX_REQUEST_ID_CHARS
+from modelport.core.judged import StoredPrediction
 from modelport.monitoring.evidence import RevisionEvidence
 from modelport.monitoring.sequential import difference_interval, proportion_interval, significant_difference
 from modelport.monitoring.sketches import LatencySketch, Moments
 
-__all__ = ["REMEMBER_BYTES", "REMEMBER_PREDICTIONS", "EndpointOutcomes", "OutcomeEvent", "VariantCounts"]
+__all__ = [
+    "REMEMBER_BYTES",
+    "REMEMBER_PREDICTIONS",
+    "Claim",
+    "EndpointOutcomes",
+    "OutcomeEvent",
+    "VariantCounts",
+]
 
 
 REVISIONS_KEPT = 64
@@ -143,6 +151,13 @@ class _Remembered:
     judged: bool = False
 
 
+Claim = Callable[
+    [Sequence[str], Callable[[Mapping[str, StoredPrediction]], None], Sequence[StoredPrediction]],
+    Mapping[str, StoredPrediction],
+]
+"""``(request ids, check, this process's predictions of them)`` -> every id's prediction, claimed
+as judged all or none (``Registry.claim_predictions`` for one endpoint); ``check`` may refuse first."""
+
 REMEMBER_PREDICTIONS = 100_000
 """Predictions remembered per endpoint for feedback, at most..."""
 REMEMBER_BYTES = 64 * 1024 * 1024
@@ -156,7 +171,9 @@ class EndpointOutcomes:
 
     A prediction is remembered under its request id only if no other prediction is remembered
     under that id: a later request reusing an id cannot change what feedback for it is judged
-    against. Remembered predictions are bounded by count and by bytes.
+    against. Remembered predictions are bounded by count and by bytes. With several server
+    processes, each takes the ones remembered since its last flush (``take_unflushed``) to the
+    registry, and feedback is judged there (``judge``) rather than here (``feedback``).
     """
 
     def __init__(
@@ -171,6 +188,8 @@ class EndpointOutcomes:
         self._remember = remember
         self._remember_bytes = remember_bytes
         self._remembered_bytes = 0
+        self._unflushed: deque[str] = deque()
+        """Ids remembered since the last ``take_unflushed`` (appended on the loop, taken from a thread)."""
         self._revisions: dict[int, dict[str, RevisionEvidence]] = {}
         self._feedback_lock = threading.Lock()
 
@@ -203,6 +222,7 @@ class EndpointOutcomes:
         if cost > self._remember_bytes:
             return
         self._predictions[request_id] = _Remembered(variant, revision, prediction)
+        self._unflushed.append(request_id)
         self._remembered_bytes += cost
         while len(self._predictions) > self._remember or self._remembered_bytes > self._remember_bytes:
             old_id, old = self._predictions.popitem(last=False)
@@ -225,35 +245,59 @@ class EndpointOutcomes:
                 )
             seen.add(request_id)
 
-    def feedback(self, items: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
-        """Judge remembered predictions against their ground truth (``(request id, one value per
-        row)``), all or none: every id is checked (known, not judged yet, row count) before any counts.
+    def feedback(
+        self, items: Sequence[tuple[str, Sequence[Any]]], claim: Claim | None = None
+    ) -> list[dict[str, Any]]:
+        """Judge predictions against their ground truth (``(request id, one value per row)``), all or
+        none: every id is checked (known, not judged yet, row count) before any counts.
+
+        Without ``claim``, only the predictions remembered here are known and judged; with it (the
+        registry's ``claim_predictions``), those of every process, and "judged once" is decided there.
         """
+        request_ids = [request_id for request_id, _ in items]
+        truths = {request_id: np.asarray(truth) for request_id, truth in items}
+
+        def check_rows(stored: Mapping[str, StoredPrediction]) -> None:
+            for request_id, expected in truths.items():
+                _check_rows(request_id, stored[request_id].prediction.size, expected)
+
         with self._feedback_lock:  # two concurrent calls with one id must not both pass the check
-            self.check_known([request_id for request_id, _ in items])
-            truths = [self._truth(request_id, truth) for request_id, truth in items]
-            return [
-                self._judge(request_id, truth) for (request_id, _), truth in zip(items, truths, strict=True)
-            ]
+            if claim is None:
+                self.check_known(request_ids)
+                stored = {p.request_id: p for p in self.remembered(request_ids)}
+                check_rows(stored)
+                for request_id in request_ids:
+                    self._predictions[request_id].judged = True
+            else:
+                stored = dict(claim(request_ids, check_rows, self.remembered(request_ids)))
+            return [self._count(stored[request_id], truths[request_id]) for request_id in request_ids]
 
-    def _truth(self, request_id: str, truth: Sequence[Any]) -> np.ndarray:
-        size = self._predictions[request_id].prediction.size
-        expected = np.asarray(truth)
-        if expected.size != size:
-            raise InvalidInput(
-                f"request {_shown(request_id)} predicted {size} rows; got {expected.size} labels"
-            )
-        return expected
+    def take_unflushed(self) -> list[StoredPrediction]:
+        """The predictions remembered since the last call (those still remembered), for the registry."""
+        taken = []
+        while self._unflushed:
+            request_id = self._unflushed.popleft()
+            found = self._predictions.get(request_id)
+            if found is not None:
+                taken.append(StoredPrediction(request_id, found.variant, found.revision, found.prediction))
+        return taken
 
-    def _judge(self, request_id: str, expected: np.ndarray) -> dict[str, Any]:
-        found = self._predictions[request_id]
-        variant, prediction = found.variant, found.prediction
-        tally = self._tallies[variant]
+    def remembered(self, request_ids: Sequence[str]) -> list[StoredPrediction]:
+        """The predictions remembered here under these ids (unknown ids are left out)."""
+        found = [(request_id, self._predictions.get(request_id)) for request_id in request_ids]
+        return [
+            StoredPrediction(request_id, f.variant, f.revision, f.prediction)
+            for request_id, f in found
+            if f is not None
+        ]
+
+    def _count(self, stored: StoredPrediction, expected: np.ndarray) -> dict[str, Any]:
+        request_id, variant, prediction = stored.request_id, stored.variant, stored.prediction
+        tally = self._tallies.setdefault(variant, _Tally())  # served by another process: new here
         if prediction.dtype.kind == "f":
             errors = np.abs(
                 prediction.astype(float) - expected.reshape(prediction.shape).astype(float)
             ).ravel()
-            found.judged = True
             for error in errors.tolist():
                 tally.abs_errors.add(error)
             tally.judged_rows += errors.size
@@ -264,14 +308,13 @@ class EndpointOutcomes:
                 "abs_error": errors.tolist(),
             }
         correct = _as_text(prediction.ravel()) == _as_text(expected.ravel())
-        found.judged = True
         tally.judged_rows += correct.size
         tally.correct_rows += int(correct.sum())
         if correct.size:  # rows of one request are not independent: one bounded outcome per request
             right = float(correct.mean())
             tally.judged_requests += 1
             tally.correct_share += right
-            self._evidence(found.revision, variant).add_feedback(1.0 - right)
+            self._evidence(stored.revision, variant).add_feedback(1.0 - right)
         return {
             "id": request_id,
             "variant": variant,
@@ -343,6 +386,11 @@ def _comparisons(tallies: Mapping[str, _Tally]) -> list[dict[str, Any]]:
                 entry["accuracy_significant"] = significant_difference(*args)
             comparisons.append(entry)
     return comparisons
+
+
+def _check_rows(request_id: str, size: int, expected: np.ndarray) -> None:
+    if expected.size != size:
+        raise InvalidInput(f"request {_shown(request_id)} predicted {size} rows; got {expected.size} labels")
 
 
 def _cost(request_id: str, prediction: np.ndarray) -> int:

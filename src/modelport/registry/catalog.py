@@ -46,6 +46,7 @@ from modelport.registry.jobs import JobCatalog
 from modelport.registry.monitors import MonitorCatalog
 from modelport.registry.names import check_alias, check_filename, check_model_name
 from modelport.registry.policy import VersionPolicy, refuse_missing_versions
+from modelport.registry.predictions import PredictionCatalog
 from modelport.registry.records import ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.registry.schema import AliasRow, ModelRow, RegistryState, VersionRow, utcnow
 
@@ -54,7 +55,9 @@ __all__ = ["REFERENCE_FILENAME", "REFERENCE_TABLE_FILENAME", "Registry"]
 _ATTEMPTS = 5
 
 
-class Registry(EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog, DeploymentStateCatalog):
+class Registry(
+    EndpointCatalog, MonitorCatalog, JobCatalog, DeletionCatalog, DeploymentStateCatalog, PredictionCatalog
+):
     def __init__(self, engine: Engine, artifact_store: ArtifactStore) -> None:
         """Use ``Registry.open``; this assumes the schema is already current."""
         self._engine = engine

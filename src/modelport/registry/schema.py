@@ -9,6 +9,8 @@ every revision's config (the history that rollbacks read).
 ``batch_jobs`` holds the batch jobs servers run; their writes do not bump the revision.
 ``deployment_evidence`` holds each server process's deployment aggregates per endpoint, and
 ``leases`` who decides for all of them (``deployment_state.py``); neither bumps the revision.
+``remembered_predictions`` holds the predictions feedback can judge, on any process
+(``predictions.py``); its writes do not bump the revision either.
 ``registry_state`` is one row whose ``revision`` is bumped by every write transaction.
 """
 
@@ -27,7 +29,9 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -47,6 +51,7 @@ __all__ = [
     "ModelRow",
     "MonitorConfigRow",
     "RegistryState",
+    "RememberedPredictionRow",
     "UTCDateTime",
     "VersionRow",
     "utcnow",
@@ -228,6 +233,25 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(32))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RememberedPredictionRow(Base):
+    __tablename__ = "remembered_predictions"
+    __table_args__ = (Index("ix_remembered_predictions_endpoint_created", "endpoint", "created_at"),)
+
+    endpoint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    """Unique per endpoint: the first prediction stored under an id stays."""
+    variant: Mapped[str] = mapped_column(String(300))
+    revision: Mapped[int] = mapped_column(BigInteger)
+    """The endpoint revision the request was served under."""
+    dtype: Mapped[str] = mapped_column(String(32))
+    """numpy's dtype string of ``data``, or ``text`` for a JSON list of strings."""
+    shape: Mapped[list[int]] = mapped_column(JSON)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    judged: Mapped[bool] = mapped_column(Boolean)
+    """Set once, by the feedback call that counts it (on whichever process)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RegistryState(Base):
