@@ -116,6 +116,7 @@ def test_a_breach_only_the_merged_traffic_shows_rolls_back_once(servers: list[Se
         wait_for(
             server, "/api/v1/status", lambda r: r.json()["registry_revision"] == r.json()["registry_head"]
         )
+    sent: list[list[dict[str, Any]]] = []
     for server in servers:
         ids: dict[str, list[str]] = {"f:1": [], "f:2": []}
         with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -126,6 +127,7 @@ def test_a_breach_only_the_merged_traffic_shows_rolls_back_once(servers: list[Se
             items = [{"id": i, "label": 0} for i in ids["f:1"][:per_process]]
             items += [{"id": i, "label": 2} for i in ids["f:2"][:per_process]]
             judged = client.post("/api/v1/endpoints/guard/feedback", json={"items": items}).json()["judged"]
+            sent.append(items)
         assert Counter((j["variant"], j["correct"]) for j in judged) == {
             ("f:1", 1): per_process,
             ("f:2", 0): per_process,
@@ -139,6 +141,10 @@ def test_a_breach_only_the_merged_traffic_shows_rolls_back_once(servers: list[Se
     assert plan["status"] == "rolled_back" and "wrong predictions" in plan["reason"], plan
     rollbacks = [s for s in history(servers[2], "guard") if s.startswith("rollout rolled back")]
     assert len(rollbacks) == 1, history(servers[2], "guard")
+    for index, server in enumerate(servers):  # feedback judged on one process is refused on the others
+        again = {"items": sent[(index + 1) % len(servers)][:1]}
+        refused = httpx.post(f"{server.url}/api/v1/endpoints/guard/feedback", json=again)
+        assert refused.status_code == 409 and "already has feedback" in refused.json()["error"], refused.text
 
 
 def test_when_the_judge_is_killed_another_takes_over_without_a_double_step(servers: list[Server]) -> None:
