@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,6 +87,17 @@ def test_each_worker_reports_the_traffic_of_both(server: Server) -> None:
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def client_of_another_worker(server: Server, pid: int, attempts: int = 300) -> Iterator[httpx.Client]:
+    """A client whose one connection landed on a worker other than ``pid``."""
+    for _ in range(attempts):
+        with httpx.Client(base_url=server.url) as client:
+            if client.get("/api/v1/status").json()["pid"] != pid:
+                yield client
+                return
+    pytest.fail(f"no connection landed on a worker other than {pid}")
+
+
 def test_feedback_sent_to_either_worker_counts_once(server: Server) -> None:
     """Predictions reach the (SQLite) registry: feedback sent to the worker that did not serve them
     is accepted, the merged A/B report counts it once, and the same ids are refused on both."""
@@ -93,15 +105,10 @@ def test_feedback_sent_to_either_worker_counts_once(server: Server) -> None:
         f"{server.url}/api/v1/endpoints", json={"name": "fb", "routes": [{"target": "iris:1", "weight": 1}]}
     )
     assert created.status_code == 201, created.text
-    served, other = httpx.Client(base_url=server.url), httpx.Client(base_url=server.url)
-    with served, other:  # one connection each: one worker each
-        served_pid = served.get("/api/v1/status").json()["pid"]
-        for _ in range(300):
-            if other.get("/api/v1/status").json()["pid"] != served_pid:
-                break
-            other.close()
-            other = httpx.Client(base_url=server.url)
-        assert other.get("/api/v1/status").json()["pid"] != served_pid
+    with (
+        httpx.Client(base_url=server.url) as served,  # one connection: one worker
+        client_of_another_worker(server, served.get("/api/v1/status").json()["pid"]) as other,
+    ):
         ids = [f"fb-{n}" for n in range(5)]
         for request_id in ids:
             answer = served.post("/v2/models/fb/infer", json=iris_request(id=request_id))

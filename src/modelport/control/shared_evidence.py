@@ -108,7 +108,9 @@ class SharedEvidence:
 
     def _store_predictions(self) -> None:
         for endpoint in list(self._unstored):
-            self._registry.put_predictions(endpoint, self._unstored[endpoint])
+            predictions = self._unstored[endpoint]
+            self._registry.put_predictions(endpoint, predictions)
+            self._outcomes.endpoint(endpoint).mark_stored([p.request_id for p in predictions])
             del self._unstored[endpoint]
 
     def _prune(self) -> None:

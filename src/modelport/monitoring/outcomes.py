@@ -149,6 +149,9 @@ class _Remembered:
     revision: int
     prediction: np.ndarray
     judged: bool = False
+    stored: bool = False
+    """In the registry (``mark_stored``): a claim then never stores it again, so one judged and
+    pruned there since is unknown, not judged twice."""
 
 
 Claim = Callable[
@@ -269,7 +272,8 @@ class EndpointOutcomes:
                 for request_id in request_ids:
                     self._predictions[request_id].judged = True
             else:
-                stored = dict(claim(request_ids, check_rows, self.remembered(request_ids)))
+                unstored = [p for p in self.remembered(request_ids) if not self._is_stored(p.request_id)]
+                stored = dict(claim(request_ids, check_rows, unstored))
             return [self._count(stored[request_id], truths[request_id]) for request_id in request_ids]
 
     def take_unflushed(self) -> list[StoredPrediction]:
@@ -281,6 +285,17 @@ class EndpointOutcomes:
             if found is not None:
                 taken.append(StoredPrediction(request_id, found.variant, found.revision, found.prediction))
         return taken
+
+    def mark_stored(self, request_ids: Sequence[str]) -> None:
+        """These predictions are in the registry now (the flush committed them)."""
+        for request_id in request_ids:
+            found = self._predictions.get(request_id)
+            if found is not None:
+                found.stored = True
+
+    def _is_stored(self, request_id: str) -> bool:
+        found = self._predictions.get(request_id)
+        return found is not None and found.stored
 
     def remembered(self, request_ids: Sequence[str]) -> list[StoredPrediction]:
         """The predictions remembered here under these ids (unknown ids are left out)."""
