@@ -106,7 +106,8 @@ class Context:
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:
         if self.server:
-            yield RemoteCatalog(self.server, self.token)
+            with self._remote() as api:
+                yield api
             return
         with self._local_registry() as (settings, registry):
             yield LocalCatalog(settings, registry)
@@ -114,7 +115,8 @@ class Context:
     @contextmanager
     def endpoints(self) -> Iterator[EndpointClient]:
         if self.server:
-            yield RemoteEndpoints(RemoteCatalog(self.server, self.token))
+            with self._remote() as api:
+                yield RemoteEndpoints(api)
             return
         from modelport.client_endpoints import LocalEndpoints
 
@@ -126,7 +128,8 @@ class Context:
         from modelport.client_monitor import LocalMonitor, RemoteMonitor
 
         if self.server:
-            yield RemoteMonitor(RemoteCatalog(self.server, self.token))
+            with self._remote() as api:
+                yield RemoteMonitor(api)
             return
         from modelport.monitoring.payloads import PayloadStore
         from modelport.monitoring.payloads.shipping import remote_segments
@@ -135,19 +138,28 @@ class Context:
             store = PayloadStore(settings.payload_dir, remote_segments(settings))
             yield LocalMonitor(registry, store, settings.drift)
 
-    def server_api(self) -> RemoteEndpoints:
+    @contextmanager
+    def server_api(self) -> Iterator[RemoteEndpoints]:
         """A running server's API: ``--server``, else the server the home records (see
         ``server_address``), else ``http://HOST:PORT`` from the settings."""
-        return RemoteEndpoints(RemoteCatalog(self.server or self._local_server_url(), self.token))
+        with self._remote(self.server or self._local_server_url()) as api:
+            yield RemoteEndpoints(api)
 
     @contextmanager
     def jobs(self) -> Iterator[RemoteJobs]:
         """The batch jobs of the server ``server_api`` talks to."""
         from modelport.client_jobs import RemoteJobs
 
-        api = RemoteCatalog(self.server or self._local_server_url(), self.token)
-        try:
+        with self._remote(self.server or self._local_server_url()) as api:
             yield RemoteJobs(api)
+
+    @contextmanager
+    def _remote(self, url: str | None = None) -> Iterator[RemoteCatalog]:
+        """A client of ``url`` (default ``--server``), closed on the way out: an error answer's
+        traceback would otherwise keep its connection open until the interpreter ends."""
+        api = RemoteCatalog(url or self.server or "", self.token)
+        try:
+            yield api
         finally:
             api.close()
 

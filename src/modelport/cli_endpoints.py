@@ -182,7 +182,8 @@ def _shadow_group(main: click.Group) -> None:
     @fail_cleanly
     def report(ctx: Context, name: str, as_json: bool) -> None:
         """How NAME's shadows compare with what callers got (asks the running server)."""
-        result = ctx.server_api().shadow_report(name)
+        with ctx.server_api() as api:
+            result = api.shadow_report(name)
         if as_json:
             print(json.dumps(result, indent=2, sort_keys=True))
             return

@@ -79,7 +79,8 @@ def _rollout_group(main: click.Group) -> None:
     def start(ctx: Context, /, name: str, steps: str, **options: Any) -> None:
         """Start a rollout on endpoint NAME."""
         plan = {**options, "steps": _steps(steps)}
-        _print_json(ctx.server_api().start_rollout(name, plan))
+        with ctx.server_api() as api:
+            _print_json(api.start_rollout(name, plan))
 
     @rollout.command("policy")
     @click.argument("name")
@@ -92,7 +93,8 @@ def _rollout_group(main: click.Group) -> None:
     def policy(ctx: Context, /, name: str, off: bool, steps: str, **options: Any) -> None:
         """Make a move of the alias NAME routes by go through a rollout (closed loop)."""
         body = {"enabled": not off, "steps": _steps(steps), **options}
-        _print_json(ctx.server_api().set_rollout_policy(name, body))
+        with ctx.server_api() as api:
+            _print_json(api.set_rollout_policy(name, body))
 
     @rollout.command("status")
     @click.argument("name")
@@ -100,7 +102,8 @@ def _rollout_group(main: click.Group) -> None:
     @fail_cleanly
     def status(ctx: Context, name: str) -> None:
         """The plan, its step, and the guardrails' evidence so far."""
-        _print_json(ctx.server_api().rollout_status(name))
+        with ctx.server_api() as api:
+            _print_json(api.rollout_status(name))
 
     @rollout.command("abort")
     @click.argument("name")
@@ -108,7 +111,8 @@ def _rollout_group(main: click.Group) -> None:
     @fail_cleanly
     def abort(ctx: Context, name: str) -> None:
         """Stop the rollout: all traffic back to the baseline."""
-        _print_json(ctx.server_api().abort_rollout(name))
+        with ctx.server_api() as api:
+            _print_json(api.abort_rollout(name))
 
 
 def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
@@ -133,7 +137,8 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
             items = [{"id": request_id, "label": parse_json(label, "--label")}]
         else:
             raise InvalidInput("give --id and --label, or --file")
-        _print_json(ctx.server_api().feedback(name, items))
+        with ctx.server_api() as api:
+            _print_json(api.feedback(name, items))
 
     @endpoint.command("report")
     @click.argument("name")
@@ -142,7 +147,8 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
     @fail_cleanly
     def report(ctx: Context, name: str, as_json: bool) -> None:
         """Per-variant requests, failures, latency, accuracy (95% intervals) and significance."""
-        result = ctx.server_api().report(name)
+        with ctx.server_api() as api:
+            result = api.report(name)
         if as_json:
             _print_json(result)
             return
