@@ -259,3 +259,56 @@ def _until(condition: Callable[[], bool]) -> None:
                 return
         assert time.monotonic() < deadline, "the condition was never met"
         time.sleep(0.05)
+
+
+def test_no_write_is_reported_done_that_a_postgresql_restart_lost(
+    replicas: list[Server], cluster: Cluster
+) -> None:
+    """Weights changes sent to one replica while PostgreSQL restarts: each one answered 200 is in the
+    endpoint's history with its weights after the restart; each one refused is a JSON error in the
+    management API's shape, never a traceback; and writes succeed again once it is back."""
+    with httpx.Client(base_url=f"{replicas[0].url}/api/v1", timeout=30) as api:
+        _restart_while_writing(api, cluster)
+
+
+def _restart_while_writing(api: httpx.Client, cluster: Cluster) -> None:
+    routes = [{"target": "iris:1", "weight": 50}, {"target": "iris:2", "weight": 50}]
+    assert api.post("/endpoints", json={"name": "restarted", "routes": routes}).status_code == 201
+    done: dict[int, int] = {}  # revision -> the weight of iris:1 it was answered for
+    refused: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        weight = 0
+        while not stop.is_set():
+            weight = weight % 99 + 1
+            body = {
+                "routes": [
+                    {"target": "iris:1", "weight": weight},
+                    {"target": "iris:2", "weight": 100 - weight},
+                ]
+            }
+            with contextlib.suppress(httpx.TimeoutException):
+                answer = api.put("/endpoints/restarted/routes", json=body)
+                if answer.status_code == 200:
+                    done[answer.json()["revision"]] = weight
+                else:
+                    refused.append((answer.status_code, answer.text))
+
+    worker = threading.Thread(target=write)
+    worker.start()
+    try:
+        _until(lambda: len(done) >= 3)
+        _restart(cluster)
+        count = len(done)
+        _until(lambda: len(done) > count + 3)  # writes go through again
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    history = {change["revision"]: change for change in api.get("/endpoints/restarted/history").json()}
+    for revision, weight in done.items():
+        assert revision in history, f"revision {revision} was answered 200 but is not stored"
+        assert history[revision]["config"]["routes"][0]["weight"] == weight
+    for status, text in refused:
+        assert status >= 500 and "Traceback" not in text, (status, text)
+        assert isinstance(httpx.Response(status, text=text).json()["error"], str)
