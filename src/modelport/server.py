@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.control.app import ControlServices, create_management_app
-from modelport.control.auth import HostAllowList, is_loopback
+from modelport.control.auth import HostAllowList
 from modelport.control.dashboard import create_dashboard_app
 from modelport.control.drift import DriftService
 from modelport.control.drift_monitor import DriftMonitor
@@ -31,6 +31,7 @@ from modelport.control.registration import Registrar
 from modelport.control.rollout import RolloutController
 from modelport.control.shared_evidence import SharedEvidence
 from modelport.core.errors import Forbidden
+from modelport.core.hosts import is_loopback
 from modelport.core.settings import Settings
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadStore

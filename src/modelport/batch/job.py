@@ -22,7 +22,7 @@ from modelport.batch.output import LocalOutput, Output
 from modelport.batch.pipeline import Progress, run_chunks
 from modelport.batch.s3 import is_s3, s3_filesystem
 from modelport.batch.sources import Source, format_of, open_source
-from modelport.core.errors import InvalidInput, ModelportError, StorageError
+from modelport.core.errors import InvalidInput, StorageError, failure_message
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
@@ -111,7 +111,7 @@ def run_batch(
             run_chunks(model, manifest, source, output, progress)
     except BaseException as error:
         manifest.state = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
-        manifest.message = None if isinstance(error, KeyboardInterrupt) else _message(error)
+        manifest.message = None if isinstance(error, KeyboardInterrupt) else failure_message(error)
         raise
     else:
         manifest.state = "partial" if manifest.rows_failed else "complete"
@@ -283,15 +283,6 @@ def load_model(
         isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,
     )
     return loader.load(version).runtime_model
-
-
-def _message(error: BaseException) -> str:
-    if isinstance(error, ModelportError):
-        return error.message
-    if isinstance(error, OSError):
-        cause = error.strerror or str(error)
-        return f"{cause}: {error.filename}" if error.filename else cause
-    return f"{type(error).__name__}: {error}"
 
 
 def _save_quietly(manifest: Manifest, output: Output) -> None:

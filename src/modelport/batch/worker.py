@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from modelport.core.errors import failure_message
+
 __all__ = ["main"]
 
 PROGRESS_INTERVAL_S = 1.0
@@ -44,7 +46,7 @@ def main() -> int:
         _say({"cancelled": True})
         return 3
     except Exception as error:
-        _say({"failed": _message(error)})
+        _say({"failed": failure_message(error)})
         return 1
     _say({"done": summary})
     return 0
@@ -157,17 +159,6 @@ def _lower_priority() -> None:
     except (AttributeError, OSError):
         with contextlib.suppress(OSError):
             os.nice(19)
-
-
-def _message(error: BaseException) -> str:
-    from modelport.core.errors import ModelportError
-
-    if isinstance(error, ModelportError):
-        return error.message
-    if isinstance(error, OSError):
-        cause = error.strerror or str(error)
-        return f"{cause}: {error.filename}" if error.filename else cause
-    return f"{type(error).__name__}: {error}"
 
 
 if __name__ == "__main__":

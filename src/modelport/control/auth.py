@@ -15,26 +15,17 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.core.errors import Forbidden, InvalidInput, ModelportError
+from modelport.core.hosts import is_loopback
 from modelport.core.settings import Settings
 from modelport.serving.auth import single_bearer_matches, unauthorized
 from modelport.serving.http_errors import error_response
 
-__all__ = ["BearerGate", "HostAllowList", "SiteGate", "is_loopback", "refuse"]
+__all__ = ["BearerGate", "HostAllowList", "SiteGate", "refuse"]
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCHES = frozenset({b"same-origin", b"none"})
 """``Sec-Fetch-Site`` values of a request the page made itself, or the user typed."""
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _is_wildcard(host: str) -> bool:

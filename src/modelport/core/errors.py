@@ -36,6 +36,7 @@ __all__ = [
     "Timeout",
     "TooLarge",
     "Unauthorized",
+    "failure_message",
 ]
 
 
@@ -119,3 +120,14 @@ class InternalError(ModelportError):
     def __init__(self, message: str = "internal error", error_id: str | None = None) -> None:
         self.error_id = error_id or uuid.uuid4().hex[:16]
         super().__init__(f"{message} (error id {self.error_id})")
+
+
+def failure_message(error: BaseException) -> str:
+    """One line for a job's or command's failure: our errors' own message, an OS error's cause and
+    path, else the exception's type and text."""
+    if isinstance(error, ModelportError):
+        return error.message
+    if isinstance(error, OSError):
+        cause = error.strerror or str(error)
+        return f"{cause}: {error.filename}" if error.filename else cause
+    return f"{type(error).__name__}: {error}"

@@ -13,7 +13,6 @@ Only the CLI and the Python API fetch: the management API takes uploads and neve
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -23,6 +22,7 @@ import httpx
 
 from modelport.core import InvalidInput, TooLarge
 from modelport.core.errors import StorageError
+from modelport.core.hosts import is_loopback
 from modelport.core.settings import StorageSettings
 
 __all__ = ["fetch_artifact", "is_uri"]
@@ -107,20 +107,11 @@ def _check_http_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
         return
     if parts.scheme == "http":
         raise InvalidInput(f"cannot register from {url}: http:// only to a loopback host; use https://")
     raise InvalidInput(f"cannot register from {url}: use {_ALLOWED}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _s3_chunks(url: str, storage: StorageSettings) -> Iterator[bytes]:
