@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.core.errors import Forbidden, InvalidInput, ModelportError
-from modelport.core.hosts import is_loopback
 from modelport.core.settings import Settings
 from modelport.serving.auth import single_bearer_matches, unauthorized
 from modelport.serving.http_errors import error_response
