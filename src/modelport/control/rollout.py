@@ -100,7 +100,10 @@ class RolloutController:
     def summaries(self) -> dict[str, dict[str, Any]]:
         """The evidence of every rollout this process judges, by endpoint, with who judges it."""
         judge = {"instance": self._instance, "pid": os.getpid()}
-        return {name: {**j.summary(), "judged_by": judge} for name, (_, j, _) in self._judges.items()}
+        return {
+            name: {**j.summary(), "rollout_started_revision": first, "judged_by": judge}
+            for name, (first, j, _) in self._judges.items()
+        }
 
     async def _judge(self, endpoint: Endpoint) -> None:
         plan = endpoint.config.rollout

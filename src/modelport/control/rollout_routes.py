@@ -94,7 +94,10 @@ def build_rollout_router(
     @router.get("/endpoints/{name}/rollout", summary="The rollout's plan, step and guardrail evidence")
     def status(name: str) -> dict[str, Any]:
         plan = registry.get_endpoint(name).config.rollout
-        return {"plan": None if plan is None else plan.to_dict(), "guardrails": rollout_status(name)}
+        guardrails = rollout_status(name)
+        if plan is None or (guardrails or {}).get("rollout_started_revision") != plan.started_revision:
+            guardrails = None  # the judge's evidence is of an earlier rollout: this one is not judged yet
+        return {"plan": None if plan is None else plan.to_dict(), "guardrails": guardrails}
 
     @router.delete(
         "/endpoints/{name}/rollout", summary="Abort a running rollout (all traffic to the baseline)"
