@@ -51,6 +51,7 @@ class Limits:
     cpu_seconds: int | None
     """``None`` for a long-lived process (an isolated model), whose calls have their own deadline."""
     file_bytes: int = 64 << 20
+    """Largest file the child may write; at least the artifact's size (``confine``)."""
 
 
 def child_environment(parent: Mapping[str, str], directory: Path, python_path: str) -> dict[str, str]:
@@ -94,7 +95,8 @@ def confine(directory: Path, artifact: Path, limits: Limits) -> None:
     _lower(resource.RLIMIT_AS, limits.memory_bytes)
     if limits.cpu_seconds is not None:
         _lower(resource.RLIMIT_CPU, limits.cpu_seconds)
-    _lower(resource.RLIMIT_FSIZE, limits.file_bytes)
+    # a runtime may copy the artifact into the private directory (onnx.py does): room for that one file
+    _lower(resource.RLIMIT_FSIZE, max(limits.file_bytes, artifact.stat().st_size + (1 << 20)))
     if landlock_abi():
         restrict(writable=directory, readable=[artifact, *readable_paths()])
 

@@ -97,3 +97,24 @@ def test_probe_times_out(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps(_Sleep()))
     with pytest.raises(InvalidInput, match="did not load this file within 1 s"):
         _probe(path, "sklearn", trusted=True, timeout_s=1.0)
+
+
+def test_probe_takes_an_onnx_file_larger_than_the_childs_default_file_limit(tmp_path: Path) -> None:
+    """The onnx runtime copies the artifact into its private directory: the child's file-size limit
+    (64 MiB by default) must leave room for that copy, or no model over 64 MiB could be registered."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros(17 << 20, dtype=np.float32), "unused")  # 68 MiB
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+        initializer=[weights],
+    )
+    path = tmp_path / "big.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert path.stat().st_size > 64 << 20
+    signature = _probe(path, "onnx")
+    assert [spec.name for spec in signature.inputs] == ["x"]
