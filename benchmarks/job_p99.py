@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def load(a: argparse.Namespace, port: int, pid: int, rows_file: Path) -> dict[st
 def measure(a: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     home, data = work / "home", work / "data"
     data.mkdir()
-    env = {"MODELPORT_HOME": str(home), "PATH": str(BIN)}
+    env = {"MODELPORT_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.defpath}"}  # taskset too
     model = models.iris_onnx(work)
     register = [str(BIN / "modelport"), "register", str(model), "--name", "iris"]
     subprocess.run(register, env=env, check=True, capture_output=True)
