@@ -154,6 +154,7 @@ def test_ctrl_c_is_one_line(tmp_path: Path, model_files: dict[str, Path]) -> Non
         stderr=subprocess.PIPE,
         text=True,
         env=base_env(home),
+        preexec_fn=_ctrl_c_delivered,
     )
     try:
         wait_reading_stdin(process.pid)
@@ -165,6 +166,14 @@ def test_ctrl_c_is_one_line(tmp_path: Path, model_files: dict[str, Path]) -> Non
             process.wait()
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert_one_line_error(result, "interrupted", code=130)
+
+
+def _ctrl_c_delivered() -> None:
+    """In the child before exec: SIGINT unblocked and at its default action, whatever the test
+    process has (a blocked signal stays blocked across exec; in the full suite, code run before this
+    test left SIGINT blocked, and the CLI then read its closed stdin instead of being interrupted)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_reading_stdin(pid: int) -> None:

@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -109,6 +109,8 @@ def test_feedback_sent_to_either_worker_counts_once(server: Server) -> None:
         httpx.Client(base_url=server.url) as served,  # one connection: one worker
         client_of_another_worker(server, served.get("/api/v1/status").json()["pid"]) as other,
     ):
+        for client in (served, other):  # each worker routes a new endpoint after its next registry poll
+            _until(lambda client=client: client.get("/v2/models/fb/ready").status_code == 200)
         ids = [f"fb-{n}" for n in range(5)]
         for request_id in ids:
             answer = served.post("/v2/models/fb/infer", json=iris_request(id=request_id))
@@ -145,3 +147,11 @@ def test_stopping_the_server_stops_its_workers(home: Path, log_dir: Path) -> Non
             continue
         os.kill(pid, signal.SIGKILL)
         pytest.fail(f"worker {pid} outlived its server")
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(600):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("never happened")
