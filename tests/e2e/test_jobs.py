@@ -178,6 +178,10 @@ def test_a_job_running_when_its_server_stops_resumes_at_the_next_start(
         wait_job(server, job["id"], lambda j: j["rows_done"] > 0)
         worker = _worker_pid(server, job["id"])
         assert os.sched_getscheduler(worker) == os.SCHED_IDLE  # below the online traffic
+        # ... and in its server's session: Linux shares CPU time between sessions (autogroup)
+        # before any class counts, so a session of its own got the job half of a busy CPU
+        assert os.getsid(worker) == os.getsid(server.process.pid)
+        assert os.getpgid(worker) != os.getpgid(server.process.pid)  # a terminal's Ctrl-C is not its
         for leak in ("environ", "cmdline"):
             assert TOKEN.encode() not in Path(f"/proc/{worker}/{leak}").read_bytes()
         server.process.send_signal(stop)

@@ -151,7 +151,10 @@ class JobRunner:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={**os.environ, "OMP_NUM_THREADS": str(self._settings.jobs.threads)},
-                start_new_session=True,  # a terminal's Ctrl-C is the server's to handle, not the job's
+                # Its own process group, so a terminal's Ctrl-C is the server's to handle; not its
+                # own session: Linux groups CPU time by session (autogroup), and a worker in a
+                # session of its own would get half the CPU against the server, idle class or not.
+                process_group=0,
             )
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(json.dumps(orders).encode() + b"\n")
