@@ -106,6 +106,17 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     return seconds, usage.ru_maxrss * 1024, stdout
 
 
+def steady_rows_per_s(output: Path) -> float | None:
+    """Rows/s between the first and the last part file written (their mtimes): the rate once the
+    job streams, without its start-up, to tell whether it slows as the input grows."""
+    parts = sorted(output.glob("part-*.parquet"), key=lambda part: part.stat().st_mtime_ns)
+    if len(parts) < 2:
+        return None
+    seconds = (parts[-1].stat().st_mtime_ns - parts[0].stat().st_mtime_ns) / 1e9
+    rows = sum(pq.read_metadata(part).num_rows for part in parts[1:])
+    return rows / seconds if seconds > 0 else None
+
+
 def run(rows: int, name: str, model: Path, home: Path, work: Path) -> dict[str, Any]:
     import onnxruntime as ort
 
@@ -132,6 +143,7 @@ def run(rows: int, name: str, model: Path, home: Path, work: Path) -> dict[str, 
         "rows": rows,
         "modelport_rows_per_s": rows / batch_s,
         "modelport_job_rows_per_s": summary["rows_per_s"],
+        "modelport_steady_rows_per_s": steady_rows_per_s(output),
         "modelport_peak_rss_mb": batch_rss / 2**20,
         "hand_rows_per_s": rows / loop_s,
         "hand_loop_rows_per_s": float(loop_out),
@@ -230,9 +242,9 @@ def ray_table(results: list[dict[str, Any]]) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| model | rows | modelport rows/s | its job's rows/s | peak RSS MB | hand loop rows/s | "
-        "its loop's rows/s | peak RSS MB | ratio (wall) | ratio (job / loop) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | rows | modelport rows/s | its job's rows/s | streaming rows/s | peak RSS MB | "
+        "hand loop rows/s | its loop's rows/s | peak RSS MB | ratio (wall) | ratio (job / loop) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = [
@@ -240,6 +252,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r['rows']:,}",
             f"{r['modelport_rows_per_s']:,.0f}",
             f"{r['modelport_job_rows_per_s']:,.0f}",
+            "-" if r["modelport_steady_rows_per_s"] is None else f"{r['modelport_steady_rows_per_s']:,.0f}",
             f"{r['modelport_peak_rss_mb']:.0f}",
             f"{r['hand_rows_per_s']:,.0f}",
             f"{r['hand_loop_rows_per_s']:,.0f}",
@@ -306,8 +319,28 @@ def _section(results: list[dict[str, Any]]) -> str:
         "parts) against a hand-written pyarrow + onnxruntime loop over the same Parquet file of 20 "
         'float features, each in its own process, on the models of `../shared/bench`. "wall" '
         "counts the whole process, start-up included (about a second more for modelport: the CLI, "
-        'the registry and the model load); "job / loop" compares the scoring itself.\n\n' + table(results)
+        'the registry and the model load); "job / loop" compares the scoring itself; "streaming" is '
+        "the rate between the first and the last part file written, without the start-up. Goal "
+        "(issue 11): rows/s flat within 20 % from 10^5 to 10^7 rows, peak RSS independent of the "
+        "row count.\n\n" + table(results) + "\n" + flatness(results)
     )
+
+
+def flatness(results: list[dict[str, Any]]) -> str:
+    """Per model, the slowest streaming rate over the fastest, against the goal."""
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in results):
+        rates = [r["modelport_steady_rows_per_s"] for r in results if r["model"] == model]
+        known = [rate for rate in rates if rate]
+        if len(known) < 2:
+            continue
+        spread = min(known) / max(known)
+        verdict = "met" if spread >= 0.8 else "NOT met"
+        lines.append(
+            f"- {model}: the slowest streaming rate is {spread:.2f}x the fastest "
+            f"(goal within 20 %: {verdict})."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _ray_section(results: list[dict[str, Any]]) -> str:
