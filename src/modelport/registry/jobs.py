@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -178,12 +178,7 @@ class JobCatalog:
         when ``owner`` no longer runs the job (cancelled as orphaned, or taken over)."""
         values: dict[str, Any] = {"heartbeat_at": utcnow()}
         if progress is not None:
-            values.update(
-                rows_done=progress.rows_done,
-                rows_total=progress.rows_total,
-                rows_failed=progress.rows_failed,
-                rows_per_s=progress.rows_per_s,
-            )
+            values.update(asdict(progress))  # its fields are the table's columns
         with self._job_write() as s:
             updated = s.execute(
                 update(BatchJobRow)
@@ -202,12 +197,7 @@ class JobCatalog:
         values: dict[str, Any] = {"state": state, "message": message, "finished_at": utcnow()}
         values.update(owner=None, heartbeat_at=None)
         if progress is not None:
-            values.update(
-                rows_done=progress.rows_done,
-                rows_total=progress.rows_total,
-                rows_failed=progress.rows_failed,
-                rows_per_s=progress.rows_per_s,
-            )
+            values.update(asdict(progress))  # its fields are the table's columns
         with self._job_write() as s:
             s.execute(
                 update(BatchJobRow)
