@@ -114,7 +114,7 @@ class LocalCatalog:
 
         version = self._registry.resolve_target(target)
         loader = VersionLoader(
-            self._registry.artifact_path,
+            self._registry.artifact_copy,
             threads=1,
             max_tensor_bytes=self._settings.limits.max_tensor_bytes,
             isolated_call_timeout_s=self._settings.serving.isolated_call_timeout_s,

@@ -81,7 +81,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     ``tracing`` defaults to what ``settings.tracing`` describes; pass one to export spans elsewhere.
     """
     loader = VersionLoader(
-        registry.artifact_path,
+        registry.artifact_copy,
         settings.serving.model_threads,
         max_tensor_bytes=settings.limits.max_tensor_bytes,
         isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,

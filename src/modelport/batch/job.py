@@ -277,7 +277,7 @@ def load_model(
     from modelport.serving.loader import VersionLoader
 
     loader = VersionLoader(
-        registry.artifact_path,
+        registry.artifact_copy,
         threads=threads or os.cpu_count() or 1,
         max_tensor_bytes=settings.limits.max_tensor_bytes,
         isolated_call_timeout_s=settings.serving.isolated_call_timeout_s,

@@ -7,12 +7,16 @@ the temporary file removed, so a wrong entry is never published.
 
 Each entry has two lock files under ``<root>/.locks`` (``fcntl.flock``). ``.fill`` is held
 exclusively while the entry is downloaded or re-checked: a second process asking for the same entry
-waits and then finds it filled, so an artifact is downloaded once per host. ``.use`` is held shared by
-every process that has used the entry, until it exits: eviction takes an entry only if it can lock
-its ``.use`` exclusively without waiting, so it never removes a file a process may still open. Use
-refreshes the entry's mtime, and eviction (one process at a time) removes the least recently used
-entries until the total is within ``max_bytes``; an entry in use stays, so one artifact larger than
-the bound still loads.
+waits and then finds it filled, so an artifact is downloaded once per host. ``.use`` is held shared
+for the span of one ``use`` block (taken before the lookup, released when the caller has read the
+file), on an fd of its own, so uses by threads of one process count separately. Eviction takes an
+entry only if it can lock its ``.use`` exclusively without waiting, so no file is removed between
+the lookup and the caller's open; removing a file a process already has open is harmless on POSIX.
+Use refreshes the entry's mtime, and eviction (one process at a time, after each fill and each
+release) removes the least recently used entries until the total is within ``max_bytes``: only
+entries in use at that moment can keep the total above it, so one artifact larger than the bound
+still loads, and is removed once released. An entry evicted is downloaded (and checked) again by its
+next use.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import hashlib
 import os
 import re
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,32 +57,32 @@ class ArtifactCache:
                 private_dir(folder)
         except OSError as error:
             raise StorageError(f"cannot create the artifact cache {self.root}: {error.strerror}") from None
-        self._in_use: dict[Path, int] = {}
-        """Entries this process has used: their lock files' fds, each holding a shared lock."""
-        self._guard = threading.Lock()  # a server loads several versions at once, in threads
         _remove_stale(self.root / ".tmp", older_than_s=_STALE_TMP_S)
 
     def entry(self, digest: str, filename: str) -> Path:
         return self.root / digest[:2] / digest / filename
 
-    def get(self, digest: str, filename: str, download: Download, *, recheck: bool) -> Path:
-        """The entry's path, downloaded first if absent; with ``recheck``, an entry already there is
-        hashed again, and downloaded anew if its bytes changed."""
+    @contextlib.contextmanager
+    def use(self, digest: str, filename: str, download: Download) -> Iterator[Path]:
+        """The entry's path, for the with-block: downloaded first if absent, hashed again if present
+        (and downloaded anew if its bytes changed); no process evicts it before the block ends."""
         path = self.entry(digest, filename)
-        with self._guard:
-            if path not in self._in_use:  # before filling: from here on no evictor removes it
-                self._in_use[path] = _lock(self._lock_path(path, "use"), fcntl.LOCK_SH)
-        fill = _lock(self._lock_path(path, "fill"), fcntl.LOCK_EX)
+        use = _lock(self._lock_path(path, "use"), fcntl.LOCK_SH)  # before the lookup, until released
         try:
-            if path.is_file() and recheck and _sha256(path) != digest:
-                path.unlink()
-            if not path.is_file():
-                self._fill(path, digest, download)
-            os.utime(path)
+            fill = _lock(self._lock_path(path, "fill"), fcntl.LOCK_EX)
+            try:
+                if path.is_file() and _sha256(path) != digest:
+                    path.unlink()
+                if not path.is_file():
+                    self._fill(path, digest, download)
+                os.utime(path)
+            finally:
+                os.close(fill)
+            self._evict()
+            yield path
         finally:
-            os.close(fill)
-        self._evict()
-        return path
+            os.close(use)
+            self._evict()  # the entry released may be what keeps the total over the bound
 
     def drop(self, digest: str, filename: str) -> None:
         """Remove the entry (its remote copy was deleted); a process using it keeps its open file."""
@@ -137,7 +140,7 @@ class ArtifactCache:
             for path, size, _ in entries:
                 if total <= self.max_bytes:
                     return
-                if path not in self._in_use and self._evict_unused(path):
+                if self._evict_unused(path):
                     total -= size
         finally:
             os.close(guard)
@@ -147,7 +150,7 @@ class ArtifactCache:
         try:
             fd = _lock(use, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False  # a process is using it
+            return False  # in use (by this process too, through another fd)
         try:  # nobody can be filling it either: a filler holds .use first
             _remove(path)
             for lock in (use, self._lock_path(path, "fill")):

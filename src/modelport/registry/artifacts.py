@@ -10,7 +10,8 @@ damaged on disk. Folders are ``0700`` and stored files ``0400``: only the server
 and nobody rewrites them.
 
 ``ArtifactStore`` is the protocol the catalogue needs; ``LocalArtifactStore`` implements it on a
-local folder, and an object-store implementation can follow the same seven methods. Only the
+local folder, and ``S3ArtifactStore`` (``s3_store.py``) on a bucket. A file is read through
+``local_copy``, a with-block: a remote store's cached copy may be evicted once no block holds it. Only the
 catalogue's garbage collection (``registry/deletion.py``) removes a stored file.
 """
 
@@ -24,6 +25,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -59,12 +61,9 @@ class ArtifactStore(Protocol):
 
     def exists(self, digest: str, filename: str) -> bool: ...
 
-    def path(self, digest: str, filename: str) -> Path:
-        """Where the file is (or would be); a remote store returns a local cached copy."""
-        ...
-
-    def verify(self, digest: str, filename: str) -> Path:
-        """The file's local path after re-hashing it; InternalError if its bytes changed."""
+    def local_copy(self, digest: str, filename: str) -> AbstractContextManager[Path]:
+        """The file's local path for the with-block, after re-hashing it (InternalError if its bytes
+        changed); read it inside the block, where a remote store's cached copy cannot be evicted."""
         ...
 
     def stored(self) -> Iterator[tuple[str, str]]:
@@ -118,6 +117,10 @@ class LocalArtifactStore:
         if not _DIGEST.fullmatch(digest):
             raise InvalidInput(f"invalid artifact digest {digest!r}: expected 64 lowercase hex digits")
         return self.root / digest[:2] / digest / check_filename(filename)
+
+    @contextlib.contextmanager
+    def local_copy(self, digest: str, filename: str) -> Iterator[Path]:
+        yield self.verify(digest, filename)  # the store's own file: nothing to hold
 
     def verify(self, digest: str, filename: str) -> Path:
         path = self.path(digest, filename)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -274,13 +274,15 @@ class Registry(
         if digest is None:
             return None
         if self.artifacts.exists(digest, REFERENCE_TABLE_FILENAME):
-            return pq.read_table(self.artifacts.verify(digest, REFERENCE_TABLE_FILENAME))
-        path = self.artifacts.verify(digest, REFERENCE_FILENAME)
-        return np.load(path, allow_pickle=False)
+            with self.artifacts.local_copy(digest, REFERENCE_TABLE_FILENAME) as path:
+                return pq.read_table(path)
+        with self.artifacts.local_copy(digest, REFERENCE_FILENAME) as path:
+            return np.load(path, allow_pickle=False)
 
-    def artifact_path(self, version: ModelVersion) -> Path:
-        """The version's artifact file, its sha256 re-checked (InternalError if it changed)."""
-        return self.artifacts.verify(version.digest, version.filename)
+    def artifact_copy(self, version: ModelVersion) -> AbstractContextManager[Path]:
+        """The version's artifact file for the with-block, its sha256 re-checked (InternalError if
+        it changed); read it inside the block (a cached copy may be evicted after)."""
+        return self.artifacts.local_copy(version.digest, version.filename)
 
     # -- internals ------------------------------------------------------------------------------
 

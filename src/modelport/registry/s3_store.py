@@ -4,8 +4,8 @@ Objects are keyed like the local store's files, ``<prefix>/<digest[:2]>/<digest>
 are immutable: storing the same bytes again re-uploads them, which repairs a copy changed in the
 bucket. Uploads are multipart in ``_PART_BYTES`` parts (at most ``_PARTS_IN_FLIGHT`` at once) and
 downloads stream in chunks, so no artifact is ever held whole in memory. Reads go through the local
-``ArtifactCache``: ``path`` and ``verify`` return a cached file whose sha256 was checked when it was
-downloaded (and, for ``verify``, again now).
+``ArtifactCache``: ``local_copy`` gives a cached file, its sha256 checked when it was downloaded and
+again now, kept in the cache for the with-block (and evictable after it).
 
 The client is obstore (docs/storage.md says why). Endpoint, region and credentials come from the
 settings or, when unset there, from the standard ``AWS_*`` variables; the secret is never logged.
@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -156,11 +157,21 @@ class S3ArtifactStore:
             raise StorageError(describe(error, self._url_of(key))) from None
         return True
 
-    def path(self, digest: str, filename: str) -> Path:
-        return self._cached(digest, filename, recheck=False)
+    def local_copy(self, digest: str, filename: str) -> AbstractContextManager[Path]:
+        key = self._key(digest, filename)
 
-    def verify(self, digest: str, filename: str) -> Path:
-        return self._cached(digest, filename, recheck=True)
+        def download(write: Callable[[bytes], object]) -> None:
+            try:
+                for chunk in obstore.get(self._client, key).stream(min_chunk_size=_CHUNK):
+                    write(chunk)
+            except FileNotFoundError as error:
+                if _NO_BUCKET in str(error):
+                    raise StorageError(describe(error, self._url_of(key))) from None
+                raise NotFound(f"artifact {digest[:12]}…/{filename} is missing from {self.url}") from None
+            except BaseError as error:
+                raise StorageError(describe(error, self._url_of(key))) from None
+
+        return self.cache.use(digest, filename, download)
 
     def stored(self) -> Iterator[tuple[str, str]]:
         prefix = f"{self.prefix}/" if self.prefix else None
@@ -192,22 +203,6 @@ class S3ArtifactStore:
             obstore.put(self._client, key, source, chunk_size=_PART_BYTES, max_concurrency=_PARTS_IN_FLIGHT)
         except (BaseError, FileNotFoundError) as error:  # a missing bucket is obstore's "not found"
             raise StorageError(describe(error, self._url_of(key))) from None
-
-    def _cached(self, digest: str, filename: str, *, recheck: bool) -> Path:
-        key = self._key(digest, filename)
-
-        def download(write: Callable[[bytes], object]) -> None:
-            try:
-                for chunk in obstore.get(self._client, key).stream(min_chunk_size=_CHUNK):
-                    write(chunk)
-            except FileNotFoundError as error:
-                if _NO_BUCKET in str(error):
-                    raise StorageError(describe(error, self._url_of(key))) from None
-                raise NotFound(f"artifact {digest[:12]}…/{filename} is missing from {self.url}") from None
-            except BaseError as error:
-                raise StorageError(describe(error, self._url_of(key))) from None
-
-        return self.cache.get(digest, filename, download, recheck=recheck)
 
     def _key(self, digest: str, filename: str) -> str:
         if not _DIGEST.fullmatch(digest):

@@ -27,7 +27,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,13 @@ class IsolatedModel:
         call_timeout_s: float,
         max_bytes: int,
         restart_pause_s: float = RESTART_PAUSE_S,
+        refetch: Callable[[], AbstractContextManager[Path]] | None = None,
     ) -> None:
-        """Start the child and load the model in it (blocking). ``max_bytes``: the largest answer read."""
+        """Start the child and load the model in it (blocking). ``max_bytes``: the largest answer read.
+        ``refetch``: the file again for a restarted child (a cache may have evicted ``artifact``
+        since); by default ``artifact`` itself."""
         self._artifact = artifact.resolve()
+        self._refetch = refetch or (lambda: nullcontext(self._artifact))
         self._framework = framework
         self._options = options
         self._call_timeout_s = call_timeout_s
@@ -86,7 +91,7 @@ class IsolatedModel:
         self._stopped_at: float | None = None
         self._closed = False
         warn_if_writes_are_not_confined()
-        self._child, signature = self._start()
+        self._child, signature = self._start(self._artifact)
         self._signature = options.signature or signature
 
     @property
@@ -123,14 +128,14 @@ class IsolatedModel:
                 self._child.stop()
                 self._child = None
 
-    def _start(self) -> tuple[_Child, Signature]:
+    def _start(self, artifact: Path) -> tuple[_Child, Signature]:
         child = _Child.spawn()
         try:
             header, _ = child.call(
                 encode_frame(
                     {
                         "op": "load",
-                        "path": str(self._artifact),
+                        "path": str(artifact.resolve()),
                         "framework": self._framework,
                         "signature": self._options.signature.to_dict() if self._options.signature else None,
                         "threads": self._options.threads,
@@ -159,7 +164,8 @@ class IsolatedModel:
         waited = time.monotonic() - (self._stopped_at or 0.0)
         if waited < self._restart_pause_s:
             raise NotReady(f"the isolated {self._framework} model is restarting; retry in a few seconds")
-        self._child, _ = self._start()
+        with self._refetch() as artifact:
+            self._child, _ = self._start(artifact)
         return self._child
 
     def _stop(self, child: _Child, reason: str) -> None:

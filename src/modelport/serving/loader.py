@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from modelport.registry.records import ModelVersion
@@ -25,22 +26,22 @@ class VersionLoader:
 
     def __init__(
         self,
-        artifact_path: Callable[[ModelVersion], Path],
+        artifact_copy: Callable[[ModelVersion], AbstractContextManager[Path]],
         threads: int,
         *,
         max_tensor_bytes: int,
         isolated_call_timeout_s: float,
     ) -> None:
-        self._artifact_path = artifact_path
+        self._artifact_copy = artifact_copy
         self._threads = threads
         self._max_tensor_bytes = max_tensor_bytes
         self._isolated_call_timeout_s = isolated_call_timeout_s
 
     def load(self, version: ModelVersion) -> LoadedVersion:
-        path = self._artifact_path(version)  # re-hashes the file: a tampered artifact never loads
         options = LoadOptions(signature=version.signature, trusted=version.trusted, threads=self._threads)
         before = resident_bytes()
-        model = self._load(path, version.framework, options)
+        with self._artifact_copy(version) as path:  # re-hashed: a tampered artifact never loads
+            model = self._load(path, version, options)  # reads the file whole: a cached copy may go after
         warm_up(model, f"{version.model}:{version.number}", self._max_tensor_bytes)
         if isinstance(model, IsolatedModel):  # its memory is the child's
             before, after = 0, resident_bytes(model.pid)
@@ -55,15 +56,16 @@ class VersionLoader:
             memory_bytes=None if before is None or after is None else max(after - before, 0),
         )
 
-    def _load(self, path: Path, framework: str, options: LoadOptions) -> LoadedModel:
-        if not needs_isolation(framework, options.trusted):
-            return get_runtime(framework).load(path, options)
+    def _load(self, path: Path, version: ModelVersion, options: LoadOptions) -> LoadedModel:
+        if not needs_isolation(version.framework, options.trusted):
+            return get_runtime(version.framework).load(path, options)
         return IsolatedModel(
             path,
-            framework,
+            version.framework,
             options,
             call_timeout_s=self._isolated_call_timeout_s,
             max_bytes=_ANSWER_BYTES_PER_REQUEST_BYTE * self._max_tensor_bytes,
+            refetch=lambda: self._artifact_copy(version),
         )
 
 

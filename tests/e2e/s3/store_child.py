@@ -2,9 +2,9 @@
 
 Its settings come from the environment (``MODELPORT_*``, ``AWS_*``). Commands:
 
-- ``fetch FILENAME DIGEST...``: ``verify`` each artifact (filling the cache); prints one JSON line
-  ``{"paths": [...], "downloads": N}``, N counting the GETs this process sent. With ``--hold``, it
-  then keeps running (using the entries) until its stdin closes. With ``--slow``, each GET waits a
+- ``fetch FILENAME DIGEST...``: take a ``local_copy`` of each artifact (filling the cache); prints one
+  JSON line ``{"paths": [...], "downloads": N}``, N counting the GETs this process sent. With
+  ``--hold``, it then keeps the copies (in use) until its stdin closes. With ``--slow``, each GET waits a
   little first, so that two processes started together are both inside ``fetch`` at once.
 - ``transfer FILE``: store FILE, then fetch it into the empty cache; prints the peak resident memory
   (VmHWM) before and after, in bytes.
@@ -12,6 +12,7 @@ Its settings come from the environment (``MODELPORT_*``, ``AWS_*``). Commands:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -52,17 +53,19 @@ def main(argv: list[str]) -> None:
     if argv[0] == "transfer":
         before = _peak_rss()
         stored = store.put_file(Path(argv[1]), "model.onnx")
-        store.verify(stored.digest, stored.filename)
+        with store.local_copy(stored.digest, stored.filename):
+            pass
         print(json.dumps({"before": before, "after": _peak_rss(), "size": stored.size}), flush=True)
         return
     downloads = _count_gets(slow="--slow" in argv)
     filename, *digests = [a for a in argv[1:] if not a.startswith("--")]
-    paths = [str(store.verify(digest, filename)) for digest in digests]
-    print(json.dumps({"paths": paths, "downloads": downloads[0]}), flush=True)
-    if "--hold" in argv:
-        done = threading.Event()
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-        done.wait()
+    with contextlib.ExitStack() as copies:
+        paths = [str(copies.enter_context(store.local_copy(digest, filename))) for digest in digests]
+        print(json.dumps({"paths": paths, "downloads": downloads[0]}), flush=True)
+        if "--hold" in argv:
+            done = threading.Event()
+            threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+            done.wait()
 
 
 if __name__ == "__main__":

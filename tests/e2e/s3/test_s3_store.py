@@ -72,6 +72,11 @@ def answer(process: subprocess.Popen[str]) -> dict[str, Any]:
     return dict(json.loads(line))
 
 
+def read(store: S3ArtifactStore, digest: str, filename: str) -> bytes:
+    with store.local_copy(digest, filename) as path:
+        return path.read_bytes()
+
+
 def finish(process: subprocess.Popen[str]) -> None:
     """Close its stdin (a holder then exits) and wait for a clean exit."""
     process.communicate(timeout=60)
@@ -84,10 +89,9 @@ def test_store_verify_and_remove(tmp_path: Path, seaweed: SeaweedFS, s3_url: str
     stored = store.put_file(source, "model.onnx")
     assert store.exists(stored.digest, "model.onnx")
     assert list(store.stored()) == [(stored.digest, "model.onnx")]
-    path = store.verify(stored.digest, "model.onnx")
-    assert path.read_bytes() == source.read_bytes()
+    with store.local_copy(stored.digest, "model.onnx") as path:
+        assert path.read_bytes() == source.read_bytes()
     assert path.is_relative_to(tmp_path / "cache" / "artifacts")
-    assert store.path(stored.digest, "model.onnx") == path
     assert store.remove(stored.digest, "model.onnx") == 3 * MB
     assert not store.exists(stored.digest, "model.onnx")
     assert not path.exists()
@@ -104,21 +108,22 @@ def test_changed_object_is_refused_and_not_cached(tmp_path: Path, seaweed: Seawe
     )
 
     with pytest.raises(DigestMismatch, match="refused: the downloaded bytes hash to"):
-        store.verify(a.digest, "model.onnx")
+        read(store, a.digest, "model.onnx")
     assert cache_entries(tmp_path) == set()
     assert list((tmp_path / "cache" / "artifacts" / ".tmp").iterdir()) == []
-    assert store.verify(b.digest, "model.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
+    assert read(store, b.digest, "model.onnx") == (tmp_path / "b.onnx").read_bytes()
     store.put_file(tmp_path / "a.onnx", "model.onnx")  # storing the bytes again repairs the object
-    assert store.verify(a.digest, "model.onnx").read_bytes() == (tmp_path / "a.onnx").read_bytes()
+    assert read(store, a.digest, "model.onnx") == (tmp_path / "a.onnx").read_bytes()
 
 
 def test_changed_cache_entry_is_downloaded_again(tmp_path: Path, seaweed: SeaweedFS, s3_url: str) -> None:
     store = open_store(tmp_path, seaweed, s3_url)
     a = store.put_file(write(tmp_path / "a.onnx", MB, 1), "model.onnx")
-    path = store.verify(a.digest, "model.onnx")
+    with store.local_copy(a.digest, "model.onnx") as path:
+        pass
     path.chmod(0o600)
     path.write_bytes(b"damaged on disk")
-    assert store.verify(a.digest, "model.onnx").read_bytes() == (tmp_path / "a.onnx").read_bytes()
+    assert read(store, a.digest, "model.onnx") == (tmp_path / "a.onnx").read_bytes()
 
 
 def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
@@ -128,8 +133,8 @@ def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
         write(b"the first half")
         raise StorageError("cannot reach s3://models/x: the S3 endpoint does not answer")
 
-    with pytest.raises(StorageError, match="does not answer"):
-        cache.get("a" * 64, "model.onnx", cut_short, recheck=False)
+    with pytest.raises(StorageError, match="does not answer"), cache.use("a" * 64, "model.onnx", cut_short):
+        pass
     assert list((tmp_path / "cache").glob("??/*/*")) == []
     assert list((tmp_path / "cache" / ".tmp").iterdir()) == []
 
@@ -213,7 +218,7 @@ def test_faults_are_one_line_storage_errors(
         "server": {"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"},
     }[fault]
     store = open_store(tmp_path, seaweed, s3_url, **changes)
-    for call in (lambda: store.verify(digest, "m.onnx"), lambda: store.put_file(tmp_path / "a", "m.onnx")):
+    for call in (lambda: read(store, digest, "m.onnx"), lambda: store.put_file(tmp_path / "a", "m.onnx")):
         with pytest.raises(StorageError) as error:
             call()
         assert message in str(error.value)

@@ -46,7 +46,8 @@ def test_version_fields_round_trip(registry: Registry, register: Register) -> No
     assert stored.tags == {"team": "ml"} and stored.lineage == {"run_id": "r1", "git": "abc123"}
     assert stored.created_at.tzinfo is UTC and not stored.has_reference_data
     assert registry.get_model("iris").description == "Iris classifier"
-    assert registry.artifact_path(stored).read_bytes() == b"weights"
+    with registry.artifact_copy(stored) as path:
+        assert path.read_bytes() == b"weights"
     data = json.loads(json.dumps(stored.to_dict()))
     assert data["created_at"] == stored.created_at.isoformat()
     assert (data["name"], data["version"]) == (stored.model, 1)
@@ -185,13 +186,13 @@ def test_a_reference_table_is_kept_as_parquet(registry: Registry, register: Regi
     assert registry.artifacts.exists(version.reference_digest, "reference.parquet")
 
 
-def test_artifact_path_verifies(registry: Registry, register: Register, tmp_path: Path) -> None:
+def test_artifact_copy_verifies(registry: Registry, register: Register, tmp_path: Path) -> None:
     v = register("m", content=b"good bytes")
-    path = registry.artifact_path(v)
-    path.chmod(0o644)
+    with registry.artifact_copy(v) as path:
+        path.chmod(0o644)
     path.write_bytes(b"bad bytes!")
-    with pytest.raises(InternalError, match="corrupt"):
-        registry.artifact_path(v)
+    with pytest.raises(InternalError, match="corrupt"), registry.artifact_copy(v):
+        pass
 
 
 def test_registering_the_same_files_again_repairs_damaged_copies(
@@ -202,7 +203,7 @@ def test_registering_the_same_files_again_repairs_damaged_copies(
     table = pa.table({"x[0]": [1.0, 2.0]})
     first = register("m", content=b"good bytes", reference_data=table)
     damaged = [
-        registry.artifact_path(first),
+        registry.artifacts.path(first.digest, first.filename),
         registry.artifacts.path(str(first.reference_digest), "reference.parquet"),
     ]
     for path in damaged:
@@ -211,7 +212,8 @@ def test_registering_the_same_files_again_repairs_damaged_copies(
     with pytest.raises(InternalError, match="corrupt"):
         registry.reference_data("m", 1)
     register("m", content=b"good bytes", reference_data=table)
-    assert registry.artifact_path(first).read_bytes() == b"good bytes"
+    with registry.artifact_copy(first) as path:
+        assert path.read_bytes() == b"good bytes"
     back = registry.reference_data("m", 1)
     assert isinstance(back, pa.Table) and back.equals(table)
 

@@ -118,7 +118,8 @@ def _assert_consistent(url: str, store: LocalArtifactStore) -> None:
         assert [v.number for v in versions] == list(range(1, len(versions) + 1))
         assert snap.revision == len(versions)  # one bump per registration, none lost or extra
         for v in versions:
-            registry.artifact_path(v)  # exists and its sha256 matches
+            with registry.artifact_copy(v):  # exists and its sha256 matches
+                pass
             assert v.lineage == {"i": v.lineage["i"]}
         for path in store.root.rglob("*"):  # no half-written file under a final name, ever
             if path.is_file() and path.parent.parent.parent == store.root:

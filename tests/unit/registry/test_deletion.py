@@ -171,4 +171,5 @@ def test_a_register_whose_file_a_deletion_removed_stores_it_again(
 
     store.put_file = removed_after_storing  # type: ignore[method-assign]
     version = register("iris", content=data)
-    assert registry.artifact_path(version).read_bytes() == data
+    with registry.artifact_copy(version) as path:
+        assert path.read_bytes() == data

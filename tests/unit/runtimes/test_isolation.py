@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +53,35 @@ def test_answers_match_the_model_run_in_process(tmp_path: Path) -> None:
 
 
 def test_a_crash_fails_that_call_and_the_model_comes_back(tmp_path: Path) -> None:
-    isolated = start(models.tampered_tree_skops(tmp_path, "right_child", 10**7), restart_pause_s=0.0)
+    """The new child reads the file through ``refetch``: the path first loaded may be gone by then
+    (a cache entry evicted once the load was done)."""
+    source = models.tampered_tree_skops(tmp_path, "right_child", 10**7)
+    (tmp_path / "cached").mkdir()
+    loaded = Path(shutil.copy(source, tmp_path / "cached" / source.name))
+    fetches: list[Path] = []
+
+    @contextmanager
+    def refetch() -> Iterator[Path]:
+        fetches.append(source)
+        yield source
+
+    isolated = IsolatedModel(
+        loaded,
+        "sklearn",
+        LoadOptions(),
+        call_timeout_s=30.0,
+        max_bytes=1 << 26,
+        restart_pause_s=0.0,
+        refetch=refetch,
+    )
     try:
+        loaded.unlink()
         assert isolated.predict({"input": LEFT})["label"].tolist() == [0, 0]
         crashed = isolated.pid
         with pytest.raises(InternalError, match="stopped"):
             isolated.predict({"input": RIGHT})
         assert isolated.predict({"input": LEFT})["label"].tolist() == [0, 0]  # a new child
-        assert isolated.pid != crashed
+        assert isolated.pid != crashed and fetches == [source]
     finally:
         isolated.close()
 
