@@ -20,16 +20,17 @@ from modelport.core import (
     InferenceRequest,
     InferenceResponse,
     InternalError,
-    InvalidInput,
     RequestedOutput,
 )
 from modelport.serving.oip_binary import binary_chunks
 from modelport.serving.oip_json import json_data
-from modelport.serving.oip_request import decode_infer_request, parse_header_length
+from modelport.serving.oip_request import decode_infer_document, decode_infer_request, parse_header_length
+from modelport.serving.wire_checks import check_requested_outputs
 
 __all__ = [
     "HEADER_LENGTH",
     "JSON_HEADERS",
+    "decode_infer_document",
     "decode_infer_request",
     "encode_infer_response",
     "encode_json",
@@ -113,10 +114,7 @@ def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> 
 def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[RequestedOutput]:
     if request.outputs is None:
         return [RequestedOutput(name) for name in response.outputs]
-    for item in request.outputs:
-        if item.name not in response.outputs:
-            known = ", ".join(map(repr, response.outputs))
-            raise InvalidInput(f"unknown output {item.name!r}; the model's outputs are {known}")
+    check_requested_outputs(request.outputs, response.outputs)
     return request.outputs
 
 

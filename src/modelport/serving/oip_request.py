@@ -14,14 +14,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput, TooLarge
+from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput
 from modelport.core.settings import LimitSettings
 from modelport.serving.oip_binary import array_from_binary, binary_size
 from modelport.serving.oip_common import decode_common_request
 from modelport.serving.oip_json import INPUT_DATA_DEPTH, array_from_json, data_depth
-from modelport.serving.wire_checks import check_rank, check_unique, input_datatype
+from modelport.serving.wire_checks import check_shape, check_tensor_bytes, check_unique, input_datatype
 
-__all__ = ["decode_infer_request", "parse_header_length"]
+__all__ = ["decode_infer_document", "decode_infer_request", "parse_header_length"]
+
+_NOT_AN_OBJECT = "the request body must be a JSON object with an 'inputs' list"
+_NO_TAIL = memoryview(b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +55,28 @@ def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSett
         common = decode_common_request(document, limits)
         if common is not None:
             return common
+    return _decode_document(document, limits, tail, has_header=json_length is not None)
+
+
+def decode_infer_document(document: object, limits: LimitSettings) -> InferenceRequest:
+    """The request a parsed JSON body (no binary tensors) holds: what a caller that has the body as
+    Python objects already (the local ``predict``) decodes, with the same checks and messages."""
+    if not isinstance(document, dict):
+        raise InvalidInput(_NOT_AN_OBJECT)
+    common = decode_common_request(document, limits)
+    if common is not None:
+        return common
+    return _decode_document(document, limits, _NO_TAIL, has_header=False)
+
+
+def _decode_document(
+    document: dict[str, Any], limits: LimitSettings, tail: memoryview, has_header: bool
+) -> InferenceRequest:
     _check_depth(document, limits.max_json_depth)
     inputs = [_input_header(item) for item in _input_list(document)]
     check_unique([i.name for i in inputs], "input")
-    _check_tensor_bytes(inputs, limits.max_tensor_bytes)
-    _check_binary_total(inputs, len(tail), json_length is not None)
+    check_tensor_bytes(_declared_bytes(inputs), limits.max_tensor_bytes)
+    _check_binary_total(inputs, len(tail), has_header)
     arrays = _decode_arrays(inputs, tail)
     _check_tensor_bytes_after(inputs, arrays, limits.max_tensor_bytes)
     return InferenceRequest(
@@ -70,7 +90,7 @@ def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSett
 
 def _split_body(body: bytes, json_length: int | None) -> tuple[bytes | memoryview, memoryview]:
     if json_length is None:
-        return body, memoryview(b"")
+        return body, _NO_TAIL
     view = memoryview(body)
     if not isinstance(json_length, int) or isinstance(json_length, bool):
         raise InvalidInput("Inference-Header-Content-Length must be an integer")
@@ -87,7 +107,7 @@ def _load_json(header: bytes | memoryview) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise InvalidInput("the request body must be a JSON object with an 'inputs' list")
+        raise InvalidInput(_NOT_AN_OBJECT)
     return document
 
 
@@ -171,9 +191,7 @@ def _input_header(item: dict[str, Any]) -> _InputHeader:
 def _shape(name: str, shape: object) -> list[int]:
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise InvalidInput(f"input {name!r}: 'shape' must be a list of integers, got {shape!r}")
-    if any(d < 0 for d in shape):
-        raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
-    check_rank(name, shape)
+    check_shape(name, shape)
     return shape
 
 
@@ -185,10 +203,6 @@ def _declared_bytes(inputs: list[_InputHeader]) -> int:
     return total
 
 
-def _check_tensor_bytes(inputs: list[_InputHeader], limit: int) -> None:
-    _check_total(_declared_bytes(inputs), limit)
-
-
 def _check_tensor_bytes_after(inputs: list[_InputHeader], arrays: dict[str, np.ndarray], limit: int) -> None:
     """JSON BYTES inputs have no declared size; count their decoded bytes too."""
     extra = sum(
@@ -197,12 +211,7 @@ def _check_tensor_bytes_after(inputs: list[_InputHeader], arrays: dict[str, np.n
         if i.datatype is Datatype.BYTES and i.binary_size is None
     )
     if extra:
-        _check_total(_declared_bytes(inputs) + extra, limit)
-
-
-def _check_total(total: int, limit: int) -> None:
-    if total > limit:
-        raise TooLarge(f"the request's tensors need {total} bytes, more than the limit of {limit}")
+        check_tensor_bytes(_declared_bytes(inputs) + extra, limit)
 
 
 def _check_binary_total(inputs: list[_InputHeader], available: int, has_header: bool) -> None:

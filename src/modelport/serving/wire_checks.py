@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
-from modelport.core.errors import InvalidInput
+from modelport.core.errors import InvalidInput, TooLarge
+from modelport.core.inference import RequestedOutput
 from modelport.core.tensors import Datatype
 
-__all__ = ["MAX_DIMS", "check_rank", "check_unique", "input_datatype"]
+__all__ = [
+    "MAX_DIMS",
+    "check_requested_outputs",
+    "check_shape",
+    "check_tensor_bytes",
+    "check_unique",
+    "input_datatype",
+]
 
 MAX_DIMS = 32
 """Most dimensions an input tensor may have."""
@@ -27,9 +35,18 @@ def input_datatype(name: str, value: object) -> Datatype:
         raise InvalidInput(f"input {name!r}: {exc.message}") from None
 
 
-def check_rank(name: str, shape: list[int]) -> None:
+def check_shape(name: str, shape: list[int]) -> None:
+    """No negative dimension (a request's shape is concrete), at most ``MAX_DIMS`` of them."""
+    if any(d < 0 for d in shape):
+        raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
     if len(shape) > MAX_DIMS:
         raise InvalidInput(f"input {name!r}: shape has {len(shape)} dimensions, more than {MAX_DIMS}")
+
+
+def check_tensor_bytes(total: int, limit: int) -> None:
+    """The byte budget of a request's tensors (``limits.max_tensor_bytes``), checked before allocating."""
+    if total > limit:
+        raise TooLarge(f"the request's tensors need {total} bytes, more than the limit of {limit}")
 
 
 def check_unique(names: Iterable[str], kind: str) -> None:
@@ -38,3 +55,11 @@ def check_unique(names: Iterable[str], kind: str) -> None:
         if name in seen:
             raise InvalidInput(f"{kind} {name!r} appears more than once")
         seen.add(name)
+
+
+def check_requested_outputs(requested: Sequence[RequestedOutput], outputs: Mapping[str, object]) -> None:
+    """Every output the request names is among the response's ``outputs``."""
+    for item in requested:
+        if item.name not in outputs:
+            known = ", ".join(map(repr, outputs))
+            raise InvalidInput(f"unknown output {item.name!r}; the model's outputs are {known}")

@@ -23,12 +23,17 @@ from modelport.core import (
     InternalError,
     InvalidInput,
     RequestedOutput,
-    TooLarge,
 )
 from modelport.core.settings import LimitSettings
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.oip_binary import array_from_binary, binary_chunks, binary_size
-from modelport.serving.wire_checks import check_rank, check_unique, input_datatype
+from modelport.serving.wire_checks import (
+    check_requested_outputs,
+    check_shape,
+    check_tensor_bytes,
+    check_unique,
+    input_datatype,
+)
 
 __all__ = ["decode_infer_request", "decode_parameters", "encode_infer_response", "encode_parameters"]
 
@@ -104,9 +109,7 @@ def _input_header(
     if not name:
         raise InvalidInput("each input needs a 'name': a non-empty string")
     shape = list(tensor.shape)
-    if any(d < 0 for d in shape):
-        raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension; sizes must be >= 0")
-    check_rank(name, shape)
+    check_shape(name, shape)
     datatype = input_datatype(name, tensor.datatype)
     if raw_data and tensor.HasField("contents") and _filled_fields(tensor.contents):
         raise InvalidInput(
@@ -132,8 +135,7 @@ def _check_tensor_bytes(
             total += len(raw[index])
         else:
             total += sum(map(len, tensor.contents.bytes_contents))
-    if total > limit:
-        raise TooLarge(f"the request's tensors need {total} bytes, more than the limit of {limit}")
+    check_tensor_bytes(total, limit)
 
 
 def _array_from_raw(name: str, data: bytes, datatype: Datatype, shape: list[int]) -> np.ndarray:
@@ -230,10 +232,7 @@ def encode_infer_response(response: InferenceResponse, request: InferenceRequest
 def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[str]:
     if request.outputs is None:
         return list(response.outputs)
-    for item in request.outputs:
-        if item.name not in response.outputs:
-            known = ", ".join(map(repr, response.outputs))
-            raise InvalidInput(f"unknown output {item.name!r}; the model's outputs are {known}")
+    check_requested_outputs(request.outputs, response.outputs)
     return [item.name for item in request.outputs]
 
 
