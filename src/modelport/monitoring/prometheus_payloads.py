@@ -56,4 +56,20 @@ class PayloadCollector(Collector):
                 "Uploads of payload segments to payloads.url that failed (each is tried again later).",
             )
             failed.add_metric([], shipper.failures)
-            yield from (uploaded, failed)
+            waiting, waiting_bytes = shipper.backlog()
+            backlog = GaugeMetricFamily(
+                "modelport_payload_upload_backlog",
+                "Finished payload segments on local disk waiting for their upload to payloads.url.",
+            )
+            backlog.add_metric([], waiting)
+            backlog_bytes = GaugeMetricFamily(
+                "modelport_payload_upload_backlog_bytes",
+                "Bytes of the finished payload segments waiting for their upload to payloads.url.",
+            )
+            backlog_bytes.add_metric([], waiting_bytes)
+            lost = CounterMetricFamily(
+                "modelport_payload_segments_deleted_unshipped",
+                "Finished payload segments local retention deleted before their upload (a full backlog).",
+            )
+            lost.add_metric([], shipper.deleted_unshipped)
+            yield from (uploaded, failed, backlog, backlog_bytes, lost)

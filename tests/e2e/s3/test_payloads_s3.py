@@ -1,7 +1,7 @@
 """The payload log on S3 (``payloads.url``): two servers of different homes (two hosts) upload their
 completed segments to one prefix, and an export and a drift report on a third home read the rows
 of both. A server
-whose S3 endpoint is down keeps its segments locally and counts the failed uploads; started again
+whose S3 endpoint is down keeps its segments locally, counts the failed uploads and its backlog; started again
 with S3 up, it uploads them. Retention deletes the bucket's segments by the local rules.
 """
 
@@ -80,6 +80,7 @@ def test_two_servers_log_to_one_prefix_and_a_failed_upload_waits_locally(
         failed = "modelport_payload_upload_failures_total"
         until(lambda: metric(b, failed) >= 2, "b's upload was not tried again")
         assert local_segments(homes["b"]), "b's segments are kept until uploaded"
+        assert metric(b, "modelport_payload_upload_backlog") >= 1
     assert not local_segments(homes["a"])
     assert local_segments(homes["b"])  # its last upload, at shutdown, failed too
 

@@ -61,7 +61,8 @@ class PayloadLog:
     ) -> None:
         self.directory = directory
         self.shipper = shipper
-        """With ``payloads.url``: uploads each completed segment to the shared store."""
+        """With ``payloads.url``: uploads each finished segment to the shared store, from its own
+        thread (woken after each flush: the writer never waits for the store)."""
         self._settings = settings
         self._clock = clock
         self._writer = SegmentWriter(directory, settings, clock)
@@ -86,6 +87,8 @@ class PayloadLog:
         self._paused_names: set[str] = set()
         """Names that dropped records while paused: where a resume must be able to write."""
         self._flush_at = self._retry_at = self._retain_at = 0.0
+        self._expired = 0
+        """Segments local retention deleted, as last told to the shipper."""
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -121,13 +124,17 @@ class PayloadLog:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="modelport-payload-log", daemon=True)
         self._thread.start()
+        if self.shipper is not None:
+            self.shipper.start()
 
     def stop(self) -> None:
-        """Write what is buffered and stop the thread."""
+        """Write what is buffered and stop the thread, then the shipper (after its last, bounded pass)."""
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stopping.set()
             thread.join()
+        if self.shipper is not None:
+            self.shipper.stop()
 
     def step(self, *, final: bool = False) -> None:
         """One round of the writer: drain the buffer; every flush interval (and when ``final``, or
@@ -157,16 +164,15 @@ class PayloadLog:
             if final or now >= self._retain_at:
                 self._retain_at = now + self._settings.retention_interval_s
                 self._bytes = self._writer.enforce_retention()  # first: it may free what writing needs
-                if self.shipper is not None:
-                    self.shipper.enforce_retention()
+                self._tell_expired()
             self._writer.flush(final=final)
         except Exception as error:
             self._pause(now, error)
         finally:
             self._released_bytes += self._waiting_bytes
             self._waiting_bytes = 0
-        if self.shipper is not None:  # counts and logs its own failures; the files wait locally
-            self.shipper.ship()
+        if self.shipper is not None:
+            self.shipper.wake()
         if self._writer.grown:  # what this flush added, until the next retention counts it
             grown, self._writer.grown = self._writer.grown, {}
             counted = self._bytes.copy()  # a new dict: a scrape may be reading the old one
@@ -256,6 +262,15 @@ class PayloadLog:
             self._bytes = self._writer.enforce_retention()
         except OSError as error:
             log.warning("payload retention failed while paused: %s", error)
+        self._tell_expired()
+
+    def _tell_expired(self) -> None:
+        """With a shipper, a finished segment on local disk is one not uploaded yet: the shipper counts
+        those retention deleted."""
+        new = self._writer.expired - self._expired
+        self._expired = self._writer.expired
+        if new and self.shipper is not None:
+            self.shipper.note_deleted(new)
 
     def _try_resume(self) -> None:
         try:

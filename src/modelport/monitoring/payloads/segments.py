@@ -105,6 +105,8 @@ class SegmentWriter:
         """Records on disk per name, since this writer started."""
         self.grown: dict[str, int] = {}
         """Bytes on disk added per name since the caller last cleared it (retention's count is older)."""
+        self.expired = 0
+        """Finished segments (and dead writers' parts) retention deleted, since this writer started."""
 
     def append(self, name: str, kind: str, table: pa.Table, records: int) -> None:
         """Add rows to ``name``'s open segment of ``kind`` (in memory; ``flush`` writes)."""
@@ -206,16 +208,21 @@ class SegmentWriter:
                 elif segment is not None and _writer_of(path) in live:  # still being written
                     protected += stat.st_size
                 elif age > self._settings.retention_max_age_s:
-                    path.unlink(missing_ok=True)
+                    self._expire(path)
                 else:
                     kept.append((stat.st_mtime, path, stat.st_size))
         total = sum(size for _, _, size in kept)
         for _, path, size in sorted(kept):
             if total + protected <= self._settings.retention_max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            self._expire(path)
             total -= size
         return total + protected
+
+    def _expire(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):  # another process deleted or shipped it first
+            path.unlink()
+            self.expired += 1
 
     def _live_writers(self) -> set[str]:
         """The writers whose lock is held: the processes (this one too) writing segments now."""

@@ -1,40 +1,45 @@
-"""The payload log on a shared S3 prefix (``payloads.url = s3://bucket/prefix``).
+"""Shipping the payload log to a shared S3 prefix (``payloads.url = s3://bucket/prefix``).
 
 Each process still writes its live segment locally (parts, flocked writers: ``segments``). A
 segment file, once merged, never changes; the shipper uploads it to ``<prefix>/<name>/<file>``, whose
 name already holds the writer's pid and token, so processes on any host never write the same key.
-Only after the upload succeeded is the local file deleted: a failed upload (S3 down, denied) keeps
-it, is counted, and is tried again, by this process or any later one on the same home. Uploads run
-on the log's writer thread, so after a failure the next try waits (1 s, doubling up to a minute)
-rather than holding that thread on a dead endpoint at every flush. Retention applies to the
-bucket's segments with the local rules: past the age limit (by upload time, which is after the
-newest row), then the oldest past each name's size limit.
 
-``RemoteSegments`` lists and reads the bucket's segments for ``PayloadStore``, through pyarrow's
-S3 filesystem (footers for time ranges, then only the segments wanted), with the same
-endpoint and credentials as the artifact store.
+Uploads run on the shipper's own thread, never on the log's writer: a slow or unreachable store
+delays uploads only, never a flush. The writer wakes the shipper after each flush; finished
+segments wait as files on local disk (the backlog) until their upload succeeded, and only then is
+the local file deleted. A failed upload (S3 down, denied) is counted and logged, with the backlog's
+size, and tried again after a backoff (1 s, doubling up to a minute). The backlog is bounded by the
+local retention limits: segments retention deletes before their upload are counted and logged as a
+full backlog. A stop makes one last pass, for at most ``FINAL_S``; what it leaves stays on disk, and
+every start first ships what waits, so the next process on this home uploads it.
+
+Retention applies to the bucket's segments with the local rules, on the shipper's thread too: past
+the age limit (by upload time, which is after the newest row), then the oldest past each name's
+size limit. Reading the bucket is ``remote``'s job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import PayloadSettings, Settings, StorageSettings
+from modelport.monitoring.payloads.remote import RemoteSegments
 from modelport.monitoring.payloads.segments import segment_of
 
-__all__ = ["RemoteSegments", "SegmentShipper", "remote_segments", "shipper"]
+__all__ = ["FINAL_S", "SegmentShipper", "remote_segments", "shipper"]
 
 log = logging.getLogger(__name__)
 
 _FIRST_RETRY_S, _LAST_RETRY_S = 1.0, 60.0
+FINAL_S = 10.0
+"""How long a stop waits for the last uploads."""
 
 
 class SegmentShipper:
@@ -45,6 +50,7 @@ class SegmentShipper:
         storage: StorageSettings,
         settings: PayloadSettings,
         clock: Callable[[], float] = time.time,
+        final_s: float = FINAL_S,
     ) -> None:
         from modelport.registry.s3_store import parse_s3_url, s3_client
 
@@ -54,36 +60,98 @@ class SegmentShipper:
         self._client = s3_client(self._bucket, storage)
         self._settings = settings
         self._clock = clock
+        self._final_s = final_s
         self.uploaded = 0
         """Segments uploaded by this process."""
         self.failures = 0
-        """Uploads that failed (each is tried again at the next flush)."""
+        """Uploads (and bucket listings) that failed; each upload is tried again after the backoff."""
+        self.deleted_unshipped = 0
+        """Segments local retention deleted before they could be uploaded (the backlog was full)."""
         self.bytes_remote: dict[str, int] = {}
         self._retry_s = 0.0
-        self._next_try = 0.0
+        self._next_try = self._retain_at = 0.0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def ship(self) -> None:
-        """Upload every completed local segment, deleting each local copy once it is in the bucket;
-        stops at the first failure (the rest wait for a later call, after the backoff)."""
+    def start(self) -> None:
+        """Ship from a thread of its own: at once (what a previous process left), then when woken."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="modelport-payload-shipper", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A flush happened: segments may have finished. Never blocks."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """One last pass, for at most ``final_s``; what it does not upload stays on local disk, for the
+        next process started on this home."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(self._final_s)
+        if thread.is_alive():  # a daemon: it ends with the process, or its upload fails first
+            log.warning(
+                "payload segments not uploaded to %s within %g s of stopping stay in %s; the next start "
+                "on this home uploads them",
+                self._url,
+                self._final_s,
+                self._directory,
+            )
+
+    def ship(self, *, final: bool = False) -> None:
+        """Upload every finished local segment, deleting each local copy once it is in the bucket;
+        stops at the first failure (the rest wait for the next pass, after the backoff)."""
         import obstore
 
-        if self._clock() < self._next_try:
-            return
         for path in self._completed():
+            if self._stopping.is_set() and not final:
+                return
             key = self._key(path.parent.name, path.name)
             try:
                 obstore.put(self._client, key, path)
-            except FileNotFoundError:  # another process of this home shipped it meanwhile
+            except FileNotFoundError:  # another process of this home shipped it, or retention deleted it
                 continue
             except Exception as error:  # obstore's errors, whatever the cause: counted, retried
                 self.failures += 1
-                log.warning("cannot upload payload segment %s to %s: %s", path, self._url, _first_line(error))
                 self._retry_s = min(max(self._retry_s * 2, _FIRST_RETRY_S), _LAST_RETRY_S)
                 self._next_try = self._clock() + self._retry_s
+                waiting, size = self.backlog()
+                log.warning(
+                    "cannot upload payload segment %s to %s: %s; %d segments (%d bytes) wait on local "
+                    "disk, next try in %.0f s",
+                    path,
+                    self._url,
+                    _first_line(error),
+                    waiting,
+                    size,
+                    self._retry_s,
+                )
                 return
-            self._retry_s = 0.0
+            self._retry_s = self._next_try = 0.0
             self.uploaded += 1
             path.unlink(missing_ok=True)
+
+    def backlog(self) -> tuple[int, int]:
+        """The finished segments on this home's disk that wait for their upload, and their bytes."""
+        sizes = []
+        for path in self._completed():
+            with contextlib.suppress(FileNotFoundError):
+                sizes.append(path.stat().st_size)
+        return len(sizes), sum(sizes)
+
+    def note_deleted(self, count: int) -> None:
+        """Local retention deleted ``count`` finished segments: none of them was uploaded yet."""
+        self.deleted_unshipped += count
+        log.warning(
+            "the payload upload backlog is full: local retention (payloads.retention_max_bytes, "
+            "retention_max_age_s) deleted %d segments not yet uploaded to %s",
+            count,
+            self._url,
+        )
 
     def enforce_retention(self) -> None:
         """The local retention rules, applied to the bucket's segments."""
@@ -123,6 +191,19 @@ class SegmentShipper:
             except Exception as error:
                 log.warning("cannot delete payload segments in %s: %s", self._url, _first_line(error))
 
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()  # before the pass: a wake during it means another pass
+            now = self._clock()
+            if now >= self._next_try:
+                self.ship()
+            if now >= self._retain_at:
+                self._retain_at = now + self._settings.retention_interval_s
+                self.enforce_retention()
+            waits = [self._retain_at] + ([self._next_try] if self._next_try > now else [])
+            self._wake.wait(max(min(waits) - self._clock(), 0.0))
+        self.ship(final=True)
+
     def _completed(self) -> list[Path]:
         if not self._directory.is_dir():
             return []
@@ -136,37 +217,6 @@ class SegmentShipper:
 
     def _key(self, name: str, filename: str) -> str:
         return f"{self._prefix}/{name}/{filename}" if self._prefix else f"{name}/{filename}"
-
-
-class RemoteSegments:
-    """The segments in the bucket, read through pyarrow's S3 filesystem."""
-
-    def __init__(self, url: str, storage: StorageSettings) -> None:
-        from modelport.batch.s3 import s3_filesystem
-        from modelport.registry.s3_store import parse_s3_url
-
-        bucket, prefix = parse_s3_url(url.rstrip("/"))
-        self.root = f"{bucket}/{prefix}" if prefix else bucket
-        self.fs = s3_filesystem(storage)
-
-    def names(self) -> list[str]:
-        from pyarrow import fs as pafs
-
-        infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
-        return [info.base_name for info in infos if info.type == pafs.FileType.Directory]
-
-    def files(self, name: str, kind: str) -> list[str]:
-        """``bucket/key`` of ``name``'s segments of ``kind``."""
-        from pyarrow import fs as pafs
-
-        infos = self.fs.get_file_info(pafs.FileSelector(f"{self.root}/{name}", allow_not_found=True))
-        return sorted(i.path for i in infos if i.is_file and i.base_name.startswith(f"{kind}-"))
-
-    def metadata(self, path: str) -> pq.FileMetaData:
-        return pq.read_metadata(path, filesystem=self.fs)
-
-    def read(self, path: str, filters: list[tuple[str, str, datetime]] | None) -> pa.Table:
-        return pq.read_table(path, filesystem=self.fs, filters=filters)
 
 
 def shipper(settings: Settings) -> SegmentShipper | None:

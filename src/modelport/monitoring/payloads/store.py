@@ -7,7 +7,8 @@ inside) is skipped with a warning and counted in ``unreadable``: one bad file ne
 
 With ``payloads.url`` set, the completed segments of every process are in the bucket
 (``shipping``): they are read from there, along with this home's local files (live parts, and
-segments not uploaded yet); a segment in both places is read once, from the bucket.
+segments not uploaded yet); a segment in both places is read once, from the bucket. The bucket's
+footers are kept between reads (``remote``), so a read fetches only those of new segments.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelport.core.errors import InvalidInput
 from modelport.monitoring.payloads.columns import FIXED_SCHEMA, SHADOW_PREFIX, SHADOW_SCHEMA, concat
+from modelport.monitoring.payloads.remote import RemoteFile, RemoteSegments
 from modelport.monitoring.payloads.segments import (
     MAX_TIME_KEY,
     MIN_TIME_KEY,
@@ -31,20 +34,20 @@ from modelport.monitoring.payloads.segments import (
     segment_files,
     segment_of,
 )
-from modelport.monitoring.payloads.shipping import RemoteSegments
 
 __all__ = ["PayloadStore", "as_utc"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 _SHADOW_FIXED = ("shadow_model", "shadow_version")
 _JOIN = ("record_id", "row")
 
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    path: Path | str
-    """A local file, or (a ``str``) ``bucket/key`` in the shared store."""
+    path: Path | RemoteFile
+    """A local file, or one in the shared store."""
     rows: int
     first_us: int
     last_us: int
@@ -54,7 +57,7 @@ class PayloadStore:
     def __init__(self, directory: Path, remote: RemoteSegments | None = None) -> None:
         self.directory = directory
         self.remote = remote
-        self.unreadable_files: set[Path | str] = set()
+        self.unreadable_files: set[Path | RemoteFile] = set()
         """Segments skipped because they could not be read, since this store was made."""
 
     @property
@@ -106,12 +109,12 @@ class PayloadStore:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise InvalidInput(f"invalid model or endpoint name {name!r}")
         found = []
-        remote: list[str] = []
+        remote: list[RemoteFile] = []
         if self.remote is not None:
             remote = self._remote_call(lambda: self.remote.files(name, kind) if self.remote else [])
-        shipped = {key.rsplit("/", 1)[-1] for key in remote}
+        shipped = {file.path.rsplit("/", 1)[-1] for file in remote}
         local = [path for path in segment_files(self.directory / name, kind) if path.name not in shipped]
-        paths: list[Path | str] = [*local, *remote]
+        paths: list[Path | RemoteFile] = [*local, *remote]
         for path in paths:
             try:
                 meta = pq.read_metadata(path) if isinstance(path, Path) else self._remote_metadata(path)
@@ -159,20 +162,20 @@ class PayloadStore:
         done = set(paths)
         for path in paths:
             try:
-                if isinstance(path, str):
+                if isinstance(path, RemoteFile):
                     table = self._remote_table(path, filters or None)
                 else:
                     table = pq.read_table(path, filters=filters or None)
                 tables.append(table.replace_schema_metadata(None))
             except FileNotFoundError:
-                if isinstance(path, str):  # deleted by retention since the listing
+                if isinstance(path, RemoteFile):  # deleted by retention since the listing
                     continue
                 merged = segment_of(path)  # a part merged since the listing: read its segment instead
                 if merged is not None and merged not in done:
                     done.add(merged)
                     paths.append(merged)
                 elif merged is None and self.remote is not None:  # shipped since the listing
-                    shipped = f"{self.remote.root}/{path.parent.name}/{path.name}"
+                    shipped = RemoteFile(f"{self.remote.root}/{path.parent.name}/{path.name}")
                     if shipped not in done:
                         done.add(shipped)
                         paths.append(shipped)
@@ -180,15 +183,15 @@ class PayloadStore:
                 self._skip(path)
         return concat(tables) if tables else None
 
-    def _remote_metadata(self, path: str) -> pq.FileMetaData:
+    def _remote_metadata(self, path: RemoteFile) -> pq.FileMetaData:
         assert self.remote is not None
         return self.remote.metadata(path)
 
-    def _remote_table(self, path: str, filters: list[tuple[str, str, datetime]] | None) -> pa.Table:
+    def _remote_table(self, path: RemoteFile, filters: list[tuple[str, str, datetime]] | None) -> pa.Table:
         assert self.remote is not None
         return self.remote.read(path, filters)
 
-    def _remote_call(self, call: Callable[[], list[str]]) -> list[str]:
+    def _remote_call(self, call: Callable[[], list[_T]]) -> list[_T]:
         """A listing of the bucket; an S3 failure is the caller's as a ``StorageError`` of one line."""
         try:
             return call()
@@ -198,9 +201,9 @@ class PayloadStore:
             assert self.remote is not None
             raise s3_error(error, f"s3://{self.remote.root}") from None
 
-    def _skip(self, path: Path | str) -> None:
+    def _skip(self, path: Path | RemoteFile) -> None:
         if path not in self.unreadable_files:  # warned once: every read would skip it again
-            log.warning("skipping unreadable payload segment %s", path)
+            log.warning("skipping unreadable payload segment %s", getattr(path, "path", path))
             self.unreadable_files.add(path)
 
 
