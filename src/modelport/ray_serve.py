@@ -24,7 +24,7 @@ import threading
 import httpx
 import ray
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, Deployment
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core.errors import InvalidInput
@@ -34,7 +34,7 @@ from modelport.runner import TOKEN_VARIABLES, configure_logging, record_address
 from modelport.server import ModelportApp, build_app, check_exposure, open_registry
 from modelport.server_address import forget_server
 
-__all__ = ["APP_NAME", "serve_on_ray"]
+__all__ = ["APP_NAME", "ingress_deployment", "serve_on_ray"]
 
 log = logging.getLogger("modelport")
 
@@ -151,20 +151,26 @@ def _deploy(settings: Settings) -> None:
 
 
 def _application(settings: Settings) -> Application:
+    return ingress_deployment(settings).bind(_replica_settings(settings))
+
+
+def ingress_deployment(settings: Settings) -> Deployment:
+    """The one deployment, its replicas and autoscaling as ``settings.ray`` says."""
     scaling = settings.ray
-    deployment = serve.deployment(
+    return serve.deployment(
         name=APP_NAME,
         max_ongoing_requests=scaling.max_ongoing_requests,
         autoscaling_config={
             "min_replicas": scaling.min_replicas,
             "max_replicas": scaling.max_replicas,
             "target_ongoing_requests": scaling.target_ongoing_requests,
+            "upscale_delay_s": scaling.upscale_delay_s,
+            "downscale_delay_s": scaling.downscale_delay_s,
         },
         ray_actor_options={"num_cpus": scaling.num_cpus_per_replica},
         graceful_shutdown_timeout_s=settings.serving.drain_timeout_s,
         logging_config={"log_level": settings.log_level.upper(), "enable_access_log": False},
     )(ModelportIngress)
-    return deployment.bind(_replica_settings(settings))
 
 
 def _replica_settings(settings: Settings) -> str:

@@ -1,5 +1,6 @@
 """``modelport serve --backend ray``: the real CLI deploys the server on a two-node Ray cluster that this
-module starts on loopback (``tests/ray_cluster.py``), with two replicas, one per node. Through Ray's
+module starts on loopback (``tests/ray_cluster.py``), with one replica and room for two, one per node.
+Under concurrent requests Ray's autoscaler adds the second, every request answered; through Ray's
 HTTP proxy it answers as a local ``modelport serve`` of the same registry does; an alias moved with
 the CLI reaches both replicas; a replica killed with SIGKILL is replaced while a client that retries
 once sees every request answered; SIGTERM deletes the application.
@@ -15,12 +16,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from modelport.core.settings import Settings
 from tests.e2e.conftest import (
     MODELPORT,
     Server,
@@ -45,10 +48,15 @@ pytestmark = [  # Ray's nodes, started in this process, leave their log files fo
 REPLICAS = 2
 RAY_ENV = {
     **LOOPBACK_ENV,
-    "MODELPORT_RAY__MIN_REPLICAS": str(REPLICAS),
+    "MODELPORT_RAY__MIN_REPLICAS": "1",
     "MODELPORT_RAY__MAX_REPLICAS": str(REPLICAS),
+    # a second replica as soon as one holds more than a request on average (Ray then waits for its
+    # next look at the replicas' load, every 10 s)
+    "MODELPORT_RAY__TARGET_ONGOING_REQUESTS": "1",
+    "MODELPORT_RAY__UPSCALE_DELAY_S": "0",
     "MODELPORT_SERVING__POLL_INTERVAL_S": "0.2",
 }
+LOAD_CLIENTS = 4
 START_TIMEOUT_S = 120.0
 """Bounds a hung deployment (starting replicas on a loaded machine); not a timing assertion."""
 
@@ -68,7 +76,7 @@ def ray_home(home: Path, model_files: dict[str, Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def on_ray(cluster: str, ray_home: Path, log_dir: Path) -> Iterator[Server]:
-    """``modelport serve --backend ray`` on the cluster, once both replicas answer through the proxy."""
+    """``modelport serve --backend ray`` on the cluster, once its first replica answers through the proxy."""
     port = free_port()
     log_path = log_dir / f"ray-serve-{port}.log"
     log_file = log_path.open("wb")
@@ -79,11 +87,49 @@ def on_ray(cluster: str, ray_home: Path, log_dir: Path) -> Iterator[Server]:
     server = Server(ray_home, port, process, log_path, log_file)
     try:
         server.wait_until("/v2/health/ready", timeout_s=START_TIMEOUT_S)
-        replicas(server, REPLICAS)
         yield server
     finally:
         server.stop()
         print(f"----- ray serve log ({log_path}) -----\n{log_path.read_text(errors='replace')}")
+
+
+@dataclass
+class ScaleOut:
+    before: set[int]
+    """The replicas (by pid) that answered before the load."""
+    after: set[int]
+    """Those that answered once Ray had added one."""
+    answers: list[str]
+    """Each inference sent meanwhile: its status code, or the transport error."""
+
+
+@pytest.fixture(scope="module")
+def scaled_out(on_ray: Server) -> ScaleOut:
+    """Concurrent inferences, held until a second replica answers: the deployment at two replicas,
+    as the tests that need both want it."""
+    with httpx.Client(base_url=on_ray.url, timeout=10, headers={"Connection": "close"}) as client:
+        before = {status(client)["pid"] for _ in range(6)}
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=on_ray.url, timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    answers.append(str(client.post("/v2/models/iris/infer", json=iris_request()).status_code))
+                except httpx.TransportError as error:
+                    answers.append(repr(error))
+
+    clients = [threading.Thread(target=client_loop) for _ in range(LOAD_CLIENTS)]
+    for thread in clients:
+        thread.start()
+    try:
+        after = replicas(on_ray, REPLICAS)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    return ScaleOut(before, after, answers)
 
 
 def status(client: httpx.Client) -> dict[str, Any]:
@@ -108,7 +154,35 @@ def replicas(server: Server, count: int, condition: Callable[[dict[str, Any]], b
     return met
 
 
-def test_an_alias_moved_with_the_cli_reaches_every_replica(on_ray: Server, ray_home: Path) -> None:
+def test_under_load_ray_adds_a_replica_and_every_request_is_answered(scaled_out: ScaleOut) -> None:
+    assert len(scaled_out.before) == 1
+    assert len(scaled_out.after) == REPLICAS and scaled_out.before < scaled_out.after
+    assert scaled_out.answers and set(scaled_out.answers) == {"200"}
+
+
+def test_the_ray_settings_become_the_deployments_config(tmp_path: Path) -> None:
+    from modelport.ray_serve import ingress_deployment
+
+    scaling = {
+        "min_replicas": 2,
+        "max_replicas": 5,
+        "target_ongoing_requests": 3.0,
+        "upscale_delay_s": 1.5,
+        "downscale_delay_s": 20.0,
+    }
+    settings = Settings(
+        home=tmp_path, ray={**scaling, "max_ongoing_requests": 40, "num_cpus_per_replica": 0.5}
+    )
+    deployment = ingress_deployment(settings)
+    autoscaling = deployment._deployment_config.autoscaling_config  # what serve.run hands Ray's controller
+    assert autoscaling is not None and autoscaling.model_dump(include=set(scaling)) == scaling
+    assert deployment.max_ongoing_requests == 40
+    assert deployment.ray_actor_options == {"num_cpus": 0.5}
+
+
+def test_an_alias_moved_with_the_cli_reaches_every_replica(
+    on_ray: Server, scaled_out: ScaleOut, ray_home: Path
+) -> None:
     def production(answer: dict[str, Any]) -> Any:
         return answer["routing"]["models"]["iris"]["aliases"].get("production")
 
@@ -123,7 +197,9 @@ def test_an_alias_moved_with_the_cli_reaches_every_replica(on_ray: Server, ray_h
             assert (answer.status_code, answer.json()["model_version"]) == (200, "2")
 
 
-def test_a_killed_replica_is_replaced_and_a_client_that_retries_once_sees_no_failure(on_ray: Server) -> None:
+def test_a_killed_replica_is_replaced_and_a_client_that_retries_once_sees_no_failure(
+    on_ray: Server, scaled_out: ScaleOut
+) -> None:
     """Two clients, a new connection per request (so both nodes' proxies, and both replicas, take
     them), each request retried once if it fails. Only the killed replica's requests may fail, and
     the replacement takes requests only once it has loaded what it serves: none is answered 404 for
@@ -206,7 +282,7 @@ def test_answers_through_rays_proxy_are_a_local_servers_for_the_same_registry(
 
 
 def test_sigterm_deletes_the_application_and_frees_the_port(on_ray: Server) -> None:
-    assert f"through Ray Serve on {on_ray.url} ({REPLICAS} to {REPLICAS} replicas)" in on_ray.log()
+    assert f"through Ray Serve on {on_ray.url} (1 to {REPLICAS} replicas)" in on_ray.log()
     on_ray.process.send_signal(signal.SIGTERM)
     assert on_ray.process.wait(timeout=60) == 0, on_ray.log()
     with pytest.raises(httpx.TransportError):

@@ -244,6 +244,10 @@ class RaySettings(BaseModel):
     still answer 503 past them)."""
     num_cpus_per_replica: float = Field(1.0, ge=0)
     """CPUs Ray reserves for each replica (where it fits them; 0: no reservation)."""
+    upscale_delay_s: float = Field(30.0, ge=0)
+    """How long the load must call for more replicas before Ray adds them (Ray's default)."""
+    downscale_delay_s: float = Field(600.0, ge=0)
+    """How long the load must call for fewer replicas before Ray removes them (Ray's default)."""
 
     @model_validator(mode="after")
     def _check_bounds(self) -> RaySettings:
