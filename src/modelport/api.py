@@ -21,7 +21,7 @@ from modelport.registry.sources import fetch_artifact
 from modelport.runtimes.export import export_model
 from modelport.runtimes.probe import ONLY_INPUT
 
-__all__ = ["batch_predict", "predict", "register"]
+__all__ = ["batch_predict", "explain", "predict", "register"]
 
 
 def register(
@@ -85,8 +85,8 @@ def batch_predict(
     (``name``, ``name:3``, ``name@alias``) into the directory ``output``, as ``modelport batch``
     does, and return its summary (either may be an ``s3://`` URI). ``options`` are the command's:
     ``format``, ``id_columns``, ``features``, ``errors``, ``max_errors``, ``chunk_rows``,
-    ``overwrite``, ``resume``, and ``engine="ray"`` with ``address`` and ``num_workers``
-    (docs/batch.md, "On Ray").
+    ``overwrite``, ``resume``, ``explain=True`` (attribution columns, docs/explanations.md), and
+    ``engine="ray"`` with ``address`` and ``num_workers`` (docs/batch.md, "On Ray").
     A failure raises a ``ModelportError`` (or ``OSError``) once the manifest says ``failed``.
     """
     from modelport.batch import BatchOptions, run_batch
@@ -116,18 +116,42 @@ def predict(
     pyarrow Table gets one column per output; a numpy array (the model's one input) gets the output's
     array, or a structured array with a field per output. Columns map to inputs as in
     ``batch_predict``; the first bad row raises ``InvalidInput`` naming its row and column."""
-    from modelport.batch.job import load_model
+    return _in_memory(target, data, features, home, explain=False)
+
+
+def explain(
+    target: str, data: Any, *, features: list[str] | None = None, home: str | Path | None = None
+) -> Any:
+    """``predict``'s answer with each row's feature attributions after the outputs: the columns (or
+    structured array fields) ``explain.<feature>`` and ``explain.base``, or ``explain.<class>.<feature>``
+    per class (docs/explanations.md). ``InvalidInput`` says why a version cannot be explained."""
+    return _in_memory(target, data, features, home, explain=True)
+
+
+def _in_memory(
+    target: str, data: Any, features: list[str] | None, home: str | Path | None, *, explain: bool
+) -> Any:
+    from modelport.batch.job import load_explainer, load_model
     from modelport.batch.memory import predict_data
+    from modelport.explanations.select import check_explainable
 
     settings = _settings(home)
     registry = open_registry(settings)
     try:
         version = registry.resolve_target(Target.parse(target))
+        name = f"{version.model}:{version.number}"
+        if explain:
+            check_explainable(version)
         model = load_model(registry, settings, version)
+        try:
+            explainer = load_explainer(registry, model, version) if explain else None
+        except BaseException:
+            model.close()
+            raise
     finally:
         registry.close()
     try:
-        return predict_data(model, f"{version.model}:{version.number}", data, tuple(features or ()))
+        return predict_data(model, name, data, tuple(features or ()), explainer)
     finally:
         model.close()
 

@@ -76,6 +76,11 @@ def add_batch_command(main: click.Group) -> None:
         type=click.IntRange(min=1),
         help="Ray: actors, each loading the model once (default: one per CPU of the cluster).",
     )
+    @click.option(
+        "--explain",
+        is_flag=True,
+        help="Add each row's feature attributions, explain.<feature> columns (docs/explanations.md).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @pass_context
     @fail_cleanly
@@ -95,6 +100,7 @@ def add_batch_command(main: click.Group) -> None:
         engine: str,
         address: str | None,
         num_workers: int | None,
+        explain: bool,
         as_json: bool,
     ) -> None:
         """Score INPUT with TARGET (NAME, NAME:VERSION or NAME@ALIAS) into the directory OUTPUT.
@@ -124,6 +130,7 @@ def add_batch_command(main: click.Group) -> None:
             engine=engine,
             address=address,
             num_workers=num_workers,
+            explain=explain,
         )
         with ctx._local_registry() as (settings, registry), _cancel_on_sigterm(), _progress() as progress:
             try:

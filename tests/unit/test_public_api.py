@@ -1,5 +1,6 @@
 """The public surface is deliberate: adding a name to ``modelport.__all__`` is a decision, not an accident."""
 
+import importlib
 import subprocess
 import sys
 
@@ -8,9 +9,13 @@ import modelport
 FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "onnxruntime")
 
 
-def test_the_top_level_api_is_register_batch_and_predict_and_the_version() -> None:
-    assert sorted(modelport.__all__) == ["__version__", "batch_predict", "predict", "register"]
-    assert all(callable(getattr(modelport, name)) for name in ("register", "batch_predict", "predict"))
+def test_the_top_level_api_is_register_batch_predict_and_explain_and_the_version() -> None:
+    names = ("register", "batch_predict", "predict", "explain")
+    assert sorted(modelport.__all__) == sorted(["__version__", *names])
+    assert all(callable(getattr(modelport, name)) for name in names)
+    importlib.import_module("modelport.explanations.select")  # the explainers do not hide the function
+
+    assert callable(modelport.explain)
 
 
 def test_importing_modelport_loads_no_framework() -> None:

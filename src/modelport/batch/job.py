@@ -25,11 +25,12 @@ from modelport.batch.sources import Source, format_of, open_source
 from modelport.core.errors import InvalidInput, StorageError, failure_message
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
+from modelport.explanations.attributions import Explainer
 from modelport.registry.catalog import Registry
 from modelport.registry.records import ModelVersion
 from modelport.runtimes.base import LoadedModel
 
-__all__ = ["BatchOptions", "Progress", "load_model", "run_batch", "summary"]
+__all__ = ["BatchOptions", "Progress", "load_explainer", "load_model", "run_batch", "summary"]
 
 DEFAULT_CHUNK_ROWS = 65_536
 
@@ -56,6 +57,8 @@ class BatchOptions:
     """Ray: the cluster to connect to (default: ``RAY_ADDRESS``, else a new local instance)."""
     num_workers: int | None = None
     """Ray: the actors, one model load each (default: one per CPU of the cluster)."""
+    explain: bool = False
+    """Add each row's feature attributions (docs/explanations.md); local engine only."""
 
     def fixed_by_manifest(self) -> list[str]:
         """The options given that a resumed job takes from its manifest instead."""
@@ -65,6 +68,7 @@ class BatchOptions:
             "--features": self.features,
             "--errors": self.errors,
             "--chunk-rows": self.chunk_rows,
+            "--explain": self.explain,
         }
         return [name for name, value in given.items() if value]
 
@@ -108,7 +112,8 @@ def run_batch(
             )
         else:
             model = load_model(registry, settings, version, threads)
-            run_chunks(model, manifest, source, output, progress)
+            explainer = load_explainer(registry, model, version) if manifest.explain else None
+            run_chunks(model, manifest, source, output, progress, explainer)
     except BaseException as error:
         manifest.state = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
         manifest.message = None if isinstance(error, KeyboardInterrupt) else failure_message(error)
@@ -170,6 +175,7 @@ def _new(
     version = registry.resolve_target(Target.parse(options.target))
     source = open_source(options.input, stdin, _s3_for(options.input, settings))
     _check_engine(options, source)
+    _check_explain(options.explain, options.engine, version)
     if is_s3(output.url) and options.errors is not None:
         raise InvalidInput(
             "--errors is for a local output: on S3 the bad rows go to OUTPUT/_errors/, one object per part"
@@ -198,6 +204,7 @@ def _new(
         id_columns=list(options.id_columns),
         features=list(options.features),
         max_errors=max_errors,
+        explain=options.explain,
         started_at=_now(),
     )
     return manifest, version, source
@@ -230,6 +237,7 @@ def _resumed(
             f"input {manifest.input} changed since the job started; start again with --overwrite"
         )
     _check_engine(options, source)
+    _check_explain(manifest.explain, options.engine, version)
     output.prepare_resumed(manifest)
     return manifest, version, source
 
@@ -257,6 +265,27 @@ def _check_engine(options: BatchOptions, source: Source) -> None:
             f"convert the {source.format.upper()} input to Parquet, or use the local engine"
         )
     _ray_engine()
+
+
+def _check_explain(explain: bool, engine: str, version: ModelVersion) -> None:
+    """Refuse, before anything is written, an explanation that cannot run."""
+    from modelport.explanations.select import check_explainable
+
+    if not explain:
+        return
+    if engine != "local":
+        raise InvalidInput("--explain runs on the local engine; leave out --engine ray")
+    check_explainable(version)
+
+
+def load_explainer(registry: Registry, model: LoadedModel, version: ModelVersion) -> Explainer:
+    """The version's explainer (``InvalidInput`` if it cannot be explained)."""
+    from modelport.explanations.select import explainer_for
+
+    def reference() -> Any:
+        return registry.reference_data(version.model, version.number)
+
+    return explainer_for(model, version.framework, f"{version.model}:{version.number}", reference)
 
 
 def _ray_engine() -> Callable[..., None]:

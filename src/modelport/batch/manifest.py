@@ -50,6 +50,8 @@ class Manifest:
     id_columns: list[str]
     features: list[str]
     max_errors: int
+    explain: bool = False
+    """Attribution columns follow the outputs (``--explain``)."""
     state: str = "running"
     message: str | None = None
     rows_in: int = 0

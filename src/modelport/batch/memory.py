@@ -16,21 +16,29 @@ from modelport.batch.chunks import Chunk
 from modelport.batch.mapping import ROW_COLUMN, map_columns
 from modelport.batch.scoring import score_chunk
 from modelport.core.errors import InvalidInput
+from modelport.explanations.attributions import Explainer
 from modelport.monitoring.drift.features import feature_names_for
 from modelport.runtimes.base import LoadedModel
 
 __all__ = ["predict_data"]
 
 
-def predict_data(model: LoadedModel, target: str, data: Any, features: tuple[str, ...] = ()) -> Any:
-    """``data`` scored by ``model``; the first bad row raises ``InvalidInput`` naming it."""
+def predict_data(
+    model: LoadedModel,
+    target: str,
+    data: Any,
+    features: tuple[str, ...] = (),
+    explainer: Explainer | None = None,
+) -> Any:
+    """``data`` scored by ``model`` (with ``explainer``'s attribution columns after the outputs);
+    the first bad row raises ``InvalidInput`` naming it."""
     if isinstance(data, pa.Table):
-        return _scored(model, target, data, features)
+        return _scored(model, target, data, features, explainer)
     if isinstance(data, np.ndarray):
-        return _from_table(_scored(model, target, _array_table(model, data), features), model)
+        return _from_table(_scored(model, target, _array_table(model, data), features, explainer), model)
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
         table = pa.Table.from_pandas(data, preserve_index=False)
-        frame = _scored(model, target, table, features).to_pandas()
+        frame = _scored(model, target, table, features, explainer).to_pandas()
         frame.index = data.index
         return frame
     raise InvalidInput(
@@ -38,9 +46,11 @@ def predict_data(model: LoadedModel, target: str, data: Any, features: tuple[str
     )
 
 
-def _scored(model: LoadedModel, target: str, table: pa.Table, features: tuple[str, ...]) -> pa.Table:
+def _scored(
+    model: LoadedModel, target: str, table: pa.Table, features: tuple[str, ...], explainer: Explainer | None
+) -> pa.Table:
     mapping = map_columns(model.signature, table.schema, features)
-    result = score_chunk(model, target, mapping, Chunk(0, 0, table))
+    result = score_chunk(model, target, mapping, Chunk(0, 0, table), explainer)
     if result.errors:
         raise InvalidInput(result.errors[0].message())
     return result.table.drop_columns([ROW_COLUMN])

@@ -25,6 +25,7 @@ from modelport.batch.record import Outcome, Recorder, first_over_limit, too_many
 from modelport.batch.scoring import Scored, score_chunk
 from modelport.batch.sources import Source
 from modelport.core.errors import InvalidInput
+from modelport.explanations.attributions import Explainer
 from modelport.runtimes.base import LoadedModel
 
 __all__ = ["Progress", "run_chunks"]
@@ -45,7 +46,12 @@ class _Shared:
 
 
 def run_chunks(
-    model: LoadedModel, manifest: Manifest, source: Source, output: Output | Path, progress: Progress | None
+    model: LoadedModel,
+    manifest: Manifest,
+    source: Source,
+    output: Output | Path,
+    progress: Progress | None,
+    explainer: Explainer | None = None,
 ) -> None:
     shared = _Shared()
     done = len(manifest.parts)
@@ -60,7 +66,7 @@ def run_chunks(
     reader.start()
     writer.start()
     try:
-        _score(model, manifest, chunks, scored, shared)
+        _score(model, manifest, chunks, scored, shared, explainer)
     finally:
         shared.stop.set()
         _put(scored, None, threading.Event())
@@ -76,6 +82,7 @@ def _score(
     chunks: queue.Queue[Chunk | BaseException | None],
     scored: queue.Queue[tuple[Scored, bool] | None],
     shared: _Shared,
+    explainer: Explainer | None,
 ) -> None:
     target = f"{manifest.model}:{manifest.version}"
     mapping: ColumnMap | None = None
@@ -83,7 +90,7 @@ def _score(
     for item in _drain(chunks, shared):
         if mapping is None:
             mapping = map_columns(model.signature, item.table.schema, manifest.features, manifest.id_columns)
-        result = score_chunk(model, target, mapping, item)
+        result = score_chunk(model, target, mapping, item, explainer)
         over = first_over_limit(manifest.max_errors, failed, result.errors)
         failed += len(result.errors)
         _put(scored, (result, over is None), shared.stop)

@@ -3,7 +3,7 @@
 
 Inputs are checked by the online path's ``validate_request`` before the model runs. When the model
 refuses a whole chunk (``InvalidInput``), its rows are tried one by one, so that only the bad ones
-are reported.
+are reported. With an explainer, the scored rows' attributions follow the outputs (``explain.columns``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from modelport.batch.mapping import ROW_COLUMN, ColumnMap
 from modelport.batch.text_sources import MALFORMED_COLUMN
 from modelport.core.errors import InvalidInput
 from modelport.core.inference import InferenceRequest
+from modelport.explanations.attributions import Explainer
+from modelport.explanations.columns import attribution_columns, feature_names
 from modelport.runtimes.base import LoadedModel
 from modelport.serving.validation import validate_request
 
@@ -50,7 +52,9 @@ class Scored:
     errors: tuple[RowError, ...]
 
 
-def score_chunk(model: LoadedModel, target: str, mapping: ColumnMap, chunk: Chunk) -> Scored:
+def score_chunk(
+    model: LoadedModel, target: str, mapping: ColumnMap, chunk: Chunk, explainer: Explainer | None = None
+) -> Scored:
     inputs, bad = chunk_inputs(chunk.table, mapping)
     bad.update(_malformed(chunk.table))
     keep = np.ones(chunk.table.num_rows, dtype=bool)
@@ -69,7 +73,24 @@ def score_chunk(model: LoadedModel, target: str, mapping: ColumnMap, chunk: Chun
     table = ids.filter(pa.array(keep)) if not keep.all() else ids
     for name, values in outputs.items():
         table = table.append_column(name, _arrow(values))
+    if explainer is not None and keep.any():
+        for name, column in _explained(explainer, model, target, mapping, inputs, keep).items():
+            table = table.append_column(name, column)
     return Scored(chunk, table, errors)
+
+
+def _explained(
+    explainer: Explainer,
+    model: LoadedModel,
+    target: str,
+    mapping: ColumnMap,
+    inputs: dict[str, np.ndarray],
+    keep: np.ndarray,
+) -> dict[str, pa.Array]:
+    request = InferenceRequest({name: array[keep] for name, array in inputs.items()})
+    validate_request(request, model.signature, target)
+    attributions = explainer.explain(request.inputs)
+    return attribution_columns(attributions, feature_names(mapping, attributions.values.shape[2]))
 
 
 def _malformed(table: pa.Table) -> BadRows:

@@ -74,16 +74,27 @@ class LightGBMModel:
     def signature(self) -> Signature:
         return self._signature
 
-    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        booster = self._booster
-        if booster is None:
+    @property
+    def native(self) -> lightgbm.Booster:
+        """The booster (for explanations: its own contributions)."""
+        if self._booster is None:
             raise NotReady("the model is closed")
+        return self._booster
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def features(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """``inputs`` as the booster takes them: a float matrix, or its DataFrame."""
         if self._columns is None:
-            features: Any = matrix(inputs, self._signature)
-            if features.dtype not in (np.float32, np.float64):
-                features = features.astype(np.float64)
-        else:
-            features = data_frame(inputs, self._signature.inputs, self._columns, self._categories)
+            features = matrix(inputs, self._signature)
+            return features if features.dtype in (np.float32, np.float64) else features.astype(np.float64)
+        return data_frame(inputs, self._signature.inputs, self._columns, self._categories)
+
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        booster = self.native
+        features = self.features(inputs)
         with translate_framework_errors("lightgbm"):
             prediction = np.asarray(booster.predict(features, num_threads=self._threads), dtype=np.float64)
         if self._classes is None:

@@ -68,16 +68,24 @@ class SklearnModel:
     def signature(self) -> Signature:
         return self._signature
 
-    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        estimator = self._estimator
-        if estimator is None:
+    @property
+    def native(self) -> Any:
+        """The fitted estimator (for explanations, which read its trees)."""
+        if self._estimator is None:
             raise NotReady("the model is closed")
+        return self._estimator
+
+    def features(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """``inputs`` as the estimator takes them: its DataFrame, or a matrix."""
         if self._columns is not None:
-            features = data_frame(inputs, self._signature.inputs, self._columns)
-        elif self._names is not None:
-            features = matrix_frame(matrix(inputs, self._signature), self._names)
-        else:
-            features = matrix(inputs, self._signature)
+            return data_frame(inputs, self._signature.inputs, self._columns)
+        if self._names is not None:
+            return matrix_frame(matrix(inputs, self._signature), self._names)
+        return matrix(inputs, self._signature)
+
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        estimator = self.native
+        features = self.features(inputs)
         names = [spec.name for spec in self._signature.outputs]
         with translate_framework_errors("sklearn"):
             results = [np.asarray(estimator.predict(features))]

@@ -80,14 +80,22 @@ class XGBoostModel:
     def signature(self) -> Signature:
         return self._signature
 
-    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        booster = self._booster
-        if booster is None:
+    @property
+    def native(self) -> xgboost.Booster:
+        """The booster (for explanations: its own contributions)."""
+        if self._booster is None:
             raise NotReady("the model is closed")
+        return self._booster
+
+    def features(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """``inputs`` as the booster takes them: an FP32 matrix, or its DataFrame."""
         if self._columns is None:
-            features: Any = matrix(inputs, self._signature).astype(np.float32, copy=False)
-        else:
-            features = data_frame(inputs, self._signature.inputs, self._columns, self._categories)
+            return matrix(inputs, self._signature).astype(np.float32, copy=False)
+        return data_frame(inputs, self._signature.inputs, self._columns, self._categories)
+
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        booster = self.native
+        features = self.features(inputs)
         with translate_framework_errors("xgboost"):
             kind = "margin" if self._margin else "value"
             prediction = np.asarray(booster.inplace_predict(features, predict_type=kind), dtype=np.float32)

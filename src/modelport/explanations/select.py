@@ -1,0 +1,106 @@
+"""Which explainer a loaded version gets: the framework's own contributions for an XGBoost or
+LightGBM booster, TreeSHAP for a scikit-learn tree model, else permutation sampling against the
+version's reference data.
+
+Only a model in this process is explained by its trees. An untrusted tree model runs in a confined
+child (``runtimes/isolation.py``) because its framework's compiled code trusts the file's node
+indices; reading its contributions here would undo that, so it is explained by sampling too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import numpy as np
+import pyarrow as pa
+
+from modelport.batch.convert import chunk_inputs
+from modelport.batch.mapping import map_columns
+from modelport.core.errors import InvalidInput
+from modelport.core.inference import InferenceRequest
+from modelport.explanations.attributions import Explainer
+from modelport.registry.records import ModelVersion
+from modelport.runtimes.base import LoadedModel
+from modelport.serving.validation import validate_request
+
+__all__ = ["check_explainable", "explainer_for"]
+
+ReferenceData: TypeAlias = np.ndarray | pa.Table | None
+_NEEDS_REFERENCE = (
+    "against the version's reference data, and it has none; register the version with reference data"
+    " (modelport register --reference FILE, or reference_data=...)"
+)
+
+
+def check_explainable(version: ModelVersion) -> None:
+    """Refuse, before the version is loaded, one that is explained by sampling and has no reference
+    data (a trusted scikit-learn model that is no tree model is found out once loaded)."""
+    sampled = version.framework not in ("sklearn", "xgboost", "lightgbm") or not version.trusted
+    if sampled and not version.has_reference_data:
+        untrusted = "" if version.trusted else " registered untrusted"
+        raise InvalidInput(
+            f"{version.model}:{version.number} cannot be explained: {version.framework} models{untrusted}"
+            f" are explained by sampling, {_NEEDS_REFERENCE}"
+        )
+
+
+def explainer_for(
+    model: LoadedModel, framework: str, target: str, reference: Callable[[], ReferenceData]
+) -> Explainer:
+    """The explainer of ``model`` (a ``framework`` model); ``reference`` reads the version's
+    reference data, only when sampling needs it. ``InvalidInput`` says why none fits."""
+    native = _native(model)
+    if native is not None:
+        if framework == "xgboost":
+            from modelport.explanations.boosters import XGBoostExplainer
+
+            return XGBoostExplainer(model)
+        if framework == "lightgbm":
+            from modelport.explanations.boosters import LightGBMExplainer
+
+            return LightGBMExplainer(model)
+        from modelport.explanations.sklearn_trees import SklearnTreeExplainer, is_tree_model
+
+        if is_tree_model(native):
+            return SklearnTreeExplainer(model)
+    data = reference()
+    if data is None:
+        why = _why_sampling(framework, native)
+        raise InvalidInput(f"{target} cannot be explained: {why}, {_NEEDS_REFERENCE}")
+    from modelport.explanations.sampling import SamplingExplainer
+
+    return SamplingExplainer(model, _background(model, target, data))
+
+
+def _native(model: LoadedModel) -> Any:
+    return getattr(model, "native", None) if hasattr(model, "features") else None
+
+
+def _why_sampling(framework: str, native: Any) -> str:
+    if framework in ("sklearn", "xgboost", "lightgbm") and native is None:
+        return f"{framework} models registered untrusted are explained by sampling"
+    if framework == "sklearn":
+        return f"a {type(native).__name__} is no tree model and is explained by sampling"
+    return f"{framework} models are explained by sampling"
+
+
+def _background(model: LoadedModel, target: str, data: np.ndarray | pa.Table) -> dict[str, np.ndarray]:
+    """The reference data as checked model inputs (rows the model could not take are left out)."""
+    if isinstance(data, np.ndarray):
+        inputs = model.signature.inputs
+        if len(inputs) != 1:
+            raise InvalidInput(
+                f"{target}'s reference data is one array but the model takes {len(inputs)} inputs"
+            )
+        arrays = {inputs[0].name: data.astype(inputs[0].datatype.numpy_dtype, copy=False)}
+    else:
+        arrays, bad = chunk_inputs(data, map_columns(model.signature, data.schema))
+        keep = np.ones(data.num_rows, dtype=bool)
+        keep[list(bad)] = False
+        arrays = {name: array[keep] for name, array in arrays.items()}
+    if not len(next(iter(arrays.values()))):
+        raise InvalidInput(f"{target}'s reference data has no row the model takes")
+    request = InferenceRequest(arrays)
+    validate_request(request, model.signature, target)
+    return dict(request.inputs)
