@@ -105,9 +105,9 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     outcomes = OutcomeBook()
     shared, rollouts = _deployment_deciders(registry, outcomes, shadows, reconciler)
     inference = InferenceService(
-        lambda: reconciler.table, shadows, outcomes, payloads, statistics=settings.metrics.enabled
+        lambda: reconciler.table, shadows, outcomes, payloads, settings.metrics.enabled, tracing
     )
-    serving = ServingServices(inference, reconciler, tracing, histograms)
+    serving = ServingServices(inference, reconciler, histograms)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     payload_store = PayloadStore(settings.payload_dir, remote_segments(settings))
     drift = DriftService(registry, payload_store, settings.drift)

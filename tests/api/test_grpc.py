@@ -181,7 +181,7 @@ async def test_an_unexpected_error_is_internal_with_an_error_id_only(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = grpc.aio.server()
-    add_GRPCInferenceServiceServicer_to_server(Exploding(None, None, None, None), server)  # type: ignore[arg-type]
+    add_GRPCInferenceServiceServicer_to_server(Exploding(None, None, None), server)  # type: ignore[arg-type]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

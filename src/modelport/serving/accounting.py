@@ -1,17 +1,20 @@
-"""Per-request accounting shared by the front-ends: stage timings into statistics and, when tracing
-is on, into spans, and the admission given back if the request fails before the service runs it.
-Front-ends mark the stages; nothing here knows a wire format."""
+"""Per-request accounting: stage timings into statistics and, when tracing is on, into spans, and
+the admission given back if the request fails before the service runs it. ``InferenceService.serve``
+marks the stages, whatever the front-end; nothing here knows a wire format."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from modelport.core.errors import ModelportError
 from modelport.core.inference import CallTiming, InferenceRequest
 from modelport.monitoring.stats import InferenceStats
 from modelport.monitoring.tracing import RequestTrace, Tracing
-from modelport.serving.service import Admission
+
+if TYPE_CHECKING:  # the service keeps the account: only the type is needed here
+    from modelport.serving.service import Admission
 
 __all__ = ["RequestAccount"]
 
@@ -37,9 +40,9 @@ class RequestAccount:
         target: str,
         admission: Admission,
         tracing: Tracing,
-        carrier: Callable[[], Mapping[str, str]],
+        carrier: Mapping[str, str] | None,
     ) -> None:
-        """``carrier`` gives the request's headers (``traceparent``); called only when tracing."""
+        """``carrier``: the request's headers (``traceparent``), read only when tracing."""
         self._protocol, self._target, self._tracing = protocol, target, tracing
         self._admission = admission
         self._stats: InferenceStats | None = admission.stats  # None when metrics are off
@@ -50,7 +53,7 @@ class RequestAccount:
         self._offset = 0
         if tracing.enabled:
             self._offset = time.time_ns() - self.started  # spans want wall-clock times
-            self._trace = tracing.begin(carrier(), self.started + self._offset)
+            self._trace = tracing.begin(carrier or {}, self.started + self._offset)
 
     def decoded(self, request: InferenceRequest) -> None:
         """The request is decoded; when tracing, it is asked to bring back its model call's times."""

@@ -9,7 +9,6 @@ from prometheus_client.registry import Collector
 
 from modelport.core.settings import Settings
 from modelport.monitoring.stats import StageHistograms
-from modelport.monitoring.tracing import Tracing
 from modelport.serving.auth import inference_token
 from modelport.serving.oip_rest import OipRest
 from modelport.serving.reconciler import Reconciler
@@ -24,7 +23,6 @@ __all__ = ["ServingServices", "create_inference_app"]
 class ServingServices:
     inference: InferenceService
     reconciler: Reconciler
-    tracing: Tracing
     histograms: StageHistograms
     """The server's stage and batch-size histograms (every version without ``detailed_metrics``)."""
 
@@ -36,7 +34,7 @@ def create_inference_app(
 
     With ``auth.protect_inference`` every route but the two health probes asks for the token."""
     enabled = settings.metrics.enabled
-    oip = OipRest(services.inference, services.reconciler, settings.limits, services.tracing, enabled)
+    oip = OipRest(services.inference, services.reconciler, settings.limits, enabled)
     routes = oip.routes()
     if enabled:
         metrics = metrics_handler(services.reconciler, services.histograms, collectors)

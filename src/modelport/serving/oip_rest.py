@@ -6,13 +6,12 @@ Nothing here decides routing, validation or limits beyond the wire format; the s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from modelport import __version__
+from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
-from modelport.monitoring.tracing import Tracing
-from modelport.serving.accounting import RequestAccount
 from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
 from modelport.serving.metadata import ModelDescription, describe, is_ready
 from modelport.serving.oip_codec import (
@@ -23,7 +22,7 @@ from modelport.serving.oip_codec import (
 )
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
-from modelport.serving.service import SERVED_BY, InferenceService
+from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["EXTENSIONS", "OipRest"]
 
@@ -42,14 +41,13 @@ class OipRest:
         service: InferenceService,
         reconciler: Reconciler,
         limits: LimitSettings,
-        tracing: Tracing,
         statistics: bool = True,
     ) -> None:
         """``statistics``: serve the statistics extension (metrics on)."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
-        self._tracing = tracing
+        self._front = FrontEnd("rest", self._decode, _encode, _carrier)
         self._statistics = statistics
         self._extensions = [e for e in EXTENSIONS if statistics or e != "statistics"]
 
@@ -105,29 +103,17 @@ class OipRest:
             body["version"] = str(table.resolve(name, ref).version)
         return json_response(body, 200 if ready else 503)
 
-    async def infer(self, request: HttpRequest) -> HttpResponse:
+    def infer(self, request: HttpRequest) -> Awaitable[HttpResponse]:
+        """The service's one entry point, as a route (no coroutine of its own on the hot path)."""
         params = request.path_params
         route_key = header_text(request.headers, ROUTE_KEY_HEADER)
-        # admitted before the body is read: a request to shed costs nothing more
-        admission = self._service.admit(params["model"], params.get("version"), route_key)
-        account = RequestAccount("rest", params["model"], admission, self._tracing, lambda: _carrier(request))
-        try:
-            body = await read_body(request, self._limits.max_body_bytes)
-            header = request.headers.get(_HEADER_LENGTH)
-            json_length = parse_header_length(None if header is None else header.decode("latin-1"))
-            decoded = decode_infer_request(body, json_length, self._limits)
-            account.decoded(decoded)
-            response = await self._service.run(admission, decoded)
-        except BaseException as error:
-            account.failed(error)
-            raise
-        account.predicted()
-        payload, headers = encode_infer_response(response, decoded)
-        served_by = response.parameters[SERVED_BY]
-        raw_headers = [*(_RAW_JSON_HEADERS if headers is JSON_HEADERS else _raw(headers))]
-        raw_headers.append((SERVED_BY_HEADER, served_by.encode()))
-        account.succeeded(served_by)
-        return HttpResponse(payload, 200, raw_headers)
+        return self._service.serve(self._front, request, params["model"], params.get("version"), route_key)
+
+    async def _decode(self, request: HttpRequest) -> InferenceRequest:
+        body = await read_body(request, self._limits.max_body_bytes)
+        header = request.headers.get(_HEADER_LENGTH)
+        json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+        return decode_infer_request(body, json_length, self._limits)
 
     async def statistics(self, request: HttpRequest) -> HttpResponse:
         """The statistics extension: every served version, or those of one model (and version)."""
@@ -145,6 +131,13 @@ class OipRest:
             return json_response({"model_stats": [v.stats.to_oip(v.model, str(v.version)) for v in ordered]})
 
         return await asyncio.to_thread(answer)
+
+
+def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
+    payload, headers = encode_infer_response(response, request)
+    raw_headers = [*(_RAW_JSON_HEADERS if headers is JSON_HEADERS else _raw(headers))]
+    raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
+    return HttpResponse(payload, 200, raw_headers)
 
 
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:

@@ -1,30 +1,62 @@
-"""The protocol-neutral data plane: every front-end calls ``InferenceService.infer``."""
+"""The protocol-neutral data plane: every front-end calls ``InferenceService.serve``.
+
+A front-end knows its wire format and nothing else: it hands ``serve`` its decode and encode steps
+(a ``FrontEnd``) and maps the ``ModelportError`` that may come back to its protocol's error shape.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
-from modelport.core.errors import ErrorKind, ModelportError, NotFound
+from modelport.core.errors import ErrorKind, InternalError, ModelportError, NotFound
 from modelport.core.inference import InferenceRequest, InferenceResponse, check_request_id
 from modelport.core.monitor_config import MonitorConfig
+from modelport.core.settings import TracingSettings
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadRecord
 from modelport.monitoring.stats import InferenceStats
+from modelport.monitoring.tracing import Tracing
+from modelport.serving.accounting import RequestAccount
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.shadow import ShadowRunner
 from modelport.serving.table import RoutingTable
 from modelport.serving.validation import validate_request
 
-__all__ = ["SERVED_BY", "Admission", "InferenceService"]
+__all__ = ["SERVED_BY", "Admission", "FrontEnd", "InferenceService"]
+
+log = logging.getLogger(__name__)
 
 SERVED_BY = "served_by"
 """Response parameter (and ``x-modelport-served-by`` header) naming the version that answered."""
+
+Wire = TypeVar("Wire")
+"""What a front-end received (an HTTP request, a gRPC message and its context)."""
+Answer = TypeVar("Answer")
+"""What it sends back (an HTTP response, a gRPC message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrontEnd(Generic[Wire, Answer]):
+    """A protocol's part of a request: how to read it and how to write its answer.
+
+    Built once per front-end, so ``serve`` costs no allocation per request for it."""
+
+    protocol: str
+    """Its label in statistics and metrics (``rest``, ``grpc``)."""
+    decode: Callable[[Wire], Awaitable[InferenceRequest]]
+    """Read and decode the request (after admission: a request to shed is never read)."""
+    encode: Callable[[InferenceResponse, InferenceRequest], Answer]
+    """The answer to the decoded request; a failure here is accounted as any other."""
+    carrier: Callable[[Wire], Mapping[str, str]]
+    """The request's headers (``traceparent``), asked for only when tracing."""
 
 
 @dataclass(slots=True)
@@ -60,9 +92,12 @@ class InferenceService:
         outcomes: OutcomeBook,
         payloads: PayloadLog,
         statistics: bool = True,
+        tracing: Tracing | None = None,
     ) -> None:
-        """``statistics``: requests are counted in their version's statistics (metrics on)."""
+        """``statistics``: requests are counted in their version's statistics (metrics on).
+        ``tracing``: where ``serve`` sends its spans (none by default)."""
         self._statistics = statistics
+        self._tracing = tracing if tracing is not None else Tracing(TracingSettings())
         self._routing_table = routing_table
         self._shadows = shadows
         self._outcomes = outcomes
@@ -88,6 +123,39 @@ class InferenceService:
         monitor = table.sampling(name, loaded.model) if table.monitors else None
         stats = loaded.stats if self._statistics else None
         return Admission(name, loaded, endpoint, label, time.perf_counter(), monitor=monitor, stats=stats)
+
+    async def serve(
+        self,
+        front: FrontEnd[Wire, Answer],
+        wire: Wire,
+        name: str,
+        version: str | None,
+        route_key: str | None = None,
+    ) -> Answer:
+        """Answer one request of any protocol: admit, decode, run, encode, and account for it.
+
+        The one sequence every front-end would otherwise repeat, so each step's failure (the encode
+        step's too) is counted in the statistics and ends the span the same way. Errors leave as
+        ``ModelportError``: an unexpected exception is logged under an error id and becomes
+        ``InternalError``; the front-end maps them to its protocol's error shape.
+        """
+        admission = self.admit(name, version, route_key)  # before decoding: shedding costs nothing more
+        tracing = self._tracing
+        carrier = front.carrier(wire) if tracing.enabled else None
+        account = RequestAccount(front.protocol, name, admission, tracing, carrier)
+        try:
+            request = await front.decode(wire)
+            account.decoded(request)
+            response = await self.run(admission, request)
+            account.predicted()
+            answer = front.encode(response, request)
+        except BaseException as error:
+            account.failed(error)
+            if isinstance(error, ModelportError) or not isinstance(error, Exception):
+                raise  # ours, or a cancellation
+            raise _internal(error) from None
+        account.succeeded(admission.version.target)
+        return answer
 
     async def infer(
         self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
@@ -171,6 +239,13 @@ class InferenceService:
                 self._shadows.offer(
                     endpoint.name, primary.target, shadow, request.inputs, outputs, latency_s, logged
                 )
+
+
+def _internal(exc: Exception) -> InternalError:
+    """The error the caller sees for an unexpected exception: an id; the log has the cause."""
+    error = InternalError()
+    log.error("unhandled error (error id %s)", error.error_id, exc_info=exc)
+    return error
 
 
 def _prediction(outputs: dict[str, np.ndarray]) -> np.ndarray | None:

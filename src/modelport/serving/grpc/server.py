@@ -36,7 +36,7 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
             ("grpc.max_connection_idle_ms", round(settings.grpc.max_connection_idle_s * 1000)),
         ],
     )
-    servicer = InferenceServicer(services.inference, services.reconciler, settings.limits, services.tracing)
+    servicer = InferenceServicer(services.inference, services.reconciler, settings.limits)
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     address = f"{_host(settings.host)}:{settings.grpc.port}"
     try:

@@ -15,17 +15,16 @@ import grpc
 
 from modelport import __version__
 from modelport.core.errors import InternalError, ModelportError, Overloaded
+from modelport.core.inference import InferenceRequest
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import TensorSpec
-from modelport.monitoring.tracing import Tracing
-from modelport.serving.accounting import RequestAccount
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
 from modelport.serving.grpc.errors import GRPC_STATUS
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from modelport.serving.metadata import describe, is_ready
 from modelport.serving.reconciler import Reconciler
-from modelport.serving.service import SERVED_BY, InferenceService
+from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["InferenceServicer"]
 
@@ -74,13 +73,11 @@ async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> No
 class InferenceServicer(GRPCInferenceServiceServicer):
     """The call handlers, bound to one service, one reconciler and the request limits."""
 
-    def __init__(
-        self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings, tracing: Tracing
-    ) -> None:
+    def __init__(self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings) -> None:
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
-        self._tracing = tracing
+        self._front = FrontEnd("grpc", self._decode, encode_infer_response, _carrier)
 
     @guarded
     async def ServerLive(
@@ -129,28 +126,22 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         route_key = _metadata_value(context, ROUTE_KEY)
-        admission = self._service.admit(request.model_name, request.model_version or None, route_key)
-        account = RequestAccount(
-            "grpc", request.model_name, admission, self._tracing, lambda: _carrier(context)
-        )
-        try:
-            decoded = decode_infer_request(request, self._limits)
-            account.decoded(decoded)
-            response = await self._service.run(admission, decoded)
-        except BaseException as error:
-            account.failed(error)
-            raise
-        served_by = str(response.parameters[SERVED_BY])
-        await context.send_initial_metadata(((SERVED_BY_KEY, served_by),))
-        account.predicted()
-        encoded = encode_infer_response(response, decoded)
-        account.succeeded(served_by)
-        return encoded
+        name, version = request.model_name, request.model_version or None
+        answer = await self._service.serve(self._front, (request, context), name, version, route_key)
+        await context.send_initial_metadata(((SERVED_BY_KEY, answer.parameters[SERVED_BY].string_param),))
+        return answer
+
+    async def _decode(self, call: _Call) -> InferenceRequest:
+        return decode_infer_request(call[0], self._limits)
 
 
-def _carrier(context: grpc.aio.ServicerContext) -> dict[str, str]:
+_Call = tuple[pb.ModelInferRequest, grpc.aio.ServicerContext]
+"""A call as the service sees it: the message, and its context for the trace headers."""
+
+
+def _carrier(call: _Call) -> dict[str, str]:
     """The text metadata (``traceparent``); binary (``-bin``) values carry no trace context."""
-    metadata = context.invocation_metadata() or ()
+    metadata = call[1].invocation_metadata() or ()
     return {item.key: item.value for item in metadata if isinstance(item.value, str)}
 
 
