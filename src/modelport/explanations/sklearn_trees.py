@@ -60,10 +60,10 @@ class SklearnTreeExplainer:
 
     def explain(self, inputs: Mapping[str, np.ndarray]) -> Attributions:
         rows = np.asarray(self._model.features(inputs), dtype=np.float32).astype(np.float64)
-        values = np.empty((len(rows), len(self._base), self._n_features))
-        for i, row in enumerate(rows):
-            values[i] = self._scale * sum(tree_shap(t, row, self._n_features) for t in self._trees)
-        return Attributions(values, self._base, self.outputs)
+        values = np.zeros((len(rows), len(self._base), self._n_features))
+        for tree in self._trees:
+            values += tree_shap(tree, rows, self._n_features)
+        return Attributions(self._scale * values, self._base, self.outputs)
 
 
 def _is_classifier(estimator: Any) -> bool:

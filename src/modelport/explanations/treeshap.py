@@ -6,11 +6,14 @@ x's values and the others follow the training data down the tree (each split wei
 their cover). The algorithm keeps, along the path from the root, the proportion of feature subsets
 of each size that reach the node, so each leaf adds its share to every feature on its path in time
 proportional to the path's length squared: O(leaves x depth²) per row.
+
+All rows go down the tree together: a subset's share that reaches a node depends on the row only
+through whether the row takes that branch (its "one" fraction is 0 or 1), so the path holds one
+weight per row and each step is a numpy operation over the rows.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,82 +46,95 @@ def expected_value(tree: Tree, node: int = 0) -> np.ndarray:
     return np.asarray(weighted / (tree.cover[left] + tree.cover[right]))
 
 
-def tree_shap(tree: Tree, x: np.ndarray, n_features: int) -> np.ndarray:
-    """The Shapley values ``[outputs, n_features]`` of row ``x``; they add up to the tree's answer
-    for ``x`` less ``expected_value(tree)``."""
-    phi = np.zeros((tree.value.shape[1], n_features))
-    _recurse(tree, x, phi, 0, [], 1.0, 1.0, -1)
+def tree_shap(tree: Tree, rows: np.ndarray, n_features: int) -> np.ndarray:
+    """The Shapley values ``[rows, outputs, n_features]`` of ``rows`` (``[rows, features]``); a row's
+    add up to the tree's answer for it less ``expected_value(tree)``."""
+    phi = np.zeros((len(rows), tree.value.shape[1], n_features))
+    with np.errstate(divide="ignore", invalid="ignore"):  # the branch not taken may divide by 0
+        _recurse(tree, rows, phi, 0, [], 1.0, np.ones(len(rows)), -1)
     return phi
 
 
-_Path = list[list[float]]
-"""Each element: [feature, zero fraction, one fraction, weight]; the first is a placeholder."""
+@dataclass(slots=True)
+class _Element:
+    """A split on the path: the share of subsets without its feature that pass (``zero``, the same
+    for every row) and with it (``one``: 1 where the row takes this branch, else 0), and ``weight``,
+    per row, the proportion of subsets of this element's size."""
+
+    feature: int
+    zero: float
+    one: np.ndarray
+    weight: np.ndarray
 
 
 def _recurse(
-    tree: Tree, x: np.ndarray, phi: np.ndarray, node: int, path: _Path, zero: float, one: float, feature: int
+    tree: Tree,
+    rows: np.ndarray,
+    phi: np.ndarray,
+    node: int,
+    path: list[_Element],
+    zero: float,
+    one: np.ndarray,
+    feature: int,
 ) -> None:
-    path = [list(element) for element in path]
-    _extend(path, zero, one, feature)
+    path = _extend(path, zero, one, feature)
     left = int(tree.left[node])
     if left < 0:
         for i in range(1, len(path)):
-            share = _unwound_sum(path, i) * (path[i][2] - path[i][1])
-            phi[:, int(path[i][0])] += share * tree.value[node]
+            share = _unwound_sum(path, i) * (path[i].one - path[i].zero)
+            phi[:, :, path[i].feature] += share[:, np.newaxis] * tree.value[node]
         return
     right = int(tree.right[node])
     split = int(tree.feature[node])
-    value = float(x[split])
-    goes_left = bool(tree.missing_left[node]) if math.isnan(value) else value <= tree.threshold[node]
-    hot, cold = (left, right) if goes_left else (right, left)
-    incoming_zero = incoming_one = 1.0
-    seen = next((i for i in range(1, len(path)) if int(path[i][0]) == split), None)
+    values = rows[:, split]
+    goes_left = np.where(np.isnan(values), bool(tree.missing_left[node]), values <= tree.threshold[node])
+    incoming_zero, incoming_one = 1.0, np.ones(len(rows))
+    seen = next((i for i in range(1, len(path)) if path[i].feature == split), None)
     if seen is not None:  # a feature met again on the path: undo its first split before this one
-        incoming_zero, incoming_one = path[seen][1], path[seen][2]
+        incoming_zero, incoming_one = path[seen].zero, path[seen].one
         path = _unwind(path, seen)
     cover = float(tree.cover[node])
-    _recurse(tree, x, phi, hot, path, incoming_zero * tree.cover[hot] / cover, incoming_one, split)
-    _recurse(tree, x, phi, cold, path, incoming_zero * tree.cover[cold] / cover, 0.0, split)
+    for child, taken in ((left, goes_left), (right, ~goes_left)):
+        passing = incoming_zero * float(tree.cover[child]) / cover
+        _recurse(tree, rows, phi, child, path, passing, incoming_one * taken, split)
 
 
-def _extend(path: _Path, zero: float, one: float, feature: int) -> None:
-    """Add a split on ``feature``: subsets without it pass with ``zero``, with it with ``one``."""
+def _extend(path: list[_Element], zero: float, one: np.ndarray, feature: int) -> list[_Element]:
+    """The path with a split on ``feature`` added (a new list: the caller's path stays as it was)."""
     depth = len(path)
-    path.append([feature, zero, one, 1.0 if depth == 0 else 0.0])
+    first = np.ones_like(one) if depth == 0 else np.zeros_like(one)
+    weights = [element.weight.copy() for element in path] + [first]
     for i in range(depth - 1, -1, -1):
-        path[i + 1][3] += one * path[i][3] * (i + 1) / (depth + 1)
-        path[i][3] = zero * path[i][3] * (depth - i) / (depth + 1)
+        weights[i + 1] += one * weights[i] * (i + 1) / (depth + 1)
+        weights[i] = zero * weights[i] * (depth - i) / (depth + 1)
+    elements = [*path, _Element(feature, zero, one, first)]
+    return [_Element(e.feature, e.zero, e.one, w) for e, w in zip(elements, weights, strict=True)]
 
 
-def _unwind(path: _Path, index: int) -> _Path:
+def _unwind(path: list[_Element], index: int) -> list[_Element]:
     """The path as if element ``index``'s split had not been extended."""
     last = len(path) - 1
-    zero, one = path[index][1], path[index][2]
-    weights = [element[3] for element in path]
+    zero, one = path[index].zero, path[index].one
+    taken = one != 0
+    weights = [element.weight.copy() for element in path]
     carried = weights[last]
     for j in range(last - 1, -1, -1):
-        if one != 0:
-            before = weights[j]
-            weights[j] = carried * (last + 1) / ((j + 1) * one)
-            carried = before - weights[j] * zero * (last - j) / (last + 1)
-        else:
-            weights[j] = weights[j] * (last + 1) / (zero * (last - j))
+        with_one = carried * (last + 1) / ((j + 1) * np.where(taken, one, 1.0))
+        carried = weights[j] - with_one * zero * (last - j) / (last + 1)
+        weights[j] = np.where(taken, with_one, weights[j] * (last + 1) / (zero * (last - j)))
     kept = path[:index] + path[index + 1 :]
-    return [[e[0], e[1], e[2], w] for e, w in zip(kept, weights[:last], strict=True)]
+    return [_Element(e.feature, e.zero, e.one, w) for e, w in zip(kept, weights[:last], strict=True)]
 
 
-def _unwound_sum(path: _Path, index: int) -> float:
-    """The total weight of ``_unwind(path, index)``, without building it."""
+def _unwound_sum(path: list[_Element], index: int) -> np.ndarray:
+    """The total weight of ``_unwind(path, index)``, per row, without building it."""
     last = len(path) - 1
-    zero, one = path[index][1], path[index][2]
-    total = 0.0
-    if one != 0:
-        carried = path[last][3]
-        for j in range(last - 1, -1, -1):
-            weight = carried * (last + 1) / ((j + 1) * one)
-            total += weight
-            carried = path[j][3] - weight * zero * (last - j) / (last + 1)
-    else:
-        for j in range(last - 1, -1, -1):
-            total += path[j][3] * (last + 1) / (zero * (last - j))
+    zero, one = path[index].zero, path[index].one
+    taken = one != 0
+    total = np.zeros_like(one)
+    carried = path[last].weight
+    for j in range(last - 1, -1, -1):
+        with_one = carried * (last + 1) / ((j + 1) * np.where(taken, one, 1.0))
+        total += np.where(taken, with_one, path[j].weight * (last + 1) / (zero * (last - j)))
+        carried = path[j].weight - with_one * zero * (last - j) / (last + 1)
     return total

@@ -53,18 +53,18 @@ def test_treeshap_matches_brute_force_shapley_values_of_a_regression_tree() -> N
     model = DecisionTreeRegressor(max_depth=6, random_state=0).fit(x, y)
     tree = _tree(model.tree_, probabilities=False)
     rows = np.vstack([x[:6], [[0.3, np.nan, -1.0, 2.0]]])
-    for row in rows:
-        phi = tree_shap(tree, row, 4)
-        assert np.allclose(phi, _brute_force(model, row, 4), atol=1e-10)
-        assert np.isclose(phi.sum() + expected_value(tree)[0], model.predict(row[np.newaxis])[0])
+    phi = tree_shap(tree, rows, 4)
+    for row, got in zip(rows, phi, strict=True):
+        assert np.allclose(got, _brute_force(model, row, 4), atol=1e-10)
+    assert np.allclose(phi.sum(axis=(1, 2)) + expected_value(tree)[0], model.predict(rows))
 
 
 def test_treeshap_matches_brute_force_for_each_class_of_a_classification_tree() -> None:
     x, y = _data()
     model = DecisionTreeClassifier(max_depth=5, random_state=0).fit(x, np.digitize(y, [-1.0, 1.0]))
     tree = _tree(model.tree_, probabilities=True)
-    for row in x[:5]:
-        phi = tree_shap(tree, row, 4)
-        assert phi.shape == (3, 4)
-        assert np.allclose(phi, _brute_force(model, row, 4), atol=1e-10)
-        assert np.allclose(phi.sum(axis=1) + expected_value(tree), model.predict_proba(row[np.newaxis])[0])
+    phi = tree_shap(tree, x[:5], 4)
+    assert phi.shape == (5, 3, 4)
+    for row, got in zip(x[:5], phi, strict=True):
+        assert np.allclose(got, _brute_force(model, row, 4), atol=1e-10)
+    assert np.allclose(phi.sum(axis=2) + expected_value(tree), model.predict_proba(x[:5]))
