@@ -109,7 +109,7 @@ class LocalCatalog:
     def infer(self, target: Target, request: Json) -> Json:
         from modelport.core.inference import InferenceResponse
         from modelport.serving.loader import VersionLoader
-        from modelport.serving.oip_codec import decode_infer_request, encode_infer_response
+        from modelport.serving.oip_codec import decode_infer_document, encode_infer_response
         from modelport.serving.validation import validate_request
 
         version = self._registry.resolve_target(target)
@@ -121,7 +121,7 @@ class LocalCatalog:
         )
         loaded = loader.load(version)
         try:
-            decoded = decode_infer_request(orjson.dumps(request), None, self._settings.limits)
+            decoded = decode_infer_document(request, self._settings.limits)  # the server's JSON decoder
             validate_request(decoded, loaded.signature, loaded.target)
             outputs = loaded.runtime_model.predict(decoded.inputs)
         finally:
