@@ -268,7 +268,7 @@ def render(results: dict[str, Result], a: argparse.Namespace) -> str:
         "answers a fixed one, deployed beside modelport and asked through the same proxy. CPU per request: "
         "user+sys time of every server process (on Ray, every process of the instance) over the requests "
         "answered. The ratio is to modelport served directly (one process). Where Ray's time goes: "
-        "[scale-out.md](scale-out.md#where-the-time-goes).",
+        "[scale-out.md](scale-out.md#where-a-requests-time-goes-on-ray).",
         "",
         "| server | requests/s | p99 (ms) | requests/s ratio | server CPU per request (ms) "
         "| of which Ray's proxy (ms) |",
