@@ -1,9 +1,7 @@
 """Which input columns feed which model input, decided once from the signature and the schema.
 
-A 1-D input ``age`` (shape ``[-1]``) is the column ``age``. A matrix input ``X`` of shape
-``[-1, k]`` is either a list column ``X``, or k feature columns: ``--features a,b,c`` when given,
-else ``X[0]`` … ``X[k-1]``, the names its reference data and drift give them. Inputs of higher rank
-come from a list column of their name.
+The rule itself (``core/columns.py``) is the one ``/invocations`` uses too; here it meets a file's
+schema, with ``--features`` and the id columns.
 """
 
 from __future__ import annotations
@@ -14,22 +12,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from modelport.batch.text_sources import without_malformed
+from modelport.core.columns import InputColumns, input_columns
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import Signature, TensorSpec
-from modelport.monitoring.drift.features import feature_names_for
 
 __all__ = ["ROW_COLUMN", "ColumnMap", "InputColumns", "map_columns"]
 
 ROW_COLUMN = "row"
 """The id column written when no ``--id-column`` is given: the row's index in the input."""
-
-
-@dataclass(frozen=True, slots=True)
-class InputColumns:
-    spec: TensorSpec
-    columns: tuple[str, ...]
-    """One column per feature; a single list column when ``nested``."""
-    nested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,52 +52,7 @@ def map_columns(
 
 
 def _input(spec: TensorSpec, schema: pa.Schema, features: Sequence[str]) -> InputColumns:
-    names = list(schema.names)
-    rank = len(spec.shape)
-    if rank == 2 and features:
-        return InputColumns(spec, _checked(spec, list(features), names, "--features"))
-    if spec.name in names and (rank == 1 or _is_list(schema.field(spec.name).type)):
-        return InputColumns(spec, (spec.name,), nested=rank > 1)
-    if rank == 2:
-        width = spec.shape[1]
-        wanted = feature_names_for(spec.name, width) if width != -1 else _numbered(spec.name, names)
-        if wanted and all(name in names for name in wanted):
-            return InputColumns(spec, tuple(wanted))
-        count = f"{width}" if width != -1 else "its"
-        raise InvalidInput(
-            f"input {spec.name!r} takes {count} feature columns: name them "
-            f"{_example(spec)}, give --features a,b,..., or give a list column {spec.name!r}; "
-            f"the input's columns are {names}"
-        )
-    raise InvalidInput(
-        f"the input has no column {spec.name!r} for the model's input of that name; its columns are {names}"
-    )
-
-
-def _checked(spec: TensorSpec, columns: list[str], names: list[str], source: str) -> tuple[str, ...]:
-    width = spec.shape[1]
-    if width != -1 and len(columns) != width:
-        raise InvalidInput(f"{source} gives {len(columns)} columns but input {spec.name!r} takes {width}")
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise InvalidInput(
-            f"{source} names column {missing[0]!r}, which the input lacks; its columns are {names}"
-        )
-    return tuple(columns)
-
-
-def _numbered(name: str, names: list[str]) -> list[str]:
-    found: list[str] = []
-    while f"{name}[{len(found)}]" in names:
-        found.append(f"{name}[{len(found)}]")
-    return found
-
-
-def _example(spec: TensorSpec) -> str:
-    width = spec.shape[1]
-    if width in (-1, 1, 2):
-        return f"{spec.name}[0], {spec.name}[1] ..." if width != 1 else spec.name
-    return f"{spec.name}[0] … {spec.name}[{width - 1}]"
+    return input_columns(spec, schema.names, lambda name: _is_list(schema.field(name).type), features)
 
 
 def _is_list(kind: pa.DataType) -> bool:

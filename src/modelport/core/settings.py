@@ -91,6 +91,9 @@ class ServingSettings(BaseModel):
     fast_lane: bool = True
     """Answer data-plane HTTP requests straight from the HTTP protocol, without ASGI (see
     docs/performance.md); off: every request goes through uvicorn's ASGI path."""
+    invocations_target: str | None = Field(None, pattern=r"^[^:@]+(:[1-9][0-9]*|@[^:@]+)?$")
+    """``NAME[:VERSION|@ALIAS]`` (a model or an endpoint) that ``POST /invocations`` and ``GET /ping``
+    answer for when a request names none in ``x-modelport-target``: SageMaker's one model per container."""
 
 
 class GrpcSettings(BaseModel):

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from modelport.core.columns import feature_names_for
 from modelport.core.tensors import TensorSpec
 
 __all__ = [
@@ -33,14 +34,6 @@ Features = dict[str, np.ndarray[Any, Any]]
 def is_tabular(spec: TensorSpec) -> bool:
     """Rank 1, or rank 2 (a batch of rows with one value per position)."""
     return 1 <= len(spec.shape) <= 2
-
-
-def feature_names_for(name: str, width: int, *, bare_single: bool = True) -> list[str]:
-    """The names of the features of a tensor ``name`` whose rows hold ``width`` values: ``name``
-    for one value (unless ``bare_single`` is False), else ``name[0]`` … ``name[width-1]``."""
-    if width == 1 and bare_single:
-        return [name]
-    return [f"{name}[{i}]" for i in range(width)]
 
 
 def feature_names(spec: TensorSpec, width: int) -> list[str]:
