@@ -25,7 +25,7 @@ from modelport.core import (
 from modelport.serving.oip_binary import binary_chunks
 from modelport.serving.oip_json import json_data
 from modelport.serving.oip_request import decode_infer_document, decode_infer_request, parse_header_length
-from modelport.serving.wire_checks import check_requested_outputs
+from modelport.serving.wire_checks import check_requested_outputs, output_datatype
 
 __all__ = [
     "HEADER_LENGTH",
@@ -98,7 +98,7 @@ def _encode_all_json(response: InferenceResponse, request: InferenceRequest) -> 
     document = _response_header(response, request)
     entries = []
     for name, array in response.outputs.items():
-        datatype = Datatype.from_numpy(array.dtype)  # an Enum: orjson writes its value
+        datatype = output_datatype(name, array)  # an Enum: orjson writes its value
         entries.append(
             {
                 "name": name,
@@ -126,7 +126,7 @@ def _output(
 ) -> _Output:
     name = requested.name
     array = np.asarray(response.outputs[name])
-    datatype = datatypes[name] if datatypes and name in datatypes else Datatype.from_numpy(array.dtype)
+    datatype = datatypes[name] if datatypes and name in datatypes else output_datatype(name, array)
     binary = requested.parameters.get("binary_data", request_parameters.get("binary_data_output", False))
     array = _as_datatype(name, array, datatype)
     return _Output(name, datatype, array, binary_chunks(array, datatype) if binary is True else None)

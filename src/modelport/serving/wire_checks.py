@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from modelport.core.errors import InvalidInput, TooLarge
+import numpy as np
+
+from modelport.core.errors import InternalError, InvalidInput, TooLarge
 from modelport.core.inference import RequestedOutput
 from modelport.core.tensors import Datatype
 
@@ -15,6 +17,7 @@ __all__ = [
     "check_tensor_bytes",
     "check_unique",
     "input_datatype",
+    "output_datatype",
 ]
 
 MAX_DIMS = 32
@@ -33,6 +36,17 @@ def input_datatype(name: str, value: object) -> Datatype:
         return Datatype.parse(value)
     except InvalidInput as exc:
         raise InvalidInput(f"input {name!r}: {exc.message}") from None
+
+
+def output_datatype(name: str, array: np.ndarray) -> Datatype:
+    """The datatype an output is sent as; a dtype no protocol carries is the server's failure (500 /
+    ``INTERNAL``), not the caller's."""
+    try:
+        return Datatype.from_numpy(array.dtype)
+    except InvalidInput:
+        raise InternalError(
+            f"output {name!r} has dtype {array.dtype}, which has no protocol datatype"
+        ) from None
 
 
 def check_shape(name: str, shape: list[int]) -> None:

@@ -86,8 +86,8 @@ async def test_an_answer_that_cannot_be_encoded_is_a_failure_with_a_span_on_rest
     rest = Router(OipRest(service, reconciler, LimitSettings()).routes())
     body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]}]}
     answer = await rest.dispatch("POST", "/v2/models/m/infer", {}, no_body, orjson.dumps(body))
-    assert answer.status == 400  # as before the entry point: the codec words it as a datatype problem
-    assert b"complex" in answer.body
+    assert answer.status == 500  # the server's failure, not the caller's
+    assert b"output 'total' has dtype complex64, which has no protocol datatype" in answer.body
 
     server = grpc.aio.server()
     add_GRPCInferenceServiceServicer_to_server(
@@ -109,9 +109,9 @@ async def test_an_answer_that_cannot_be_encoded_is_a_failure_with_a_span_on_rest
     counts = stats["model_stats"][0]["inference_stats"]
     assert (counts["success"]["count"], counts["fail"]["count"]) == (0, 2)
     version = reconciler.table.resolve("m", None)
-    assert version.stats.failures == {"INVALID_INPUT": 1, "INTERNAL": 1}
+    assert version.stats.failures == {"INTERNAL": 2}
     assert version.stats.by_protocol == {"rest": 1, "grpc": 1}
     served.tracing.shutdown()  # flushes the batched spans to the exporter
     spans = [s for s in served.spans.get_finished_spans() if s.name == "infer"]
-    assert sorted(s.status.description or "" for s in spans) == ["INTERNAL", "INVALID_INPUT"]
+    assert [s.status.description for s in spans] == ["INTERNAL", "INTERNAL"]
     assert all(not s.status.is_ok for s in spans)

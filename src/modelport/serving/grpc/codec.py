@@ -20,7 +20,6 @@ from modelport.core import (
     Datatype,
     InferenceRequest,
     InferenceResponse,
-    InternalError,
     InvalidInput,
     RequestedOutput,
 )
@@ -33,6 +32,7 @@ from modelport.serving.wire_checks import (
     check_tensor_bytes,
     check_unique,
     input_datatype,
+    output_datatype,
 )
 
 __all__ = ["decode_infer_request", "decode_parameters", "encode_infer_response", "encode_parameters"]
@@ -221,7 +221,7 @@ def encode_infer_response(response: InferenceResponse, request: InferenceRequest
     encode_parameters(response.parameters, message.parameters)
     for name in _wanted(response, request):
         array = np.asarray(response.outputs[name])
-        datatype = _outputinput_datatype(name, array)
+        datatype = output_datatype(name, array)
         if datatype is not Datatype.BYTES and array.dtype != datatype.numpy_dtype:
             array = array.astype(datatype.numpy_dtype)
         message.outputs.add(name=name, datatype=datatype.value, shape=array.shape)
@@ -234,15 +234,6 @@ def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[str]
         return list(response.outputs)
     check_requested_outputs(request.outputs, response.outputs)
     return [item.name for item in request.outputs]
-
-
-def _outputinput_datatype(name: str, array: np.ndarray) -> Datatype:
-    try:
-        return Datatype.from_numpy(array.dtype)
-    except InvalidInput:
-        raise InternalError(
-            f"output {name!r} has dtype {array.dtype}, which has no protocol datatype"
-        ) from None
 
 
 def encode_parameters(parameters: Mapping[str, Any], into: MessageMap[str, pb.InferParameter]) -> None:
