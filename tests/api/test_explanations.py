@@ -1,15 +1,14 @@
 """``modelport.explain`` and ``batch_predict(..., explain=True)``: each row's attributions plus the
 base value add up to what the model answers, computed here by the framework itself (XGBoost's
-``output_margin``, LightGBM's raw score, scikit-learn's ``predict``, ``predict_proba`` or
-``decision_function``); the sampling fallback adds up to f(x) less the background's mean answer and
-gives a feature the model ignores 0."""
+``output_margin``, scikit-learn's ``predict_proba``); the sampling fallback adds up to f(x) less the
+background's mean answer and gives a feature the model ignores 0. (tests/unit/explanations checks
+each tree method on each kind of model; docs/explanations.md's example, a trusted forest.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
-import lightgbm
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -34,13 +33,6 @@ def _sums(frame: pd.DataFrame, output: str | None) -> np.ndarray:
     return np.asarray(frame[columns].sum(axis=1))
 
 
-def _explained(model: Any, name: str, home: Path) -> pd.DataFrame:
-    modelport.register(model, name, sample_input=X[:3], trusted=True, home=home)
-    frame = modelport.explain(name, ROWS, home=home)
-    assert isinstance(frame, pd.DataFrame) and list(frame.index) == list(ROWS.index)
-    return frame
-
-
 BOOSTER = xgboost.XGBClassifier(n_estimators=8, max_depth=3).fit(X, Y)
 
 
@@ -52,22 +44,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_xgboost_and_lightgbm_contributions_add_up_to_the_raw_score(home: Path) -> None:
+def test_xgboost_contributions_add_up_to_the_raw_score(home: Path) -> None:
     frame = modelport.explain("xgb", ROWS, home=home)
+    assert isinstance(frame, pd.DataFrame) and list(frame.index) == list(ROWS.index)
     margins = BOOSTER.get_booster().predict(xgboost.DMatrix(ROWS), output_margin=True)
     for k in range(3):
         assert np.allclose(_sums(frame, str(k)), margins[:, k], atol=1e-5)
-    binary = lightgbm.LGBMClassifier(n_estimators=8, verbose=-1).fit(X, Y == 2)
-    frame = _explained(binary, "lgb", home)
-    assert not any(c.startswith("explain.False") for c in frame.columns)  # one output: the positive class
-    assert np.allclose(_sums(frame, None), binary.predict(ROWS, raw_score=True))
-
-
-def test_a_scikit_learn_forest_is_explained_up_to_its_probabilities(tmp_path: Path) -> None:
-    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, Y)
-    frame = _explained(forest, "forest", tmp_path)
-    for k in range(3):
-        assert np.allclose(_sums(frame, str(k)), forest.predict_proba(ROWS)[:, k])
 
 
 def test_the_sampling_fallback_adds_up_and_gives_an_ignored_feature_nothing(tmp_path: Path) -> None:
@@ -77,11 +59,19 @@ def test_the_sampling_fallback_adds_up_and_gives_an_ignored_feature_nothing(tmp_
     linear = LinearRegression().fit(x, Y)
     linear.coef_[1] = 0.0  # the model ignores sw
     onnx_model = to_onnx(linear, x[:1], target_opset=17)
-    reference = x[::6]  # 25 rows: fewer than the background's bound, so all of them are the sample
-    modelport.register(onnx_model.SerializeToString(), "linear", reference_data=reference, home=tmp_path)
+    modelport.register(onnx_model.SerializeToString(), "linear", home=tmp_path)
     names = ["sl", "sw", "pl", "pw"]
     table = pa.Table.from_pandas(ROWS, preserve_index=False)
-    answer = modelport.explain("linear", table, features=names, home=tmp_path)
+    refusal = r"^linear:1 cannot be explained: onnx models are explained by sampling against .* it has none"
+    with pytest.raises(InvalidInput, match=refusal):
+        modelport.explain("linear", table, features=names, home=tmp_path)
+    output = tmp_path / "out"
+    with pytest.raises(InvalidInput, match=refusal):
+        modelport.batch_predict("linear", _csv(tmp_path), output, explain=True, features=names, home=tmp_path)
+    assert not output.exists()  # refused before anything was written
+    reference = x[::6]  # 25 rows: fewer than the background's bound, so all of them are the sample
+    modelport.register(onnx_model.SerializeToString(), "linear", reference_data=reference, home=tmp_path)
+    answer = modelport.explain("linear:2", table, features=names, home=tmp_path)
     assert answer.column_names[-5:] == [*(f"explain.{n}" for n in names), "explain.base"]
     values = np.column_stack([answer.column(f"explain.{n}").to_numpy() for n in names])
     base = answer.column("explain.base").to_numpy()
@@ -97,21 +87,27 @@ def test_the_sampling_fallback_adds_up_and_gives_an_ignored_feature_nothing(tmp_
     assert np.allclose(values, expected, atol=1e-4)
 
 
-def test_an_untrusted_tree_model_is_sampled_and_without_reference_data_refused(tmp_path: Path) -> None:
+def test_an_untrusted_tree_model_is_explained_by_sampling_through_its_child(tmp_path: Path) -> None:
     forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, Y)
-    modelport.register(forest, "plain", sample_input=X[:2], home=tmp_path)
-    with pytest.raises(InvalidInput, match=r"^plain:1 cannot be explained: .*has none; register the"):
-        modelport.explain("plain", ROWS, home=tmp_path)
-    output = tmp_path / "out"
-    with pytest.raises(InvalidInput, match=r"sklearn models registered untrusted are explained by sampling"):
-        modelport.batch_predict("plain", _csv(tmp_path), output, explain=True, home=tmp_path)
-    assert not output.exists()  # refused before anything was written
     modelport.register(forest, "plain", sample_input=X[:2], reference_data=X[::10], home=tmp_path)
-    frame = modelport.explain("plain:2", ROWS, home=tmp_path)
+    frame = modelport.explain("plain", ROWS, home=tmp_path)
     for k in range(3):
         background = forest.predict_proba(X[::10]).mean(axis=0)[k]
         assert np.allclose(frame[f"explain.{k}.base"], background)
         assert np.allclose(_sums(frame, str(k)), forest.predict_proba(ROWS)[:, k])
+
+
+def test_a_trusted_model_that_is_no_tree_needs_reference_data(home: Path, tmp_path: Path) -> None:
+    modelport.register(LinearRegression().fit(X, Y), "line", sample_input=X[:2], trusted=True, home=home)
+    with pytest.raises(
+        InvalidInput, match=r"^line:1 cannot be explained: a LinearRegression is no tree model"
+    ):
+        modelport.explain("line", ROWS, home=home)
+    output = tmp_path / "out"
+    with pytest.raises(InvalidInput, match="a LinearRegression is no tree model"):
+        modelport.batch_predict("line", _csv(tmp_path), output, explain=True, home=home)
+    manifest = json.loads((output / "_manifest.json").read_text())
+    assert manifest["state"] == "failed" and manifest["rows_in"] == 0  # before its first row
 
 
 def test_batch_predict_writes_attribution_columns_and_a_resume_keeps_them(home: Path, tmp_path: Path) -> None:

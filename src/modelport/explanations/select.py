@@ -27,6 +27,7 @@ from modelport.serving.validation import validate_request
 __all__ = ["check_explainable", "explainer_for"]
 
 ReferenceData: TypeAlias = np.ndarray | pa.Table | None
+_TREES = ("sklearn", "xgboost", "lightgbm")
 _NEEDS_REFERENCE = (
     "against the version's reference data, and it has none; register the version with reference data"
     " (modelport register --reference FILE, or reference_data=...)"
@@ -36,12 +37,12 @@ _NEEDS_REFERENCE = (
 def check_explainable(version: ModelVersion) -> None:
     """Refuse, before the version is loaded, one that is explained by sampling and has no reference
     data (a trusted scikit-learn model that is no tree model is found out once loaded)."""
-    sampled = version.framework not in ("sklearn", "xgboost", "lightgbm") or not version.trusted
-    if sampled and not version.has_reference_data:
-        untrusted = "" if version.trusted else " registered untrusted"
+    trees = version.framework in _TREES
+    if (not trees or not version.trusted) and not version.has_reference_data:
+        untrusted = " registered untrusted" if trees else ""
         raise InvalidInput(
             f"{version.model}:{version.number} cannot be explained: {version.framework} models{untrusted}"
-            f" are explained by sampling, {_NEEDS_REFERENCE}"
+            f" are explained by sampling {_NEEDS_REFERENCE}"
         )
 
 
@@ -67,7 +68,7 @@ def explainer_for(
     data = reference()
     if data is None:
         why = _why_sampling(framework, native)
-        raise InvalidInput(f"{target} cannot be explained: {why}, {_NEEDS_REFERENCE}")
+        raise InvalidInput(f"{target} cannot be explained: {why} {_NEEDS_REFERENCE}")
     from modelport.explanations.sampling import SamplingExplainer
 
     return SamplingExplainer(model, _background(model, target, data))
@@ -78,7 +79,7 @@ def _native(model: LoadedModel) -> Any:
 
 
 def _why_sampling(framework: str, native: Any) -> str:
-    if framework in ("sklearn", "xgboost", "lightgbm") and native is None:
+    if framework in _TREES and native is None:
         return f"{framework} models registered untrusted are explained by sampling"
     if framework == "sklearn":
         return f"a {type(native).__name__} is no tree model and is explained by sampling"
