@@ -27,8 +27,7 @@ class Attributions:
 
 
 class Explainer(Protocol):
-    method: str
-    """``xgboost``, ``lightgbm``, ``treeshap`` or ``sampling`` (docs/explanations.md)."""
+    """One method of attribution (docs/explanations.md); ``select.explainer_for`` picks it."""
 
     def explain(self, inputs: Mapping[str, np.ndarray]) -> Attributions:
         """The attributions of checked ``inputs`` (every input of the signature, batch on axis 0)."""

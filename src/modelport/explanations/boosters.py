@@ -20,8 +20,6 @@ __all__ = ["LightGBMExplainer", "XGBoostExplainer"]
 
 
 class XGBoostExplainer:
-    method = "xgboost"
-
     def __init__(self, model: Any) -> None:
         """``model``: a runtime ``XGBoostModel``."""
         self._model = model
@@ -37,8 +35,6 @@ class XGBoostExplainer:
 
 
 class LightGBMExplainer:
-    method = "lightgbm"
-
     def __init__(self, model: Any) -> None:
         """``model``: a runtime ``LightGBMModel``."""
         self._model = model

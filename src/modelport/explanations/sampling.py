@@ -31,8 +31,6 @@ _FLOAT_KINDS = "f"
 
 
 class SamplingExplainer:
-    method = "sampling"
-
     def __init__(self, model: LoadedModel, background: Mapping[str, np.ndarray]) -> None:
         """``background``: checked inputs of at least one reference row; a sample of at most
         ``BACKGROUND_ROWS`` of them is kept."""

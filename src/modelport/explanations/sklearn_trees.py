@@ -40,8 +40,6 @@ def is_tree_model(estimator: Any) -> bool:
 
 
 class SklearnTreeExplainer:
-    method = "treeshap"
-
     def __init__(self, model: Any) -> None:
         """``model``: a runtime ``SklearnModel`` whose estimator ``is_tree_model``."""
         self._model = model
