@@ -28,7 +28,7 @@ from uvicorn.server import ServerState
 
 from modelport.core.errors import TooLarge
 from modelport.serving.auth import request_headers
-from modelport.serving.http import HttpResponse, Message, error_response
+from modelport.serving.http import HttpResponse, Message
 from modelport.serving.routing import Router
 
 __all__ = ["FastLane", "FastLaneProtocol"]
@@ -200,7 +200,8 @@ class FastLaneProtocol(HttpToolsProtocol):
         try:
             if request.too_large:
                 limit = self._lane.max_body_bytes
-                response = error_response(TooLarge(f"request body exceeds the limit of {limit} bytes"))
+                error = TooLarge(f"request body exceeds the limit of {limit} bytes")
+                response = self._lane.router.refuse(request.method, request.path, error)
             else:
                 response = await self._lane.router.dispatch(
                     request.method, request.path, request.headers, request.receive, b"".join(request.body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -35,6 +35,8 @@ class Route:
     handler: Handler
     public: bool = False
     """Answers without the token even when the data plane asks for one (the health probes)."""
+    errors: Callable[[ModelportError], HttpResponse] = error_response
+    """The route's protocol's error body and status (OIP's ``{"error": ...}`` unless it says otherwise)."""
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,32 +89,40 @@ class Router:
 
         ``body``: the whole body, when the server has read it already (``receive`` is then not used
         for it)."""
-        matched = self._matched.get((method, path))
-        if matched is None:
-            parts = path.strip("/").split("/")
-            allowed = []
-            for route in self._by_length.get(len(parts), ()):
-                params = route.match(parts)
-                if params is None:
-                    continue
-                if route.method != method:
-                    allowed.append(route.method)
-                    continue
-                matched = self._remember(method, path, route, params)
-                break
-            else:
-                return _no_route(path, method, allowed)
+        matched = self._matched.get((method, path)) or self._match(method, path)
+        if isinstance(matched, HttpResponse):
+            return matched
         route, path_params = matched
         try:
             return await route.handler(HttpRequest(method, path_params, headers, receive, body))
         except Overloaded as error:
             if error.pause_s:
                 await asyncio.sleep(error.pause_s)
-            return error_response(error)
+            return route.errors(error)
         except ModelportError as error:  # the protocol's error body; unexpected ones get an error id
-            return error_response(error)
+            return route.errors(error)
         except Exception as exc:
-            return error_response(log_internal_error(exc))
+            return route.errors(log_internal_error(exc))
+
+    def refuse(self, method: str, path: str, error: ModelportError) -> HttpResponse:
+        """``error`` in the format of the route ``path`` leads to, without calling it (a body too large
+        for the fast lane to read)."""
+        matched = self._matched.get((method, path)) or self._match(method, path)
+        return error_response(error) if isinstance(matched, HttpResponse) else matched[0].errors(error)
+
+    def _match(self, method: str, path: str) -> tuple[Route, Mapping[str, str]] | HttpResponse:
+        """The route and its parameters, or the 404 or 405 answer."""
+        parts = path.strip("/").split("/")
+        allowed = []
+        for route in self._by_length.get(len(parts), ()):
+            params = route.match(parts)
+            if params is None:
+                continue
+            if route.method != method:
+                allowed.append(route.method)
+                continue
+            return self._remember(method, path, route, params)
+        return _no_route(path, method, allowed)
 
     def _remember(
         self, method: str, path: str, route: Route, params: dict[str, str]
