@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import threading
+from typing import Any
 
 import httpx
 import ray
@@ -143,7 +144,9 @@ def _connect(address: str | None) -> None:
 
 def _deploy(settings: Settings) -> None:
     """Start Serve's HTTP proxies at ``host``:``port`` (if Serve does not run yet) and deploy."""
-    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.start(
+        http_options={"host": settings.host, "port": settings.port}, logging_config=_logging(settings)
+    )
     try:
         serve.run(_application(settings), name=APP_NAME, route_prefix="/")
     except RuntimeError as error:  # the replicas failed to start: Ray says why, at length
@@ -169,8 +172,13 @@ def ingress_deployment(settings: Settings) -> Deployment:
         },
         ray_actor_options={"num_cpus": scaling.num_cpus_per_replica},
         graceful_shutdown_timeout_s=settings.serving.drain_timeout_s,
-        logging_config={"log_level": settings.log_level.upper(), "enable_access_log": False},
+        logging_config=_logging(settings),
     )(ModelportIngress)
+
+
+def _logging(settings: Settings) -> dict[str, Any]:
+    """Serve's logs for the proxies and the replicas: no line per request, as ``modelport serve``."""
+    return {"log_level": settings.log_level.upper(), "enable_access_log": False}
 
 
 def _replica_settings(settings: Settings) -> str:

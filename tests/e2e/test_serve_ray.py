@@ -160,6 +160,29 @@ def test_under_load_ray_adds_a_replica_and_every_request_is_answered(scaled_out:
     assert scaled_out.answers and set(scaled_out.answers) == {"200"}
 
 
+def test_rays_proxies_log_no_line_per_request(cluster: str, scaled_out: ScaleOut) -> None:
+    """As ``modelport serve`` (and the replicas): the requests the load sent leave no access line
+    in the proxies' logs."""
+    logs = sorted(_serve_logs(cluster).glob("proxy_*.log"))
+    assert logs and len(scaled_out.answers) > 0
+    access = re.compile(r" -- (GET|POST) \S+ \d{3} [\d.]+ms$")
+    assert [line for log in logs for line in log.read_text().splitlines() if access.search(line)] == []
+
+
+def _serve_logs(address: str) -> Path:
+    """Ray Serve's log folder on the cluster at ``address``: in the log folder its GCS server is given."""
+    port_argument = f"--gcs_server_port={address.rsplit(':', 1)[1]}".encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if arguments[0].endswith(b"gcs_server") and port_argument in arguments:
+            (log_dir,) = (a.decode().partition("=")[2] for a in arguments if a.startswith(b"--log_dir="))
+            return Path(log_dir) / "serve"
+    raise AssertionError(f"no GCS server at {address}")
+
+
 def test_the_ray_settings_become_the_deployments_config(tmp_path: Path) -> None:
     from modelport.ray_serve import ingress_deployment
 
