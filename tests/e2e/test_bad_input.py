@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import IRIS_LABELS, Server, iris_request, register, running_server
 
 INFER = "/v2/models/iris/infer"
+V1_PREDICT = "/v1/models/iris:predict"
 
 
 def x_input(datatype: str = "FP32", shape: list[int] | None = None, data: Any = None) -> dict[str, Any]:
@@ -61,6 +62,27 @@ CASES: list[tuple[str, str, bytes, int, tuple[str, ...]]] = [
         ("staging",),
     ),
     ("too-deep", INFER, json.dumps(x_input(shape=[1], data=[NESTED_40])), 400, ("deep", "32")),
+    # KServe v1 / TF Serving REST: the same treatment, in the same {"error": ...} shape
+    ("v1-malformed-json", V1_PREDICT, b'{"instances": [', 400, ("not valid JSON",)),
+    ("v1-not-an-object", V1_PREDICT, b"[[1, 2, 3, 4]]", 400, ("JSON object",)),
+    ("v1-wrong-type", V1_PREDICT, json.dumps({"instances": [["a", "b", "c", "d"]]}), 400, ("numbers",)),
+    ("v1-wrong-shape", V1_PREDICT, json.dumps({"instances": [[1, 2, 3]]}), 400, ("[-1, 4]",)),
+    ("v1-unknown-signature", V1_PREDICT, json.dumps({"signature_name": "x", "inputs": [[1]]}), 400, ("'x'",)),
+    (
+        "v1-unknown-model",
+        "/v1/models/nope:predict",
+        json.dumps({"instances": [[1, 2, 3, 4]]}),
+        404,
+        ("'nope'",),
+    ),
+    (
+        "v1-unknown-label",
+        "/v1/models/iris/labels/staging:predict",
+        json.dumps({"inputs": [[1]]}),
+        404,
+        ("staging",),
+    ),
+    ("v1-too-deep", V1_PREDICT, json.dumps({"instances": NESTED_40}), 400, ("deep", "32")),
 ]
 
 
@@ -163,6 +185,8 @@ def test_the_same_connection_still_serves_afterwards(
     assert response.status_code == 200, response.text
     labels = next(o for o in response.json()["outputs"] if o["name"] == "label")["data"]
     assert labels == IRIS_LABELS
+    response = send(connection, "POST", V1_PREDICT, json={"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    assert response.json()["predictions"][0]["label"] == 0, response.text
     assert send(connection, "GET", "/v2/health/ready").status_code == 200
     _, ports = connection
     assert len(ports) == 1, f"the server closed the keep-alive connection after an error: ports {ports}"
@@ -179,6 +203,8 @@ def small_limit_server(server: Server, log_dir: Path) -> Iterator[Server]:
 def test_a_body_over_the_limit_is_413(small_limit_server: Server) -> None:
     big = iris_request(rows=[[5.1, 3.5, 1.4, 0.2]] * 100)
     with httpx.Client(base_url=small_limit_server.url, timeout=30) as client:
+        response = client.post(V1_PREDICT, json={"instances": [[5.1, 3.5, 1.4, 0.2]] * 100})
+        assert_clean_error(response, small_limit_server, 413, "1000")
         response = client.post(INFER, json=big)
         assert_clean_error(response, small_limit_server, 413, "1000")
         # a chunked body (no Content-Length) is counted as it arrives

@@ -15,6 +15,7 @@ from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route, Router
 from modelport.serving.scrape import metrics_handler
 from modelport.serving.service import InferenceService
+from modelport.serving.v1_rest import V1Rest
 
 __all__ = ["ServingServices", "create_inference_app"]
 
@@ -36,6 +37,7 @@ def create_inference_app(
     enabled = settings.metrics.enabled
     oip = OipRest(services.inference, services.reconciler, settings.limits, enabled)
     routes = oip.routes()
+    routes += V1Rest(services.inference, services.reconciler, settings.limits).routes()
     if enabled:
         metrics = metrics_handler(services.reconciler, services.histograms, collectors)
         routes.append(Route("GET", settings.metrics.path, metrics))
