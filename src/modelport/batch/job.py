@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from pyarrow import fs as pafs
 
 from modelport.batch.manifest import MANIFEST_NAME, Manifest
@@ -280,12 +281,16 @@ def _check_explain(explain: bool, engine: str, version: ModelVersion) -> None:
 
 def load_explainer(registry: Registry, model: LoadedModel, version: ModelVersion) -> Explainer:
     """The version's explainer (``InvalidInput`` if it cannot be explained)."""
+    from modelport.batch.reference import reference_inputs
     from modelport.explanations.select import explainer_for
 
-    def reference() -> Any:
-        return registry.reference_data(version.model, version.number)
+    target = f"{version.model}:{version.number}"
 
-    return explainer_for(model, version.framework, f"{version.model}:{version.number}", reference)
+    def background() -> dict[str, np.ndarray] | None:
+        data = registry.reference_data(version.model, version.number)
+        return None if data is None else reference_inputs(model, target, data)
+
+    return explainer_for(model, version.framework, target, background)
 
 
 def _ray_engine() -> Callable[..., None]:

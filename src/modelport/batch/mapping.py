@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from modelport.batch.text_sources import without_malformed
-from modelport.core.columns import InputColumns, input_columns
+from modelport.core.columns import InputColumns, feature_names_for, input_columns
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import Signature, TensorSpec
 
-__all__ = ["ROW_COLUMN", "ColumnMap", "InputColumns", "map_columns"]
+__all__ = ["ROW_COLUMN", "ColumnMap", "InputColumns", "feature_columns", "map_columns"]
 
 ROW_COLUMN = "row"
 """The id column written when no ``--id-column`` is given: the row's index in the input."""
@@ -49,6 +49,21 @@ def map_columns(
             f"{len(matrices)} inputs of shape [-1, k]"
         )
     return ColumnMap(tuple(_input(spec, schema, features) for spec in signature.inputs), tuple(ids))
+
+
+def feature_columns(mapping: ColumnMap, count: int) -> list[str]:
+    """The names of the model's ``count`` features, in the signature's order: the columns that fed
+    them (``name[i]`` for a list column's values)."""
+    names: list[str] = []
+    for given in mapping.inputs:
+        if not given.nested:
+            names.extend(given.columns)
+        elif len(given.spec.shape) == 2:
+            width = given.spec.shape[1] if given.spec.shape[1] != -1 else count - len(names)
+            names.extend(feature_names_for(given.spec.name, width))
+        else:
+            names.append(given.spec.name)
+    return names if len(names) == count else feature_names_for("feature", count, bare_single=False)
 
 
 def _input(spec: TensorSpec, schema: pa.Schema, features: Sequence[str]) -> InputColumns:

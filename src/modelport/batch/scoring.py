@@ -17,12 +17,12 @@ import pyarrow as pa
 
 from modelport.batch.chunks import Chunk
 from modelport.batch.convert import BadRows, chunk_inputs
-from modelport.batch.mapping import ROW_COLUMN, ColumnMap
+from modelport.batch.mapping import ROW_COLUMN, ColumnMap, feature_columns
 from modelport.batch.text_sources import MALFORMED_COLUMN
 from modelport.core.errors import InvalidInput
 from modelport.core.inference import InferenceRequest
 from modelport.explanations.attributions import Explainer
-from modelport.explanations.columns import attribution_columns, feature_names
+from modelport.explanations.columns import attribution_columns
 from modelport.runtimes.base import LoadedModel
 from modelport.serving.validation import validate_request
 
@@ -90,7 +90,7 @@ def _explained(
     request = InferenceRequest({name: array[keep] for name, array in inputs.items()})
     validate_request(request, model.signature, target)
     attributions = explainer.explain(request.inputs)
-    return attribution_columns(attributions, feature_names(mapping, attributions.values.shape[2]))
+    return attribution_columns(attributions, feature_columns(mapping, attributions.values.shape[2]))
 
 
 def _malformed(table: pa.Table) -> BadRows:

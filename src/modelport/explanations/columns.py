@@ -11,30 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from modelport.batch.mapping import ColumnMap
 from modelport.explanations.attributions import Attributions
-from modelport.monitoring.drift.features import feature_names_for
 
-__all__ = ["PREFIX", "attribution_columns", "feature_names"]
+__all__ = ["PREFIX", "attribution_columns"]
 
 PREFIX = "explain."
 
 
-def feature_names(mapping: ColumnMap, count: int) -> list[str]:
-    """The names of the ``count`` features: the input columns that fed them."""
-    names: list[str] = []
-    for given in mapping.inputs:
-        if not given.nested:
-            names.extend(given.columns)
-        elif len(given.spec.shape) == 2:
-            width = given.spec.shape[1] if given.spec.shape[1] != -1 else count - len(names)
-            names.extend(feature_names_for(given.spec.name, width))
-        else:
-            names.append(given.spec.name)
-    return names if len(names) == count else feature_names_for("feature", count, bare_single=False)
-
-
 def attribution_columns(attributions: Attributions, features: list[str]) -> dict[str, pa.Array]:
+    """The columns, in order; ``features`` names the attributions' features."""
     values, base = attributions.values, attributions.base
     single = len(attributions.outputs) == 1
     columns: dict[str, pa.Array] = {}

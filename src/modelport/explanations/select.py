@@ -9,24 +9,19 @@ indices; reading its contributions here would undo that, so it is explained by s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 import numpy as np
-import pyarrow as pa
 
-from modelport.batch.convert import chunk_inputs
-from modelport.batch.mapping import map_columns
 from modelport.core.errors import InvalidInput
-from modelport.core.inference import InferenceRequest
 from modelport.explanations.attributions import Explainer
 from modelport.registry.records import ModelVersion
 from modelport.runtimes.base import LoadedModel
-from modelport.serving.validation import validate_request
 
 __all__ = ["check_explainable", "explainer_for"]
 
-ReferenceData: TypeAlias = np.ndarray | pa.Table | None
+Background: TypeAlias = Mapping[str, np.ndarray] | None
 _TREES = ("sklearn", "xgboost", "lightgbm")
 _NEEDS_REFERENCE = (
     "against the version's reference data, and it has none; register the version with reference data"
@@ -47,10 +42,11 @@ def check_explainable(version: ModelVersion) -> None:
 
 
 def explainer_for(
-    model: LoadedModel, framework: str, target: str, reference: Callable[[], ReferenceData]
+    model: LoadedModel, framework: str, target: str, background: Callable[[], Background]
 ) -> Explainer:
-    """The explainer of ``model`` (a ``framework`` model); ``reference`` reads the version's
-    reference data, only when sampling needs it. ``InvalidInput`` says why none fits."""
+    """The explainer of ``model`` (a ``framework`` model); ``background`` reads the version's
+    reference data as checked inputs (``None``: it has none), only when sampling needs it.
+    ``InvalidInput`` says why none fits."""
     native = _native(model)
     if native is not None:
         if framework == "xgboost":
@@ -65,13 +61,13 @@ def explainer_for(
 
         if is_tree_model(native):
             return SklearnTreeExplainer(model)
-    data = reference()
+    data = background()
     if data is None:
         why = _why_sampling(framework, native)
         raise InvalidInput(f"{target} cannot be explained: {why} {_NEEDS_REFERENCE}")
     from modelport.explanations.sampling import SamplingExplainer
 
-    return SamplingExplainer(model, _background(model, target, data))
+    return SamplingExplainer(model, data)
 
 
 def _native(model: LoadedModel) -> Any:
@@ -84,24 +80,3 @@ def _why_sampling(framework: str, native: Any) -> str:
     if framework == "sklearn":
         return f"a {type(native).__name__} is no tree model and is explained by sampling"
     return f"{framework} models are explained by sampling"
-
-
-def _background(model: LoadedModel, target: str, data: np.ndarray | pa.Table) -> dict[str, np.ndarray]:
-    """The reference data as checked model inputs (rows the model could not take are left out)."""
-    if isinstance(data, np.ndarray):
-        inputs = model.signature.inputs
-        if len(inputs) != 1:
-            raise InvalidInput(
-                f"{target}'s reference data is one array but the model takes {len(inputs)} inputs"
-            )
-        arrays = {inputs[0].name: data.astype(inputs[0].datatype.numpy_dtype, copy=False)}
-    else:
-        arrays, bad = chunk_inputs(data, map_columns(model.signature, data.schema))
-        keep = np.ones(data.num_rows, dtype=bool)
-        keep[list(bad)] = False
-        arrays = {name: array[keep] for name, array in arrays.items()}
-    if not len(next(iter(arrays.values()))):
-        raise InvalidInput(f"{target}'s reference data has no row the model takes")
-    request = InferenceRequest(arrays)
-    validate_request(request, model.signature, target)
-    return dict(request.inputs)
