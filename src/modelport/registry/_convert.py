@@ -60,6 +60,7 @@ def to_summary(row: ModelRow, latest: int | None, count: int, aliases: Iterable[
         aliases={a.name: a.version_number for a in sorted(aliases, key=lambda a: a.name)},
         policy=VersionPolicy.from_dict(row.version_policy),
         serving=ServingConfig.from_dict(row.serving_config),
+        served=row.served,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

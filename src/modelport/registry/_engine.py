@@ -39,7 +39,7 @@ WRITE = {"modelport_write": True}
 _BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "modelport_alembic_version"
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest migration (a test holds it equal to alembic's head): a registry already there opens
 without importing alembic, which takes longer to import than the rest of the registry."""
 

@@ -180,6 +180,15 @@ class Registry(
             model.version_policy = policy.to_dict()
             model.updated_at = utcnow()
 
+    def set_served(self, name: str, served: bool) -> None:
+        """Serve model ``name`` (its policy's versions and aliased ones) or none of it (an unload);
+        its versions, aliases and policy are left as they are. Setting the flag it has is no change."""
+        with self._write() as s:
+            model = q.model(s, name)
+            if model.served != served:
+                model.served = served
+                model.updated_at = utcnow()
+
     def set_serving_config(self, name: str, config: ServingConfig) -> None:
         if not isinstance(config, ServingConfig):
             raise InvalidInput("config must be a ServingConfig")

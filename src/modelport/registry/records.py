@@ -86,6 +86,8 @@ class ModelSummary:
     updated_at: datetime
     serving: ServingConfig = field(default_factory=ServingConfig)
     """How every served version of this model is batched and queued."""
+    served: bool = True
+    """False once unloaded (the OIP repository extension): no version of it is served by name."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class ModelSummary:
             "aliases": dict(self.aliases),
             "policy": self.policy.to_dict(),
             "serving": self.serving.to_dict(),
+            "served": self.served,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -120,7 +123,9 @@ class ModelSnapshot:
         raise NotFound(f"model {self.name!r} has no version {number}")
 
     def live_versions(self) -> frozenset[int]:
-        """The versions the policy and the aliases keep live."""
+        """The versions the policy and the aliases keep live (none while the model is unloaded)."""
+        if not self.summary.served:
+            return frozenset()
         return live_versions([v.number for v in self.versions], self.summary.aliases, self.summary.policy)
 
     def to_dict(self) -> dict[str, Any]:

@@ -105,6 +105,8 @@ class ModelRow(Base):
     """``ServingConfig.to_dict()``; NULL means the defaults."""
     last_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """The highest version number ever given: a deleted version's number is not given again."""
+    served: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    """False after an unload (the OIP repository extension): servers serve none of its versions."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

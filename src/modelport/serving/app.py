@@ -10,8 +10,11 @@ from prometheus_client.registry import Collector
 from modelport.core.settings import Settings
 from modelport.monitoring.stats import StageHistograms
 from modelport.serving.auth import inference_token
+from modelport.serving.invocations import Invocations
+from modelport.serving.oip_repository import OipRepositoryRest
 from modelport.serving.oip_rest import OipRest
 from modelport.serving.reconciler import Reconciler
+from modelport.serving.repository import ModelRepository, ServedFlags, management_token
 from modelport.serving.routing import Route, Router
 from modelport.serving.scrape import metrics_handler
 from modelport.serving.service import InferenceService
@@ -26,6 +29,8 @@ class ServingServices:
     reconciler: Reconciler
     histograms: StageHistograms
     """The server's stage and batch-size histograms (every version without ``detailed_metrics``)."""
+    flags: ServedFlags | None = None
+    """Where the model repository extension stores what is served (the registry); none: no extension."""
 
 
 def create_inference_app(
@@ -35,9 +40,14 @@ def create_inference_app(
 
     With ``auth.protect_inference`` every route but the two health probes asks for the token."""
     enabled = settings.metrics.enabled
-    oip = OipRest(services.inference, services.reconciler, settings.limits, enabled)
+    flags = services.flags
+    oip = OipRest(services.inference, services.reconciler, settings.limits, enabled, flags is not None)
     routes = oip.routes()
     routes += V1Rest(services.inference, services.reconciler, settings.limits).routes()
+    routes += Invocations(services.inference, services.reconciler, settings).routes()
+    if flags is not None:
+        repository = ModelRepository(services.reconciler, flags)
+        routes += OipRepositoryRest(repository, management_token(settings.auth)).routes()
     if enabled:
         metrics = metrics_handler(services.reconciler, services.histograms, collectors)
         routes.append(Route("GET", settings.metrics.path, metrics))

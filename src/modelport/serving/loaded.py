@@ -118,6 +118,8 @@ class ModelRoutes:
     (alias → that version)."""
     failed: Mapping[int, str] = field(default_factory=dict)
     """Versions that should be served but failed to load, with why."""
+    served: bool = True
+    """False while the model is unloaded (the OIP repository extension): every reference is unknown."""
 
     def default(self) -> LoadedVersion:
         """The ``production`` alias when the model has one, else the newest loaded version."""
@@ -128,6 +130,8 @@ class ModelRoutes:
         return self.versions[max(self.versions)]
 
     def resolve(self, ref: str | None) -> LoadedVersion:
+        if not self.served:
+            raise NotFound(f"model {self.name!r} is unloaded; load it to serve it again")
         if ref is None or ref == "":
             return self.default()
         number = int(ref) if ref.isdigit() else self.aliases.get(ref)

@@ -7,10 +7,18 @@ from dataclasses import dataclass
 from modelport.core.errors import NotFound, NotReady
 from modelport.core.tensors import TensorSpec
 from modelport.serving.endpoints import EndpointRoutes
-from modelport.serving.loaded import ModelRoutes
+from modelport.serving.loaded import LoadedVersion, ModelRoutes
 from modelport.serving.table import RoutingTable
 
-__all__ = ["ENDPOINT_PLATFORM", "PLATFORMS", "ModelDescription", "describe", "describe_model", "is_ready"]
+__all__ = [
+    "ENDPOINT_PLATFORM",
+    "PLATFORMS",
+    "ModelDescription",
+    "describe",
+    "describe_model",
+    "is_ready",
+    "statistics_versions",
+]
 
 PLATFORMS = {
     "onnx": "onnxruntime_onnx",
@@ -78,3 +86,15 @@ def is_ready(table: RoutingTable, name: str, ref: str | None) -> bool:
     except (NotFound, NotReady):
         return False
     return True
+
+
+def statistics_versions(table: RoutingTable, name: str | None, ref: str | None) -> list[LoadedVersion]:
+    """The versions the statistics extension reports on: every served one, or those of one model
+    (and version), ordered by target (``NotFound`` for a name served nowhere)."""
+    if not name:
+        versions = table.loaded_versions()
+    elif not ref:
+        versions = list(table.model(name).versions.values())
+    else:
+        versions = [table.resolve(name, ref)]
+    return sorted(versions, key=lambda v: v.target)

@@ -13,7 +13,7 @@ from modelport import __version__
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
-from modelport.serving.metadata import ModelDescription, describe, is_ready
+from modelport.serving.metadata import ModelDescription, describe, is_ready, statistics_versions
 from modelport.serving.oip_codec import (
     JSON_HEADERS,
     decode_infer_request,
@@ -42,14 +42,18 @@ class OipRest:
         reconciler: Reconciler,
         limits: LimitSettings,
         statistics: bool = True,
+        repository: bool = False,
     ) -> None:
-        """``statistics``: serve the statistics extension (metrics on)."""
+        """``statistics``: serve the statistics extension (metrics on); ``repository``: the model
+        repository extension is served (its routes are ``oip_repository``'s)."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
         self._front = FrontEnd("rest", self._decode, _encode, _carrier)
         self._statistics = statistics
         self._extensions = [e for e in EXTENSIONS if statistics or e != "statistics"]
+        if repository:
+            self._extensions.append("model_repository")
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{model}"
@@ -117,15 +121,8 @@ class OipRest:
 
     async def statistics(self, request: HttpRequest) -> HttpResponse:
         """The statistics extension: every served version, or those of one model (and version)."""
-        table = self._reconciler.table
-        name, ref = request.path_params.get("model"), request.path_params.get("version")
-        if name is None:
-            versions = table.loaded_versions()
-        elif ref is None:
-            versions = list(table.model(name).versions.values())
-        else:
-            versions = [table.resolve(name, ref)]
-        ordered = sorted(versions, key=lambda v: v.target)
+        params = request.path_params
+        ordered = statistics_versions(self._reconciler.table, params.get("model"), params.get("version"))
 
         def answer() -> HttpResponse:  # hundreds of versions take milliseconds: not on the event loop
             return json_response({"model_stats": [v.stats.to_oip(v.model, str(v.version)) for v in ordered]})

@@ -232,9 +232,11 @@ class Reconciler:
         for name, number in desired:
             wanted_by_model.setdefault(name, set()).add(number)
         for model in snapshot.models.values():  # linear in versions: this runs after every load
-            versions = by_model.get(model.name, {})
-            wanted = frozenset(wanted_by_model.get(model.name, ()))
-            aliases, held = self._effective_aliases(model.name, dict(model.summary.aliases), versions)
+            served = model.summary.served  # unloaded: versions an endpoint keeps loaded answer only there
+            versions = by_model.get(model.name, {}) if served else {}
+            wanted = frozenset(wanted_by_model.get(model.name, ()) if served else ())
+            registered = dict(model.summary.aliases) if served else {}
+            aliases, held = self._effective_aliases(model.name, registered, versions)
             failed = {
                 n: self.failures[f"{model.name}:{n}"].message
                 for n in wanted - versions.keys()
@@ -247,6 +249,7 @@ class Reconciler:
                 pending=wanted - versions.keys(),
                 held=MappingProxyType(held),
                 failed=MappingProxyType(failed),
+                served=served,
             )
         endpoints = self._bind_endpoints(snapshot, loaded)
         self.table = RoutingTable(

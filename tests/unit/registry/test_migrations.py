@@ -60,6 +60,7 @@ def test_a_database_from_the_first_migration_upgrades_in_place(tmp_path: Path, e
     engine.dispose()
     with Registry.open(empty_db_url, LocalArtifactStore(tmp_path / "artifacts")) as registry:
         assert registry.get_model("old").serving == ServingConfig()
+        assert registry.get_model("old").served  # 0009: models of before are served
 
 
 def test_open_is_idempotent(tmp_path: Path, db_url: str) -> None:

@@ -11,6 +11,7 @@ from modelport.serving.auth import inference_token
 from modelport.serving.grpc.auth import BearerInterceptor
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from modelport.serving.grpc.servicer import InferenceServicer
+from modelport.serving.repository import ModelRepository, management_token
 
 __all__ = ["create_grpc_server"]
 
@@ -36,7 +37,15 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
             ("grpc.max_connection_idle_ms", round(settings.grpc.max_connection_idle_s * 1000)),
         ],
     )
-    servicer = InferenceServicer(services.inference, services.reconciler, settings.limits)
+    repository = None if services.flags is None else ModelRepository(services.reconciler, services.flags)
+    servicer = InferenceServicer(
+        services.inference,
+        services.reconciler,
+        settings.limits,
+        settings.metrics.enabled,
+        repository,
+        management_token(settings.auth),
+    )
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     address = f"{_host(settings.host)}:{settings.grpc.port}"
     try:

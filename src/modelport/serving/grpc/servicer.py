@@ -12,9 +12,10 @@ from functools import wraps
 from typing import TypeVar
 
 import grpc
+from google.protobuf import json_format
 
 from modelport import __version__
-from modelport.core.errors import InternalError, ModelportError, Overloaded
+from modelport.core.errors import InternalError, InvalidInput, ModelportError, NotFound, Overloaded
 from modelport.core.inference import InferenceRequest
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import TensorSpec
@@ -22,14 +23,15 @@ from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
 from modelport.serving.grpc.errors import GRPC_STATUS
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
-from modelport.serving.metadata import describe, is_ready
+from modelport.serving.metadata import describe, is_ready, statistics_versions
 from modelport.serving.reconciler import Reconciler
+from modelport.serving.repository import ModelRepository, check_management_token
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["InferenceServicer"]
 
 GRPC_EXTENSIONS = ("binary_tensor_data",)
-"""Raw tensor contents; the statistics extension is REST-only here (no ModelStatistics RPC yet)."""
+"""Raw tensor contents; ``statistics`` and ``model_repository`` are added when they are served."""
 ROUTE_KEY = "x-modelport-route-key"
 """Request metadata: calls with the same key reach the same variant of an endpoint."""
 SERVED_BY_KEY = "x-modelport-served-by"
@@ -73,11 +75,29 @@ async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> No
 class InferenceServicer(GRPCInferenceServiceServicer):
     """The call handlers, bound to one service, one reconciler and the request limits."""
 
-    def __init__(self, service: InferenceService, reconciler: Reconciler, limits: LimitSettings) -> None:
+    def __init__(
+        self,
+        service: InferenceService,
+        reconciler: Reconciler,
+        limits: LimitSettings,
+        statistics: bool = True,
+        repository: ModelRepository | None = None,
+        management_token: bytes | None = None,
+    ) -> None:
+        """``statistics``: serve ModelStatistics (metrics on); ``repository``: serve the repository
+        RPCs, which need ``management_token`` (metadata ``authorization``) when one is set."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
         self._front = FrontEnd("grpc", self._decode, encode_infer_response, _carrier)
+        self._statistics = statistics
+        self._repository = repository
+        self._token = management_token
+        self._extensions = [*GRPC_EXTENSIONS]
+        if statistics:
+            self._extensions.append("statistics")
+        if repository is not None:
+            self._extensions.append("model_repository")
 
     @guarded
     async def ServerLive(
@@ -95,9 +115,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(
-            name="modelport", version=__version__, extensions=list(GRPC_EXTENSIONS)
-        )
+        return pb.ServerMetadataResponse(name="modelport", version=__version__, extensions=self._extensions)
 
     @guarded
     async def ModelReady(
@@ -130,6 +148,70 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         answer = await self._service.serve(self._front, (request, context), name, version, route_key)
         await context.send_initial_metadata(((SERVED_BY_KEY, answer.parameters[SERVED_BY].string_param),))
         return answer
+
+    @guarded
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelStatisticsResponse:
+        """The numbers of ``GET /v2/models/stats``, from the same source."""
+        if not self._statistics:
+            raise NotFound("statistics are off on this server (metrics.enabled is false)")
+        versions = statistics_versions(self._reconciler.table, request.name, request.version)
+
+        def answer() -> pb.ModelStatisticsResponse:  # hundreds of versions: not on the event loop
+            entries = [v.stats.to_oip(v.model, str(v.version)) for v in versions]
+            message = pb.ModelStatisticsResponse()
+            json_format.ParseDict({"model_stats": entries}, message)
+            return message
+
+        return await asyncio.to_thread(answer)
+
+    @guarded
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryIndexResponse:
+        entries = self._checked_repository(context).index(ready_only=request.ready)
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(
+                    name=e.name, version=e.version, state=e.state, reason=e.reason
+                )
+                for e in entries
+            ]
+        )
+
+    @guarded
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelLoadResponse:
+        repository = self._checked_repository(context)
+        refused = sorted(k for k in request.parameters if k == "config" or k.startswith("file:"))
+        if refused:
+            raise InvalidInput(
+                f"load parameter {refused[0]!r} is not supported: modelport loads registered versions; "
+                "register new ones with `modelport register`"
+            )
+        await repository.load(request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    @guarded
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self._checked_repository(context).unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    def _checked_repository(self, context: grpc.aio.ServicerContext) -> ModelRepository:
+        if self._repository is None:
+            raise NotFound("the model repository extension is not served here")
+        authorizations = [
+            value if isinstance(value, bytes) else value.encode()
+            for key, value in context.invocation_metadata() or ()
+            if key == "authorization"
+        ]
+        where = "metadata authorization: Bearer <management token>"
+        check_management_token(authorizations, self._token, where)
+        return self._repository
 
     async def _decode(self, call: _Call) -> InferenceRequest:
         return decode_infer_request(call[0], self._limits)
