@@ -55,6 +55,11 @@ async def test_row_and_columnar_formats_on_each_target_form(iris: httpx.AsyncCli
         columns = await predict(iris, path + ":predict", {"inputs": ROWS})
         assert columns == {"outputs": {"label": expected["label"], "probabilities": probabilities}}
         assert await predict(iris, path + ":predict", {"inputs": {"X": ROWS}}) == columns
+    # accounted like any inference, under its own protocol label
+    counted = [line for line in (await iris.get("/metrics")).text.splitlines() if 'protocol="v1"' in line]
+    assert [float(line.split()[-1]) for line in counted if line.startswith("modelport_requests_total")] == [
+        12
+    ]
 
 
 async def test_status_and_metadata_in_tf_servings_shapes(iris: httpx.AsyncClient) -> None:

@@ -1,10 +1,13 @@
-"""A stock Open Inference Protocol client (NVIDIA's tritonclient) against a real server subprocess."""
+"""Stock clients against a real server subprocess: NVIDIA's tritonclient (Open Inference Protocol)
+and KServe's Python SDK (its v1 REST client), sharing the one server."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -189,3 +192,55 @@ def test_statistics_read_by_tritonclient(client: triton.InferenceServerClient) -
         assert inference[stage]["count"] >= 2 and inference[stage]["ns"] > 0
     everything = client.get_inference_statistics()["model_stats"]
     assert {s["name"] for s in everything} >= {"iris", "diabetes", "cancer"}
+
+
+def test_kserve_sdk_v1_rest_client(server: Server) -> None:
+    """KServe's SDK speaks protocol v1 to the same port: liveness, readiness, predict, a clean 404.
+
+    The SDK is not in the test extra: it pins pandas < 3 and pulls in the Kubernetes client
+    (docs/protocols.md)."""
+    kserve = pytest.importorskip("kserve", reason="install kserve --no-deps (see docs/protocols.md)")
+
+    async def calls() -> None:
+        client = kserve.InferenceRESTClient(kserve.RESTConfig(protocol="v1", timeout=30))
+        try:
+            assert await client.is_server_live(server.url)
+            assert await client.is_model_ready(server.url, "iris")
+            answer = await client.infer(server.url, {"instances": IRIS_ROWS}, model_name="iris")
+            assert [row["label"] for row in answer["predictions"]] == IRIS_LABELS
+            answer = await client.infer(server.url, {"inputs": {"X": IRIS_ROWS}}, model_name="iris")
+            assert answer["outputs"]["label"] == IRIS_LABELS
+            with pytest.raises(httpx.HTTPStatusError, match="model 'nope' is not served here"):
+                await client.infer(server.url, {"instances": IRIS_ROWS}, model_name="nope")
+        finally:
+            await client.close()
+
+    asyncio.run(calls())
+
+
+def test_model_repository_read_and_changed_by_tritonclient(
+    client: triton.InferenceServerClient, server: Server
+) -> None:
+    """Index, unload and load through tritonclient.http (this server has no token: a loopback one)."""
+    index = client.get_model_repository_index()
+    assert {"name": "diabetes", "version": "1", "state": "READY", "reason": ""} in index
+    client.unload_model("diabetes")
+    assert not client.is_model_ready("diabetes")
+    assert {"name": "diabetes", "version": "", "state": "UNAVAILABLE", "reason": "unloaded"} in (
+        client.get_model_repository_index()
+    )
+    with pytest.raises(triton.InferenceServerException, match="'diabetes' is unloaded"):
+        client.get_model_metadata("diabetes")
+    client.load_model("diabetes")
+    assert client.is_model_ready("diabetes")
+    with pytest.raises(triton.InferenceServerException, match="'nope'"):
+        client.load_model("nope")
+    # without a token, a request a web page sends is refused: it could unload models on 127.0.0.1
+    page = httpx.post(
+        f"{server.url}/v2/repository/models/iris/unload", headers={"Origin": "https://x.example"}
+    )
+    assert (page.status_code, page.json()) == (
+        403,
+        {"error": "the model repository does not take requests from web pages"},
+    )
+    assert client.is_model_ready("iris")
