@@ -125,6 +125,11 @@ def test_batch_predict_writes_attribution_columns_and_a_resume_keeps_them(home: 
     ]
     margins = BOOSTER.get_booster().predict(xgboost.DMatrix(X), output_margin=True)
     assert np.allclose(scores.filter(like="explain.2.").sum(axis=1), margins[:, 2], atol=1e-4)
+    with pytest.raises(InvalidInput, match=r"^--explain runs on the local engine"):
+        modelport.batch_predict(
+            "xgb", _csv(tmp_path), tmp_path / "ray", explain=True, engine="ray", home=home
+        )
+    assert not (tmp_path / "ray").exists()
     with pytest.raises(InvalidInput, match="leave out --explain"):
         modelport.batch_predict("xgb", _csv(tmp_path), output, resume=True, explain=True, home=home)
 

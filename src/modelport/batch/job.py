@@ -175,8 +175,8 @@ def _new(
 ) -> tuple[Manifest, ModelVersion, Source]:
     version = registry.resolve_target(Target.parse(options.target))
     source = open_source(options.input, stdin, _s3_for(options.input, settings))
-    _check_engine(options, source)
     _check_explain(options.explain, options.engine, version)
+    _check_engine(options, source)
     if is_s3(output.url) and options.errors is not None:
         raise InvalidInput(
             "--errors is for a local output: on S3 the bad rows go to OUTPUT/_errors/, one object per part"
@@ -237,8 +237,8 @@ def _resumed(
         raise InvalidInput(
             f"input {manifest.input} changed since the job started; start again with --overwrite"
         )
-    _check_engine(options, source)
     _check_explain(manifest.explain, options.engine, version)
+    _check_engine(options, source)
     output.prepare_resumed(manifest)
     return manifest, version, source
 
