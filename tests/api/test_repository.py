@@ -16,7 +16,9 @@ import tritonclient.grpc.aio as triton_aio
 from google.protobuf import json_format
 from tritonclient.utils import InferenceServerException
 
+from modelport.core.endpoints import EndpointConfig, RouteSpec
 from modelport.core.settings import Settings
+from modelport.core.targets import Target
 from modelport.registry.catalog import Registry
 from modelport.server import build_app
 from tests.api.conftest import quick_settings, wait_for
@@ -110,6 +112,19 @@ async def test_rest_index_unload_load_and_refusals(stack: Stack, registry: Regis
     assert (await http.post("/v2/repository/index", headers=twice)).status_code == 401
     assert (await http.get("/v2/repository/index", headers=AUTH)).status_code == 405
     assert (await http.post("/v2/models/iris/infer", json=INFER)).status_code == 200  # nothing changed
+
+    # an endpoint is listed, cannot be unloaded, and keeps the versions of an unloaded model it routes to
+    registry.create_endpoint("ep", EndpointConfig((RouteSpec(Target.parse("iris@production"), 1),)))
+    await wait_for(http, "/v2/models/ep/ready")
+    assert {"name": "ep", "version": "", "state": "READY", "reason": ""} in await index(http)
+    refused = await http.post("/v2/repository/models/ep/unload", headers=AUTH)
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "'ep' is an endpoint; load and unload apply to models"},
+    )
+    assert (await http.post("/v2/repository/models/iris/unload", headers=AUTH)).status_code == 200
+    assert (await http.post("/v2/models/iris/infer", json=INFER)).status_code == 404
+    assert (await http.post("/v2/models/ep/infer", json=INFER)).status_code == 200
 
 
 async def test_grpc_repository_rpcs_statistics_and_extensions(stack: Stack) -> None:
