@@ -58,6 +58,9 @@ async def test_every_form_scores_the_same_rows_on_any_target(iris: httpx.AsyncCl
     rows = "".join(",".join(map(str, row)) + "\n" for row in ROWS)
     for csv in (header + rows, rows, "X[3],X[2],X[1],X[0]\n" + _reversed(rows)):
         assert labels(await invoke(iris, csv, **{"content-type": "text/csv"})) == LABELS, csv
+    no_type = await iris.post("/invocations", content=b'{"inputs": [[5.1, 3.5, 1.4, 0.2]]}', headers=IRIS)
+    assert labels(no_type) == LABELS[:1]  # a body without Content-Type is read as JSON
+    assert 'protocol="mlflow"' in (await iris.get("/metrics")).text
     # the target: a version, an alias or an endpoint
     for target in ("iris:1", "iris@production"):
         response = await invoke(iris, {"inputs": ROWS}, **{"x-modelport-target": target})
