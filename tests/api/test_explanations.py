@@ -111,30 +111,33 @@ def test_a_trusted_model_that_is_no_tree_needs_reference_data(home: Path, tmp_pa
 
 
 def test_batch_predict_writes_attribution_columns_and_a_resume_keeps_them(home: Path, tmp_path: Path) -> None:
+    rows = _csv(tmp_path, bad_row=120)
     output = tmp_path / "scores.csv"
-    summary = modelport.batch_predict("xgb", _csv(tmp_path), output, explain=True, chunk_rows=50, home=home)
-    assert summary["rows_scored"] == 150 and summary["parts"] == 3
-    scores = pd.concat(pd.read_csv(part) for part in sorted(output.glob("part-*")))
-    assert list(scores.columns[:2]) == [
-        "row",
-        "label",
-    ]  # then probabilities, then one column per class and feature
+    with pytest.raises(InvalidInput, match=r"^row 120: column 'sl'"):  # fails in the third chunk
+        modelport.batch_predict("xgb", rows, output, explain=True, chunk_rows=50, home=home)
+    summary = modelport.batch_predict("xgb", rows, output, resume=True, max_errors=1, home=home)
+    assert summary["rows_scored"] == 149 and summary["parts"] == 3
+    parts = [pd.read_csv(part) for part in sorted(output.glob("part-*"))]
+    assert all(list(part.columns) == list(parts[0].columns) for part in parts)  # the resumed part too
+    scores = pd.concat(parts)
+    assert list(scores.columns[:2]) == ["row", "label"]  # then probabilities, then the attributions
     assert [c for c in scores.columns if c.startswith("explain.2.")] == [
         *(f"explain.2.{n}" for n in X.columns),
         "explain.2.base",
     ]
-    margins = BOOSTER.get_booster().predict(xgboost.DMatrix(X), output_margin=True)
+    margins = BOOSTER.get_booster().predict(xgboost.DMatrix(X.drop(index=120)), output_margin=True)
     assert np.allclose(scores.filter(like="explain.2.").sum(axis=1), margins[:, 2], atol=1e-4)
-    with pytest.raises(InvalidInput, match=r"^--explain runs on the local engine"):
-        modelport.batch_predict(
-            "xgb", _csv(tmp_path), tmp_path / "ray", explain=True, engine="ray", home=home
-        )
-    assert not (tmp_path / "ray").exists()
     with pytest.raises(InvalidInput, match="leave out --explain"):
-        modelport.batch_predict("xgb", _csv(tmp_path), output, resume=True, explain=True, home=home)
+        modelport.batch_predict("xgb", rows, output, resume=True, explain=True, home=home)
+    with pytest.raises(InvalidInput, match=r"^--explain runs on the local engine"):
+        modelport.batch_predict("xgb", rows, tmp_path / "ray", explain=True, engine="ray", home=home)
+    assert not (tmp_path / "ray").exists()
 
 
-def _csv(directory: Path) -> Path:
+def _csv(directory: Path, bad_row: int | None = None) -> Path:
     path = directory / "rows.csv"
-    X.to_csv(path, index=False)
+    rows = X.astype(object)
+    if bad_row is not None:
+        rows.loc[bad_row, "sl"] = "oops"
+    rows.to_csv(path, index=False)
     return path
