@@ -10,8 +10,10 @@ import httpx
 import orjson
 import pytest
 
+from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
+from modelport.server import build_app
 from tests.api.conftest import serving, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -212,3 +214,11 @@ async def test_bad_input_and_no_target_get_a_clear_error_in_mlflows_shape(iris: 
     version = await iris.get("/version")
     assert version.status_code == 200 and version.text
     assert labels(await invoke(iris, {"inputs": ROWS})) == LABELS  # the server still serves
+
+
+def test_a_configured_target_that_is_no_target_stops_the_server_naming_the_setting(
+    settings: Settings, registry: Registry
+) -> None:
+    one_model = settings.serving.model_copy(update={"invocations_target": "iris@5"})
+    with pytest.raises(InvalidInput, match=r"serving\.invocations_target: 'iris@5'"):
+        build_app(settings.model_copy(update={"serving": one_model}), registry)

@@ -65,8 +65,7 @@ class Invocations:
         self._service = service
         self._reconciler = reconciler
         self._limits = settings.limits
-        configured = settings.serving.invocations_target
-        self._default = None if configured is None else Target.parse(configured)
+        self._default = _configured(settings.serving.invocations_target)
         self._front = FrontEnd("mlflow", self._decode, _encode, _carrier)
 
     def routes(self) -> list[Route]:
@@ -119,6 +118,13 @@ class Invocations:
         if call.csv:
             return InferenceRequest(decode_csv(body, call.inputs))
         return InferenceRequest(decode_json(body, call.inputs, self._limits.max_json_depth))
+
+
+def _configured(target: str | None) -> Target | None:
+    try:
+        return None if target is None else Target.parse(target)
+    except InvalidInput as error:
+        raise InvalidInput(f"serving.invocations_target: {error.message}") from None
 
 
 def mlflow_error(error: ModelportError, status: int | None = None, code: str | None = None) -> HttpResponse:
