@@ -22,11 +22,12 @@ from modelport.core.tensors import TensorSpec
 from modelport.serving.http import HttpRequest, HttpResponse, header_text, read_body
 from modelport.serving.http_errors import HTTP_STATUS, error_headers
 from modelport.serving.invocations_codec import decode_csv, decode_json, encode_predictions
-from modelport.serving.metadata import describe, is_ready
+from modelport.serving.metadata import is_ready
 from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
+from modelport.serving.table import RoutingTable
 
 __all__ = ["TARGET_HEADER", "Invocations", "mlflow_error"]
 
@@ -82,7 +83,7 @@ class Invocations:
         csv = _is_csv(header_text(request.headers, b"content-type"))
         if csv is None:
             return _unsupported(request.headers.get(b"content-type", b"").decode("latin-1"))
-        inputs = describe(self._reconciler.table, target.model, target.ref).inputs
+        inputs = _inputs(self._reconciler.table, target)
         route_key = header_text(request.headers, ROUTE_KEY_HEADER)
         call = _Call(request, inputs, csv)
         return await self._service.serve(self._front, call, target.model, target.ref, route_key)
@@ -118,6 +119,15 @@ class Invocations:
         if call.csv:
             return InferenceRequest(decode_csv(body, call.inputs))
         return InferenceRequest(decode_json(body, call.inputs, self._limits.max_json_depth))
+
+
+def _inputs(table: RoutingTable, target: Target) -> tuple[TensorSpec, ...]:
+    """The input specs of what ``target`` names (``NotFound``, ``NotReady`` as admission says them;
+    an endpoint with a version is admission's to refuse)."""
+    endpoint = table.endpoint(target.model)
+    if endpoint is None:
+        return table.resolve(target.model, target.ref).signature.inputs
+    return endpoint.signature.inputs
 
 
 def _configured(target: str | None) -> Target | None:
