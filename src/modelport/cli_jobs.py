@@ -47,6 +47,7 @@ def add_jobs_commands(main: click.Group) -> None:
     @click.option("--errors", "errors_path", help="Bad rows' file (default OUTPUT/_errors.jsonl).")
     @click.option("--max-errors", type=click.IntRange(min=0), help="Bad rows allowed (default 0).")
     @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+    @click.option("--explain", is_flag=True, help="Add each row's feature attributions.")
     @click.option("--wait", is_flag=True, help="Wait for the end; exit 1 unless the job succeeded.")
     @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
     @pass_context
@@ -63,6 +64,7 @@ def add_jobs_commands(main: click.Group) -> None:
         errors_path: str | None,
         max_errors: int | None,
         overwrite: bool,
+        explain: bool,
         wait: bool,
         as_json: bool,
     ) -> None:
@@ -78,6 +80,7 @@ def add_jobs_commands(main: click.Group) -> None:
             "id_columns": list(id_columns),
             "features": [f.strip() for f in features.split(",")] if features else [],
             "overwrite": overwrite,
+            "explain": explain,
         }
         optional = {"format": fmt, "chunk_rows": chunk_rows, "max_errors": max_errors}
         body.update({key: value for key, value in optional.items() if value is not None})

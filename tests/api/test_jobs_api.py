@@ -92,6 +92,7 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], int, str]] = [
     ({"input": "{root}/missing.csv"}, 400, "input '{root}/missing.csv' does not exist"),
     ({"input": "{root}/../secret.csv"}, 403, "input {root}/../secret.csv (resolved: "),
     ({"output": "{root}/escape/out"}, 403, "output {root}/escape/out (resolved: "),
+    ({"explain": True}, 400, "iris:1 cannot be explained: onnx models are explained by sampling"),
 ]
 
 

@@ -126,6 +126,25 @@ def test_a_submitted_job_gives_the_output_of_modelport_batch(servers: Servers, r
     assert f"manifest: {root}/job/_manifest.json" in shown
 
 
+def test_a_job_explains_as_modelport_batch_does(
+    servers: Servers, root: Path, model_files: dict[str, Path]
+) -> None:
+    home = servers.home
+    register(home, model_files["iris"], "iris-ref", "--reference", root / "small.parquet")
+    done = run_cli(
+        home, "jobs", "submit", "iris-ref", root / "small.parquet", root / "explained", "--explain", "--wait",
+        "--json", env=cli_env(),
+    )  # fmt: skip
+    assert json.loads(done.stdout)["state"] == "succeeded"
+    run_cli_in_process(
+        home, "batch", "iris-ref", root / "small.parquet", root / "explained-local", "--explain"
+    )
+    job, local = scored(root / "explained"), scored(root / "explained-local")
+    attributions = [c for c in job.column_names if c.startswith("explain.")]
+    assert attributions and attributions[-1].endswith(".base"), job.column_names
+    assert job.equals(local)
+
+
 def test_a_failed_job_says_why_and_bad_rows_under_max_errors_still_succeed(
     servers: Servers, root: Path
 ) -> None:

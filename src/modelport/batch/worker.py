@@ -79,6 +79,7 @@ def _run(orders: dict[str, Any]) -> dict[str, Any]:
             max_errors=options["max_errors"],
             chunk_rows=options["chunk_rows"],
             overwrite=bool(orders["overwrite"]),
+            explain=bool(options.get("explain", False)),  # absent from jobs queued before it existed
         )
         done_before = 0
     report = _Reporter(paths.output, done_before)

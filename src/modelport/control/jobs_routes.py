@@ -22,6 +22,7 @@ from modelport.batch.sources import format_of
 from modelport.core.errors import Conflict, Forbidden
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
+from modelport.explanations.select import check_explainable
 from modelport.registry.catalog import Registry
 from modelport.registry.schema import utcnow
 
@@ -48,6 +49,7 @@ class JobBody(BaseModel):
     max_errors: int = Field(0, ge=0, description="Bad rows written to the errors file before the job fails.")
     chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1, description="Rows per model call and part file.")
     overwrite: bool = Field(False, description="Replace the output (and errors file) if it exists.")
+    explain: bool = Field(False, description="Add each row's feature attributions (docs/explanations.md).")
 
 
 def build_jobs_router(settings: Settings, registry: Registry) -> APIRouter:
@@ -61,6 +63,8 @@ def build_jobs_router(settings: Settings, registry: Registry) -> APIRouter:
         if not settings.auth.token:
             raise Forbidden(NO_TOKEN)
         version = registry.resolve_target(Target.parse(body.target))
+        if body.explain:
+            check_explainable(version)  # refused now, not by a worker later
         confine(body.input, body.output, body.errors, settings.jobs.allowed_roots)
         for name, path in (("output", body.output), ("errors file", body.errors)):
             if path is not None and os.path.lexists(path) and not body.overwrite:
