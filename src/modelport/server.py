@@ -107,7 +107,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, settings.metrics.enabled, tracing
     )
-    serving = ServingServices(inference, reconciler, histograms, registry)
+    serving = ServingServices(inference, reconciler, histograms, registry, registry.reference_data)
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     payload_store = PayloadStore(settings.payload_dir, remote_segments(settings))
     drift = DriftService(registry, payload_store, settings.drift)

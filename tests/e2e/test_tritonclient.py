@@ -195,7 +195,8 @@ def test_statistics_read_by_tritonclient(client: triton.InferenceServerClient) -
 
 
 def test_kserve_sdk_v1_rest_client(server: Server) -> None:
-    """KServe's SDK speaks protocol v1 to the same port: liveness, readiness, predict, a clean 404.
+    """KServe's SDK speaks protocol v1 to the same port: liveness, readiness, predict, explain, clean
+    errors.
 
     The SDK is not in the test extra: it pins pandas < 3 and pulls in the Kubernetes client
     (docs/protocols.md)."""
@@ -212,6 +213,9 @@ def test_kserve_sdk_v1_rest_client(server: Server) -> None:
             assert answer["outputs"]["label"] == IRIS_LABELS
             with pytest.raises(httpx.HTTPStatusError, match="model 'nope' is not served here"):
                 await client.infer(server.url, {"instances": IRIS_ROWS}, model_name="nope")
+            # iris was registered without reference data: its explanation is refused, saying why
+            with pytest.raises(httpx.HTTPStatusError, match=r"reference data.*400 Bad Request"):
+                await client.explain(server.url, "iris", {"instances": IRIS_ROWS})
         finally:
             await client.close()
 

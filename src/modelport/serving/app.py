@@ -10,7 +10,9 @@ from prometheus_client.registry import Collector
 from modelport.core.settings import Settings
 from modelport.monitoring.stats import StageHistograms
 from modelport.serving.auth import inference_token
+from modelport.serving.explaining import Explanations, ReferenceReader
 from modelport.serving.invocations import Invocations
+from modelport.serving.oip_explain import OipExplain
 from modelport.serving.oip_repository import OipRepositoryRest
 from modelport.serving.oip_rest import OipRest
 from modelport.serving.reconciler import Reconciler
@@ -31,6 +33,8 @@ class ServingServices:
     """The server's stage and batch-size histograms (every version without ``detailed_metrics``)."""
     flags: ServedFlags | None = None
     """Where the model repository extension stores what is served (the registry); none: no extension."""
+    reference: ReferenceReader | None = None
+    """Reads a version's reference data (the registry's); none: no explanation routes."""
 
 
 def create_inference_app(
@@ -43,7 +47,10 @@ def create_inference_app(
     flags = services.flags
     oip = OipRest(services.inference, services.reconciler, settings.limits, enabled, flags is not None)
     routes = oip.routes()
-    routes += V1Rest(services.inference, services.reconciler, settings.limits).routes()
+    explanations = None if services.reference is None else Explanations(services.reference)
+    routes += V1Rest(services.inference, services.reconciler, settings.limits, explanations).routes()
+    if explanations is not None:
+        routes += OipExplain(services.inference, settings.limits, explanations).routes()
     routes += Invocations(services.inference, services.reconciler, settings).routes()
     if flags is not None:
         repository = ModelRepository(services.reconciler, flags)

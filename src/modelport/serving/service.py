@@ -57,6 +57,9 @@ class FrontEnd(Generic[Wire, Answer]):
     """The answer to the decoded request; a failure here is accounted as any other."""
     carrier: Callable[[Wire], Mapping[str, str]]
     """The request's headers (``traceparent``), asked for only when tracing."""
+    call: Callable[[Admission, InferenceRequest], Awaitable[InferenceResponse]] | None = None
+    """What answers the decoded request in place of the model's prediction (``run``), such as an
+    explanation; it must release the admission."""
 
 
 @dataclass(slots=True)
@@ -146,7 +149,11 @@ class InferenceService:
         try:
             request = await front.decode(wire)
             account.decoded(request)
-            response = await self.run(admission, request)
+            call = front.call
+            if call is None:
+                response = await self.run(admission, request)
+            else:
+                response = await call(admission, request)
             account.predicted()
             answer = front.encode(response, request)
         except BaseException as error:

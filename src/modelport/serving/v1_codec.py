@@ -18,10 +18,19 @@ from modelport.core.errors import InvalidInput
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature, TensorSpec
+from modelport.serving.explaining import BASE, FEATURES
 from modelport.serving.oip_json import array_from_json, data_depth, json_data
 from modelport.serving.wire_checks import check_shape, check_tensor_bytes
 
-__all__ = ["ROWS", "SIGNATURE_NAME", "decode_predict", "encode_predict", "parse_body", "signature_def"]
+__all__ = [
+    "ROWS",
+    "SIGNATURE_NAME",
+    "decode_predict",
+    "encode_explanation",
+    "encode_predict",
+    "parse_body",
+    "signature_def",
+]
 
 SIGNATURE_NAME = "serving_default"
 """The one signature every model has here (TF Serving's default name)."""
@@ -179,6 +188,20 @@ def _json_tensor(name: str, array: np.ndarray) -> Any:
     if array.dtype.kind in "OSU":
         return np.array(json_data(name, array, Datatype.BYTES), dtype=object).reshape(array.shape).tolist()
     return array.tolist()
+
+
+def encode_explanation(response: InferenceResponse) -> bytes:
+    """``{"features", "base": {output: value}, "attributions": {output: [rows][features]}}``
+    from an explanation (``serving/explaining.py``: a tensor per explained output, base, features)."""
+    outputs = dict(response.outputs)
+    features = [name.decode() for name in outputs.pop(FEATURES).tolist()]
+    base = outputs.pop(BASE).tolist()
+    document = {
+        "features": features,
+        "base": dict(zip(outputs, base, strict=True)),
+        "attributions": outputs,
+    }
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def signature_def(signature: Signature) -> dict[str, Any]:

@@ -6,7 +6,7 @@ an alias. Errors leave through the router as ``{"error": "..."}``, the shape bot
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +14,19 @@ from modelport.core.errors import InvalidInput, NotFound
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Signature
+from modelport.serving.explaining import Explanations
 from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
 from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
-from modelport.serving.v1_codec import decode_predict, encode_predict, parse_body, signature_def
+from modelport.serving.v1_codec import (
+    decode_predict,
+    encode_explanation,
+    encode_predict,
+    parse_body,
+    signature_def,
+)
 
 __all__ = ["V1Call", "V1Rest", "split_verb", "target"]
 
@@ -46,21 +53,22 @@ def split_verb(segment: str) -> tuple[str, str]:
 class V1Rest:
     """The v1 route handlers, bound to one service, one reconciler and the request limits.
 
-    ``verbs``: extra POST verbs (``explain``) and their handlers, beside ``predict``."""
+    ``explanations``: serve ``:explain`` too (docs/explanations.md)."""
 
     def __init__(
         self,
         service: InferenceService,
         reconciler: Reconciler,
         limits: LimitSettings,
-        verbs: dict[str, Callable[[V1Call], Awaitable[HttpResponse]]] | None = None,
+        explanations: Explanations | None = None,
     ) -> None:
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
-        self._front = FrontEnd("v1", self._decode, _encode, _carrier)
-        self._verbs: dict[str, Callable[[V1Call], Awaitable[HttpResponse]]] = {"predict": self.predict}
-        self._verbs.update(verbs or {})
+        self._fronts = {"predict": FrontEnd("v1", self.decode, _encode, _carrier)}
+        if explanations is not None:
+            explain = FrontEnd("explain", self.decode, _encode_explanation, _carrier, explanations.explain)
+            self._fronts["explain"] = explain
 
     def routes(self) -> list[Route]:
         model = "/v1/models/{model}"
@@ -79,21 +87,17 @@ class V1Rest:
         return json_response({"status": "alive"})
 
     def post(self, request: HttpRequest) -> Awaitable[HttpResponse]:
-        """``...:predict`` (or another verb) on any of the three target forms."""
+        """``...:predict`` (or ``:explain``) on any of the three target forms."""
         params = request.path_params
         last = "alias" if "alias" in params else "version" if "version" in params else "model"
         segment, verb = split_verb(params[last])
-        handler = self._verbs.get(verb)
-        if handler is None:
-            raise NotFound(
-                f"unknown verb :{verb}; this server answers {', '.join(':' + v for v in self._verbs)}"
-            )
+        front = self._fronts.get(verb)
+        if front is None:
+            verbs = ", ".join(":" + v for v in self._fronts)
+            raise NotFound(f"unknown verb :{verb}; this server answers {verbs}")
         call = target(request, {**params, last: segment})
-        return handler(call)
-
-    def predict(self, call: V1Call) -> Awaitable[HttpResponse]:
-        route_key = header_text(call.request.headers, ROUTE_KEY_HEADER)
-        return self._service.serve(self._front, call, call.name, call.ref, route_key)
+        route_key = header_text(request.headers, ROUTE_KEY_HEADER)
+        return self._service.serve(front, call, call.name, call.ref, route_key)
 
     async def status(self, request: HttpRequest) -> HttpResponse:
         call = target(request, request.path_params)
@@ -132,15 +136,10 @@ class V1Rest:
             raise NotFound(f"{name!r} is an endpoint; call it without a version")
         return "", endpoint.signature
 
-    async def read(self, call: V1Call) -> tuple[dict[str, Any], Signature]:
-        """The parsed body and the signature it is read against."""
+    async def decode(self, call: V1Call) -> InferenceRequest:
         body = await read_body(call.request, self._limits.max_body_bytes)
         document = parse_body(body, self._limits)
-        return document, self.signature(call.name, call.ref)[1]
-
-    async def _decode(self, call: V1Call) -> InferenceRequest:
-        document, signature = await self.read(call)
-        return decode_predict(document, signature, self._limits)
+        return decode_predict(document, self.signature(call.name, call.ref)[1], self._limits)
 
 
 def target(request: HttpRequest, params: dict[str, str] | Any) -> V1Call:
@@ -161,6 +160,11 @@ def _entry(version: str, state: str, why: str = "") -> dict[str, Any]:
 def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
     served_by = (SERVED_BY_HEADER, response.parameters[SERVED_BY].encode())
     return HttpResponse(encode_predict(response, request), 200, [_JSON, served_by])
+
+
+def _encode_explanation(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
+    served_by = (SERVED_BY_HEADER, response.parameters[SERVED_BY].encode())
+    return HttpResponse(encode_explanation(response), 200, [_JSON, served_by])
 
 
 def _carrier(call: V1Call) -> dict[str, str]:

@@ -1,0 +1,103 @@
+"""Explanations on the data plane: a served version's explainer, built on first use and kept while
+the version is served, answering a decoded request in place of its prediction (``FrontEnd.call``).
+
+Both the build (the reference data is read from the registry) and the attributions (the sampling
+method calls the model 64 x (features + 1) times per row) run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from modelport.core.inference import InferenceRequest, InferenceResponse
+from modelport.core.tensors import Signature
+from modelport.explanations.attributions import Attributions, Explainer
+from modelport.serving.loaded import LoadedVersion
+from modelport.serving.service import SERVED_BY, Admission
+from modelport.serving.validation import validate_request
+
+__all__ = ["BASE", "FEATURES", "Explanations", "ReferenceReader", "feature_names"]
+
+ReferenceReader = Callable[[str, int], np.ndarray | pa.Table | None]
+"""A version's reference data by model name and version number (the registry's ``reference_data``)."""
+
+BASE = "base"
+"""The answer's tensor of base values, one per explained output in the answer's order."""
+FEATURES = "features"
+"""The answer's BYTES tensor naming the features, the last axis of each attribution tensor."""
+
+
+class Explanations:
+    """The explainers of served versions, each built once (concurrent first calls may build twice)."""
+
+    def __init__(self, reference: ReferenceReader) -> None:
+        self._reference = reference
+        self._explainers: weakref.WeakKeyDictionary[LoadedVersion, Explainer] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    async def explain(self, admission: Admission, request: InferenceRequest) -> InferenceResponse:
+        """The attributions of ``request``'s rows on the admitted version; releases the admission."""
+        loaded = admission.version
+        try:
+            validate_request(request, loaded.signature, loaded.target)
+            attributions = await asyncio.to_thread(self._attributions, loaded, request.inputs)
+        finally:
+            admission.release()
+        outputs: dict[str, np.ndarray] = {
+            key: np.ascontiguousarray(attributions.values[:, k, :])
+            for k, key in enumerate(attributions.outputs)
+        }
+        outputs[BASE] = np.asarray(attributions.base, dtype=np.float64)
+        names = feature_names(loaded.signature, request.inputs)
+        outputs[FEATURES] = np.array([name.encode() for name in names], dtype=object)
+        return InferenceResponse(
+            model_name=admission.name,
+            model_version=str(loaded.version),
+            outputs=outputs,
+            id=request.id,
+            parameters={SERVED_BY: loaded.target},
+        )
+
+    def _attributions(self, loaded: LoadedVersion, inputs: Mapping[str, np.ndarray]) -> Attributions:
+        return self._explainer(loaded).explain(inputs)
+
+    def _explainer(self, loaded: LoadedVersion) -> Explainer:
+        with self._lock:
+            explainer = self._explainers.get(loaded)
+        if explainer is None:
+            explainer = self._build(loaded)
+            with self._lock:
+                self._explainers[loaded] = explainer
+        return explainer
+
+    def _build(self, loaded: LoadedVersion) -> Explainer:
+        """``InvalidInput`` (400) when the version cannot be explained, saying why."""
+        from modelport.batch.reference import reference_inputs
+        from modelport.explanations.select import explainer_for
+
+        model = loaded.runtime_model
+
+        def background() -> dict[str, np.ndarray] | None:
+            data = self._reference(loaded.model, loaded.version)
+            return None if data is None else reference_inputs(model, loaded.target, data)
+
+        return explainer_for(model, loaded.framework, loaded.target, background)
+
+
+def feature_names(signature: Signature, inputs: Mapping[str, np.ndarray]) -> list[str]:
+    """The attributions' features: each input in the signature's order, a matrix input's columns
+    in turn (``X[0]``, ``X[1]`` …)."""
+    names: list[str] = []
+    for spec in signature.inputs:
+        array = inputs[spec.name]
+        if array.ndim < 2:
+            names.append(spec.name)
+        else:
+            names += [f"{spec.name}[{i}]" for i in range(int(np.prod(array.shape[1:])))]
+    return names

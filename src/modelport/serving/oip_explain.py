@@ -1,0 +1,61 @@
+"""modelport's explanation extension of the Open Inference Protocol's REST API:
+``POST /v2/models/{m}[/versions/{v}]/explain`` takes an inference request and answers, as an
+inference response, one attribution tensor per explained output, the base values and the feature
+names (docs/explanations.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from modelport.core.errors import InvalidInput
+from modelport.core.inference import InferenceRequest, InferenceResponse
+from modelport.core.settings import LimitSettings
+from modelport.serving.explaining import Explanations
+from modelport.serving.http import HttpRequest, HttpResponse, header_text, read_body
+from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
+from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER
+from modelport.serving.routing import Route
+from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
+
+__all__ = ["OipExplain"]
+
+_HEADER_LENGTH = b"inference-header-content-length"
+
+
+class OipExplain:
+    def __init__(self, service: InferenceService, limits: LimitSettings, explanations: Explanations) -> None:
+        self._service = service
+        self._limits = limits
+        self._front = FrontEnd("explain", self._decode, _encode, _carrier, explanations.explain)
+
+    def routes(self) -> list[Route]:
+        model = "/v2/models/{model}"
+        return [
+            Route("POST", model + "/explain", self.explain),
+            Route("POST", model + "/versions/{version}/explain", self.explain),
+        ]
+
+    def explain(self, request: HttpRequest) -> Awaitable[HttpResponse]:
+        params = request.path_params
+        route_key = header_text(request.headers, ROUTE_KEY_HEADER)
+        return self._service.serve(self._front, request, params["model"], params.get("version"), route_key)
+
+    async def _decode(self, request: HttpRequest) -> InferenceRequest:
+        body = await read_body(request, self._limits.max_body_bytes)
+        header = request.headers.get(_HEADER_LENGTH)
+        json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+        decoded = decode_infer_request(body, json_length, self._limits)
+        if decoded.outputs is not None:
+            raise InvalidInput("an explanation answers for every output it explains; leave out 'outputs'")
+        return decoded
+
+
+def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
+    payload, headers = encode_infer_response(response, request)
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
+    return HttpResponse(payload, 200, raw)
+
+
+def _carrier(request: HttpRequest) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}
