@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from modelport import __version__
+from modelport._version import __version__
 from modelport.core.errors import ErrorKind, InvalidInput, ModelportError
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import Settings
