@@ -73,7 +73,12 @@ async def test_health_and_server_metadata(stack: Stack) -> None:
     metadata = await stack.grpc.get_server_metadata(as_json=True)
     assert metadata["name"] == "modelport"
     assert metadata["version"]
-    assert metadata["extensions"] == ["binary_tensor_data", "statistics", "model_repository"]
+    assert metadata["extensions"] == [
+        "binary_tensor_data",
+        "classification",
+        "statistics",
+        "model_repository",
+    ]
 
 
 async def test_model_metadata_matches_rest(stack: Stack) -> None:

@@ -26,7 +26,7 @@ from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["EXTENSIONS", "OipRest"]
 
-EXTENSIONS = ("binary_tensor_data", "statistics")
+EXTENSIONS = ("binary_tensor_data", "classification", "statistics")
 _HEADER_LENGTH = b"inference-header-content-length"
 ROUTE_KEY_HEADER = b"x-modelport-route-key"
 """Requests with the same routing key reach the same variant of an endpoint."""

@@ -19,11 +19,13 @@ from modelport.core.errors import ErrorKind, InternalError, ModelportError, NotF
 from modelport.core.inference import InferenceRequest, InferenceResponse, check_request_id
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.settings import TracingSettings
+from modelport.core.tensors import Signature
 from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.payloads import PayloadLog, PayloadRecord
 from modelport.monitoring.stats import InferenceStats
 from modelport.monitoring.tracing import Tracing
 from modelport.serving.accounting import RequestAccount
+from modelport.serving.classification import check_classification, classify
 from modelport.serving.endpoints import EndpointRoutes
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.shadow import ShadowRunner
@@ -176,6 +178,8 @@ class InferenceService:
         try:
             check_request_id(request.id)
             validate_request(request, loaded.signature, loaded.target)
+            wanted = request.outputs
+            classified = wanted is not None and check_classification(wanted, loaded.signature)
             outputs = await loaded.predict(request.inputs, request.timing)
         except ModelportError as error:
             if admission.label is not None and error.kind is not ErrorKind.INVALID_INPUT:
@@ -200,7 +204,7 @@ class InferenceService:
         return InferenceResponse(
             model_name=admission.name,
             model_version=str(loaded.version),
-            outputs=_select_outputs(outputs, request),
+            outputs=_select_outputs(outputs, request, loaded.signature if classified else None),
             id=request.id if endpoint is None else outcome_id,
             parameters={SERVED_BY: loaded.target},
         )
@@ -263,10 +267,14 @@ def _prediction(outputs: dict[str, np.ndarray]) -> np.ndarray | None:
     return None if chosen is None else np.array(chosen, copy=True)
 
 
-def _select_outputs(outputs: dict[str, np.ndarray], request: InferenceRequest) -> dict[str, np.ndarray]:
+def _select_outputs(
+    outputs: dict[str, np.ndarray], request: InferenceRequest, classifier: Signature | None
+) -> dict[str, np.ndarray]:
+    """The requested outputs (all by default); with ``classifier``, some are asked as top classes."""
     if request.outputs is None:
         return outputs
-    return {wanted.name: outputs[wanted.name] for wanted in request.outputs}
+    selected = {wanted.name: outputs[wanted.name] for wanted in request.outputs}
+    return selected if classifier is None else classify(selected, request.outputs, classifier)
 
 
 def _revision(admission: Admission) -> int:

@@ -30,8 +30,8 @@ from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["InferenceServicer"]
 
-GRPC_EXTENSIONS = ("binary_tensor_data",)
-"""Raw tensor contents; ``statistics`` and ``model_repository`` are added when they are served."""
+GRPC_EXTENSIONS = ("binary_tensor_data", "classification")
+"""Raw tensor contents and top classes; ``statistics`` and ``model_repository`` join when served."""
 ROUTE_KEY = "x-modelport-route-key"
 """Request metadata: calls with the same key reach the same variant of an endpoint."""
 SERVED_BY_KEY = "x-modelport-served-by"

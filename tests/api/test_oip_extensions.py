@@ -1,6 +1,6 @@
-"""The model repository extension (index, load, unload) over REST and gRPC, and statistics over gRPC:
-the real app stack in process (its gRPC server on a free port), called with httpx and
-tritonclient.grpc.aio, with the management token set."""
+"""The Open Inference Protocol extensions: the model repository (index, load, unload) over REST
+and gRPC, statistics over gRPC, and classification; the real app stack in process (its gRPC server on
+a free port), called with httpx and tritonclient.grpc.aio, with the management token set."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tritonclient.utils import InferenceServerException
 from modelport.core.endpoints import EndpointConfig, RouteSpec
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
+from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.registry.catalog import Registry
 from modelport.server import build_app
 from tests.api.conftest import quick_settings, wait_for
@@ -26,6 +27,14 @@ from tests.api.conftest import quick_settings, wait_for
 TOKEN = "s3cret-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 ROWS = np.asarray([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)
+IRIS_SIGNATURE = Signature(
+    inputs=(TensorSpec("X", Datatype.FP32, (-1, 4)),),
+    outputs=(
+        TensorSpec("label", Datatype.INT64, (-1,)),
+        TensorSpec("probabilities", Datatype.FP32, (-1, 3), labels=("setosa", "versicolor", "virginica")),
+    ),
+)
+"""The model's own signature with class labels recorded at registration (its ONNX graph has none)."""
 INFER = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ROWS.tolist()}]}
 
 
@@ -48,7 +57,7 @@ async def stack(  # type: ignore[no-untyped-def]
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            register(model_files["iris"], "iris", aliases=("production",))
+            register(model_files["iris"], "iris", aliases=("production",), signature=IRIS_SIGNATURE)
             await wait_for(http, "/v2/models/iris/ready")
             client = triton_aio.InferenceServerClient(f"127.0.0.1:{app.grpc_port}")
             try:
@@ -177,7 +186,7 @@ async def test_grpc_repository_rpcs_statistics_and_extensions(stack: Stack) -> N
         await stack.grpc.get_inference_statistics("nope")
     assert error.value.status() == "StatusCode.NOT_FOUND"
 
-    expected = ["binary_tensor_data", "statistics", "model_repository"]
+    expected = ["binary_tensor_data", "classification", "statistics", "model_repository"]
     assert (await stack.http.get("/v2")).json()["extensions"] == expected
     assert (await stack.grpc.get_server_metadata(as_json=True))["extensions"] == expected
 
@@ -190,3 +199,49 @@ def _numbers(value: object) -> object:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return value
+
+
+async def test_classification_over_rest_and_grpc(stack: Stack) -> None:
+    rows = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
+    body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": rows.tolist()}]}
+    plain = (await stack.http.post("/v2/models/iris/infer", json=body)).json()
+    scores = np.asarray(next(o for o in plain["outputs"] if o["name"] == "probabilities")["data"]).reshape(
+        2, 3
+    )
+    labels = IRIS_SIGNATURE.outputs[1].labels
+    want = [[f"{row[i]:f}:{i}:{labels[i]}" for i in np.argsort(-row)[:2]] for row in scores]
+    assert [w[0].split(":")[1] for w in want] == ["0", "2"]  # setosa, then virginica: the best first
+
+    asked = {**body, "outputs": [{"name": "probabilities", "parameters": {"classification": 2}}]}
+    rest = (await stack.http.post("/v2/models/iris/infer", json=asked)).json()["outputs"]
+    assert rest == [
+        {
+            "name": "probabilities",
+            "datatype": "BYTES",
+            "shape": [2, 2],
+            "data": [v for row in want for v in row],
+        }
+    ]
+
+    infer_input = triton.InferInput("X", [2, 4], "FP32")
+    infer_input.set_data_from_numpy(rows)
+    result = await stack.grpc.infer(
+        "iris", [infer_input], outputs=[triton.InferRequestedOutput("probabilities", class_count=2)]
+    )
+    top = result.as_numpy("probabilities")
+    assert top is not None and [[v.decode() for v in row] for row in top] == want
+
+    bad = [
+        ({"name": "probabilities", "parameters": {"classification": 0}}, "must be an integer >= 1"),
+        ({"name": "probabilities", "parameters": {"classification": "2"}}, "must be an integer >= 1"),
+        ({"name": "label", "parameters": {"classification": 1}}, "'label' holds no class scores"),
+    ]
+    for output, words in bad:
+        response = await stack.http.post("/v2/models/iris/infer", json={**body, "outputs": [output]})
+        assert response.status_code == 400 and words in response.json()["error"], response.text
+    with pytest.raises(InferenceServerException) as error:
+        await stack.grpc.infer(
+            "iris", [infer_input], outputs=[triton.InferRequestedOutput("label", class_count=1)]
+        )
+    assert error.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "it applies to ['probabilities']" in (error.value.message() or "")
