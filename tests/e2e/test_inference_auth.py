@@ -32,6 +32,8 @@ DATA_PLANE = [
     ("GET", "/v2/models/stats"),
     ("GET", "/v2/models/iris/stats"),
     ("GET", "/metrics"),
+    ("GET", "/v1/models/iris"),
+    ("GET", "/v1/models/iris/labels/production/metadata"),
 ]
 
 
@@ -79,8 +81,10 @@ def test_the_token_opens_the_data_plane(server: tuple[Server, int]) -> None:
 
 
 def test_health_probes_stay_open(server: tuple[Server, int]) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready"):
+    for path in ("/v2/health/live", "/v2/health/ready", "/"):  # "/": KServe v1's liveness check
         assert httpx.get(server[0].url + path).status_code == 200
+    refused = httpx.post(server[0].url + "/v1/models/iris:predict", json={"instances": IRIS_ROWS})
+    assert refused.status_code == 401
 
 
 def _grpc_infer() -> pb.ModelInferRequest:
