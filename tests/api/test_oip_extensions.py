@@ -72,7 +72,9 @@ async def index(http: httpx.AsyncClient, **body: object) -> list[dict[str, str]]
     return list(response.json())
 
 
-async def test_rest_index_unload_load_and_refusals(stack: Stack, registry: Registry) -> None:
+async def test_rest_index_unload_load_and_refusals(
+    stack: Stack, registry: Registry, settings: Settings
+) -> None:
     http = stack.http
     ready = [{"name": "iris", "version": "1", "state": "READY", "reason": ""}]
     assert await index(http) == ready
@@ -97,11 +99,21 @@ async def test_rest_index_unload_load_and_refusals(stack: Stack, registry: Regis
         before.policy,
     )
 
-    loaded = await http.post("/v2/repository/models/iris/load", content=b"", headers=AUTH)
-    assert (loaded.status_code, loaded.json()) == (200, {})  # answered once this server serves it again
-    assert (await http.post("/v2/models/iris/infer", json=INFER)).status_code == 200
-    assert await index(http, ready=True) == ready
-    assert registry.get_model("iris").served
+    # the flag is stored: another server on the same registry (a replica) agrees, then follows the load
+    replica = build_app(settings, registry)
+    async with replica.lifespan():
+        transport = httpx.ASGITransport(app=replica)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as other:
+            await wait_for(other, "/v2/health/ready")
+            assert (await other.post("/v2/models/iris/infer", json=INFER)).status_code == 404
+
+            loaded = await http.post("/v2/repository/models/iris/load", content=b"", headers=AUTH)
+            assert (loaded.status_code, loaded.json()) == (200, {})  # once this server serves it again
+            assert (await http.post("/v2/models/iris/infer", json=INFER)).status_code == 200
+            assert await index(http, ready=True) == ready
+            assert registry.get_model("iris").served
+            await wait_for(other, "/v2/models/iris/ready")
+            assert (await other.post("/v2/models/iris/infer", json=INFER)).status_code == 200
 
     # refusals, in the protocol's error shape
     bad = [
