@@ -81,3 +81,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/job_p99.py --doc docs/performance.md
 	$(BIN)/python benchmarks/replica_convergence.py --doc docs/performance.md
 	$(BIN)/python benchmarks/ray_serve_bench.py --doc docs/performance.md
+	$(BIN)/python benchmarks/frontends_bench.py --doc docs/performance.md

@@ -11,7 +11,9 @@ with --server-pid, the server's CPU (its process tree, from /proc) over the meas
 
 Protocols: ``json`` (OIP JSON both ways), ``binary`` (binary tensor extension both ways:
 Inference-Header-Content-Length, input ``binary_data_size``, ``binary_data_output: true``),
-``grpc`` (``inference.GRPCInferenceService/ModelInfer``, raw input contents).
+``grpc`` (``inference.GRPCInferenceService/ModelInfer``, raw input contents), ``v1`` (KServe v1 /
+TF Serving ``{"instances": rows}`` to ``…:predict``) and ``mlflow`` (``{"inputs": rows}`` to
+``/invocations``, the model named by ``x-modelport-target: --model``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ def binary_body(x: np.ndarray, input_name: str) -> tuple[bytes, dict[str, str]]:
         "Content-Type": "application/octet-stream",
         "Inference-Header-Content-Length": str(len(head)),
     }
+
+
+def rows_body(key: str, headers: dict[str, str]) -> Callable[[np.ndarray, str], tuple[bytes, dict[str, str]]]:
+    """A body of the rows as one JSON list under ``key`` (the v1 and MLflow row formats)."""
+
+    def body(x: np.ndarray, input_name: str) -> tuple[bytes, dict[str, str]]:
+        encoded = json.dumps({key: x.tolist()}, separators=(",", ":")).encode()
+        return encoded, {"Content-Type": "application/json", **headers}
+
+    return body
 
 
 # ----------------------------------------------------------------------------- HTTP/1.1 client
@@ -137,9 +149,15 @@ def http_request_bytes(url: str, body: bytes, headers: dict[str, str]) -> tuple[
 
 
 def http_labels(headers: dict[str, str], body: bytes) -> list[int]:
-    """Labels (the first output) of a JSON or binary-extension OIP response."""
+    """Labels (the first output) of a JSON or binary-extension OIP response, or of ``predictions``
+    (v1, MLflow: per row a value or an object whose first value is the label, or per output a list)."""
     head_len = int(headers.get("inference-header-content-length", len(body)))
     resp = json.loads(body[:head_len])
+    if "predictions" in resp:
+        rows = resp["predictions"]
+        if isinstance(rows, dict):
+            return [int(v) for v in np.ravel(next(iter(rows.values())))]
+        return [int(next(iter(r.values())) if isinstance(r, dict) else np.ravel(r)[0]) for r in rows]
     first = resp["outputs"][0]
     if "data" in first:
         return [int(v) for v in np.asarray(first["data"]).ravel()]
@@ -273,7 +291,13 @@ def build_calls(a: argparse.Namespace) -> tuple[list[Call], Call]:
     x = load_rows(Path(a.rows_file), a.rows)
     if a.protocol == "grpc":
         return grpc_calls(a.url, x, a.input_name, a.model, a.concurrency)
-    body, headers = (binary_body if a.protocol == "binary" else json_body)(x, a.input_name)
+    bodies = {
+        "json": json_body,
+        "binary": binary_body,
+        "v1": rows_body("instances", {}),
+        "mlflow": rows_body("inputs", {"x-modelport-target": a.model}),
+    }
+    body, headers = bodies[a.protocol](x, a.input_name)
     return http_calls(a.url, body, headers, a.concurrency, a.retry_after_cap)
 
 
@@ -287,11 +311,11 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True, help="HTTP infer URL, or host:port for --protocol grpc")
-    ap.add_argument("--protocol", choices=["json", "binary", "grpc"], default="json")
+    ap.add_argument("--protocol", choices=["json", "binary", "grpc", "v1", "mlflow"], default="json")
     ap.add_argument("--rows", type=int, default=1)
     ap.add_argument("--rows-file", required=True, help="JSON list of rows (peer_bench's sample_rows.json)")
     ap.add_argument("--input-name", default="input-0")
-    ap.add_argument("--model", default="clf", help="model name (gRPC)")
+    ap.add_argument("--model", default="clf", help="model name (gRPC, MLflow's target header)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
