@@ -203,6 +203,20 @@ async def test_grpc_repository_rpcs_statistics_and_extensions(stack: Stack) -> N
     assert (await stack.grpc.get_server_metadata(as_json=True))["extensions"] == expected
 
 
+async def test_a_load_that_fails_says_why(stack: Stack, registry: Registry) -> None:
+    await stack.grpc.unload_model("iris", headers=AUTH)
+    version = registry.get_version("iris", 1)
+    stored = registry.artifacts.path(version.digest, version.filename)  # type: ignore[attr-defined]  # local store
+    stored.chmod(0o600)
+    stored.write_bytes(b"damaged on disk")
+    with pytest.raises(InferenceServerException) as error:
+        await stack.grpc.load_model("iris", headers=AUTH)
+    assert error.value.status() == "StatusCode.UNAVAILABLE"
+    assert "model 'iris' could not be loaded: version 1: artifact" in (error.value.message() or "")
+    (entry,) = (await stack.http.post("/v2/repository/index", headers=AUTH)).json()
+    assert (entry["version"], entry["state"]) == ("1", "UNAVAILABLE") and "corrupt" in entry["reason"]
+
+
 def _numbers(value: object) -> object:
     if isinstance(value, dict):
         return {k: _numbers(v) for k, v in value.items()}
