@@ -85,6 +85,24 @@ async def test_status_and_metadata_in_tf_servings_shapes(iris: httpx.AsyncClient
     assert (await iris.get("/")).json() == {"status": "alive"}
 
 
+async def test_an_endpoint_is_a_target_by_name(iris: httpx.AsyncClient) -> None:
+    routes = [{"target": "iris@production", "weight": 1}]
+    created = await iris.post("/api/v1/endpoints", json={"name": "flowers", "routes": routes})
+    assert created.status_code == 201, created.text
+    await wait_for(iris, "/v2/models/flowers/ready")
+    answer = await iris.post("/v1/models/flowers:predict", json={"instances": ROWS})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-modelport-served-by"] == "iris:1"
+    assert [p["label"] for p in answer.json()["predictions"]] == [0, 2]
+    status = (await iris.get("/v1/models/flowers")).json()
+    assert status["ready"] and [s["version"] for s in status["model_version_status"]] == ["1"]
+    metadata = (await iris.get("/v1/models/flowers/metadata")).json()
+    assert metadata["model_spec"]["version"] == ""
+    assert "X" in metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
+    refused = await iris.post("/v1/models/flowers/versions/1:predict", json={"instances": ROWS})
+    assert refused.status_code == 404 and "endpoint" in refused.json()["error"]
+
+
 async def test_named_inputs_of_mixed_types_and_text_answers(
     register, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -42,7 +42,8 @@ def create_inference_app(
 ) -> Router:
     """``collectors`` add to ``/metrics`` beside the per-version statistics and the process's own.
 
-    With ``auth.protect_inference`` every route but the two health probes asks for the token."""
+    With ``auth.protect_inference`` every route but the health probes (and KServe's liveness check
+    at ``/``) asks for the token."""
     enabled = settings.metrics.enabled
     flags = services.flags
     oip = OipRest(services.inference, services.reconciler, settings.limits, enabled, flags is not None)
