@@ -172,6 +172,28 @@ def test_skops_matches_its_estimator(
     np.testing.assert_allclose(result.as_numpy("probabilities"), estimator.predict_proba(rows), rtol=1e-6)
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_classification_by_class_count(
+    client: triton.InferenceServerClient, model_files: dict[str, Path], binary: bool
+) -> None:
+    """tritonclient.http's class_count: each row's best class as score:index:label, as the estimator says."""
+    import skops.io
+    from sklearn.datasets import load_breast_cancer
+
+    x = load_breast_cancer(return_X_y=True)[0]
+    rows = (x / x.max(axis=0))[:4].astype(np.float64)
+    infer_input = triton.InferInput(client.get_model_metadata("cancer")["inputs"][0]["name"], [4, 30], "FP64")
+    infer_input.set_data_from_numpy(rows)
+    asked = [triton.InferRequestedOutput("probabilities", binary_data=binary, class_count=1)]
+    top = client.infer("cancer", [infer_input], outputs=asked).as_numpy("probabilities")
+    path = model_files["cancer"]
+    estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    scores = estimator.predict_proba(rows)
+    want = [[f"{row.max():f}:{row.argmax()}:{estimator.classes_[row.argmax()]}"] for row in scores]
+    assert top is not None  # binary BYTES come back as bytes, JSON ones as str
+    assert [[v.decode() if isinstance(v, bytes) else v for v in row] for row in top] == want
+
+
 def test_statistics_read_by_tritonclient(client: triton.InferenceServerClient) -> None:
     before = client.get_inference_statistics("cancer")["model_stats"][0]["inference_stats"]["success"][
         "count"
