@@ -91,6 +91,8 @@ async def test_rest_index_unload_load_and_refusals(
         assert refused.status_code == 404
         assert refused.json() == {"error": "model 'iris' is unloaded; load it to serve it again"}
     assert (await http.get("/v2/models/iris/ready")).status_code == 503
+    listed = (await http.get("/api/v1/models", headers=AUTH)).json()
+    assert [(m["name"], m["served"]) for m in listed] == [("iris", False)]
     after = registry.get_model("iris")
     assert (after.served, after.latest_version, after.aliases, after.policy) == (
         False,
