@@ -19,8 +19,9 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[all]'
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml tests/requirements-kserve.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps -r tests/requirements-kserve.txt
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

@@ -220,9 +220,9 @@ def test_kserve_sdk_v1_rest_client(server: Server) -> None:
     """KServe's SDK speaks protocol v1 to the same port: liveness, readiness, predict, explain, clean
     errors.
 
-    The SDK is not in the test extra: it pins pandas < 3 and pulls in the Kubernetes client
-    (docs/protocols.md)."""
-    kserve = pytest.importorskip("kserve", reason="install kserve --no-deps (see docs/protocols.md)")
+    The SDK is not in the test extra: it declares pandas < 3 (docs/protocols.md); `make test`
+    installs it without its dependencies."""
+    kserve = pytest.importorskip("kserve", reason="make test installs it: tests/requirements-kserve.txt")
 
     async def calls() -> None:
         client = kserve.InferenceRESTClient(kserve.RESTConfig(protocol="v1", timeout=30))
