@@ -103,6 +103,8 @@ def test_grpc_needs_the_token_except_for_server_health(server: tuple[Server, int
             (stub.ModelReady, pb.ModelReadyRequest(name="iris")),
             (stub.ModelMetadata, pb.ModelMetadataRequest(name="iris")),
             (stub.ServerMetadata, pb.ServerMetadataRequest()),
+            (stub.ModelStatistics, pb.ModelStatisticsRequest()),
+            (stub.RepositoryIndex, pb.RepositoryIndexRequest()),
         ]
         for metadata in [(), (("authorization", "Bearer wrong"),)]:
             for call, message in calls:
