@@ -8,6 +8,16 @@ The leader returns as soon as its own request is answered; if requests are still
 task inherits its instance and keeps running batches until the queue is empty. At low load a
 request thus runs with no task switch beyond one yield; under load, batches form by themselves.
 
+A queue delay is sat out only when batch mates may come. A request is *lone* when it finds the
+version idle (nothing queued, no batch running) and so did the request before it: nothing else is
+on its way, so it runs at once (after the same one yield). A request that arrives while a batch
+runs, or finds the version idle just after one that did not (under load a batch ends, the
+requests it answered come straight back, and the first of them finds an idle version for an
+instant), waits up to the delay as configured: more are likely on their way. One arrival that
+found company is all it takes to wait again, so batches under load form as before, while a
+client sending one request at a time waits for the delay at most once: with its first request,
+which has no request before it to go by.
+
 If a merged batch is refused as bad input, each request is retried alone so that only the bad one
 fails. A request still queued past its deadline fails with a timeout without running.
 """
@@ -53,6 +63,8 @@ class QueuedRequest:
     deadline: float | None
     future: asyncio.Future[Tensors]
     timing: CallTiming | None
+    alone: bool
+    """It found the version idle, and so did the request before it."""
 
 
 class Batched:
@@ -77,6 +89,7 @@ class Batched:
         self._queued_rows = 0
         self._arrival = asyncio.Event()
         self._running = 0
+        self._last_found_idle = False  # no request seen yet: nothing says the load is light
         self._closing = False
         self._drainers: set[asyncio.Task[None]] = set()
 
@@ -110,6 +123,7 @@ class Batched:
             )
         now = self._clock()
         timeout = self._config.timeout_ms
+        idle = not self._queue and not self._running
         request = QueuedRequest(
             inputs=inputs,
             rows=rows,
@@ -118,7 +132,9 @@ class Batched:
             deadline=None if timeout is None else now + timeout / 1000,
             future=asyncio.get_running_loop().create_future(),
             timing=timing,
+            alone=idle and self._last_found_idle,
         )
+        self._last_found_idle = idle
         self._queue.append(request)
         self._queued_rows += rows
         self._arrival.set()
@@ -141,7 +157,9 @@ class Batched:
         """Run batches until ``done`` is resolved (``None``: until the queue is empty)."""
         await asyncio.sleep(0)  # let the requests that are ready right now join this batch
         while self._queue and (done is None or not done.done()):
-            wait = self._policy.wait_s(self._queued_rows, self._clock() - self._queue[0].enqueued_at)
+            head = self._queue[0]
+            lone = head.alone and len(self._queue) == 1
+            wait = self._policy.wait_s(self._queued_rows, self._clock() - head.enqueued_at, lone)
             if wait > 0:
                 self._arrival.clear()
                 with contextlib.suppress(TimeoutError):

@@ -14,8 +14,12 @@ class BatchPolicy(Protocol):
         """Most rows the next batch may hold."""
         ...
 
-    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
-        """How much longer to wait for batch mates before sending what is queued (0: send now)."""
+    def wait_s(self, queued_rows: int, oldest_wait_s: float, lone: bool) -> float:
+        """How much longer to wait for batch mates before sending what is queued (0: send now).
+
+        ``lone``: the one queued request found the version idle, as did the one before it, so no
+        company is on its way (see ``Batched``).
+        """
         ...
 
     def admit(self, in_flight: int) -> bool:
@@ -36,7 +40,8 @@ class BatchPolicy(Protocol):
 
 
 class FixedPolicy:
-    """Triton-like: wait up to ``max_queue_delay_us`` unless a preferred size or the limit is reached."""
+    """Wait up to ``max_queue_delay_us`` unless a preferred size or the limit is reached, or the
+    request is lone: then waiting would only add the delay to its latency."""
 
     def __init__(self, config: ServingConfig) -> None:
         self._limit = config.max_batch_size
@@ -46,8 +51,8 @@ class FixedPolicy:
     def batch_limit(self) -> int:
         return self._limit
 
-    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
-        if self._delay_s == 0 or queued_rows >= self._early:
+    def wait_s(self, queued_rows: int, oldest_wait_s: float, lone: bool) -> float:
+        if lone or self._delay_s == 0 or queued_rows >= self._early:
             return 0.0
         return max(0.0, self._delay_s - oldest_wait_s)
 

@@ -112,8 +112,8 @@ class LatencyTargetPolicy:
             low, high = (mid, high) if self._cost.predict(mid) <= budget else (low, mid - 1)
         return low
 
-    def wait_s(self, queued_rows: int, oldest_wait_s: float) -> float:
-        return 0.0  # a free instance takes what is queued; batches form while instances are busy
+    def wait_s(self, queued_rows: int, oldest_wait_s: float, lone: bool) -> float:
+        return 0.0  # a free instance takes what is queued (lone or not); batches form while busy
 
     def admit(self, in_flight: int) -> bool:
         if in_flight < self._limit:

@@ -37,6 +37,12 @@ def rows(*values: float) -> dict[str, np.ndarray]:
     return {"x": np.asarray(values, np.float32).reshape(-1, 1)}
 
 
+async def settle() -> None:
+    """Let every task that can go on without a timer do so (a queue delay is a timer)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 async def test_requests_queued_while_the_model_is_busy_share_one_call() -> None:
     runner = RecordingRunner()
     batcher = batched(runner, max_batch_size=8)
@@ -144,4 +150,56 @@ async def test_instances_run_batches_concurrently() -> None:
     runner.run = run  # type: ignore[method-assign]
     await asyncio.gather(*(batcher.predict(rows(1)) for _ in range(3)))
     assert peak == 3
+    await batcher.close()
+
+
+async def test_a_lone_request_does_not_sit_out_the_queue_delay() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=64, max_queue_delay_us=10_000_000)
+    await batcher.predict(rows(*range(64)))  # the first has no one before it; full, it leaves at once
+    for value in (1, 2, 3):  # one client sending one request at a time
+        request = asyncio.create_task(batcher.predict(rows(value)))
+        await settle()
+        assert request.done()  # answered without the 10 s timer firing
+        assert request.result()["y"].ravel().tolist() == [2 * value]
+    assert runner.batches == [64, 1, 1, 1]
+    await batcher.close()
+
+
+async def test_requests_arriving_while_a_batch_runs_wait_for_company_up_to_the_limit() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=4, max_queue_delay_us=10_000_000)
+    await batcher.predict(rows(*range(4)))  # the first request, full: it leaves at once
+    runner.gate.clear()
+    first = asyncio.create_task(batcher.predict(rows(1)))  # lone: sent at once, held in the model
+    await settle()
+    waiting = [asyncio.create_task(batcher.predict(rows(v))) for v in (2, 3, 4)]
+    await settle()
+    runner.gate.set()
+    await settle()
+    assert first.done() and runner.batches == [4, 1]
+    assert not any(r.done() for r in waiting)  # 3 rows, under the limit: they wait for a 4th
+    waiting.append(asyncio.create_task(batcher.predict(rows(5))))
+    results = await asyncio.gather(*waiting)
+    assert runner.batches == [4, 1, 4]
+    assert [r["y"].ravel().tolist() for r in results] == [[4], [6], [8], [10]]
+    # Under load, the first request after a batch finds the version idle for an instant: it still
+    # waits, since the one before it had company.
+    after = asyncio.create_task(batcher.predict(rows(6)))
+    await settle()
+    assert not after.done()
+    mates = [asyncio.create_task(batcher.predict(rows(v))) for v in (7, 8, 9)]
+    await asyncio.gather(after, *mates)
+    assert runner.batches == [4, 1, 4, 4]
+    await batcher.close()
+
+
+async def test_a_versions_first_request_waits_for_company() -> None:
+    runner = RecordingRunner()
+    batcher = batched(runner, max_batch_size=2, max_queue_delay_us=10_000_000)
+    first = asyncio.create_task(batcher.predict(rows(1)))
+    await settle()
+    assert not first.done()  # no request before it says that none is coming
+    await asyncio.gather(first, batcher.predict(rows(2)))
+    assert runner.batches == [2]
     await batcher.close()
