@@ -95,6 +95,8 @@ async def test_what_cannot_be_explained_is_a_clean_4xx(
         ("/v1/models/iris:explain", {"instances": [[1.0, 2.0]]}, 400, "[-1, 4]"),
         ("/v1/models/nope:explain", {"instances": ROWS}, 404, "'nope'"),
         ("/v2/models/iris/versions/7/explain", oip_request(ROWS), 404, "7"),
+        ("/v1/models/iris:explain", {"instances": ROWS * 34}, 413, "102 rows to explain; at most 100"),
+        ("/v2/models/iris/explain", oip_request(ROWS * 34), 413, "(serving.explain_max_rows)"),
     ]
     for path, body, status, words in cases:
         response = await client.post(path, json=body)

@@ -91,6 +91,9 @@ class ServingSettings(BaseModel):
     fast_lane: bool = True
     """Answer data-plane HTTP requests straight from the HTTP protocol, without ASGI (see
     docs/performance.md); off: every request goes through uvicorn's ASGI path."""
+    explain_max_rows: int = Field(100, ge=1)
+    """Most rows one explanation request may carry (``:explain``, ``/v2/.../explain``): sampling costs
+    64 x (features + 1) model rows per row, so more belong in ``modelport batch --explain``."""
     invocations_target: str | None = Field(None, pattern=r"^[^:@]+(:[1-9][0-9]*|@[^:@]+)?$")
     """``NAME[:VERSION|@ALIAS]`` (a model or an endpoint) that ``POST /invocations`` and ``GET /ping``
     answer for when a request names none in ``x-modelport-target``: SageMaker's one model per container."""

@@ -48,7 +48,8 @@ def create_inference_app(
     flags = services.flags
     oip = OipRest(services.inference, services.reconciler, settings.limits, enabled, flags is not None)
     routes = oip.routes()
-    explanations = None if services.reference is None else Explanations(services.reference)
+    explain_rows = settings.serving.explain_max_rows
+    explanations = None if services.reference is None else Explanations(services.reference, explain_rows)
     routes += V1Rest(services.inference, services.reconciler, settings.limits, explanations).routes()
     if explanations is not None:
         routes += OipExplain(services.inference, settings.limits, explanations).routes()

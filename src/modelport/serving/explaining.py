@@ -2,7 +2,9 @@
 the version is served, answering a decoded request in place of its prediction (``FrontEnd.call``).
 
 Both the build (the reference data is read from the registry) and the attributions (the sampling
-method calls the model 64 x (features + 1) times per row) run off the event loop.
+method calls the model 64 x (features + 1) times per row) run off the event loop, one request at a
+time on a thread of their own: explanations queue behind each other, never before inferences or
+the server's other threaded work. A request carries at most ``serving.explain_max_rows`` rows.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
 
+from modelport.core.errors import TooLarge
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.tensors import Signature
 from modelport.explanations.attributions import Attributions, Explainer
+from modelport.serving.batching.merge import rows_of
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.service import SERVED_BY, Admission
 from modelport.serving.validation import validate_request
@@ -36,8 +41,10 @@ FEATURES = "features"
 class Explanations:
     """The explainers of served versions, each built once (concurrent first calls may build twice)."""
 
-    def __init__(self, reference: ReferenceReader) -> None:
+    def __init__(self, reference: ReferenceReader, max_rows: int) -> None:
         self._reference = reference
+        self._max_rows = max_rows
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="modelport-explain")
         self._explainers: weakref.WeakKeyDictionary[LoadedVersion, Explainer] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -46,7 +53,16 @@ class Explanations:
         loaded = admission.version
         try:
             validate_request(request, loaded.signature, loaded.target)
-            attributions = await asyncio.to_thread(self._attributions, loaded, request.inputs)
+            rows = rows_of(request.inputs)
+            if rows > self._max_rows:
+                raise TooLarge(
+                    f"{rows} rows to explain; at most {self._max_rows} per request "
+                    "(serving.explain_max_rows): explain more with modelport batch --explain"
+                )
+            work = asyncio.get_running_loop().run_in_executor(
+                self._thread, self._attributions, loaded, request.inputs
+            )
+            attributions = await work
         finally:
             admission.release()
         outputs: dict[str, np.ndarray] = {
