@@ -20,6 +20,7 @@ import orjson
 from modelport.core.columns import InputColumns, feature_names_for, input_columns
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import TensorSpec
+from modelport.serving.json_body import check_depth, json_object
 from modelport.serving.oip_json import array_from_json
 
 __all__ = ["FORMATS", "decode_csv", "decode_json", "encode_predictions"]
@@ -30,19 +31,14 @@ Columns = dict[str, list[Any]]
 
 def decode_json(body: bytes, specs: Sequence[TensorSpec], max_depth: int) -> dict[str, np.ndarray]:
     """The model's inputs from a JSON body in one of ``FORMATS`` (``params`` is accepted and unused)."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidInput(f"the JSON body must be an object with one of the keys {list(FORMATS)}")
+    document = json_object(body, f"the JSON body must be an object with one of the keys {list(FORMATS)}")
+    check_depth(document, max_depth)
     given = [key for key in FORMATS if key in document]
     if len(given) != 1:
         raise InvalidInput(
             f"the JSON body needs exactly one of the keys {list(FORMATS)}; it has {list(document)}"
         )
     data = document[given[0]]
-    _check_depth(data, max_depth)
     if given[0] == "dataframe_split":
         return _from_columns(_split(data), specs)
     if given[0] == "dataframe_records":
@@ -164,23 +160,6 @@ def _shape(values: object) -> list[int]:
     if not shape:
         raise InvalidInput("an input's data must be a list, one item per row")
     return shape
-
-
-def _check_depth(data: object, limit: int) -> None:
-    """Refuse a body nested deeper than ``limit`` before numpy sees it (lists along first elements)."""
-    if _deeper(data, limit - 1):
-        raise InvalidInput(f"the JSON body is nested more than {limit} levels deep, the limit")
-
-
-def _deeper(value: object, budget: int) -> bool:
-    """Whether ``value`` nests containers more than ``budget`` levels (stops as soon as it does)."""
-    if not isinstance(value, dict | list):
-        return False
-    if budget <= 0:
-        return True
-    if isinstance(value, list):
-        return bool(value) and _deeper(value[0], budget - 1)
-    return any(_deeper(item, budget - 1) for item in value.values())
 
 
 def _feature_columns(specs: Sequence[TensorSpec]) -> list[str]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from modelport.core.errors import Forbidden, InvalidInput
 from modelport.serving.http import HttpRequest, HttpResponse, json_response, read_body
+from modelport.serving.json_body import json_object
 from modelport.serving.repository import ModelRepository, check_management_token
 from modelport.serving.routing import Route
 
@@ -63,15 +62,7 @@ class OipRepositoryRest:
         """The checked caller's JSON object body (an empty body is ``{}``)."""
         self._check_caller(request)
         raw = await read_body(request, MAX_BODY_BYTES)
-        if not raw.strip():
-            return {}
-        try:
-            document = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise InvalidInput("the request body must be a JSON object")
-        return document
+        return json_object(raw) if raw.strip() else {}
 
     def _check_caller(self, request: HttpRequest) -> None:
         headers = request.headers

@@ -19,6 +19,7 @@ from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.serving.explaining import BASE, FEATURES
+from modelport.serving.json_body import check_depth, json_object
 from modelport.serving.oip_json import array_from_json, data_depth, json_data
 from modelport.serving.wire_checks import check_shape, check_tensor_bytes
 
@@ -55,35 +56,10 @@ _DTYPES = {
 
 
 def parse_body(body: bytes, limits: LimitSettings) -> dict[str, Any]:
-    """The body as a JSON object no deeper than ``limits.max_json_depth`` (tensors measured along
-    their first elements; the rest of a tensor is checked when it becomes an array)."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    depth = 1 + max((_depth(value) for value in document.values()), default=0)
-    if depth > limits.max_json_depth:
-        limit = limits.max_json_depth
-        raise InvalidInput(f"the JSON body is nested {depth} levels deep, more than the limit of {limit}")
+    """The body as a JSON object no deeper than ``limits.max_json_depth``."""
+    document = json_object(body)
+    check_depth(document, limits.max_json_depth)
     return document
-
-
-def _depth(value: object) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth_along_first(v) for v in value.values()), default=0)
-    return _depth_along_first(value)
-
-
-def _depth_along_first(value: object) -> int:
-    depth = 0
-    while isinstance(value, list | dict):
-        depth += 1
-        if not value:
-            break
-        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-    return depth
 
 
 def decode_predict(
