@@ -66,3 +66,12 @@ def test_text_inputs_and_outputs() -> None:
 def test_mistakes_are_named(body: object, words: str) -> None:
     with pytest.raises(InvalidInput, match=words):
         decode(body, TEXT)
+
+
+def test_a_deep_value_behind_an_objects_later_key_is_refused() -> None:
+    deep: object = 1.0
+    for _ in range(10):
+        deep = [deep]
+    body = orjson.dumps({"instances": [{"a": 1.0, "b": deep}]})
+    with pytest.raises(InvalidInput, match="nested more than 8 levels deep"):
+        parse_body(body, LimitSettings(max_json_depth=8))
