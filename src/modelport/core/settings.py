@@ -109,6 +109,9 @@ class GrpcSettings(BaseModel):
     max_connection_idle_s: float = Field(300.0, gt=0)
     """A connection with no call in progress for this long is closed (clients reconnect on their
     next call); grpcio has no deadline of its own for a connection that trickles a frame."""
+    max_stream_in_flight: int = Field(64, gt=0)
+    """Requests of one ModelStreamInfer stream in progress at once, from read to answer sent; the
+    stream reads its next request only when one of them is answered (back-pressure on the client)."""
 
 
 class MetricsSettings(BaseModel):
