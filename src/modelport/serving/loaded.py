@@ -7,7 +7,7 @@ current table without locks and never wait on the registry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,12 +74,14 @@ class LoadedVersion:
     def signature(self) -> Signature:
         return self.runtime_model.signature
 
-    async def predict(
+    def predict(
         self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None
-    ) -> dict[str, np.ndarray]:
-        if self.predictor is None:
+    ) -> Awaitable[dict[str, np.ndarray]]:
+        """The predictor's own awaitable: no coroutine of this method's on every request's path."""
+        predictor = self.predictor
+        if predictor is None:
             raise NotReady(f"{self.target} is not ready yet")
-        return await self.predictor.predict(inputs, timing)
+        return predictor.predict(inputs, timing)
 
     @property
     def in_flight(self) -> int:
