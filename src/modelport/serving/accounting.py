@@ -46,7 +46,7 @@ class RequestAccount:
         self._protocol, self._target, self._tracing = protocol, target, tracing
         self._admission = admission
         self._stats: InferenceStats | None = admission.stats  # None when metrics are off
-        self.started = time.perf_counter_ns()
+        self.started = admission.started  # one clock read for both
         self._decoded = self._predicted = self.started
         self._trace: RequestTrace | None = None
         self._call: CallTiming | None = None

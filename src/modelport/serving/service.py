@@ -73,7 +73,8 @@ class Admission:
     endpoint: EndpointRoutes | None
     label: str | None
     """The endpoint's variant, as configured (``iris@candidate``)."""
-    started: float
+    started: int
+    """``time.perf_counter_ns()`` at admission: where the request's latency and its account start."""
     released: bool = False
     monitor: MonitorConfig | None = None
     """The payload-log settings that apply, read with the routing table."""
@@ -127,7 +128,7 @@ class InferenceService:
         loaded.acquire()  # no await since reading the table: the version cannot be retired in between
         monitor = table.sampling(name, loaded.model) if table.monitors else None
         stats = loaded.stats if self._statistics else None
-        return Admission(name, loaded, endpoint, label, time.perf_counter(), monitor=monitor, stats=stats)
+        return Admission(name, loaded, endpoint, label, time.perf_counter_ns(), monitor=monitor, stats=stats)
 
     async def serve(
         self,
@@ -188,7 +189,7 @@ class InferenceService:
             raise
         finally:
             admission.release()
-        latency_s = time.perf_counter() - admission.started
+        latency_s = (time.perf_counter_ns() - admission.started) / 1e9
         if loaded.predictor is not None:
             loaded.predictor.observe_request(latency_s)
         monitor, logged = admission.monitor, None
