@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LANE_METHODS = frozenset({"GET", "POST"})
+_REMEMBERED_URLS = 4096
+_PATHS: dict[bytes, str] = {}
+"""Request target → its decoded path (``_path``)."""
 
 
 @dataclass(frozen=True)
@@ -232,8 +235,17 @@ class FastLaneProtocol(HttpToolsProtocol):
 
 
 def _path(url: bytes) -> str:
-    path = httptools.parse_url(url).path.decode("ascii")
-    return urllib.parse.unquote(path) if "%" in path else path
+    """The decoded path of a request target; clients call the same few over and over, so the parse is
+    remembered (bounded against random targets)."""
+    path = _PATHS.get(url)
+    if path is None:
+        path = httptools.parse_url(url).path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        if len(_PATHS) >= _REMEMBERED_URLS:
+            _PATHS.clear()
+        _PATHS[url] = path
+    return path
 
 
 def _wire(response: HttpResponse, keep_alive: bool, default_headers: list[tuple[bytes, bytes]]) -> bytes:
