@@ -132,9 +132,10 @@ class OipRest:
 
 def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
     payload, headers = encode_infer_response(response, request)
-    raw_headers = [*(_RAW_JSON_HEADERS if headers is JSON_HEADERS else _raw(headers))]
-    raw_headers.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
-    return HttpResponse(payload, 200, raw_headers)
+    served_by = (SERVED_BY_HEADER, response.parameters[SERVED_BY].encode())
+    if headers is JSON_HEADERS:
+        return HttpResponse(payload, 200, [*_RAW_JSON_HEADERS, served_by])
+    return HttpResponse(payload, 200, [*_raw(headers), served_by])
 
 
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
