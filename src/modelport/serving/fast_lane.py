@@ -112,6 +112,8 @@ class FastLaneProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         lane = getattr(self.app, "fast_lane", None)  # a wrapped app (e.g. trace logging) gets no lane
         self._lane: FastLane | None = lane if isinstance(lane, FastLane) else None
+        self._idle_since: float | None = None
+        """When the connection's last response ended with nothing after it; ``None`` while busy."""
 
     def on_message_begin(self) -> None:
         """Only what every request needs; uvicorn's ASGI scope is built once a request turns out to
@@ -226,11 +228,48 @@ class FastLaneProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
 
+    def on_response_complete(self) -> None:
+        """uvicorn's, with one keep-alive timer per connection, moved lazily.
+
+        uvicorn cancels its keep-alive timer when data arrives and arms a new one after every
+        response: two timer operations per request. Here data arriving only marks the connection
+        busy (``_unset_keepalive_if_required``); the standing timer, when it fires, closes the
+        connection if it has been idle for the whole timeout, and otherwise waits for the rest."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle_since = self._idle_since
+        if idle_since is None:  # a request is under way: its response arms the timer again
+            return
+        remaining = idle_since + self.timeout_keep_alive - self.loop.time()
+        if remaining > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(remaining, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
+
     def connection_lost(self, exc: Exception | None) -> None:
         request = self.cycle
         if isinstance(request, _LaneRequest):
             request.disconnected = not request.response_complete
             self.cycle = None  # nothing of uvicorn's to wake
+        timer = self.timeout_keep_alive_task
+        if timer is not None:
+            timer.cancel()
+            self.timeout_keep_alive_task = None
         super().connection_lost(exc)
 
 
