@@ -1,8 +1,10 @@
 """The Open Inference Protocol gRPC front-end, in process: the real app stack (its lifespan starts the gRPC
-server on 127.0.0.1:0 in the test's event loop) called with tritonclient.grpc.aio."""
+server on 127.0.0.1:0 in the test's event loop) called with tritonclient.grpc.aio (and
+tritonclient.grpc's streaming API for ModelStreamInfer)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
+from tritonclient.grpc import InferResult
 from tritonclient.utils import InferenceServerException
 
 from modelport.core.settings import Settings
@@ -211,3 +214,77 @@ async def test_endpoints_over_grpc_route_by_key_and_name_who_answered(stack: Sta
     response = result.get_response(as_json=True)
     assert response["model_name"] == "flowers"
     assert response["parameters"]["served_by"]["string_param"] == "iris:1"
+
+
+# --- ModelStreamInfer, with tritonclient.grpc's streaming API (start_stream, async_stream_infer) ---
+
+Outcome = tuple[InferResult | None, InferenceServerException | None]
+
+
+class Callbacks:
+    """tritonclient calls back on its own thread: hand each outcome to the test's event loop."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+
+    def __call__(self, result: InferResult | None, error: InferenceServerException | None) -> None:
+        self._loop.call_soon_threadsafe(self._outcomes.put_nowait, (result, error))
+
+    async def take(self, count: int) -> list[Outcome]:
+        return [await self._outcomes.get() for _ in range(count)]
+
+
+def rows(number: int) -> np.ndarray:
+    return np.asarray([[4.5 + number * 0.1, 3.0, 1.0 + number * 0.25, 0.1 + number * 0.1]], dtype=np.float32)
+
+
+async def test_many_requests_on_one_stream_match_unary_answers_and_a_failure_stays_alone(
+    stack: Stack,
+) -> None:
+    client = triton.InferenceServerClient(stack.address)
+    callbacks = Callbacks()
+    client.start_stream(callbacks)
+    try:
+        for number in range(16):
+            client.async_stream_infer("iris", iris_inputs(rows(number)), request_id=f"r{number}")
+            if number == 7:  # a request the model cannot take, in the middle of the stream
+                bad = triton.InferInput("X", [1, 3], "FP32")
+                bad.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
+                client.async_stream_infer("iris", [bad], request_id="bad")
+        outcomes = await callbacks.take(17)
+        errors = [error for _, error in outcomes if error is not None]
+        assert len(errors) == 1 and "shape" in errors[0].message()
+        answers = {result.get_response().id: result for result, _ in outcomes if result is not None}
+        assert sorted(answers) == sorted(f"r{number}" for number in range(16))
+        for number in range(16):
+            unary = await stack.grpc.infer("iris", iris_inputs(rows(number)))
+            streamed = answers[f"r{number}"]
+            np.testing.assert_array_equal(streamed.as_numpy("label"), unary.as_numpy("label"))
+            # rows of concurrent requests may have run as one batch: float rounding may differ
+            np.testing.assert_allclose(
+                streamed.as_numpy("probabilities"), unary.as_numpy("probabilities"), rtol=1e-5
+            )
+        assert answers["r0"].get_response().parameters["served_by"].string_param == "iris:1"
+
+        client.async_stream_infer("iris", iris_inputs(rows(0)), model_version="9", request_id="gone")
+        client.async_stream_infer("iris", iris_inputs(rows(1)), request_id="after")  # the stream goes on
+        late = await callbacks.take(2)
+        assert {result.get_response().id for result, _ in late if result is not None} == {"after"}
+        assert [str(error) for _, error in late if error is not None] == [
+            "version 9 of model 'iris' is not served here"
+        ]
+    finally:
+        await asyncio.to_thread(client.stop_stream)  # waits for the server to end the stream
+        client.close()
+    # tritonclient shows a failure's message only; the answer itself carries the request's id
+    async with grpc.aio.insecure_channel(stack.address) as channel:
+        stub = GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = pb.ModelInferRequest(model_name="nope", model_version="2", id="q-1")
+        failed = [answer async for answer in stub.ModelStreamInfer(iter([request]))]
+    assert len(failed) == 1
+    assert "nope" in failed[0].error_message
+    assert (failed[0].infer_response.id, failed[0].infer_response.model_name) == ("q-1", "nope")
+    assert failed[0].infer_response.model_version == "2"
+    metrics = (await stack.http.get("/metrics")).text
+    assert 'protocol="grpc-stream"' in metrics

@@ -4,12 +4,15 @@ token, over REST (fast lane and ASGI path) and gRPC; the CLI sends it; no token,
 from __future__ import annotations
 
 import json
+import queue
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
 
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
@@ -117,6 +120,24 @@ def test_grpc_needs_the_token_except_for_server_health(server: tuple[Server, int
             call(message, metadata=right)
         answer = stub.ModelInfer(_grpc_infer(), metadata=right)
         assert answer.model_name == "iris"
+        streamed = list(stub.ModelStreamInfer(iter([_grpc_infer()]), metadata=right))
+        assert streamed[0].infer_response.model_name == "iris" and not streamed[0].error_message
+
+
+def test_a_grpc_stream_without_the_token_is_refused_before_its_first_request(
+    server: tuple[Server, int],
+) -> None:
+    outcomes: queue.Queue[InferenceServerException | None] = queue.Queue()
+    for headers in [None, {"authorization": "Bearer wrong"}]:
+        client = triton.InferenceServerClient(f"127.0.0.1:{server[1]}")
+        try:
+            client.start_stream(lambda result, error: outcomes.put(error), headers=headers)  # sends nothing
+            refused = outcomes.get(timeout=30)
+            assert refused is not None and refused.status() == "StatusCode.UNAUTHENTICATED"
+            assert "token" in (refused.message() or "")
+        finally:
+            client.stop_stream(cancel_requests=True)
+            client.close()
 
 
 def test_the_cli_sends_the_token_on_inference(server: tuple[Server, int], tmp_path: Path) -> None:

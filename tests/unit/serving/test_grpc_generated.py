@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import tritonclient.grpc  # noqa: F401  (registers Triton's identically named messages first)
+from tritonclient.grpc import service_pb2
 
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 
@@ -35,3 +36,12 @@ def test_messages_coexist_with_tritonclient_and_keep_the_protocol_names() -> Non
     assert (
         pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name == "inference.GRPCInferenceService"
     )
+
+
+def test_stream_answers_read_as_tritonclient_reads_them() -> None:
+    ours = pb.ModelStreamInferResponse(error_message="bad shape")
+    ours.infer_response.id = "r-1"
+    theirs = service_pb2.ModelStreamInferResponse.FromString(ours.SerializeToString())
+    assert (theirs.error_message, theirs.infer_response.id) == ("bad shape", "r-1")
+    method = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name["ModelStreamInfer"]
+    assert method.client_streaming and method.server_streaming

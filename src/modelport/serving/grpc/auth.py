@@ -13,20 +13,25 @@ import grpc
 
 from modelport.serving.auth import single_bearer_matches, unauthorized
 
-__all__ = ["OPEN_METHODS", "BearerInterceptor"]
+__all__ = ["OPEN_METHODS", "STREAM_METHODS", "BearerInterceptor"]
 
 _SERVICE = "/inference.GRPCInferenceService/"
 OPEN_METHODS = frozenset({_SERVICE + "ServerLive", _SERVICE + "ServerReady"})
 
 
-async def _deny(request: bytes, context: grpc.aio.ServicerContext) -> None:
+STREAM_METHODS = frozenset({_SERVICE + "ModelStreamInfer"})
+
+
+async def _deny(request: object, context: grpc.aio.ServicerContext) -> None:
     await context.abort(
         grpc.StatusCode.UNAUTHENTICATED, unauthorized("metadata authorization: Bearer <token>").message
     )
 
 
-# Unary, the shape of every call of the service; no deserializer: the request is never read.
+# The call's own shape, so that a stream is refused before its first request; no deserializer: the
+# request is never read.
 _DENIED = grpc.unary_unary_rpc_method_handler(_deny)
+_DENIED_STREAM = grpc.stream_stream_rpc_method_handler(_deny)
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
@@ -42,7 +47,7 @@ class BearerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
             _authorizations(handler_call_details), self._token
         ):
             return await continuation(handler_call_details)
-        return _DENIED
+        return _DENIED_STREAM if handler_call_details.method in STREAM_METHODS else _DENIED
 
 
 def _authorizations(details: grpc.HandlerCallDetails) -> list[bytes]:

@@ -35,7 +35,13 @@ from modelport.serving.wire_checks import (
     output_datatype,
 )
 
-__all__ = ["decode_infer_request", "decode_parameters", "encode_infer_response", "encode_parameters"]
+__all__ = [
+    "decode_infer_request",
+    "decode_parameters",
+    "encode_infer_response",
+    "encode_parameters",
+    "encode_stream_response",
+]
 
 _INT64_MAX = 2**63 - 1
 
@@ -214,7 +220,26 @@ def decode_parameters(parameters: Mapping[str, pb.InferParameter]) -> dict[str, 
 
 def encode_infer_response(response: InferenceResponse, request: InferenceRequest) -> pb.ModelInferResponse:
     """The message answering ``request``: the requested outputs in its order (else all), data raw."""
-    message = pb.ModelInferResponse(model_name=response.model_name, model_version=response.model_version)
+    message = pb.ModelInferResponse()
+    _write_infer_response(message, response, request)
+    return message
+
+
+def encode_stream_response(
+    response: InferenceResponse, request: InferenceRequest
+) -> pb.ModelStreamInferResponse:
+    """The same answer as one of a ``ModelStreamInfer`` stream (written in place, never copied)."""
+    message = pb.ModelStreamInferResponse()
+    _write_infer_response(message.infer_response, response, request)
+    return message
+
+
+def _write_infer_response(
+    message: pb.ModelInferResponse, response: InferenceResponse, request: InferenceRequest
+) -> None:
+    """Fill the empty ``message`` with the answer to ``request``."""
+    message.model_name = response.model_name
+    message.model_version = response.model_version
     request_id = response.id if response.id is not None else request.id
     if request_id:
         message.id = request_id
@@ -226,7 +251,6 @@ def encode_infer_response(response: InferenceResponse, request: InferenceRequest
             array = array.astype(datatype.numpy_dtype)
         message.outputs.add(name=name, datatype=datatype.value, shape=array.shape)
         message.raw_output_contents.append(b"".join(binary_chunks(array, datatype)))
-    return message
 
 
 def _wanted(response: InferenceResponse, request: InferenceRequest) -> list[str]:

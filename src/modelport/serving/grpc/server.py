@@ -45,6 +45,7 @@ def create_grpc_server(settings: Settings, services: ServingServices) -> tuple[g
         settings.metrics.enabled,
         repository,
         management_token(settings.auth),
+        settings.grpc.max_stream_in_flight,
     )
     add_GRPCInferenceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     address = f"{_host(settings.host)}:{settings.grpc.port}"

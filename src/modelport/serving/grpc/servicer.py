@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import TypeVar
 
@@ -20,9 +20,10 @@ from modelport.core.inference import InferenceRequest
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import TensorSpec
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
-from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response
+from modelport.serving.grpc.codec import decode_infer_request, encode_infer_response, encode_stream_response
 from modelport.serving.grpc.errors import GRPC_STATUS
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
+from modelport.serving.grpc.stream import answer_stream
 from modelport.serving.metadata import describe, is_ready, statistics_versions
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.repository import ModelRepository, check_management_token
@@ -34,6 +35,8 @@ GRPC_EXTENSIONS = ("binary_tensor_data", "classification")
 """Raw tensor contents and top classes; ``statistics`` and ``model_repository`` join when served."""
 ROUTE_KEY = "x-modelport-route-key"
 """Request metadata: calls with the same key reach the same variant of an endpoint."""
+STREAM_PROTOCOL = "grpc-stream"
+"""The protocol label of ModelStreamInfer's requests in statistics and metrics (``grpc``: ModelInfer)."""
 SERVED_BY_KEY = "x-modelport-served-by"
 """Response metadata (and the ``served_by`` parameter): the version that answered."""
 
@@ -56,20 +59,30 @@ def guarded(method: Method[Self, Req, Resp]) -> Method[Self, Req, Resp]:
         except ModelportError as error:
             await _abort(context, error)
         except Exception as exc:
-            internal = InternalError()
-            log.error("unhandled error in %s (error id %s)", method.__name__, internal.error_id, exc_info=exc)
-            await _abort(context, internal)
+            await _abort(context, _internal(method.__name__, exc))
         raise AssertionError("unreachable: context.abort raises")
 
     return call
 
 
+def _internal(where: str, exc: Exception) -> InternalError:
+    """What the caller sees of an unexpected exception: an error id; the log has the cause."""
+    internal = InternalError()
+    log.error("unhandled error in %s (error id %s)", where, internal.error_id, exc_info=exc)
+    return internal
+
+
 async def _abort(context: grpc.aio.ServicerContext, error: ModelportError) -> None:
+    await _shed_pause(error)
     if isinstance(error, Overloaded):
-        if error.pause_s:
-            await asyncio.sleep(error.pause_s)
         context.set_trailing_metadata((("retry-after", str(max(1, round(error.retry_after_s)))),))
     await context.abort(GRPC_STATUS[error.kind], error.message)
+
+
+async def _shed_pause(error: ModelportError) -> None:
+    """A refusal for overload is delayed as asked, so that a client retrying at once is slowed down."""
+    if isinstance(error, Overloaded) and error.pause_s:
+        await asyncio.sleep(error.pause_s)
 
 
 class InferenceServicer(GRPCInferenceServiceServicer):
@@ -83,13 +96,17 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         statistics: bool = True,
         repository: ModelRepository | None = None,
         management_token: bytes | None = None,
+        stream_window: int = 64,
     ) -> None:
         """``statistics``: serve ModelStatistics (metrics on); ``repository``: serve the repository
-        RPCs, which need ``management_token`` (metadata ``authorization``) when one is set."""
+        RPCs, which need ``management_token`` (metadata ``authorization``) when one is set;
+        ``stream_window``: requests of one ModelStreamInfer stream in progress at once."""
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
         self._front = FrontEnd("grpc", self._decode, encode_infer_response, _carrier)
+        self._stream_front = FrontEnd(STREAM_PROTOCOL, self._decode, encode_stream_response, _carrier)
+        self._stream_window = stream_window
         self._statistics = statistics
         self._repository = repository
         self._token = management_token
@@ -148,6 +165,36 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         answer = await self._service.serve(self._front, (request, context), name, version, route_key)
         await context.send_initial_metadata(((SERVED_BY_KEY, answer.parameters[SERVED_BY].string_param),))
         return answer
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Each request served as ``ModelInfer`` serves it, several at once, answered as they complete;
+        a failed request is an answer with ``error_message`` (and the request's id), the stream goes on."""
+        route_key = _metadata_value(context, ROUTE_KEY)
+
+        async def answer(request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
+            return await self._stream_answer(request, context, route_key)
+
+        async for message in answer_stream(request_iterator, answer, self._stream_window):
+            yield message
+
+    async def _stream_answer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext, route_key: str | None
+    ) -> pb.ModelStreamInferResponse:
+        name, version = request.model_name, request.model_version or None
+        try:
+            return await self._service.serve(self._stream_front, (request, context), name, version, route_key)
+        except ModelportError as error:
+            failure = error
+        except Exception as exc:
+            failure = _internal("ModelStreamInfer", exc)
+        await _shed_pause(failure)
+        message = pb.ModelStreamInferResponse(error_message=failure.message)
+        message.infer_response.model_name = request.model_name
+        message.infer_response.model_version = request.model_version
+        message.infer_response.id = request.id
+        return message
 
     @guarded
     async def ModelStatistics(
