@@ -1,18 +1,21 @@
 """Closed-loop load generator for the Open Inference Protocol: N asyncio workers for T seconds.
 
 Each worker keeps exactly one request in flight (HTTP/1.1 keep-alive connection per worker, or one
-shared gRPC channel), so latencies include queueing in the server. Prints one JSON object:
-ok/shed/error counts, req/s, latency percentiles of the successful requests, client CPU and,
-with --server-pid, the server's CPU (its process tree, from /proc) over the measured window.
+shared gRPC channel; with grpc-stream one shared stream on it), so latencies include queueing in the
+server. Prints one JSON object: ok/shed/error counts, req/s, latency percentiles of the successful
+requests, client CPU and, with --server-pid, the server's CPU (its process tree, from /proc) over the
+measured window.
 
     python benchmarks/loadgen.py --url http://127.0.0.1:8080/v2/models/clf/infer \
         --protocol json --rows 100 --concurrency 64 --duration 4 --rows-file sample_rows.json
     python benchmarks/loadgen.py --url 127.0.0.1:8081 --protocol grpc --rows 1 ...
+    python benchmarks/loadgen.py --url 127.0.0.1:8081 --protocol grpc-stream --rows 1 ...
 
 Protocols: ``json`` (OIP JSON both ways), ``binary`` (binary tensor extension both ways:
 Inference-Header-Content-Length, input ``binary_data_size``, ``binary_data_output: true``),
-``grpc`` (``inference.GRPCInferenceService/ModelInfer``, raw input contents), ``v1`` (KServe v1 /
-TF Serving ``{"instances": rows}`` to ``…:predict``) and ``mlflow`` (``{"inputs": rows}`` to
+``grpc`` (``inference.GRPCInferenceService/ModelInfer``, raw input contents), ``grpc-stream`` (the
+same requests on one ``ModelStreamInfer`` stream for all workers, see ``grpc_stream_calls``), ``v1``
+(KServe v1 / TF Serving ``{"instances": rows}`` to ``…:predict``) and ``mlflow`` (``{"inputs": rows}`` to
 ``/invocations``, the model named by ``x-modelport-target: --model``).
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -222,6 +226,82 @@ def grpc_calls(target: str, x: np.ndarray, input_name: str, model: str, n: int) 
     return [call] * n, probe
 
 
+class StreamClient:
+    """One ``ModelStreamInfer`` stream shared by every worker: ``send`` waits for its own answer, by id."""
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+        self._outgoing: asyncio.Queue[Any] = asyncio.Queue()
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._ids = itertools.count()
+        self._reader: asyncio.Task[None] | None = None  # started by the first call, on the running loop
+
+    async def send(self, request: Any) -> Any:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_answers())
+        request.id = str(next(self._ids))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[request.id] = future
+        self._outgoing.put_nowait(request)
+        return await future
+
+    async def _requests(self) -> Any:
+        while True:
+            yield await self._outgoing.get()
+
+    async def _read_answers(self) -> None:
+        import grpc
+
+        try:
+            async for answer in self._stub.ModelStreamInfer(self._requests()):
+                future = self._waiting.pop(answer.infer_response.id, None)
+                if future is not None and not future.done():
+                    future.set_result(answer)
+        except grpc.aio.AioRpcError:
+            pass  # the stream broke (the server went away): its waiting calls fail below
+        finally:  # nobody waits for ever
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the stream ended"))
+            self._waiting.clear()
+
+
+def grpc_stream_calls(
+    target: str, x: np.ndarray, input_name: str, model: str, n: int
+) -> tuple[list[Call], Call]:
+    """Every worker's requests on ONE ``ModelStreamInfer`` stream over one channel, answers matched by id.
+
+    One stream for all rather than one per worker: that is what the streaming call is for (one call
+    carrying many requests, as tritonclient's one stream per client does), and it compares like for
+    like with ``grpc``, whose workers share one channel too. Each worker still keeps one request in
+    flight; past the server's ``grpc.max_stream_in_flight`` (64) the extra ones wait on the stream's
+    back-pressure, which then shows in their latency. A failed answer carries no status code, so a
+    shed request counts as an error here.
+    """
+    import grpc
+
+    from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
+    from modelport.serving.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    stream = StreamClient(pb_grpc.GRPCInferenceServiceStub(grpc.aio.insecure_channel(target)))
+    tensor = pb.ModelInferRequest.InferInputTensor(name=input_name, datatype="FP32", shape=list(x.shape))
+    raw = x.astype("<f4").tobytes()
+
+    async def send() -> Any:
+        request = pb.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[raw])
+        return await stream.send(request)
+
+    async def call() -> Outcome:
+        return "error" if (await send()).error_message else "ok"
+
+    async def probe() -> Outcome:
+        resp = (await send()).infer_response
+        dtype = {"INT64": "<i8", "INT32": "<i4"}.get(resp.outputs[0].datatype, "<i8")
+        return json.dumps([int(v) for v in np.frombuffer(resp.raw_output_contents[0], dtype=dtype)])
+
+    return [call] * n, probe
+
+
 # ----------------------------------------------------------------------------- load loop
 @dataclass
 class Tally:
@@ -291,6 +371,8 @@ def build_calls(a: argparse.Namespace) -> tuple[list[Call], Call]:
     x = load_rows(Path(a.rows_file), a.rows)
     if a.protocol == "grpc":
         return grpc_calls(a.url, x, a.input_name, a.model, a.concurrency)
+    if a.protocol == "grpc-stream":
+        return grpc_stream_calls(a.url, x, a.input_name, a.model, a.concurrency)
     bodies = {
         "json": json_body,
         "binary": binary_body,
@@ -310,8 +392,10 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True, help="HTTP infer URL, or host:port for --protocol grpc")
-    ap.add_argument("--protocol", choices=["json", "binary", "grpc", "v1", "mlflow"], default="json")
+    ap.add_argument("--url", required=True, help="HTTP infer URL, or host:port for --protocol grpc(-stream)")
+    ap.add_argument(
+        "--protocol", choices=["json", "binary", "grpc", "grpc-stream", "v1", "mlflow"], default="json"
+    )
     ap.add_argument("--rows", type=int, default=1)
     ap.add_argument("--rows-file", required=True, help="JSON list of rows (peer_bench's sample_rows.json)")
     ap.add_argument("--input-name", default="input-0")
