@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,15 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.e2e.conftest import IRIS_ROWS, Server, free_port, iris_request, register, running_server
+from tests.e2e.conftest import (
+    IRIS_LABELS,
+    IRIS_ROWS,
+    Server,
+    free_port,
+    iris_request,
+    register,
+    running_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +92,19 @@ def test_errors_then_the_channel_still_works(client: triton.InferenceServerClien
     result = client.infer("iris", [iris_input(rows)])
     label = result.as_numpy("label")
     assert label is not None and label.tolist() == [0, 1, 2]
+
+
+def test_one_stream_carries_many_requests(client: triton.InferenceServerClient) -> None:
+    outcomes: queue.Queue[tuple[triton.InferResult | None, InferenceServerException | None]] = queue.Queue()
+    client.start_stream(lambda result, error: outcomes.put((result, error)))
+    rows = np.asarray(IRIS_ROWS, dtype=np.float32)
+    try:
+        for number in range(32):
+            client.async_stream_infer("iris", [iris_input(rows)], request_id=str(number))
+        answers = [outcomes.get(timeout=30) for _ in range(32)]
+    finally:
+        client.stop_stream()
+    assert [error for _, error in answers] == [None] * 32
+    results = [result for result, _ in answers if result is not None]
+    assert sorted(int(result.get_response().id) for result in results) == list(range(32))
+    assert all(result.as_numpy("label").tolist() == IRIS_LABELS for result in results)
