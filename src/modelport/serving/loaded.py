@@ -7,6 +7,7 @@ current table without locks and never wait on the registry.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -131,11 +132,16 @@ class ModelRoutes:
             raise NotReady(f"model {self.name!r} has no version ready to serve yet")
         return self.versions[max(self.versions)]
 
+    @functools.cached_property
+    def _default(self) -> LoadedVersion:
+        """``default()``, worked out once: these routes never change (a failure is not kept)."""
+        return self.default()
+
     def resolve(self, ref: str | None) -> LoadedVersion:
         if not self.served:
             raise NotFound(f"model {self.name!r} is unloaded; load it to serve it again")
         if ref is None or ref == "":
-            return self.default()
+            return self._default
         number = int(ref) if ref.isdigit() else self.aliases.get(ref)
         if number is None:
             raise NotFound(f"model {self.name!r} has no version or alias {ref!r}")
