@@ -89,7 +89,7 @@ def loadgen(
     retry_after_cap: float = 0.0,
 ) -> dict[str, Any]:
     """One closed-loop cell with loadgen.py pinned to the client CPU."""
-    url = running.grpc_target if protocol == "grpc" else running.infer_url
+    url = running.grpc_target if protocol in ("grpc", "grpc-stream") else running.infer_url
     argv = ["taskset", "-c", layout.client_cpu, sys.executable, str(HERE / "loadgen.py"), "--url", url]
     argv += ["--protocol", protocol, "--rows", str(rows), "--concurrency", str(conc)]
     argv += ["--duration", str(duration), "--warmup", str(warmup), "--rows-file", str(layout.rows_file)]

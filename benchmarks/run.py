@@ -93,6 +93,7 @@ FULL = Plan(
         ("grpc", 1, 1),
         ("json", 1, 64),
         ("grpc", 1, 64),
+        ("grpc-stream", 1, 64),
     ),
     slo_configs=tuple(SLO_CONFIGS),
     slo_conc=(4, 32, 128),
