@@ -83,3 +83,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/replica_convergence.py --doc docs/performance.md
 	$(BIN)/python benchmarks/ray_serve_bench.py --doc docs/performance.md
 	$(BIN)/python benchmarks/frontends_bench.py --doc docs/performance.md
+	$(BIN)/python benchmarks/lone_request.py --doc docs/performance.md
