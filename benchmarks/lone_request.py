@@ -63,7 +63,11 @@ def start(name: str, models: Path, work: Path, cpu: str) -> tuple[Server, str]:
         url = f"http://127.0.0.1:{port}/v2/models/clf/infer"
     server = Server(argv, env, work / f"{name}.log", cpu=cpu).start()
     ready = "/v2/health/ready" if name == "floor-onnx" else "/v2/models/clf/ready"
-    server.wait_until(f"http://127.0.0.1:{port}{ready}", timeout=120)
+    try:
+        server.wait_until(f"http://127.0.0.1:{port}{ready}", timeout=120)
+    except BaseException:
+        server.stop()  # a server that never got ready is not left running
+        raise
     return server, url
 
 
