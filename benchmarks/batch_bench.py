@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,18 @@ def ray_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def median_cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One cell's runs as one: the median of every measured number (this machine's runs of one cell
+    differ by 30 % and more, so a single run per row count cannot tell a slowdown from noise)."""
+    cell = dict(runs[0])
+    for key, value in cell.items():
+        if isinstance(value, float):
+            known = [r[key] for r in runs if r[key] is not None]
+            cell[key] = statistics.median(known) if known else None
+    cell["rounds"] = len(runs)
+    return cell
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| model | rows | modelport rows/s | its job's rows/s | streaming rows/s | peak RSS MB | "
@@ -270,6 +283,7 @@ def main() -> None:
     )
     parser.add_argument("--models", default="logreg,mlp-wide", help="kinds of ../shared/bench/make_model.py")
     parser.add_argument("--rows", type=int, nargs="+", help="row counts (default: per model, see ROWS)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every cell, interleaved; medians")
     parser.add_argument("--doc", type=Path, help="write the table into this file's batch section")
     parser.add_argument(
         "--ray", action="store_true", help="the Ray engine, 1 and 2 workers, on a local cluster"
@@ -302,9 +316,11 @@ def main() -> None:
             if args.doc:
                 write_section(args.doc, "## Batch scoring on Ray", _ray_section(ray_results))
             return
-        results = [
-            run(rows, kind, models[kind], home, work) for kind in kinds for rows in (args.rows or ROWS[kind])
+        cells = [(kind, rows) for kind in kinds for rows in (args.rows or ROWS[kind])]
+        rounds = [
+            [run(rows, kind, models[kind], home, work) for kind, rows in cells] for _ in range(args.rounds)
         ]
+        results = [median_cell([r[i] for r in rounds]) for i in range(len(cells))]
     print(table(results))
     print(json.dumps(results))
     if args.doc:
@@ -315,7 +331,8 @@ def _section(results: list[dict[str, Any]]) -> str:
     command = "python benchmarks/batch_bench.py --doc docs/performance.md"
     return (
         "## Batch scoring\n\n"
-        f"`{command}` ({os.cpu_count()} cores): `modelport batch` (validation, errors file, manifest, "
+        f"`{command}` ({os.cpu_count()} cores; the median of {results[0]['rounds']} interleaved runs of "
+        "every cell): `modelport batch` (validation, errors file, manifest, "
         "parts) against a hand-written pyarrow + onnxruntime loop over the same Parquet file of 20 "
         'float features, each in its own process, on the models of `../shared/bench`. "wall" '
         "counts the whole process, start-up included (about a second more for modelport: the CLI, "
