@@ -1,6 +1,6 @@
-"""A JSON request body as an object, and the nesting limit, for the front-ends whose bodies are
-free-form JSON (KServe v1 / TF Serving, MLflow, the repository extension). OIP's codec has its own,
-input-aware walk (``oip_request``)."""
+"""A JSON request body as an object (every front-end's), and the nesting limit for the front-ends
+whose bodies are free-form JSON (KServe v1 / TF Serving, MLflow, the repository extension); OIP's
+codec measures nesting with its own, input-aware walk (``oip_request``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from modelport.core.errors import InvalidInput
 __all__ = ["check_depth", "json_object"]
 
 
-def json_object(body: bytes, not_an_object: str = "the request body must be a JSON object") -> dict[str, Any]:
+def json_object(
+    body: bytes | memoryview, not_an_object: str = "the request body must be a JSON object"
+) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

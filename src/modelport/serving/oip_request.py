@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
 from modelport.core import Datatype, InferenceRequest, InvalidInput, RequestedOutput
 from modelport.core.settings import LimitSettings
+from modelport.serving.json_body import json_object
 from modelport.serving.oip_binary import array_from_binary, binary_size
 from modelport.serving.oip_common import decode_common_request
 from modelport.serving.oip_json import INPUT_DATA_DEPTH, array_from_json, data_depth
@@ -50,7 +50,7 @@ def parse_header_length(value: str | None) -> int | None:
 def decode_infer_request(body: bytes, json_length: int | None, limits: LimitSettings) -> InferenceRequest:
     """The request in ``body``; ``json_length`` is the ``Inference-Header-Content-Length`` header."""
     header, tail = _split_body(body, json_length)
-    document = _load_json(header)
+    document = json_object(header, _NOT_AN_OBJECT)
     if json_length is None:
         common = decode_common_request(document, limits)
         if common is not None:
@@ -99,16 +99,6 @@ def _split_body(body: bytes, json_length: int | None) -> tuple[bytes | memoryvie
             f"Inference-Header-Content-Length is {json_length}, but the body has {len(view)} bytes"
         )
     return view[:json_length], view[json_length:]
-
-
-def _load_json(header: bytes | memoryview) -> dict[str, Any]:
-    try:
-        document = orjson.loads(header)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidInput(_NOT_AN_OBJECT)
-    return document
 
 
 def _check_depth(document: dict[str, Any], limit: int) -> None:
