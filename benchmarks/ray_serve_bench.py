@@ -145,6 +145,8 @@ def ray_instance(temp_dir: Path) -> Iterator[str]:
         "temp_dir": str(temp_dir),
         **{name: _free_port() for name in names},
     }
+    os.environ["RAY_TMPDIR"] = str(temp_dir)  # Ray's address file, else in /tmp/ray, which it never creates
+    Path(temp_dir, "ray").mkdir(exist_ok=True)
     cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
         yield str(cluster.address)

@@ -33,6 +33,11 @@ def two_node_cluster() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         for key, value in LOOPBACK_ENV.items():
             patch.setenv(key, value)
+        # Ray also writes the newest cluster's address to $RAY_TMPDIR/ray/ray_current_cluster, /tmp/ray by
+        # default, without creating that folder: on a machine where Ray never ran, the cluster failed to
+        # start, and two clusters at once (two test workers) overwrote or removed each other's file.
+        patch.setenv("RAY_TMPDIR", temp_dir)
+        Path(temp_dir, "ray").mkdir()
         cluster = Cluster(initialize_head=True, head_node_args=_node_args(temp_dir, head=True))
         try:
             cluster.add_node(**_node_args(temp_dir, head=False))

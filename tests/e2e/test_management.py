@@ -80,7 +80,10 @@ def test_an_uploaded_model_becomes_servable(
     assert sorted(response.json()["aliases"]) == ["production", "staging"]
     assert response.json()["tags"] == {"team": "e2e"}
 
+    # The version and its aliases are two registry changes: the server may load the first before it
+    # reads the second (within its poll interval), so wait for the alias too.
     server.wait_until("/v2/models/uploaded/ready")
+    server.wait_until("/v2/models/uploaded/versions/staging/ready")
     with httpx.Client(base_url=server.url) as client:
         for path in ("/v2/models/uploaded/infer", "/v2/models/uploaded/versions/staging/infer"):
             answer = client.post(path, json=iris_request())
