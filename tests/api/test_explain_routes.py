@@ -103,3 +103,23 @@ async def test_what_cannot_be_explained_is_a_clean_4xx(
         assert response.status_code == status, (path, response.text)
         assert words in response.json()["error"], (path, response.text)
     assert (await client.post("/v2/models/iris/infer", json=oip_request(ROWS))).status_code == 200
+
+
+async def test_explain_decodes_a_request_as_infer_does(
+    register, client: httpx.AsyncClient, model_files: dict[str, Path]
+) -> None:  # type: ignore[no-untyped-def]
+    """One decoder for both routes: a body or header infer refuses, explain refuses in the same words."""
+    register(model_files["iris"], "iris", reference_data=IRIS)
+    await wait_for(client, "/v2/models/iris/ready")
+    cases: list[tuple[bytes, dict[str, str]]] = [
+        (b"[]", {}),
+        (b'{"inputs": []}', {"inference-header-content-length": "x"}),
+        (b'{"inputs": []}', {"inference-header-content-length": "99"}),
+    ]
+    for content, headers in cases:
+        answers = [
+            await client.post(f"/v2/models/iris/{route}", content=content, headers=headers)
+            for route in ("infer", "explain")
+        ]
+        assert [a.status_code for a in answers] == [400, 400], [a.text for a in answers]
+        assert answers[0].json() == answers[1].json()

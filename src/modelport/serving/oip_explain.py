@@ -11,15 +11,13 @@ from modelport.core.errors import InvalidInput
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.serving.explaining import Explanations
-from modelport.serving.http import HttpRequest, HttpResponse, header_text, read_body
-from modelport.serving.oip_codec import decode_infer_request, encode_infer_response, parse_header_length
-from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER
+from modelport.serving.http import HttpRequest, HttpResponse, header_text
+from modelport.serving.oip_codec import encode_infer_response
+from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER, read_infer_request
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
 __all__ = ["OipExplain"]
-
-_HEADER_LENGTH = b"inference-header-content-length"
 
 
 class OipExplain:
@@ -41,10 +39,7 @@ class OipExplain:
         return self._service.serve(self._front, request, params["model"], params.get("version"), route_key)
 
     async def _decode(self, request: HttpRequest) -> InferenceRequest:
-        body = await read_body(request, self._limits.max_body_bytes)
-        header = request.headers.get(_HEADER_LENGTH)
-        json_length = parse_header_length(None if header is None else header.decode("latin-1"))
-        decoded = decode_infer_request(body, json_length, self._limits)
+        decoded = await read_infer_request(request, self._limits)
         if decoded.outputs is not None:
             raise InvalidInput("an explanation answers for every output it explains; leave out 'outputs'")
         return decoded

@@ -24,7 +24,7 @@ from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 
-__all__ = ["EXTENSIONS", "OipRest"]
+__all__ = ["EXTENSIONS", "OipRest", "read_infer_request"]
 
 EXTENSIONS = ("binary_tensor_data", "classification", "statistics")
 _HEADER_LENGTH = b"inference-header-content-length"
@@ -113,11 +113,8 @@ class OipRest:
         route_key = header_text(request.headers, ROUTE_KEY_HEADER)
         return self._service.serve(self._front, request, params["model"], params.get("version"), route_key)
 
-    async def _decode(self, request: HttpRequest) -> InferenceRequest:
-        body = await read_body(request, self._limits.max_body_bytes)
-        header = request.headers.get(_HEADER_LENGTH)
-        json_length = parse_header_length(None if header is None else header.decode("latin-1"))
-        return decode_infer_request(body, json_length, self._limits)
+    def _decode(self, request: HttpRequest) -> Awaitable[InferenceRequest]:
+        return read_infer_request(request, self._limits)
 
     async def statistics(self, request: HttpRequest) -> HttpResponse:
         """The statistics extension: every served version, or those of one model (and version)."""
@@ -128,6 +125,15 @@ class OipRest:
             return json_response({"model_stats": [v.stats.to_oip(v.model, str(v.version)) for v in ordered]})
 
         return await asyncio.to_thread(answer)
+
+
+async def read_infer_request(request: HttpRequest, limits: LimitSettings) -> InferenceRequest:
+    """An inference request's body, decoded: the one decoder of every OIP REST route taking one
+    (``infer`` here, ``explain`` in ``oip_explain``)."""
+    body = await read_body(request, limits.max_body_bytes)
+    header = request.headers.get(_HEADER_LENGTH)
+    json_length = parse_header_length(None if header is None else header.decode("latin-1"))
+    return decode_infer_request(body, json_length, limits)
 
 
 def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
