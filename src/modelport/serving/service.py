@@ -167,11 +167,6 @@ class InferenceService:
         account.succeeded(admission.version.target)
         return answer
 
-    async def infer(
-        self, name: str, version: str | None, request: InferenceRequest, route_key: str | None = None
-    ) -> InferenceResponse:
-        return await self.run(self.admit(name, version, route_key), request)
-
     async def run(self, admission: Admission, request: InferenceRequest) -> InferenceResponse:
         """Validate, predict, account for the request; ``admission`` is released whatever happens."""
         loaded, endpoint = admission.version, admission.endpoint

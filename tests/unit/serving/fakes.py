@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.core import Datatype, InvalidInput, Signature, TensorSpec
+from modelport.core import Datatype, InferenceRequest, InferenceResponse, InvalidInput, Signature, TensorSpec
 from modelport.core.serving_config import ServingConfig
 from modelport.core.settings import PayloadSettings
 from modelport.monitoring.payloads import PayloadLog
 from modelport.registry.policy import VersionPolicy
 from modelport.registry.records import ModelSnapshot, ModelSummary, ModelVersion, RegistrySnapshot
 from modelport.serving.loaded import LoadedVersion
+from modelport.serving.service import FrontEnd
 
 SUM_SIGNATURE = Signature(
     inputs=(TensorSpec("x", Datatype.FP32, (-1, 2)),), outputs=(TensorSpec("total", Datatype.FP32, (-1,)),)
@@ -123,3 +124,14 @@ class FakeLoader:
 def unused_payload_log() -> PayloadLog:
     """A payload log for services whose tests configure no monitoring: it is never started or written."""
     return PayloadLog(Path("unused-payloads"), PayloadSettings())
+
+
+async def _as_is(request: InferenceRequest) -> InferenceRequest:
+    return request
+
+
+IN_PROCESS: FrontEnd[InferenceRequest, InferenceResponse] = FrontEnd(
+    "in-process", _as_is, lambda response, _: response, lambda _: {}
+)
+"""A front-end whose wire is the decoded request and whose answer the response: ``serve`` with no
+protocol around it."""

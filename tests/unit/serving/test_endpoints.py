@@ -22,7 +22,7 @@ from modelport.serving.predictors import predictor_factory
 from modelport.serving.service import SERVED_BY, InferenceService
 from modelport.serving.shadow import ShadowRunner
 from modelport.serving.table import RoutingTable
-from tests.unit.serving.fakes import SumModel, unused_payload_log
+from tests.unit.serving.fakes import IN_PROCESS, SumModel, unused_payload_log
 
 EXECUTOR = ThreadPoolExecutor(4)
 
@@ -81,10 +81,10 @@ async def test_responses_name_the_version_that_answered() -> None:
     service = InferenceService(
         lambda: table_with(config({"m:1": 1}), versions), ShadowRunner(), OutcomeBook(), unused_payload_log()
     )
-    response = await service.infer("ep", None, request())
+    response = await service.serve(IN_PROCESS, request(), "ep", None)
     assert response.model_name == "ep" and response.parameters[SERVED_BY] == "m:1"
     with pytest.raises(NotFound, match="endpoint"):
-        await service.infer("ep", "1", request())
+        await service.serve(IN_PROCESS, request(), "ep", "1")
 
 
 async def test_shadows_never_change_delay_or_fail_the_callers_answer() -> None:
@@ -103,7 +103,7 @@ async def test_shadows_never_change_delay_or_fail_the_callers_answer() -> None:
         lambda: table_with(endpoint_config, versions), shadows, OutcomeBook(), unused_payload_log()
     )
     for _ in range(20):
-        response = await service.infer("ep", None, request())
+        response = await service.serve(IN_PROCESS, request(), "ep", None)
         np.testing.assert_array_equal(response.outputs["total"], [2.0, 2.0])  # the primary's, untouched
     for _ in range(100):
         if shadows.completed >= 20 and shadows.report("ep")["shadows"].get("m:4", {}).get("window", {}).get(
@@ -132,7 +132,7 @@ async def test_shadow_work_over_its_bound_is_dropped_and_counted_instead_of_wait
         unused_payload_log(),
     )
     for _ in range(10):
-        await service.infer("ep", None, request())
+        await service.serve(IN_PROCESS, request(), "ep", None)
     assert shadows.dropped >= 7
     slow.gate.set()
     await shadows.stop()

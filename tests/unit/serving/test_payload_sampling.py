@@ -19,7 +19,7 @@ from modelport.serving.loaded import ModelRoutes
 from modelport.serving.service import InferenceService
 from modelport.serving.shadow import ShadowRunner
 from modelport.serving.table import RoutingTable
-from tests.unit.serving.fakes import SumModel
+from tests.unit.serving.fakes import IN_PROCESS, SumModel
 from tests.unit.serving.test_endpoints import loaded
 
 ON, OFF = MonitorConfig(1.0), MonitorConfig(0.0)
@@ -47,7 +47,7 @@ async def logged(tmp_path: Path, monitors: dict[str, MonitorConfig], name: str) 
     log = PayloadLog(tmp_path, PayloadSettings())
     service = InferenceService(lambda: table(monitors), ShadowRunner(), OutcomeBook(), log)
     x = np.array([[1, 2], [3, 4]], np.float32)
-    response = await service.infer(name, None, InferenceRequest(inputs={"x": x}, id="abc"))
+    response = await service.serve(IN_PROCESS, InferenceRequest(inputs={"x": x}, id="abc"), name, None)
     assert response.outputs["total"].tolist() == [3, 7]
     log.step(final=True)
     return PayloadStore(tmp_path)

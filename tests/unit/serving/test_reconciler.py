@@ -17,7 +17,7 @@ from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
 from modelport.serving.shadow import ShadowRunner
-from tests.unit.serving.fakes import FakeLoader, FakeRegistry, model_snapshot, unused_payload_log
+from tests.unit.serving.fakes import IN_PROCESS, FakeLoader, FakeRegistry, model_snapshot, unused_payload_log
 
 EXECUTOR = ThreadPoolExecutor(4)
 
@@ -68,7 +68,7 @@ async def test_in_flight_request_finishes_before_its_version_is_closed() -> None
     old = loader.models[("m", 1)]
     old.gate.clear()  # hold the next prediction
     request = InferenceRequest(inputs={"x": np.ones((1, 2), np.float32)})
-    pending = asyncio.create_task(service.infer("m", None, request))
+    pending = asyncio.create_task(service.serve(IN_PROCESS, request, "m", None))
     await asyncio.sleep(0.05)
     registry.publish(model_snapshot("m", [1, 2], {}))
     await reconciler.reconcile_once()
