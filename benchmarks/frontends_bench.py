@@ -28,10 +28,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import Server, free_port  # noqa: E402
+from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
 from tests import models  # noqa: E402
 
-BIN = Path(sys.executable).parent
 ROW = [5.1, 3.5, 1.4, 0.2]
 SECTION = "## Front-ends against OIP JSON"
 GOAL = 0.9
@@ -62,8 +61,7 @@ def measure(a: argparse.Namespace, work: Path) -> dict[int, dict[str, list[float
     rows = work / "rows.json"
     rows.write_text(json.dumps([ROW]))
     port = free_port()
-    argv = [str(BIN / "modelport"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning"]
+    argv = modelport_serve(port)
     server = Server(argv, {**env, "MODELPORT_GRPC__PORT": "0"}, work / "server.log", cpu=a.server_cpu).start()
     results: dict[int, dict[str, list[float]]] = {}
     try:

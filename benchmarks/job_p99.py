@@ -35,10 +35,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import Server, free_port  # noqa: E402
+from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
 from tests import models  # noqa: E402
 
-BIN = Path(sys.executable).parent
 ROW = [5.1, 3.5, 1.4, 0.2]
 TOKEN = "job-p99-benchmark"
 SECTION = "## Online p99 beside a server batch job"
@@ -97,8 +96,7 @@ def measure(a: argparse.Namespace, pin: bool, work: Path) -> list[dict[str, Any]
     subprocess.run(register, env=env, check=True, capture_output=True)
     write_rows(data / "big.parquet", a.rows)
     port = free_port()
-    argv = [str(BIN / "modelport"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning"]
+    argv = modelport_serve(port)
     env.update(
         MODELPORT_GRPC__PORT="0",
         MODELPORT_AUTH__TOKEN=TOKEN,

@@ -29,9 +29,8 @@ SHARED_BENCH = REPO.parent / "shared" / "bench"
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import Server, free_port  # noqa: E402
+from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
 
-BIN = Path(sys.executable).parent
 SECTION = "## The lone request"
 GOAL = 1.3
 BATCHING = ["--max-batch-size", "64", "--max-queue-delay-us", "500"]
@@ -58,8 +57,7 @@ def start(name: str, models: Path, work: Path, cpu: str) -> tuple[Server, str]:
         subprocess.run([str(BIN / "modelport"), "register", str(model), "--name", "clf"], env=run, check=True)
         if name == "modelport-batch":
             subprocess.run([str(BIN / "modelport"), "config", "set", "clf", *BATCHING], env=run, check=True)
-        argv = [str(BIN / "modelport"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--log-level", "warning"]
+        argv = modelport_serve(port)
         url = f"http://127.0.0.1:{port}/v2/models/clf/infer"
     server = Server(argv, env, work / f"{name}.log", cpu=cpu).start()
     ready = "/v2/health/ready" if name == "floor-onnx" else "/v2/models/clf/ready"

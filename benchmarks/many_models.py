@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import Server, free_port  # noqa: E402
+from procs import Server, free_port, modelport_serve  # noqa: E402
 from tests import models  # noqa: E402
 
 from modelport.core.settings import Settings  # noqa: E402
@@ -51,7 +51,6 @@ from modelport.serving.loaded import LoadedVersion  # noqa: E402
 from modelport.serving.predictors import predictor_factory  # noqa: E402
 from modelport.serving.reconciler import Reconciler  # noqa: E402
 
-BIN = Path(sys.executable).parent
 RECONCILE_SIZES = (10, 100, 300, 1000)
 """In process, without loading models: cheap enough for --quick too."""
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.7, 3.0, 5.2, 2.3]]
@@ -77,16 +76,7 @@ def loadgen(a: argparse.Namespace, port: int, pid: int, rows_file: Path, duratio
 def serve(a: argparse.Namespace, home: Path, count: int, rows_file: Path, load: bool) -> dict[str, Any]:
     port = free_port()
     env = {"MODELPORT_HOME": str(home), "MODELPORT_GRPC__PORT": "0"}
-    argv = [
-        str(BIN / "modelport"),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    argv = modelport_serve(port)
     server = Server(argv, env, a.results.parent / "logs" / f"many-{count}.log", cpu=a.server_cpu).start()
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,6 +1,6 @@
-"""Process helpers shared by the benchmark scripts: /proc CPU accounting, free ports, and servers
-started in their own session and stopped by PID (the started PID and its collected descendants,
-never by name)."""
+"""Process helpers shared by the benchmark scripts: /proc CPU accounting, free ports, the
+``modelport serve`` command line, and servers started in their own session and stopped by PID (the
+started PID and its collected descendants, never by name)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,8 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HOST = "127.0.0.1"
+BIN = Path(sys.executable).parent
+"""The bin folder of the environment running the benchmark: its ``modelport`` is the one measured."""
 
 
 def proc_stat(pid: int) -> tuple[int, int, str] | None:
@@ -59,6 +62,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def modelport_serve(port: int) -> list[str]:
+    """``modelport serve`` on HOST:port, logging warnings and errors only."""
+    return [str(BIN / "modelport"), "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
 
 
 def http_get_status(url: str, timeout: float = 2.0) -> int | None:

@@ -27,10 +27,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import Server, free_port  # noqa: E402
+from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
 from tests import models  # noqa: E402
 
-BIN = Path(sys.executable).parent
 ROW = [5.1, 3.5, 1.4, 0.2]
 MODES = {
     "fixed batching": (None, 0),
@@ -53,16 +52,7 @@ def measure(a: argparse.Namespace, work: Path, target: str | None, patience_s: i
     if target is not None:
         cli(home, "config", "set", "iris", "--latency-target-ms", target)
     port = free_port()
-    argv = [
-        str(BIN / "modelport"),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    argv = modelport_serve(port)
     env = {"MODELPORT_HOME": str(home), "MODELPORT_GRPC__PORT": "0"}
     server = Server(argv, env, work / f"server-{port}.log", cpu=a.server_cpu).start()
     rows_file = work / "rows.json"
