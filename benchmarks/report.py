@@ -140,8 +140,9 @@ def _proto_ratio(cells: Sequence[Cell], rows: int, a: str, b: str) -> tuple[floa
 
 def targets(res: dict[str, Any]) -> list[Target]:
     logreg = best_cells(res["peers"].get("logreg") or {})
-    mlp = best_cells(res["peers"].get("mlp") or {})
+    mlp_wide = best_cells(res["peers"].get("mlp-wide") or {})
     bin_ratio, bin_detail = _proto_ratio(res.get("protocol_cells", []), 100, "binary", "json")
+    stream_ratio, stream_detail = _proto_ratio(res.get("protocol_cells", []), 1, "grpc-stream", "json")
     start = res.get("startup") or {}
     return [
         Target(
@@ -173,13 +174,21 @@ def targets(res: dict[str, Any]) -> list[Target]:
             "ratio",
         ),
         Target(
-            "modelport (batching on) req/s vs floor-onnx (mlp, 1 row, c=64)",
-            _peer_ratio(mlp, "modelport", REFERENCE, (1, 64), "rps"),
-            1.5,
+            "modelport, batch 64 / 500 µs, req/s vs floor-onnx (mlp-wide, 1 row, c=64)",
+            _peer_ratio(mlp_wide, "modelport-batch64", REFERENCE, (1, 64), "rps"),
+            1.8,
             True,
             "ratio",
         ),
+        Target(
+            "modelport, batch 64 / 500 µs, p99 vs floor-onnx (mlp-wide, 1 row, c=64)",
+            _peer_ratio(mlp_wide, "modelport-batch64", REFERENCE, (1, 64), "p99_ms"),
+            1.0,
+            False,
+            "ratio",
+        ),
         Target("binary vs JSON req/s", bin_ratio, 1.5, True, bin_detail),
+        Target("streaming gRPC vs JSON req/s", stream_ratio, 0.75, True, stream_detail),
         Target(
             "start -> ready, 3 demo models, seeded home (median)",
             start.get("start_to_ready_median_s"),
@@ -390,7 +399,7 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines += peer_section(res, "logreg")
     if has_plot:
         lines += [f"![throughput vs p99, logreg 1 row]({png_path.name})", ""]
-    lines += peer_section(res, "mlp")
+    lines += peer_section(res, "mlp-wide")
     lines += [
         "## Cost of metrics",
         "",

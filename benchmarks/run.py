@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py            # full run, about 20 minutes; needs the machine to itself
     .venv/bin/python benchmarks/run.py --quick    # smoke run: 1 s cells, one round, a subset
 
-Steps: (a) ../shared/bench/peer_bench.py (wrk) for logreg and mlp with modelport as extra servers;
+Steps: (a) ../shared/bench/peer_bench.py (wrk) for logreg and mlp-wide with modelport as extra servers;
 (b) loadgen.py cells: binary vs JSON, gRPC vs REST, SLO mode vs fixed batching, start/register timings;
 (c) py-spy profile under load; (d) report.py renders docs/performance.md and the throughput/p99 plot;
 (e) rollout_sim.py, the Monte-Carlo simulation of the rollout guardrails, writes its table into
@@ -68,7 +68,7 @@ class Plan:
     peer_rows: str
     peer_conc: str
     extras: tuple[str, ...]
-    mlp: bool
+    mlp_wide: bool
     protocol_cells: tuple[tuple[str, int, int], ...]
     slo_configs: tuple[str, ...]
     slo_conc: tuple[int, ...]
@@ -83,7 +83,7 @@ FULL = Plan(
     peer_rows="1,100",
     peer_conc="1,8,64",
     extras=("modelport", "modelport-nometrics", "modelport-asgi", "modelport-sklearn", "modelport-nobatch"),
-    mlp=True,
+    mlp_wide=True,
     protocol_cells=(
         ("json", 100, 8),
         ("binary", 100, 8),
@@ -107,7 +107,7 @@ QUICK = Plan(
     peer_rows="1",
     peer_conc="1,64",
     extras=("modelport", "modelport-nometrics", "modelport-asgi"),
-    mlp=False,
+    mlp_wide=False,
     protocol_cells=(("json", 100, 8), ("binary", 100, 8), ("json", 1, 8), ("grpc", 1, 8)),
     slo_configs=tuple(list(SLO_CONFIGS)[::2]),
     slo_conc=(32,),
@@ -115,6 +115,10 @@ QUICK = Plan(
     profile_s=2,
 )
 
+
+BATCH64 = "--max-batch-size 64 --max-queue-delay-us 500"
+"""Issue 13's batching config for the compute-bound mlp-wide model (goal: 1.8x floor-onnx at c=64)."""
+MLP_WIDE_EXTRAS = ("modelport", "modelport-batch64", "modelport-nobatch")
 
 SKLEARN_SIGNATURE = {
     "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, 20]}],
@@ -134,6 +138,7 @@ def extra_args(names: tuple[str, ...], results_dir: Path) -> list[str]:
         "modelport-sklearn": f"MODELPORT_BENCH_SIGNATURE={shlex.quote(str(signature))} "
         f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{joblib}}",
         "modelport-nobatch": f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}} --max-batch-size 1",
+        "modelport-batch64": f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}} {BATCH64}",
         "modelport-nometrics": "MODELPORT_METRICS__ENABLED=false "
         f"bash {shlex.quote(str(SERVE_SH))} {{port}} {{onnx}}",
         "modelport-asgi": "MODELPORT_SERVING__FAST_LANE=false "
@@ -156,7 +161,7 @@ def run_peers(a: argparse.Namespace, plan: Plan, model: str, servers: str, extra
 
 
 def ensure_models(a: argparse.Namespace, models_dir: Path) -> None:
-    if all((models_dir / k / "expected.json").exists() for k in ("logreg", "mlp", "rf")):
+    if all((models_dir / k / "expected.json").exists() for k in ("logreg", "mlp-wide", "rf")):
         return
     print("== training the benchmark models (peer_bench make_model.py)", flush=True)
     python = a.peers_root / "base-venv" / "bin" / "python"
@@ -232,12 +237,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def peer_results(a: argparse.Namespace, plan: Plan) -> dict[str, Path]:
-    files = {"logreg": a.results_dir / "peer-logreg.json", "mlp": a.results_dir / "peer-mlp.json"}
+    files = {"logreg": a.results_dir / "peer-logreg.json", "mlp-wide": a.results_dir / "peer-mlp-wide.json"}
     if a.skip_peers:
         return {k: p for k, p in files.items() if p.exists()}
     done = {"logreg": run_peers(a, plan, "logreg", plan.peer_servers, plan.extras)}
-    if plan.mlp:
-        done["mlp"] = run_peers(a, plan, "mlp", "floor-onnx", ("modelport", "modelport-nobatch"))
+    if plan.mlp_wide:
+        done["mlp-wide"] = run_peers(a, plan, "mlp-wide", "floor-onnx", MLP_WIDE_EXTRAS)
     return done
 
 
