@@ -1,6 +1,6 @@
 """What the CLI talks to: the local data directory (``local``) or a running server's APIs
-(``remote``), behind one ``Catalog`` protocol. Same calls, same dicts. ``endpoints``, ``monitor``
-and ``jobs`` do the same for endpoints, the payload log and a server's batch jobs.
+(``remote``), behind one ``Catalog`` protocol. Same calls, same dicts. ``endpoints`` and ``monitor``
+do the same for endpoints and the payload log; ``jobs`` is a server's batch jobs (remote only).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from modelport.core.targets import Target
 if TYPE_CHECKING:
     from modelport.control.registration import RegistrationRequest
 
-__all__ = ["Catalog"]
+__all__ = ["Catalog", "Json"]
 
 Json = dict[str, Any]
 

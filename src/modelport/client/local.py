@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
+from modelport.client import Json
 from modelport.core.targets import Target
 
 if TYPE_CHECKING:  # the rest is imported where it is used: every CLI command starts faster
@@ -14,8 +15,6 @@ if TYPE_CHECKING:  # the rest is imported where it is used: every CLI command st
     from modelport.registry.catalog import Registry
 
 __all__ = ["LocalCatalog"]
-
-Json = dict[str, Any]
 
 
 class LocalCatalog:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from modelport.client import Json
 from modelport.core.errors import (
     Conflict,
     Forbidden,
@@ -27,8 +28,6 @@ if TYPE_CHECKING:  # imported where they are used: every CLI command starts fast
     from modelport.control.registration import RegistrationRequest
 
 __all__ = ["RemoteCatalog", "reference_upload"]
-
-Json = dict[str, Any]
 
 
 class RemoteCatalog:
