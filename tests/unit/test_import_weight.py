@@ -24,6 +24,7 @@ LOCAL_COMMANDS = (
     ("policy", "set", "iris", "latest"),
     ("config", "show", "iris"),
     ("predict", "iris", "--input", "{input}"),
+    ("batch", "iris", "{rows}", "{output}"),
     ("endpoint", "list"),
     ("monitor", "show"),
     ("gc",),
@@ -70,11 +71,11 @@ def test_register_through_the_python_api_imports_no_server_module(model: Path, t
 def test_local_cli_commands_import_no_server_module(model: Path, tmp_path: Path) -> None:
     request = tmp_path / "request.json"
     request.write_text("[[5.1, 3.5, 1.4, 0.2]]")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"X": [5.1, 3.5, 1.4, 0.2]}\n{"X": [6.1, 2.5, 4.4, 1.2]}\n')
     home = tmp_path / "home"
-    commands = [
-        ["--home", str(home), *(part.format(model=model, input=request) for part in command)]
-        for command in LOCAL_COMMANDS
-    ]
+    paths = {"model": model, "input": request, "rows": rows, "output": tmp_path / "scored"}
+    commands = [["--home", str(home), *(part.format(**paths) for part in cmd)] for cmd in LOCAL_COMMANDS]
     loaded = json.loads(run_python(_CLI.format(heavy=SERVER_MODULES), json.dumps(commands)))
     assert len(loaded) == len(LOCAL_COMMANDS)
     assert {command: names for command, names in loaded.items() if names} == {}
