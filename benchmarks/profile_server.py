@@ -19,7 +19,7 @@ from typing import Any
 
 from cells import BIN, Layout, loadgen, modelport_server
 
-ENTRY_FRAMES = ("<module> (modelport", "modelport/cli.py", "modelport/runner.py")
+ENTRY_FRAMES = ("<module> (modelport", "modelport/cli/root.py", "modelport/server/runner.py")
 """Frames on every stack of the loop thread (the CLI starting uvicorn): left out of the inclusive list."""
 RATE_HZ = 200
 

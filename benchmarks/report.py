@@ -479,7 +479,7 @@ READING = [
     "41.8k req/s, granian 2.8.7 with its RSGI interface 37.4k, and a bare asyncio protocol on httptools "
     "125k. The ASGI cycle, not HTTP parsing, is the cost, so the data plane keeps uvicorn (workers, "
     "timeouts, graceful shutdown, the management API on the same port) and answers its own requests "
-    "in `FastLaneProtocol` (see the section above); the choice is confined to `runner.py`.",
+    "in `FastLaneProtocol` (see the section above); the choice is confined to `server/runner.py`.",
 ]
 
 

@@ -14,7 +14,8 @@ import pytest
 from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app, open_registry
+from modelport.registry.local import open_registry
+from modelport.server.app import build_app
 from tests import models
 
 

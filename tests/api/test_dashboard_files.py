@@ -9,7 +9,7 @@ import httpx
 from modelport.control.dashboard import UI_DIRECTORY
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 
 
 async def test_ui_redirects_to_the_index_page(client: httpx.AsyncClient) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import check_exposure
+from modelport.server.app import check_exposure
 from tests import deploy_files as files
 from tests.api.conftest import serving, wait_for
 

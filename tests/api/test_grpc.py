@@ -20,7 +20,7 @@ from tritonclient.utils import InferenceServerException
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 from modelport.serving.grpc import grpc_predict_v2_pb2 as pb
 from modelport.serving.grpc.grpc_predict_v2_pb2_grpc import (
     GRPCInferenceServiceStub,

@@ -14,7 +14,7 @@ from modelport.control.auth import HostAllowList
 from modelport.control.dashboard import create_dashboard_app
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 from tests.api.conftest import quick_settings
 
 

@@ -13,7 +13,7 @@ import pytest
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 from tests.api.conftest import serving, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelport.control.registration import Registrar, RegistrationRequest
-from modelport.server import open_registry
+from modelport.registry.local import open_registry
 from tests.api.conftest import quick_settings, serving
 
 TOKEN = "jobs-test-token"

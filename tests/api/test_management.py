@@ -11,7 +11,7 @@ import pytest
 from modelport.core import Forbidden
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import build_app, check_exposure
+from modelport.server.app import build_app, check_exposure
 from tests.api.conftest import ON_BOTH_BACKENDS, wait_for
 
 

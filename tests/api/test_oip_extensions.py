@@ -21,7 +21,7 @@ from modelport.core.settings import Settings
 from modelport.core.targets import Target
 from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 from tests.api.conftest import quick_settings, wait_for
 
 TOKEN = "s3cret-token"

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import modelport
 from modelport.core import Conflict, Forbidden, InvalidInput
 from modelport.core.settings import Settings
-from modelport.server import open_registry
+from modelport.registry.local import open_registry
 
 X, Y = load_iris(return_X_y=True)
 

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.server import open_registry
+from modelport.registry.local import open_registry
 from tests.api.conftest import quick_settings, serving
 from tests.tmpfs import tmpfs
 

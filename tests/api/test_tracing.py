@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from modelport.core.settings import Settings, TracingSettings
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.catalog import Registry
-from modelport.server import build_app
+from modelport.server.app import build_app
 from tests.api.conftest import wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -10,7 +10,7 @@ import pytest
 
 from modelport.control.registration import Registrar, RegistrationRequest
 from modelport.core.settings import Settings
-from modelport.server import open_registry
+from modelport.registry.local import open_registry
 from tests.e2e.conftest import IRIS_LABELS, IRIS_ROWS, iris_request, run_cli
 
 

@@ -25,7 +25,7 @@ import pytest
 
 import modelport
 from modelport.core.settings import Settings
-from modelport.server import open_registry
+from modelport.registry.local import open_registry
 from tests import models
 from tests.e2e.conftest import Server, iris_request, register, run_cli_in_process, running_server, wait_for
 

@@ -184,7 +184,7 @@ def _serve_logs(address: str) -> Path:
 
 
 def test_the_ray_settings_become_the_deployments_config(tmp_path: Path) -> None:
-    from modelport.ray_serve import ingress_deployment
+    from modelport.server.ray_serve import ingress_deployment
 
     scaling = {
         "min_replicas": 2,
@@ -356,7 +356,7 @@ def test_address_without_the_ray_backend_is_refused(home: Path) -> None:
 def test_without_ray_serve_the_backend_names_the_extra_to_install(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(sys.modules, "modelport.ray_serve", raising=False)
+    monkeypatch.delitem(sys.modules, "modelport.server.ray_serve", raising=False)
     monkeypatch.setitem(sys.modules, "ray", None)  # as when the package is missing
     result = run_cli_in_process(home, "serve", "--backend", "ray", check=False)
     assert result.returncode == 1

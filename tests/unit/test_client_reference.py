@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelport.client import reference_upload
+from modelport.client.remote import reference_upload
 from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.monitoring.drift.reference import reference_table
 

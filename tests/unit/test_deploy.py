@@ -21,7 +21,7 @@ import pytest
 from pydantic import BaseModel
 
 from modelport.core.settings import ServingSettings, Settings
-from modelport.server import GRPC_GRACE_S
+from modelport.server.app import GRPC_GRACE_S
 from tests import deploy_files as files
 from tests.unit.test_dependencies import PLATFORMS, requirements
 

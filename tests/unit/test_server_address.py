@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelport.server_address import FILENAME, ServerAddress, find_server, forget_server, record_server
+from modelport.server.address import FILENAME, ServerAddress, find_server, forget_server, record_server
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from modelport import __version__
+from modelport._version import __version__
 from modelport.control.auth import BearerGate, HostAllowList, SiteGate
 from modelport.control.body_limit import BodyLimit
 from modelport.control.drift import DriftService

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from modelport import __version__
+from modelport._version import __version__
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body

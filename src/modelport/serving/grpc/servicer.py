@@ -14,7 +14,7 @@ from typing import TypeVar
 import grpc
 from google.protobuf import json_format
 
-from modelport import __version__
+from modelport._version import __version__
 from modelport.core.errors import InternalError, InvalidInput, ModelportError, NotFound, Overloaded
 from modelport.core.inference import InferenceRequest
 from modelport.core.settings import LimitSettings

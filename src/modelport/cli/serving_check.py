@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from modelport.cli_context import Context
-from modelport.client_endpoints import RemoteEndpoints
+from modelport.cli.context import Context
+from modelport.client.endpoints import RemoteEndpoints
 from modelport.core.errors import ModelportError, NotReady
 
 __all__ = ["AliasEffect", "ServingFailed", "await_alias", "report_alias_effect"]

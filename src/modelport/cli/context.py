@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 import click
 from pydantic import ValidationError
 
-from modelport.client import Catalog, LocalCatalog, RemoteCatalog
-from modelport.client_endpoints import EndpointClient, RemoteEndpoints
+from modelport.client import Catalog
+from modelport.client.endpoints import EndpointClient, RemoteEndpoints
+from modelport.client.local import LocalCatalog
+from modelport.client.remote import RemoteCatalog
 from modelport.core.errors import ModelportError, StorageError
 from modelport.core.settings import Settings, read_token_file
-from modelport.server_address import find_server
+from modelport.server.address import find_server
 
 if TYPE_CHECKING:  # the local side is imported where it is used: every CLI command starts faster
-    from modelport.client_jobs import RemoteJobs
-    from modelport.client_monitor import MonitorClient
+    from modelport.client.jobs import RemoteJobs
+    from modelport.client.monitor import MonitorClient
     from modelport.registry.catalog import Registry
 
 __all__ = [
@@ -118,14 +120,14 @@ class Context:
             with self._remote() as api:
                 yield RemoteEndpoints(api)
             return
-        from modelport.client_endpoints import LocalEndpoints
+        from modelport.client.endpoints import LocalEndpoints
 
         with self._local_registry() as (_, registry):
             yield LocalEndpoints(registry)
 
     @contextmanager
     def monitor(self) -> Iterator[MonitorClient]:
-        from modelport.client_monitor import LocalMonitor, RemoteMonitor
+        from modelport.client.monitor import LocalMonitor, RemoteMonitor
 
         if self.server:
             with self._remote() as api:
@@ -141,14 +143,14 @@ class Context:
     @contextmanager
     def server_api(self) -> Iterator[RemoteEndpoints]:
         """A running server's API: ``--server``, else the server the home records (see
-        ``server_address``), else ``http://HOST:PORT`` from the settings."""
+        ``server.address``), else ``http://HOST:PORT`` from the settings."""
         with self._remote(self.server or self._local_server_url()) as api:
             yield RemoteEndpoints(api)
 
     @contextmanager
     def jobs(self) -> Iterator[RemoteJobs]:
         """The batch jobs of the server ``server_api`` talks to."""
-        from modelport.client_jobs import RemoteJobs
+        from modelport.client.jobs import RemoteJobs
 
         with self._remote(self.server or self._local_server_url()) as api:
             yield RemoteJobs(api)

@@ -6,7 +6,7 @@ only thing they share). Settings reach the workers as JSON in a file only this u
 (the token is in them); the workers' environment holds only its path, and the token's own variables
 are removed before any child process starts.
 
-The serving process records its address in the home (``server_address``) once it listens, and
+The serving process records its address in the home (``server.address``) once it listens, and
 removes the record when it stops: with one process after uvicorn has bound the port (so port 0
 records the chosen one), with several from the parent before the workers start.
 
@@ -31,8 +31,9 @@ import uvicorn
 
 from modelport.core.errors import Conflict
 from modelport.core.settings import Settings
-from modelport.server import ModelportApp, build_app, check_exposure, open_registry
-from modelport.server_address import ServerAddress, forget_server, record_server
+from modelport.registry.local import open_registry
+from modelport.server.address import ServerAddress, forget_server, record_server
+from modelport.server.app import ModelportApp, build_app, check_exposure
 from modelport.serving.http_guard import ConnectionGuard, GuardedProtocol
 
 __all__ = ["check_ports", "configure_logging", "record_address", "run_server", "worker_app"]
@@ -53,7 +54,7 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
     registry = open_registry(settings)
     try:
         if seed_demo and not registry.list_models():
-            from modelport.demo import seed_demo_models
+            from modelport.server.demo import seed_demo_models
 
             seed_demo_models(settings, registry)
         log.info(
@@ -81,7 +82,7 @@ def run_server(settings: Settings, *, seed_demo: bool = False) -> None:
         if settings.port:  # with port 0 only uvicorn's parent knows the port it bound
             record_address(settings, settings.port, settings.grpc.port if settings.grpc.enabled else None)
         uvicorn.run(
-            "modelport.runner:worker_app",
+            "modelport.server.runner:worker_app",
             factory=True,
             workers=settings.workers,
             **_uvicorn_options(settings),

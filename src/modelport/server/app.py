@@ -43,7 +43,6 @@ from modelport.monitoring.prometheus_payloads import PayloadCollector
 from modelport.monitoring.stats import StageHistograms
 from modelport.monitoring.tracing import Tracing
 from modelport.registry.catalog import Registry
-from modelport.registry.local import open_registry
 from modelport.serving.app import ServingServices, create_inference_app
 from modelport.serving.auth import inference_token
 from modelport.serving.fast_lane import FastLane
@@ -54,7 +53,7 @@ from modelport.serving.reconciler import Reconciler
 from modelport.serving.service import InferenceService
 from modelport.serving.shadow import ShadowRunner
 
-__all__ = ["build_app", "check_exposure", "open_registry"]
+__all__ = ["build_app", "check_exposure"]
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ def serve_with_ray(
     if settings.port == 0:
         raise click.UsageError("--port 0: Ray's HTTP proxies need a fixed port")
     try:
-        from modelport.ray_serve import serve_on_ray
+        from modelport.server.ray_serve import serve_on_ray
     except ImportError as error:
         if not (error.name or "").startswith(_RAY_SERVE_MODULES):
             raise

@@ -1,7 +1,7 @@
 """``modelport serve --backend ray``: the server's app as the one ingress deployment of a Ray Serve
 application.
 
-Each replica (a Ray actor) builds the app ``modelport serve`` runs (``server.build_app``) from the
+Each replica (a Ray actor) builds the app ``modelport serve`` runs (``server.app.build_app``) from the
 settings it is given, and Ray runs the app's lifespan in it: the replica opens the registry, follows
 it with its own reconciler and serves what it has loaded, like one process of ``--workers``. Ray's
 HTTP proxy (one per node, at ``host``:``port``) spreads requests over the replicas, and Ray scales
@@ -10,7 +10,7 @@ them between ``ray.min_replicas`` and ``ray.max_replicas`` on the requests they 
 This process only deploys: it opens the registry once (migrations, ``--demo``), deploys, records the
 proxy's address in the home, waits for SIGTERM or Ctrl-C, then deletes the application.
 
-Importing this module imports Ray Serve; ``cli.py`` imports it only for ``--backend ray``.
+Importing this module imports Ray Serve; ``cli/ray.py`` imports it only for ``--backend ray``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelport.core.errors import InvalidInput
 from modelport.core.settings import Settings
 from modelport.registry.catalog import Registry
-from modelport.runner import TOKEN_VARIABLES, configure_logging, record_address
-from modelport.server import ModelportApp, build_app, check_exposure, open_registry
-from modelport.server_address import forget_server
+from modelport.registry.local import open_registry
+from modelport.server.address import forget_server
+from modelport.server.app import ModelportApp, build_app, check_exposure
+from modelport.server.runner import TOKEN_VARIABLES, configure_logging, record_address
 
 __all__ = ["APP_NAME", "ingress_deployment", "serve_on_ray"]
 
@@ -128,7 +129,7 @@ def _prepare_registry(settings: Settings, seed_demo: bool) -> None:
     registry = open_registry(settings)
     try:
         if seed_demo and not registry.list_models():
-            from modelport.demo import seed_demo_models
+            from modelport.server.demo import seed_demo_models
 
             seed_demo_models(settings, registry)
     finally:

@@ -20,8 +20,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.client_jobs import RemoteJobs
+from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.client.jobs import RemoteJobs
 
 __all__ = ["add_jobs_commands"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli.context import Context, fail_cleanly, pass_context
 
 __all__ = ["add_batch_command"]
 

@@ -14,8 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.cli_input import parse_json, read_json_lines
+from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.input import parse_json, read_json_lines
 from modelport.core.errors import InvalidInput
 
 __all__ = ["add_rollout_commands"]

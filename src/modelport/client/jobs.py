@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from modelport.client import RemoteCatalog
+from modelport.client.remote import RemoteCatalog
 
 __all__ = ["RemoteJobs"]
 

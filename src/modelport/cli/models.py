@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.cli_output import print_models, print_versions
-from modelport.client import RemoteCatalog
+from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.output import print_models, print_versions
+from modelport.client.remote import RemoteCatalog
 from modelport.core.errors import ModelportError
 from modelport.registry.deletion import held_reasons, refuse_deletion
-from modelport.server_address import find_server
+from modelport.server.address import find_server
 
 __all__ = ["add_model_commands"]
 

@@ -1,4 +1,5 @@
-"""The ``modelport`` command line. Settings are read here, once, and passed down."""
+"""The ``modelport`` command group and its top-level commands. Settings are read here, once, and
+passed down."""
 
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ from typing import Any
 
 import click
 
-from modelport.cli_batch import add_batch_command
-from modelport.cli_context import Context, client_token, fail_cleanly, pass_context, refuse_token_argument
-from modelport.cli_drift import add_drift_commands
-from modelport.cli_endpoints import add_endpoint_commands
-from modelport.cli_input import parse_pairs, read_predict_input, read_signature
-from modelport.cli_jobs import add_jobs_commands
-from modelport.cli_models import add_model_commands
-from modelport.cli_monitor import add_monitor_commands
-from modelport.cli_output import print_prediction, print_version
-from modelport.cli_serving_check import report_alias_effect
+from modelport.cli.batch import add_batch_command
+from modelport.cli.context import Context, client_token, fail_cleanly, pass_context, refuse_token_argument
+from modelport.cli.drift import add_drift_commands
+from modelport.cli.endpoints import add_endpoint_commands
+from modelport.cli.input import parse_pairs, read_predict_input, read_signature
+from modelport.cli.jobs import add_jobs_commands
+from modelport.cli.models import add_model_commands
+from modelport.cli.monitor import add_monitor_commands
+from modelport.cli.output import print_prediction, print_version
+from modelport.cli.serving_check import report_alias_effect
 from modelport.core.errors import InvalidInput
 from modelport.core.targets import Target
 
@@ -83,13 +84,15 @@ def serve(
     if ctx.token and not settings.auth.token:
         settings.auth.token = ctx.token
     if backend == "ray":
-        from modelport.cli_ray import serve_with_ray
+        from modelport.cli.ray import serve_with_ray
 
         serve_with_ray(settings, address, seed_demo=demo, grpc_port=grpc_port, workers=workers)
         return
     if address is not None:
         raise click.UsageError("--address is for --backend ray")
-    from modelport.runner import run_server
+    # Imported here, not at the top: every other command works on a home or over HTTP, and must not
+    # import uvicorn, grpc and FastAPI (tests/unit/test_import_weight.py).
+    from modelport.server.runner import run_server
 
     run_server(settings, seed_demo=demo)
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
+from modelport.cli.context import Context, fail_cleanly, pass_context
 
 __all__ = ["add_drift_commands"]
 

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.cli_rollouts import add_rollout_commands
+from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.rollouts import add_rollout_commands
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec, parse_weighted
 from modelport.core.errors import InvalidInput
 from modelport.core.targets import Target

@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from modelport.cli_context import Context, fail_cleanly, pass_context
-from modelport.cli_input import parse_pairs
+from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.input import parse_pairs
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.private_files import create_private
@@ -134,7 +134,7 @@ def _payloads_group(main: click.Group) -> None:
         limit: int | None,
     ) -> None:
         """Write NAME's logged rows to --out (CSV: list cells as JSON text; JSONL: one object per row)."""
-        from modelport.client_monitor import ExportQuery
+        from modelport.client.monitor import ExportQuery
 
         query = ExportQuery(
             since=_moment(since, "--since"), until=_moment(until, "--until"), version=version, limit=limit

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, Protocol, TypedDict
 from urllib.parse import quote
 
-from modelport.client import RemoteCatalog
-from modelport.client_endpoints import actor
+from modelport.client.endpoints import actor
+from modelport.client.remote import RemoteCatalog
 from modelport.control.payloads import export_payloads, monitor_configs
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.settings import DriftSettings

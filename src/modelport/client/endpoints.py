@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from modelport.client import RemoteCatalog
+from modelport.client.remote import RemoteCatalog
 from modelport.control.endpoints import EndpointChanges
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec
 from modelport.core.targets import Target
