@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+import numpy as np
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,8 +46,10 @@ from modelport.monitoring.tracing import Tracing
 from modelport.registry.catalog import Registry
 from modelport.serving.app import ServingServices, create_inference_app
 from modelport.serving.auth import inference_token
+from modelport.serving.explaining import ReferenceInputs
 from modelport.serving.fast_lane import FastLane
 from modelport.serving.grpc import create_grpc_server
+from modelport.serving.loaded import LoadedVersion
 from modelport.serving.loader import VersionLoader
 from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
@@ -106,7 +109,7 @@ def build_app(settings: Settings, registry: Registry, tracing: Tracing | None = 
     inference = InferenceService(
         lambda: reconciler.table, shadows, outcomes, payloads, settings.metrics.enabled, tracing
     )
-    serving = ServingServices(inference, reconciler, histograms, registry, registry.reference_data)
+    serving = ServingServices(inference, reconciler, histograms, registry, _reference_inputs(registry))
     registrar = Registrar(registry, settings.serving.probe_timeout_s)
     payload_store = PayloadStore(settings.payload_dir, remote_segments(settings))
     drift = DriftService(registry, payload_store, settings.drift)
@@ -190,6 +193,21 @@ def _deployment_deciders(
         load_failures=reconciler.failure_messages,
     )
     return shared, rollouts
+
+
+def _reference_inputs(registry: Registry) -> ReferenceInputs:
+    """Explanations' background: a served version's reference data from ``registry`` as inputs of
+    its model, mapped and checked as a batch input is (``batch/reference.py``)."""
+
+    def inputs(loaded: LoadedVersion) -> dict[str, np.ndarray] | None:
+        # Imported on first use, as serving did before: only an explanation that needs background
+        # data loads it (the job routes already load the batch modules it builds on).
+        from modelport.batch.reference import reference_inputs
+
+        data = registry.reference_data(loaded.model, loaded.version)
+        return None if data is None else reference_inputs(loaded.runtime_model, loaded.target, data)
+
+    return inputs
 
 
 _CONTROL_PATHS = frozenset({"/api", "/ui"})

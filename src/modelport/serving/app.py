@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from modelport.core.settings import Settings
 from modelport.monitoring.stats import StageHistograms
 from modelport.serving.auth import inference_token
-from modelport.serving.explaining import Explanations, ReferenceReader
+from modelport.serving.explaining import Explanations, ReferenceInputs
 from modelport.serving.invocations import Invocations
 from modelport.serving.oip_explain import OipExplain
 from modelport.serving.oip_repository import OipRepositoryRest
@@ -33,8 +33,8 @@ class ServingServices:
     """The server's stage and batch-size histograms (every version without ``detailed_metrics``)."""
     flags: ServedFlags | None = None
     """Where the model repository extension stores what is served (the registry); none: no extension."""
-    reference: ReferenceReader | None = None
-    """Reads a version's reference data (the registry's); none: no explanation routes."""
+    reference: ReferenceInputs | None = None
+    """A version's reference data as checked model inputs; none: no explanation routes."""
 
 
 def create_inference_app(

@@ -10,13 +10,13 @@ the server's other threaded work. A request carries at most ``serving.explain_ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pyarrow as pa
 
 from modelport.core.errors import TooLarge
 from modelport.core.inference import InferenceRequest, InferenceResponse
@@ -27,10 +27,13 @@ from modelport.serving.loaded import LoadedVersion
 from modelport.serving.service import SERVED_BY, Admission
 from modelport.serving.validation import validate_request
 
-__all__ = ["BASE", "FEATURES", "Explanations", "ReferenceReader", "feature_names"]
+__all__ = ["BASE", "FEATURES", "Explanations", "ReferenceInputs", "feature_names"]
 
-ReferenceReader = Callable[[str, int], np.ndarray | pa.Table | None]
-"""A version's reference data by model name and version number (the registry's ``reference_data``)."""
+ReferenceInputs = Callable[[LoadedVersion], dict[str, np.ndarray] | None]
+"""A served version's reference data as checked inputs of its model, none when it has none;
+``InvalidInput`` when they do not fit. The assembly supplies it (``server/app.py``), so serving
+needs neither the registry's storage nor batch's column mapping. Called only when an explainer
+needs its background."""
 
 BASE = "base"
 """The answer's tensor of base values, one per explained output in the answer's order."""
@@ -41,7 +44,7 @@ FEATURES = "features"
 class Explanations:
     """The explainers of served versions, each built once (concurrent first calls may build twice)."""
 
-    def __init__(self, reference: ReferenceReader, max_rows: int) -> None:
+    def __init__(self, reference: ReferenceInputs, max_rows: int) -> None:
         self._reference = reference
         self._max_rows = max_rows
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="modelport-explain")
@@ -94,16 +97,10 @@ class Explanations:
 
     def _build(self, loaded: LoadedVersion) -> Explainer:
         """``InvalidInput`` (400) when the version cannot be explained, saying why."""
-        from modelport.batch.reference import reference_inputs
         from modelport.explanations.select import explainer_for
 
-        model = loaded.runtime_model
-
-        def background() -> dict[str, np.ndarray] | None:
-            data = self._reference(loaded.model, loaded.version)
-            return None if data is None else reference_inputs(model, loaded.target, data)
-
-        return explainer_for(model, loaded.framework, loaded.target, background)
+        background = functools.partial(self._reference, loaded)
+        return explainer_for(loaded.runtime_model, loaded.framework, loaded.target, background)
 
 
 def feature_names(signature: Signature, inputs: Mapping[str, np.ndarray]) -> list[str]:
