@@ -27,7 +27,7 @@ from tests.e2e.conftest import Server, register, run_cli, run_cli_in_process, st
 
 TOKEN = "jobs-e2e-token"
 BIG_ROWS = 60_000
-CHUNK_ROWS = 200
+CHUNK_ROWS = 50
 """Small parts: the big job takes several seconds, so it can be caught midway."""
 
 

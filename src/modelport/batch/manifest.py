@@ -1,7 +1,8 @@
 """The manifest beside a job's parts: what was scored, with which version, and how far it got.
 
-It is replaced atomically after each part, so a reader (or ``--resume``) always finds a whole
-manifest that lists only complete parts. ``state`` is ``running`` while a job writes (and after it
+It is replaced atomically (at least every second while parts are written, see ``record.py``, and at
+the job's end), so a reader (or ``--resume``) always finds a whole manifest that lists only complete
+parts. ``state`` is ``running`` while a job writes (and after it
 was killed), then ``complete`` (every row scored), ``partial`` (done, with bad rows in the errors
 file), ``failed`` or ``cancelled``.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from modelport.core.errors import InvalidInput
 
@@ -74,15 +77,14 @@ class Manifest:
         self.rows_scored += part.rows_scored
         self.rows_failed += part.rows_failed
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1) + "\n"
+    def to_json(self) -> bytes:
+        """Indented for people; orjson, since ``json`` falls back to pure Python when indenting (a
+        manifest of 1,000 parts took milliseconds)."""
+        return orjson.dumps(self, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
     def save(self, directory: Path) -> None:
         temporary = directory / f".tmp-{MANIFEST_NAME}"
-        temporary.write_text(self.to_json())
+        temporary.write_bytes(self.to_json())
         os.replace(temporary, directory / MANIFEST_NAME)
 
     @classmethod

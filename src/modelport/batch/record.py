@@ -1,11 +1,19 @@
 """What every engine does with a scored chunk, in input order: hold it to ``--max-errors``, append its
 bad rows to the errors file, write its part and record the part in the manifest. One writer for both
 engines, so that their output, errors file and manifest are the same for the same rows.
+
+The manifest lists every part, so saving it costs in proportion to the parts written. Saved after
+every part, a job of n parts wrote O(n²): 10^7 rows in 8,192-row parts streamed at a third of the
+rate of 10^6. It is saved after every part while there are fewer than ``SAVE_FRACTION`` of them,
+then once ``1 / SAVE_FRACTION`` more parts were written since the last save, or a second passed:
+a constant cost per part. The job saves it whole at its end; a job killed in between resumes from
+the last save and scores the parts written after it again (``prepare_resumed`` removes them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +23,12 @@ from modelport.batch.manifest import Manifest, Part
 from modelport.batch.output import LocalOutput, Output
 from modelport.batch.scoring import RowError, Scored
 
-__all__ = ["Outcome", "Recorder", "first_over_limit", "too_many"]
+__all__ = ["SAVE_FRACTION", "SAVE_INTERVAL_S", "Outcome", "Recorder", "first_over_limit", "too_many"]
+
+SAVE_FRACTION = 32
+"""The manifest is saved again once the parts written since its last save reach 1/32 of all parts."""
+SAVE_INTERVAL_S = 1.0
+"""...or when this long has passed since its last save, whatever the count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +64,16 @@ def too_many(last: RowError, manifest: Manifest) -> str:
 class Recorder:
     """Writes outcomes, in order, into ``output`` (a ``Path``: a local directory) and its manifest."""
 
-    def __init__(self, manifest: Manifest, output: Output | Path) -> None:
+    def __init__(
+        self, manifest: Manifest, output: Output | Path, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``manifest`` as saved by the caller: the parts it lists are on disk already."""
         self.manifest = manifest
         self.output = LocalOutput(output) if isinstance(output, Path) else output
         self._errors = self.output.errors(manifest)
+        self._clock = clock
+        self._saved_at = clock()
+        self._unsaved = 0
 
     def write(self, outcome: Outcome, complete: bool) -> None:
         """Its bad rows, then (when ``complete``: within ``--max-errors``) its part and the manifest."""
@@ -74,7 +93,12 @@ class Recorder:
                 errors_end,
             )
         )
-        self.output.save_manifest(self.manifest)
+        self._unsaved += 1
+        now = self._clock()
+        due = self._unsaved * SAVE_FRACTION >= len(self.manifest.parts)
+        if due or now - self._saved_at >= SAVE_INTERVAL_S:
+            self.output.save_manifest(self.manifest)
+            self._saved_at, self._unsaved = now, 0
 
     def close(self) -> None:
         self._errors.close()

@@ -91,7 +91,7 @@ class S3Output:
         return Manifest.parse(self._read(key).decode(), url_of(key))
 
     def save_manifest(self, manifest: Manifest) -> None:
-        self.put_object(f"{self.path}/{MANIFEST_NAME}", manifest.to_json().encode())
+        self.put_object(f"{self.path}/{MANIFEST_NAME}", manifest.to_json())
 
     def write_part(self, index: int, table: pa.Table, fmt: str) -> str:
         name = part_name(index, fmt)
