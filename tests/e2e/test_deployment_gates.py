@@ -66,6 +66,7 @@ def routes(server: Server, endpoint: str) -> dict[str, int]:
 
 def drive_until_the_rollout_ends(server: Server, endpoint: str) -> dict[str, Any]:
     """Call ``endpoint`` until its rollout is judged; the deadline only bounds a broken server."""
+    server.wait_until(f"/v2/models/{endpoint}/ready")  # a new endpoint: the server reads it within a poll
     deadline = time.monotonic() + JUDGE_TIMEOUT_S
     with httpx.Client(base_url=server.url, timeout=10) as client:
         while time.monotonic() < deadline:
