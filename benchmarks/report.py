@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from doc_section import write_section
+
 Cell = dict[str, Any]
 PeerTable = dict[str, dict[tuple[int, int], Cell]]  # server -> (rows, conc) -> best cell
 REFERENCE = "floor-onnx"
@@ -391,6 +393,10 @@ def pair_lines(table: PeerTable, first: str, second: str, labels: tuple[str, str
     return lines
 
 
+PROFILE_HEADING = "## Where the time goes (event-loop thread profile)"
+"""The last section of this report before ``## Versions``, where other benchmarks add theirs."""
+
+
 def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     logreg = best_cells(res["peers"].get("logreg") or {})
     has_plot = plot(logreg, 1, png_path, "logreg, 1 row per request: throughput vs p99 (c = concurrency)")
@@ -444,7 +450,7 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines += [*slo_lines(res.get("slo_cells", [])), ""]
     lines += ["## modelport: start and register timings", "", *startup_lines(res.get("startup", {})), ""]
     lines += [
-        "## Where the time goes (event-loop thread profile)",
+        PROFILE_HEADING,
         "",
         *profile_lines(res.get("profile", {})),
         "",
@@ -452,7 +458,22 @@ def render(res: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines += ["## Versions", "", *version_lines(res), ""]
     lines += ["## Reading the results", "", *READING, ""]
     lines += ["## Notes", "", *[f"- {n}" for n in res.get("notes", [])], ""]
+    others = _added_by_others(md_path.read_text()) if md_path.exists() else []
     md_path.write_text(_without_machine_paths("\n".join(lines), md_path.parent.parent))
+    for heading, body in others:  # kept until the benchmark that wrote it runs again
+        write_section(md_path, heading, body)
+
+
+def _added_by_others(text: str) -> list[tuple[str, str]]:
+    """The sections other benchmarks put before ``## Versions`` (``doc_section.write_section``), that
+    is after this report's last section before it: a run of ``run.py`` alone must not drop them."""
+    sections = []
+    for chunk in ("\n" + text).split("\n## ")[1:]:
+        sections.append(("## " + chunk.split("\n", 1)[0], "## " + chunk))
+    headings = [heading for heading, _ in sections]
+    if PROFILE_HEADING not in headings or "## Versions" not in headings:
+        return []
+    return sections[headings.index(PROFILE_HEADING) + 1 : headings.index("## Versions")]
 
 
 def _without_machine_paths(text: str, repo: Path) -> str:
