@@ -197,7 +197,7 @@ def ray_cluster(temp_dir: Path) -> Iterator[str]:
     """Two nodes of one CPU each on 127.0.0.1, every port a free one; yields the cluster's address."""
     os.environ.update(RAY_LOOPBACK)
     os.environ["RAY_TMPDIR"] = str(temp_dir)  # Ray's address file, else in /tmp/ray, which it never creates
-    (temp_dir / "ray").mkdir(exist_ok=True)
+    (temp_dir / "ray").mkdir(parents=True, exist_ok=True)
     from ray.cluster_utils import Cluster
 
     def node(head: bool) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def ray_instance(temp_dir: Path) -> Iterator[str]:
         **{name: _free_port() for name in names},
     }
     os.environ["RAY_TMPDIR"] = str(temp_dir)  # Ray's address file, else in /tmp/ray, which it never creates
-    Path(temp_dir, "ray").mkdir(exist_ok=True)
+    Path(temp_dir, "ray").mkdir(parents=True, exist_ok=True)
     cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
         yield str(cluster.address)
