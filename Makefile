@@ -28,7 +28,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/modelport serve --demo $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT),--grpc-port $(GRPC_PORT))
 
 # The suite waits on servers, databases and clusters for much of its time: two workers, each running whole
-# modules (their module-scoped servers start once), take it from about 25 minutes to about 13 on 2 cores.
+# modules (their module-scoped servers start once), take it from about 25 minutes to about 10 on 2 cores.
 TEST_WORKERS ?= 2
 test: check browser postgres
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
