@@ -28,6 +28,7 @@ __all__ = [
     "json_response",
     "read_body",
     "send_response",
+    "trace_carrier",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -63,6 +64,11 @@ def json_response(payload: Any, status: int = 200) -> HttpResponse:
 def error_response(error: ModelportError) -> HttpResponse:
     headers = [*_JSON, *((k.lower().encode(), v.encode()) for k, v in error_headers(error).items())]
     return HttpResponse(orjson.dumps({"error": error.message}), HTTP_STATUS[error.kind], headers)
+
+
+def trace_carrier(request: HttpRequest) -> dict[str, str]:
+    """The request's headers as text, where tracing reads a caller's context (``traceparent``)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}
 
 
 def header_text(headers: Mapping[bytes, bytes], name: bytes) -> str | None:

@@ -19,7 +19,7 @@ from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import Settings
 from modelport.core.targets import Target
 from modelport.core.tensors import TensorSpec
-from modelport.serving.http import HttpRequest, HttpResponse, header_text, read_body
+from modelport.serving.http import HttpRequest, HttpResponse, header_text, read_body, trace_carrier
 from modelport.serving.http_errors import HTTP_STATUS, error_headers
 from modelport.serving.invocations_codec import decode_csv, decode_json, encode_predictions
 from modelport.serving.metadata import is_ready
@@ -165,4 +165,4 @@ def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpRespo
 
 
 def _carrier(call: _Call) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in call.request.headers.items()}
+    return trace_carrier(call.request)

@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from modelport.core.errors import InvalidInput
-from modelport.core.inference import InferenceRequest, InferenceResponse
+from modelport.core.inference import InferenceRequest
 from modelport.core.settings import LimitSettings
 from modelport.serving.explaining import Explanations
-from modelport.serving.http import HttpRequest, HttpResponse, header_text
-from modelport.serving.oip_codec import encode_infer_response
-from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER, read_infer_request
+from modelport.serving.http import HttpRequest, HttpResponse, header_text, trace_carrier
+from modelport.serving.oip_rest import ROUTE_KEY_HEADER, encode_infer_answer, read_infer_request
 from modelport.serving.routing import Route
-from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
+from modelport.serving.service import FrontEnd, InferenceService
 
 __all__ = ["OipExplain"]
 
@@ -24,7 +23,8 @@ class OipExplain:
     def __init__(self, service: InferenceService, limits: LimitSettings, explanations: Explanations) -> None:
         self._service = service
         self._limits = limits
-        self._front = FrontEnd("explain", self._decode, _encode, _carrier, explanations.explain)
+        front = FrontEnd("explain", self._decode, encode_infer_answer, trace_carrier, explanations.explain)
+        self._front = front
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{model}"
@@ -43,14 +43,3 @@ class OipExplain:
         if decoded.outputs is not None:
             raise InvalidInput("an explanation answers for every output it explains; leave out 'outputs'")
         return decoded
-
-
-def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
-    payload, headers = encode_infer_response(response, request)
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw.append((SERVED_BY_HEADER, response.parameters[SERVED_BY].encode()))
-    return HttpResponse(payload, 200, raw)
-
-
-def _carrier(request: HttpRequest) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}

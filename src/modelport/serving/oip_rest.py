@@ -12,7 +12,14 @@ from typing import Any
 from modelport._version import __version__
 from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
-from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
+from modelport.serving.http import (
+    HttpRequest,
+    HttpResponse,
+    header_text,
+    json_response,
+    read_body,
+    trace_carrier,
+)
 from modelport.serving.metadata import ModelDescription, describe, is_ready, statistics_versions
 from modelport.serving.oip_codec import (
     JSON_HEADERS,
@@ -49,7 +56,7 @@ class OipRest:
         self._service = service
         self._reconciler = reconciler
         self._limits = limits
-        self._front = FrontEnd("rest", self._decode, _encode, _carrier)
+        self._front = FrontEnd("rest", self._decode, encode_infer_answer, trace_carrier)
         self._statistics = statistics
         self._extensions = [e for e in EXTENSIONS if statistics or e != "statistics"]
         if repository:
@@ -136,7 +143,9 @@ async def read_infer_request(request: HttpRequest, limits: LimitSettings) -> Inf
     return decode_infer_request(body, json_length, limits)
 
 
-def _encode(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
+def encode_infer_answer(response: InferenceResponse, request: InferenceRequest) -> HttpResponse:
+    """An OIP REST answer (JSON or binary tensors, as the request asked) naming the version that
+    served it: every OIP REST route that infers (``infer`` here, ``explain`` in ``oip_explain``)."""
     payload, headers = encode_infer_response(response, request)
     served_by = (SERVED_BY_HEADER, response.parameters[SERVED_BY].encode())
     if headers is JSON_HEADERS:
@@ -149,10 +158,6 @@ def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 _RAW_JSON_HEADERS = _raw(JSON_HEADERS)
-
-
-def _carrier(request: HttpRequest) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.items()}
 
 
 def _metadata_json(description: ModelDescription) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from modelport.core.inference import InferenceRequest, InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Signature
 from modelport.serving.explaining import Explanations
-from modelport.serving.http import HttpRequest, HttpResponse, header_text, json_response, read_body
+from modelport.serving.http import (
+    HttpRequest,
+    HttpResponse,
+    header_text,
+    json_response,
+    read_body,
+    trace_carrier,
+)
 from modelport.serving.oip_rest import ROUTE_KEY_HEADER, SERVED_BY_HEADER
 from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
@@ -168,4 +175,4 @@ def _encode_explanation(response: InferenceResponse, request: InferenceRequest) 
 
 
 def _carrier(call: V1Call) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in call.request.headers.items()}
+    return trace_carrier(call.request)
