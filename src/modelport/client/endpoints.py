@@ -6,6 +6,7 @@ import getpass
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from modelport.client import Json
 from modelport.client.remote import RemoteCatalog
 from modelport.control.endpoints import EndpointChanges
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec
@@ -14,7 +15,7 @@ from modelport.registry.catalog import Registry
 
 __all__ = ["EndpointClient", "LocalEndpoints", "RemoteEndpoints", "actor"]
 
-Json = dict[str, Any]
+_ENDPOINTS = "/api/v1/endpoints"
 
 
 def actor() -> str:
@@ -80,81 +81,67 @@ class RemoteEndpoints:
         self._api = api
         self._headers = {"x-modelport-actor": actor()}
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._api.call(method, f"/api/v1/endpoints{path}", headers=self._headers, **kwargs)
+    def _call(self, method: str, path: str, **kwargs: Any) -> Json:
+        """One call under ``/api/v1/endpoints``, saying who acts; its answer is a JSON object."""
+        return self._api.call_object(method, _ENDPOINTS + path, headers=self._headers, **kwargs)
+
+    def _list(self, path: str) -> list[Json]:
+        """A listing under ``/api/v1/endpoints``."""
+        return self._api.call_list("GET", _ENDPOINTS + path, headers=self._headers)
 
     def server_status(self) -> Json:
         """The server's own report (loaded versions, load failures, held aliases, revisions)."""
-        result: Json = self._api.call("GET", "/api/v1/status")
-        return result
+        return self._api.call_object("GET", "/api/v1/status")
 
     def create(self, name: str, config: EndpointConfig, description: str, force: bool) -> Json:
         body = {"name": name, **config.to_dict(), "description": description, "force": force}
-        result: Json = self._call("POST", "", json=body)
-        return result
+        return self._call("POST", "", json=body)
 
     def list_all(self) -> list[Json]:
-        result: list[Json] = self._call("GET", "")
-        return result
+        return self._list("")
 
     def get(self, name: str) -> Json:
-        result: Json = self._call("GET", f"/{name}")
-        return result
+        return self._call("GET", f"/{name}")
 
     def set_routes(self, name: str, routes: Sequence[RouteSpec], force: bool) -> Json:
-        result: Json = self._call(
-            "PUT", f"/{name}/routes", json={"routes": [r.to_dict() for r in routes], "force": force}
-        )
-        return result
+        body = {"routes": [r.to_dict() for r in routes], "force": force}
+        return self._call("PUT", f"/{name}/routes", json=body)
 
     def promote(self, name: str, target: Target) -> Json:
-        result: Json = self._call("POST", f"/{name}/promote", json={"target": str(target)})
-        return result
+        return self._call("POST", f"/{name}/promote", json={"target": str(target)})
 
     def rollback(self, name: str) -> Json:
-        result: Json = self._call("POST", f"/{name}/rollback")
-        return result
+        return self._call("POST", f"/{name}/rollback")
 
     def history(self, name: str) -> list[Json]:
-        result: list[Json] = self._call("GET", f"/{name}/history")
-        return result
+        return self._list(f"/{name}/history")
 
     def add_shadow(self, name: str, shadow: ShadowSpec, force: bool) -> Json:
-        result: Json = self._call("POST", f"/{name}/shadows", json={**shadow.to_dict(), "force": force})
-        return result
+        return self._call("POST", f"/{name}/shadows", json={**shadow.to_dict(), "force": force})
 
     def remove_shadow(self, name: str, target: Target) -> Json:
-        result: Json = self._call("DELETE", f"/{name}/shadows/{target}")
-        return result
+        return self._call("DELETE", f"/{name}/shadows/{target}")
 
     def delete(self, name: str) -> Json:
-        result: Json = self._call("DELETE", f"/{name}")
-        return result
+        return self._call("DELETE", f"/{name}")
 
     def shadow_report(self, name: str) -> Json:
-        result: Json = self._call("GET", f"/{name}/shadow-report")
-        return result
+        return self._call("GET", f"/{name}/shadow-report")
 
     def start_rollout(self, name: str, plan: Json) -> Json:
-        result: Json = self._call("POST", f"/{name}/rollout", json=plan)
-        return result
+        return self._call("POST", f"/{name}/rollout", json=plan)
 
     def rollout_status(self, name: str) -> Json:
-        result: Json = self._call("GET", f"/{name}/rollout")
-        return result
+        return self._call("GET", f"/{name}/rollout")
 
     def abort_rollout(self, name: str) -> Json:
-        result: Json = self._call("DELETE", f"/{name}/rollout")
-        return result
+        return self._call("DELETE", f"/{name}/rollout")
 
     def feedback(self, name: str, items: list[Json]) -> Json:
-        result: Json = self._call("POST", f"/{name}/feedback", json={"items": items})
-        return result
+        return self._call("POST", f"/{name}/feedback", json={"items": items})
 
     def report(self, name: str) -> Json:
-        result: Json = self._call("GET", f"/{name}/report")
-        return result
+        return self._call("GET", f"/{name}/report")
 
     def set_rollout_policy(self, name: str, policy: Json) -> Json:
-        result: Json = self._call("PUT", f"/{name}/rollout-policy", json=policy)
-        return result
+        return self._call("PUT", f"/{name}/rollout-policy", json=policy)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
+from modelport.client import Json
 from modelport.client.remote import RemoteCatalog
 
 __all__ = ["RemoteJobs"]
-
-Json = dict[str, Any]
 
 
 class RemoteJobs:
@@ -17,17 +15,19 @@ class RemoteJobs:
         self._api = api
 
     def submit(self, body: Json) -> Json:
-        result: Json = self._api.call("POST", "/api/v1/jobs", json=body)
-        return result
+        return self._api.call_object("POST", "/api/v1/jobs", json=body)
 
     def list_all(self) -> list[Json]:
-        result: list[Json] = self._api.call("GET", "/api/v1/jobs")["jobs"]
+        result: list[Json] = self._api.call_object("GET", "/api/v1/jobs")["jobs"]
         return result
 
     def get(self, job_id: str) -> Json:
-        result: Json = self._api.call("GET", f"/api/v1/jobs/{quote(job_id, safe='')}")
-        return result
+        return self._api.call_object("GET", _job_path(job_id))
 
     def cancel(self, job_id: str) -> Json:
-        result: Json = self._api.call("DELETE", f"/api/v1/jobs/{quote(job_id, safe='')}")
-        return result
+        return self._api.call_object("DELETE", _job_path(job_id))
+
+
+def _job_path(job_id: str) -> str:
+    """The job's URL path; its id is one path segment, whatever it holds."""
+    return f"/api/v1/jobs/{quote(job_id, safe='')}"

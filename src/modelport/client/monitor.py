@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 from urllib.parse import quote
 
+from modelport.client import Json
 from modelport.client.endpoints import actor
 from modelport.client.remote import RemoteCatalog
 from modelport.control.payloads import export_payloads, monitor_configs
@@ -16,8 +17,6 @@ from modelport.monitoring.payloads import PayloadStore
 from modelport.registry.catalog import Registry
 
 __all__ = ["ExportQuery", "LocalMonitor", "MonitorClient", "RemoteMonitor"]
-
-Json = dict[str, Any]
 
 
 class ExportQuery(TypedDict):
@@ -66,21 +65,18 @@ class RemoteMonitor:
         self._api = api
 
     def get(self, name: str) -> Json:
-        result: Json = self._api.call("GET", f"/api/v1/monitoring/{_segment(name)}")
-        return result
+        return self._api.call_object("GET", f"/api/v1/monitoring/{_segment(name)}")
 
     def list_all(self) -> Json:
-        result: Json = self._api.call("GET", "/api/v1/monitoring")
-        return result
+        return self._api.call_object("GET", "/api/v1/monitoring")
 
     def set(self, name: str, config: MonitorConfig) -> Json:
-        result: Json = self._api.call(
+        return self._api.call_object(
             "PUT",
             f"/api/v1/monitoring/{_segment(name)}",
             json=config.to_dict(),
             headers={"x-modelport-actor": actor()},
         )
-        return result
 
     def export(self, name: str, format_: str, query: ExportQuery) -> Iterator[bytes]:
         params: dict[str, str | int] = {"format": format_}
@@ -92,8 +88,7 @@ class RemoteMonitor:
 
     def drift(self, name: str, window: int | None) -> Json:
         params = {} if window is None else {"window": window}
-        result: Json = self._api.call("GET", f"/api/v1/drift/{_segment(name)}", params=params)
-        return result
+        return self._api.call_object("GET", f"/api/v1/drift/{_segment(name)}", params=params)
 
 
 def _segment(name: str) -> str:

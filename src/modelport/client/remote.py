@@ -40,12 +40,10 @@ class RemoteCatalog:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def list_models(self) -> list[Json]:
-        result: list[Json] = self.call("GET", "/api/v1/models")
-        return result
+        return self.call_list("GET", "/api/v1/models")
 
     def list_versions(self, name: str) -> list[Json]:
-        result: list[Json] = self.call("GET", f"/api/v1/models/{name}/versions")
-        return result
+        return self.call_list("GET", f"/api/v1/models/{name}/versions")
 
     def register(self, request: RegistrationRequest) -> Json:
         data: dict[str, Any] = {
@@ -63,50 +61,37 @@ class RemoteCatalog:
             files: dict[str, Any] = {"file": (request.artifact.name, artifact)}
             if request.reference_data is not None:
                 files["reference"] = reference_upload(request.reference_data)
-            result: Json = self.call(
-                "POST", f"/api/v1/models/{request.name}/versions", data=data, files=files
-            )
-            return result
+            return self.call_object("POST", f"/api/v1/models/{request.name}/versions", data=data, files=files)
 
     def set_alias(self, name: str, alias: str, version: int) -> Json:
-        result: Json = self.call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
-        return result
+        return self.call_object("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
 
     def remove_alias(self, name: str, alias: str) -> Json:
-        result: Json = self.call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
-        return result
+        return self.call_object("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
 
     def delete_version(self, name: str, version: int) -> Json:
-        result: Json = self.call("DELETE", f"/api/v1/models/{name}/versions/{version}")
-        return result
+        return self.call_object("DELETE", f"/api/v1/models/{name}/versions/{version}")
 
     def delete_model(self, name: str) -> Json:
-        result: Json = self.call("DELETE", f"/api/v1/models/{name}")
-        return result
+        return self.call_object("DELETE", f"/api/v1/models/{name}")
 
     def collect_garbage(self) -> Json:
-        result: Json = self.call("POST", "/api/v1/gc")
-        return result
+        return self.call_object("POST", "/api/v1/gc")
 
     def set_policy(self, name: str, policy: str) -> Json:
-        result: Json = self.call("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
-        return result
+        return self.call_object("PUT", f"/api/v1/models/{name}/policy", json={"policy": policy})
 
     def get_serving(self, name: str) -> Json:
-        result: Json = self.call("GET", f"/api/v1/models/{name}/serving")
-        return result
+        return self.call_object("GET", f"/api/v1/models/{name}/serving")
 
     def update_serving(self, name: str, changes: Json) -> Json:
-        result: Json = self.call("PATCH", f"/api/v1/models/{name}/serving", json=changes)
-        return result
+        return self.call_object("PATCH", f"/api/v1/models/{name}/serving", json=changes)
 
     def metadata(self, target: Target) -> Json:
-        result: Json = self.call("GET", _v2_path(target))
-        return result
+        return self.call_object("GET", _v2_path(target))
 
     def infer(self, target: Target, request: Json) -> Json:
-        result: Json = self.call("POST", _v2_path(target) + "/infer", json=request)
-        return result
+        return self.call_object("POST", _v2_path(target) + "/infer", json=request)
 
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
         """A streamed answer's body in pieces; an error answer raises the matching ``ModelportError``."""
@@ -124,6 +109,16 @@ class RemoteCatalog:
     def close(self) -> None:
         """Close the connection pool (an error answer's traceback would otherwise keep it open)."""
         self._http.close()
+
+    def call_object(self, method: str, path: str, **kwargs: Any) -> Json:
+        """``call`` for an answer that is a JSON object, as most are (typed so, not checked)."""
+        result: Json = self.call(method, path, **kwargs)
+        return result
+
+    def call_list(self, method: str, path: str, **kwargs: Any) -> list[Json]:
+        """``call`` for an answer that is a JSON array of objects: a listing (typed so, not checked)."""
+        result: list[Json] = self.call(method, path, **kwargs)
+        return result
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; an error answer is raised as the matching ``ModelportError``."""
