@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.output import print_json
 from modelport.cli.rollouts import add_rollout_commands
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec, parse_weighted
 from modelport.core.errors import InvalidInput
@@ -36,7 +36,7 @@ def _shadows(texts: tuple[str, ...]) -> list[ShadowSpec]:
 
 def _show(endpoint: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(endpoint, indent=2, sort_keys=True))
+        print_json(endpoint)
         return
     config = endpoint["config"]
     total = sum(r["weight"] for r in config["routes"]) or 1
@@ -101,7 +101,7 @@ def _endpoint_group(main: click.Group) -> click.Group:
         with ctx.endpoints() as client:
             endpoints = client.list_all()
         if as_json:
-            print(json.dumps(endpoints, indent=2, sort_keys=True))
+            print_json(endpoints)
         for item in [] if as_json else endpoints:
             _show(item, False)
 
@@ -126,7 +126,7 @@ def _endpoint_group(main: click.Group) -> click.Group:
         with ctx.endpoints() as client:
             changes = client.history(name)
         if as_json:
-            print(json.dumps(changes, indent=2, sort_keys=True))
+            print_json(changes)
             return
         table = Table("revision", "when", "who", "what")
         for change in changes:
@@ -185,7 +185,7 @@ def _shadow_group(main: click.Group) -> None:
         with ctx.server_api() as api:
             result = api.shadow_report(name)
         if as_json:
-            print(json.dumps(result, indent=2, sort_keys=True))
+            print_json(result)
             return
         _print_report(result)
 

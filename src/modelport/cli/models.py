@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
-from modelport.cli.output import print_models, print_versions
+from modelport.cli.output import print_json, print_models, print_versions
 from modelport.client.remote import RemoteCatalog
 from modelport.core.errors import ModelportError
 from modelport.registry.deletion import held_reasons, refuse_deletion
@@ -113,7 +112,7 @@ def _refuse_if_held(ctx: Context, what: str, name: str, numbers: set[int] | None
 
 def _print_removed(removed: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(removed, indent=2, sort_keys=True))
+        print_json(removed)
         return
     numbers = removed["versions"]
     if removed["name"] is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.input import parse_pairs
+from modelport.cli.output import print_json
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.private_files import create_private
@@ -83,7 +83,7 @@ def _monitor_group(main: click.Group) -> None:
             )
             stored = client.set(name, config)
         if as_json:
-            print(json.dumps(stored, indent=2, sort_keys=True))
+            print_json(stored)
         else:
             _show([stored])
 
@@ -97,7 +97,7 @@ def _monitor_group(main: click.Group) -> None:
         with ctx.monitor() as client:
             result = client.get(name) if name else client.list_all()
         if as_json:
-            print(json.dumps(result, indent=2, sort_keys=True))
+            print_json(result)
             return
         _show([result] if name else result["configs"])
         state = result.get("payload_log")

@@ -9,18 +9,19 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_models", "print_prediction", "print_version", "print_versions"]
+__all__ = ["print_json", "print_models", "print_prediction", "print_version", "print_versions"]
 
 console = Console()
 
 
-def _print_json(value: Any) -> None:
+def print_json(value: Any) -> None:
+    """``value`` as JSON for scripts (``--json``): indented, keys sorted."""
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
 def print_version(version: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        _print_json(version)
+        print_json(version)
         return
     aliases = ", ".join(version.get("aliases", [])) or "-"
     console.print(
@@ -31,7 +32,7 @@ def print_version(version: dict[str, Any], as_json: bool) -> None:
 
 def print_models(models: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        _print_json(models)
+        print_json(models)
         return
     table = Table("model", "latest", "versions", "aliases", "description")
     for model in models:
@@ -48,7 +49,7 @@ def print_models(models: list[dict[str, Any]], as_json: bool) -> None:
 
 def print_versions(versions: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        _print_json(versions)
+        print_json(versions)
         return
     table = Table("version", "aliases", "framework", "created", "inputs", "outputs", "tags")
     for column in table.columns[:3]:
@@ -73,7 +74,7 @@ def _specs(specs: list[dict[str, Any]]) -> str:
 
 def print_prediction(response: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        _print_json(response)
+        print_json(response)
         return
     console.print(f"[bold]{response['model_name']}:{response['model_version']}[/bold]")
     table = Table("output", "datatype", "shape", "data")

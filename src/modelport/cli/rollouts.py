@@ -6,7 +6,6 @@ the evidence they use is what that server observed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,12 @@ from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.input import parse_json, read_json_lines
+from modelport.cli.output import print_json
 from modelport.core.errors import InvalidInput
 
 __all__ = ["add_rollout_commands"]
 
 console = Console()
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
 
 
 def _steps(text: str) -> list[int]:
@@ -80,7 +76,7 @@ def _rollout_group(main: click.Group) -> None:
         """Start a rollout on endpoint NAME."""
         plan = {**options, "steps": _steps(steps)}
         with ctx.server_api() as api:
-            _print_json(api.start_rollout(name, plan))
+            print_json(api.start_rollout(name, plan))
 
     @rollout.command("policy")
     @click.argument("name")
@@ -94,7 +90,7 @@ def _rollout_group(main: click.Group) -> None:
         """Make a move of the alias NAME routes by go through a rollout (closed loop)."""
         body = {"enabled": not off, "steps": _steps(steps), **options}
         with ctx.server_api() as api:
-            _print_json(api.set_rollout_policy(name, body))
+            print_json(api.set_rollout_policy(name, body))
 
     @rollout.command("status")
     @click.argument("name")
@@ -103,7 +99,7 @@ def _rollout_group(main: click.Group) -> None:
     def status(ctx: Context, name: str) -> None:
         """The plan, its step, and the guardrails' evidence so far."""
         with ctx.server_api() as api:
-            _print_json(api.rollout_status(name))
+            print_json(api.rollout_status(name))
 
     @rollout.command("abort")
     @click.argument("name")
@@ -112,7 +108,7 @@ def _rollout_group(main: click.Group) -> None:
     def abort(ctx: Context, name: str) -> None:
         """Stop the rollout: all traffic back to the baseline."""
         with ctx.server_api() as api:
-            _print_json(api.abort_rollout(name))
+            print_json(api.abort_rollout(name))
 
 
 def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
@@ -138,7 +134,7 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
         else:
             raise InvalidInput("give --id and --label, or --file")
         with ctx.server_api() as api:
-            _print_json(api.feedback(name, items))
+            print_json(api.feedback(name, items))
 
     @endpoint.command("report")
     @click.argument("name")
@@ -150,7 +146,7 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
         with ctx.server_api() as api:
             result = api.report(name)
         if as_json:
-            _print_json(result)
+            print_json(result)
             return
         table = Table("variant", "requests", "failure rate", "p50 ms", "p99 ms", "accuracy (95% CI)")
         for label, v in result["variants"].items():

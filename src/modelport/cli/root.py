@@ -3,7 +3,6 @@ passed down."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from modelport.cli.input import parse_pairs, read_predict_input, read_signature
 from modelport.cli.jobs import add_jobs_commands
 from modelport.cli.models import add_model_commands
 from modelport.cli.monitor import add_monitor_commands
-from modelport.cli.output import print_prediction, print_version
+from modelport.cli.output import print_json, print_prediction, print_version
 from modelport.cli.serving_check import report_alias_effect
 from modelport.core.errors import InvalidInput
 from modelport.core.targets import Target
@@ -231,7 +230,7 @@ def serving_config() -> None:
 def config_show(ctx: Context, name: str) -> None:
     """Print the serving settings of NAME as JSON."""
     with ctx.catalog() as catalog:
-        click.echo(json.dumps(catalog.get_serving(name), indent=2, sort_keys=True))
+        print_json(catalog.get_serving(name))
 
 
 @serving_config.command("set")
@@ -261,7 +260,7 @@ def config_set(ctx: Context, /, name: str, preferred: tuple[int, ...], **options
     if preferred:
         changes["preferred_batch_sizes"] = list(preferred)
     with ctx.catalog() as catalog:
-        click.echo(json.dumps(catalog.update_serving(name, changes), indent=2, sort_keys=True))
+        print_json(catalog.update_serving(name, changes))
 
 
 @main.command()
