@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
-from modelport.cli.output import print_json
+from modelport.cli.output import number_or_dash, print_json
 from modelport.cli.rollouts import add_rollout_commands
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec, parse_weighted
 from modelport.core.errors import InvalidInput
@@ -205,15 +205,11 @@ def _print_report(result: dict[str, Any]) -> None:
                 errors,
                 output,
                 "-" if agreement is None else f"{100 * agreement:.1f}%",
-                _number(stats.get("mean_abs_diff")),
-                _number(stats.get("correlation")),
+                number_or_dash(stats.get("mean_abs_diff"), ".4g"),
+                number_or_dash(stats.get("correlation"), ".4g"),
             )
     console.print(table)
     console.print(f"dropped (queue full): {result['dropped_total']}")
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def add_endpoint_commands(main: click.Group) -> None:

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.output import number_or_dash
 from modelport.client.jobs import RemoteJobs
 
 __all__ = ["add_jobs_commands"]
@@ -193,14 +194,13 @@ def _table(found: list[dict[str, Any]]) -> None:
         column.no_wrap = True
     table.columns[-1].overflow = "fold"
     for job in found:
-        rate = "-" if job["rows_per_s"] is None else f"{job['rows_per_s']:,.0f}"
         table.add_row(
             job["id"],
             job["state"],
             f"{job['model']}:{job['version']}",
             _rows(job),
             str(job["rows_failed"]),
-            rate,
+            number_or_dash(job["rows_per_s"], ",.0f"),
             job["output"],
         )
     console.print(table)

@@ -9,7 +9,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_json", "print_models", "print_prediction", "print_version", "print_versions"]
+__all__ = [
+    "number_or_dash",
+    "print_json",
+    "print_models",
+    "print_prediction",
+    "print_version",
+    "print_versions",
+]
 
 console = Console()
 
@@ -17,6 +24,11 @@ console = Console()
 def print_json(value: Any) -> None:
     """``value`` as JSON for scripts (``--json``): indented, keys sorted."""
     print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def number_or_dash(value: float | None, spec: str) -> str:
+    """A table cell: ``value`` formatted by ``spec`` (an f-string's format spec), ``-`` when unknown."""
+    return "-" if value is None else format(value, spec)
 
 
 def print_version(version: dict[str, Any], as_json: bool) -> None:

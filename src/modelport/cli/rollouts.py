@@ -15,7 +15,7 @@ from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.input import parse_json, read_json_lines
-from modelport.cli.output import print_json
+from modelport.cli.output import number_or_dash, print_json
 from modelport.core.errors import InvalidInput
 
 __all__ = ["add_rollout_commands"]
@@ -153,16 +153,17 @@ def add_rollout_commands(main: click.Group, endpoint: click.Group) -> None:
             accuracy = v.get("accuracy")
             interval = v.get("accuracy_ci95")
             shown = "-" if accuracy is None else f"{accuracy:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
-            rate = "-" if v["failure_rate"] is None else f"{v['failure_rate']:.4f}"
-            p50, p99 = v["latency_p50_ms"], v["latency_p99_ms"]
-            table.add_row(label, str(v["requests"]), rate, _ms(p50), _ms(p99), shown)
+            table.add_row(
+                label,
+                str(v["requests"]),
+                number_or_dash(v["failure_rate"], ".4f"),
+                number_or_dash(v["latency_p50_ms"], ".2f"),
+                number_or_dash(v["latency_p99_ms"], ".2f"),
+                shown,
+            )
         console.print(table)
         for comparison in result["comparisons"]:
             significant = comparison.get("accuracy_significant")
             if significant is not None:
                 verdict = "significant" if significant else "not significant"
                 console.print(f"accuracy {comparison['a']} vs {comparison['b']}: {verdict}")
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
