@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
+from modelport.cli.output import console
 
 __all__ = ["add_drift_commands"]
-
-console = Console()
 
 _STYLES = {"ok": "green", "warning": "yellow", "alert": "bold red", "insufficient_data": "dim"}
 

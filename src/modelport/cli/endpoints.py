@@ -5,19 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
-from modelport.cli.output import number_or_dash, print_json
+from modelport.cli.output import console, number_or_dash, print_json
 from modelport.cli.rollouts import add_rollout_commands
 from modelport.core.endpoints import EndpointConfig, RouteSpec, ShadowSpec, parse_weighted
 from modelport.core.errors import InvalidInput
 from modelport.core.targets import Target
 
 __all__ = ["add_endpoint_commands"]
-
-console = Console()
 
 
 def _routes(texts: tuple[str, ...]) -> list[RouteSpec]:

@@ -21,15 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
-from modelport.cli.output import number_or_dash
+from modelport.cli.output import console, number_or_dash
 from modelport.client.jobs import RemoteJobs
 
 __all__ = ["add_jobs_commands"]
 
 POLL_S = 0.5
 FINISHED = ("succeeded", "failed", "cancelled")
-
-console = Console()
 
 
 def add_jobs_commands(main: click.Group) -> None:

@@ -9,20 +9,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.input import parse_pairs
-from modelport.cli.output import print_json
+from modelport.cli.output import console, print_json
 from modelport.core.errors import InvalidInput
 from modelport.core.monitor_config import MonitorConfig
 from modelport.core.private_files import create_private
 from modelport.monitoring.payloads import FORMATS
 
 __all__ = ["add_monitor_commands"]
-
-console = Console()
 
 
 def _moment(text: str | None, option: str) -> datetime | None:

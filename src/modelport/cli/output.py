@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 __all__ = [
+    "console",
     "number_or_dash",
     "print_json",
     "print_models",
@@ -19,6 +20,7 @@ __all__ = [
 ]
 
 console = Console()
+"""Where every command prints its tables and notes for people (stdout)."""
 
 
 def print_json(value: Any) -> None:

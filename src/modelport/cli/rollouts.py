@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.input import parse_json, read_json_lines
-from modelport.cli.output import number_or_dash, print_json
+from modelport.cli.output import console, number_or_dash, print_json
 from modelport.core.errors import InvalidInput
 
 __all__ = ["add_rollout_commands"]
-
-console = Console()
 
 
 def _steps(text: str) -> list[int]:
