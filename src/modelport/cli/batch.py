@@ -20,7 +20,15 @@ import click
 
 from modelport.cli.context import Context, fail_cleanly, pass_context
 
-__all__ = ["add_batch_command"]
+__all__ = ["OUTPUT_FORMATS", "add_batch_command", "feature_columns"]
+
+OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
+"""What a batch job writes, here (``batch``) or on a server (``jobs submit``)."""
+
+
+def feature_columns(features: str | None) -> tuple[str, ...]:
+    """``--features a,b,c`` as column names; none when the option is left out."""
+    return tuple(f.strip() for f in features.split(",")) if features else ()
 
 
 def add_batch_command(main: click.Group) -> None:
@@ -38,7 +46,7 @@ def add_batch_command(main: click.Group) -> None:
     @click.option(
         "--format",
         "fmt",
-        type=click.Choice(["parquet", "csv", "jsonl"]),
+        type=click.Choice(OUTPUT_FORMATS),
         help="Output format (default: OUTPUT's extension, else parquet).",
     )
     @click.option(
@@ -121,7 +129,7 @@ def add_batch_command(main: click.Group) -> None:
             output=output if output.startswith("s3://") else Path(output),
             format=fmt,
             id_columns=id_columns,
-            features=tuple(f.strip() for f in features.split(",")) if features else (),
+            features=feature_columns(features),
             errors=errors_path,
             max_errors=max_errors,
             chunk_rows=chunk_rows,

@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from modelport.cli.batch import OUTPUT_FORMATS, feature_columns
 from modelport.cli.context import Context, fail_cleanly, pass_context
 from modelport.cli.output import console, number_or_dash
 from modelport.client.jobs import RemoteJobs
@@ -41,7 +42,7 @@ def add_jobs_commands(main: click.Group) -> None:
     @click.argument("output")
     @click.option("--id-column", "id_columns", multiple=True, help="Copy this input column (repeatable).")
     @click.option("--features", help="The columns of the model's matrix input, in order: a,b,c.")
-    @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), help="Output format.")
+    @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format.")
     @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per model call and part file.")
     @click.option("--errors", "errors_path", help="Bad rows' file (default OUTPUT/_errors.jsonl).")
     @click.option("--max-errors", type=click.IntRange(min=0), help="Bad rows allowed (default 0).")
@@ -77,7 +78,7 @@ def add_jobs_commands(main: click.Group) -> None:
             "input": _absolute(input_spec),
             "output": _absolute(output),
             "id_columns": list(id_columns),
-            "features": [f.strip() for f in features.split(",")] if features else [],
+            "features": list(feature_columns(features)),
             "overwrite": overwrite,
             "explain": explain,
         }
