@@ -8,6 +8,7 @@ runs one model per container). Errors come back as MLflow's ``{"error_code", "me
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -105,7 +106,7 @@ class Invocations:
     def _target(self, headers: Mapping[bytes, bytes], required: bool) -> Target | None:
         named = header_text(headers, TARGET_HEADER)
         if named is not None:
-            return Target.parse(named.strip())
+            return _parse_target(named)
         if self._default is None and required:
             raise InvalidInput(
                 "name the model to call: send the header x-modelport-target: NAME[:VERSION|@ALIAS], "
@@ -118,7 +119,10 @@ class Invocations:
         body = await read_body(call.request, self._limits.max_body_bytes)
         if call.csv:
             return InferenceRequest(decode_csv(body, call.inputs))
-        return InferenceRequest(decode_json(body, call.inputs, self._limits.max_json_depth))
+        limits = self._limits
+        return InferenceRequest(
+            decode_json(body, call.inputs, limits.max_json_depth, limits.max_tensor_bytes)
+        )
 
 
 def _inputs(table: RoutingTable, target: Target) -> tuple[TensorSpec, ...]:
@@ -128,6 +132,12 @@ def _inputs(table: RoutingTable, target: Target) -> tuple[TensorSpec, ...]:
     if endpoint is None:
         return table.resolve(target.model, target.ref).signature.inputs
     return endpoint.signature.inputs
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_target(named: str) -> Target:
+    """The header's target; callers name the same few again and again (a failure is not kept)."""
+    return Target.parse(named.strip())
 
 
 def _configured(target: str | None) -> Target | None:
@@ -144,6 +154,7 @@ def mlflow_error(error: ModelportError, status: int | None = None, code: str | N
     return HttpResponse(body, status or HTTP_STATUS[error.kind], headers)
 
 
+@functools.lru_cache(maxsize=256)
 def _is_csv(content_type: str | None) -> bool | None:
     """Whether the body is CSV (else JSON); ``None`` for a type (or charset) that is neither."""
     if content_type is None:

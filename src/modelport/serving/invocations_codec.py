@@ -21,17 +21,27 @@ from modelport.core.columns import InputColumns, feature_names_for, input_column
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import TensorSpec
 from modelport.serving.json_body import check_depth, json_object
+from modelport.serving.oip_common import NUMERIC, numbers_array
 from modelport.serving.oip_json import array_from_json
 
 __all__ = ["FORMATS", "decode_csv", "decode_json", "encode_predictions"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 Columns = dict[str, list[Any]]
+_NOT_AN_OBJECT = f"the JSON body must be an object with one of the keys {list(FORMATS)}"
 
 
-def decode_json(body: bytes, specs: Sequence[TensorSpec], max_depth: int) -> dict[str, np.ndarray]:
-    """The model's inputs from a JSON body in one of ``FORMATS`` (``params`` is accepted and unused)."""
-    document = json_object(body, f"the JSON body must be an object with one of the keys {list(FORMATS)}")
+def decode_json(
+    body: bytes, specs: Sequence[TensorSpec], max_depth: int, max_tensor_bytes: int
+) -> dict[str, np.ndarray]:
+    """The model's inputs from a JSON body in one of ``FORMATS`` (``params`` is accepted and unused).
+
+    The common form, one tensor of numbers for a model of one input, is decoded in one pass
+    (``oip_common``); anything else, and any error, the general way."""
+    document = json_object(body, _NOT_AN_OBJECT)
+    common = _decode_common(document, specs, max_depth, max_tensor_bytes)
+    if common is not None:
+        return common
     check_depth(document, max_depth)
     given = [key for key in FORMATS if key in document]
     if len(given) != 1:
@@ -46,6 +56,19 @@ def decode_json(body: bytes, specs: Sequence[TensorSpec], max_depth: int) -> dic
     if given[0] == "inputs":
         return _tensors(data if isinstance(data, dict) else {None: data}, specs)
     return _instances(data, specs)
+
+
+def _decode_common(
+    document: dict[str, Any], specs: Sequence[TensorSpec], max_depth: int, max_tensor_bytes: int
+) -> dict[str, np.ndarray] | None:
+    if len(document) != 1 or len(specs) != 1:
+        return None
+    data = document.get("inputs", document.get("instances"))
+    dtype = NUMERIC.get(specs[0].datatype.value)
+    if dtype is None:
+        return None
+    array = numbers_array(data, dtype, max_tensor_bytes, max_depth)
+    return None if array is None else {specs[0].name: array}
 
 
 def decode_csv(body: bytes, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:

@@ -1,10 +1,10 @@
-"""The common Open Inference Protocol JSON request, decoded in one pass.
+"""The common JSON request, decoded in one pass.
 
 Almost every request a tabular model gets is ``{"inputs": [{"name", "shape", "datatype", "data"}]}``
-with numbers in ``data``. The general decoder (``oip_request``) walks such a body in many small
-steps, each with its own error message; this module checks the same rules in one pass and gives up
-(``None``) at the first thing it does not expect. The general decoder then decides, so every error
-keeps its one message and its one place.
+in OIP, or a plain list of rows of numbers in KServe v1's and MLflow's bodies. The general decoders
+walk such a body in many small steps, each with its own error message; this module checks the same
+rules in one pass and gives up (``None``) at the first thing it does not expect. The general decoder
+then decides, so every error keeps its one message and its one place.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from modelport.core.settings import LimitSettings
 from modelport.serving.oip_json import INPUT_DATA_DEPTH, fits_float
 from modelport.serving.wire_checks import MAX_DIMS
 
-__all__ = ["decode_common_request"]
+__all__ = ["NUMERIC", "decode_common_request", "numbers_array"]
 
 _REQUEST_KEYS = frozenset({"inputs", "id"})
 _INPUT_KEYS = frozenset({"name", "shape", "datatype", "data"})
-_NUMERIC: dict[str, np.dtype[Any]] = {
+NUMERIC: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
     "INT64": np.dtype(np.int64),
 }
+"""The datatypes the one-pass decoders take, by OIP name; any other goes the general way."""
 
 
 def decode_common_request(document: dict[str, Any], limits: LimitSettings) -> InferenceRequest | None:
@@ -59,7 +60,7 @@ def _common_input(
     if type(item) is not dict or item.keys() != _INPUT_KEYS:
         return None
     name, shape, data = item["name"], item["shape"], item["data"]
-    dtype = _NUMERIC.get(item["datatype"]) if type(item["datatype"]) is str else None
+    dtype = NUMERIC.get(item["datatype"]) if type(item["datatype"]) is str else None
     if dtype is None or type(name) is not str or not name or name in seen or type(data) is not list:
         return None
     if (
@@ -86,6 +87,24 @@ def _common_input(
         return None
     seen[name] = array = array.reshape(shape)
     return array
+
+
+def numbers_array(data: object, dtype: np.dtype[Any], budget: int, depth_limit: int) -> np.ndarray | None:
+    """``data``, JSON numbers nested as a tensor in a body's top-level object, as an array of ``dtype``
+    (a ``NUMERIC`` one) in the shape the nesting gives; ``None`` to leave it to the general path: not
+    such a list, empty, ragged, a value to convert with a check, more than ``budget`` bytes, or nested
+    as deep as ``depth_limit`` levels with the object around it."""
+    if type(data) is not list or not data:
+        return None
+    try:
+        raw = np.asarray(data)
+    except (ValueError, OverflowError):
+        return None
+    kind = raw.dtype.kind
+    if raw.size == 0 or raw.ndim + 1 >= depth_limit or raw.dtype.itemsize != 8 or kind not in "fi":
+        return None
+    array = _convert(raw, kind, dtype)
+    return None if array is None or array.nbytes > budget else array
 
 
 def _convert(raw: np.ndarray, kind: str, dtype: np.dtype[Any]) -> np.ndarray | None:

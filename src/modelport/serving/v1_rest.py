@@ -28,10 +28,9 @@ from modelport.serving.reconciler import Reconciler
 from modelport.serving.routing import Route
 from modelport.serving.service import SERVED_BY, FrontEnd, InferenceService
 from modelport.serving.v1_codec import (
-    decode_predict,
+    decode_predict_body,
     encode_explanation,
     encode_predict,
-    parse_body,
     signature_def,
 )
 
@@ -145,8 +144,7 @@ class V1Rest:
 
     async def decode(self, call: V1Call) -> InferenceRequest:
         body = await read_body(call.request, self._limits.max_body_bytes)
-        document = parse_body(body, self._limits)
-        return decode_predict(document, self.signature(call.name, call.ref)[1], self._limits)
+        return decode_predict_body(body, self.signature(call.name, call.ref)[1], self._limits)
 
 
 def target(request: HttpRequest, params: dict[str, str] | Any) -> V1Call:

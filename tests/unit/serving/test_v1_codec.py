@@ -3,15 +3,18 @@ inputs TF Serving's docs show that the iris model cannot (a scalar per row, text
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import orjson
 import pytest
 
-from modelport.core.errors import InvalidInput
+from modelport.core.errors import InvalidInput, ModelportError
 from modelport.core.inference import InferenceResponse
 from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature, TensorSpec
-from modelport.serving.v1_codec import decode_predict, encode_predict, parse_body
+from modelport.serving.v1_codec import decode_predict, decode_predict_body, encode_predict, parse_body
 
 LIMITS = LimitSettings()
 SCALAR_ROWS = Signature(
@@ -75,3 +78,51 @@ def test_a_deep_value_behind_an_objects_later_key_is_refused() -> None:
     body = orjson.dumps({"instances": [{"a": 1.0, "b": deep}]})
     with pytest.raises(InvalidInput, match="nested more than 8 levels deep"):
         parse_body(body, LimitSettings(max_json_depth=8))
+
+
+ONE_INPUT = {
+    "FP32": Signature(inputs=(TensorSpec("x", Datatype.FP32, (-1, -1)),), outputs=()),
+    "FP64": Signature(inputs=(TensorSpec("x", Datatype.FP64, (-1, 3)),), outputs=()),
+    "INT64": Signature(inputs=(TensorSpec("x", Datatype.INT64, (-1,)),), outputs=()),
+    "UINT8": Signature(inputs=(TensorSpec("x", Datatype.UINT8, (-1,)),), outputs=()),
+}
+COMMON_OR_NOT = [
+    {"instances": [[1.5, 2, -3]]},
+    {"instances": [[1, 2, 3], [4, 5, 6]]},
+    {"inputs": [[1.5, 2, -3]]},
+    {"instances": [1, 2, 3]},
+    {"instances": [1e39]},
+    {"instances": [1.5, 2.5]},
+    {"instances": [2**64]},
+    {"instances": [[1.0, 2.0], [3.0]]},
+    {"instances": [True, 2.0]},
+    {"instances": [None, 1.0]},
+    {"instances": ["1", "2"]},
+    {"instances": []},
+    {"instances": [[]]},
+    {"inputs": 5},
+    {"instances": [{"x": 1.0}]},
+    {"inputs": {"x": [1.0, 2.0]}},
+    {"instances": [1.0], "signature_name": "serving_default"},
+    {"instances": [1.0], "signature_name": "other"},
+    {"instances": [[[[[[1.0]]]]]]},
+    {"instances": [[1.0] * 40]},  # more bytes than the limit below
+]
+SMALL = LimitSettings(max_json_depth=5, max_tensor_bytes=128)
+
+
+def predicted(decode: Any) -> object:
+    try:
+        request = decode()
+    except ModelportError as error:
+        return type(error).__name__, error.message
+    arrays = {name: (a.dtype, a.shape, a.tolist()) for name, a in request.inputs.items()}
+    return arrays, request.parameters
+
+
+@pytest.mark.parametrize("signature", list(ONE_INPUT))
+@pytest.mark.parametrize("document", COMMON_OR_NOT, ids=[json.dumps(b) for b in COMMON_OR_NOT])
+def test_the_one_pass_decoder_agrees_with_the_general_one(document: dict[str, Any], signature: str) -> None:
+    body, spec = json.dumps(document).encode(), ONE_INPUT[signature]  # orjson cannot write 2**64
+    fast = predicted(lambda: decode_predict_body(body, spec, SMALL))
+    assert fast == predicted(lambda: decode_predict(parse_body(body, SMALL), spec, SMALL))
