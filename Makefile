@@ -88,3 +88,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/frontends_bench.py --doc docs/performance.md
 	$(BIN)/python benchmarks/lone_request.py --doc docs/performance.md
 	$(BIN)/python benchmarks/grpc_peers.py --concurrency 64,1 --doc docs/performance.md
+	$(BIN)/python benchmarks/grpc_stream_floor.py --doc docs/performance.md
