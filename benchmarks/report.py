@@ -325,6 +325,10 @@ def header_lines(res: dict[str, Any]) -> list[str]:
         f"Servers pinned to CPU {res['server_cpu']}, "
         f"load generators (wrk, loadgen.py) to CPU {res['client_cpu']}.",
         "",
+        'The sections from "Many loaded versions" on are written by the other benchmarks of '
+        "`make bench`, each when it last ran, and may come from another day or machine: compare "
+        "ratios within one section.",
+        "",
     ]
 
 
