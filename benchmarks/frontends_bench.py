@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
+from procs import BIN, Server, free_port, modelport_serve, run_loadgen  # noqa: E402
 from tests import models  # noqa: E402
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -39,17 +38,10 @@ NAMES = {"json": "OIP JSON", "v1": "KServe v1 :predict", "mlflow": "MLflow /invo
 
 
 def load(a: argparse.Namespace, protocol: str, port: int, pid: int, concurrency: int, rows: Path) -> float:
-    argv = ["taskset", "-c", a.client_cpu, sys.executable, str(HERE / "loadgen.py")]
-    argv += ["--url", f"http://127.0.0.1:{port}{PATHS[protocol]}", "--protocol", protocol]
-    argv += ["--rows", "1", "--concurrency", str(concurrency), "--duration", str(a.duration)]
-    argv += ["--warmup", "0.5", "--rows-file", str(rows), "--input-name", "X", "--model", "iris"]
-    argv += ["--server-pid", str(pid)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 120)
-    if out.returncode != 0:
-        raise SystemExit(f"{protocol}: the load generator failed:\n{out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout)
-    if result["error"] or result["shed"]:
-        raise SystemExit(f"{protocol}: {result['error']} errors, {result['shed']} refused")
+    url = f"http://127.0.0.1:{port}{PATHS[protocol]}"
+    result = run_loadgen(
+        url, protocol, pid, rows, concurrency=concurrency, duration=a.duration, client_cpu=a.client_cpu
+    )
     return float(result["rps"])
 
 

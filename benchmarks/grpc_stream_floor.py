@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from doc_section import write_section  # noqa: E402
-from procs import BIN, HOST, Server, free_port, modelport_serve  # noqa: E402
+from procs import BIN, HOST, Server, free_port, modelport_serve, run_loadgen  # noqa: E402
 from tests import models  # noqa: E402
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -82,17 +82,9 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 def load(a: argparse.Namespace, url: str, protocol: str, pid: int, rows: Path) -> dict[str, Any]:
-    argv = ["taskset", "-c", a.client_cpu, sys.executable, str(HERE / "loadgen.py")]
-    argv += ["--url", url, "--protocol", protocol, "--rows", "1", "--concurrency", str(a.concurrency)]
-    argv += ["--duration", str(a.duration), "--warmup", "0.5", "--rows-file", str(rows)]
-    argv += ["--input-name", "X", "--model", "iris", "--server-pid", str(pid)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 120)
-    if out.returncode != 0:
-        raise SystemExit(f"{protocol} on {url}: the load generator failed:\n{out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout)
-    if result["error"] or result["shed"]:
-        raise SystemExit(f"{protocol} on {url}: {result['error']} errors, {result['shed']} refused")
-    return result
+    return run_loadgen(
+        url, protocol, pid, rows, concurrency=a.concurrency, duration=a.duration, client_cpu=a.client_cpu
+    )
 
 
 def measure(a: argparse.Namespace, work: Path) -> dict[str, list[dict[str, Any]]]:

@@ -5,6 +5,7 @@ started PID and its collected descendants, never by name)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HOST = "127.0.0.1"
@@ -67,6 +69,33 @@ def free_port() -> int:
 def modelport_serve(port: int) -> list[str]:
     """``modelport serve`` on HOST:port, logging warnings and errors only."""
     return [str(BIN / "modelport"), "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
+
+
+def run_loadgen(
+    url: str,
+    protocol: str,
+    server_pid: int,
+    rows_file: Path,
+    *,
+    concurrency: int,
+    duration: float,
+    client_cpu: str,
+    model: str = "iris",
+    input_name: str = "X",
+) -> dict[str, Any]:
+    """One closed-loop phase of ``loadgen.py`` (1 row per request) pinned to ``client_cpu``: its JSON
+    result; a failure, an error or a refused request ends the benchmark."""
+    argv = ["taskset", "-c", client_cpu, sys.executable, str(Path(__file__).with_name("loadgen.py"))]
+    argv += ["--url", url, "--protocol", protocol, "--rows", "1", "--concurrency", str(concurrency)]
+    argv += ["--duration", str(duration), "--warmup", "0.5", "--rows-file", str(rows_file)]
+    argv += ["--input-name", input_name, "--model", model, "--server-pid", str(server_pid)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
+    if out.returncode != 0:
+        raise SystemExit(f"{protocol} on {url}: the load generator failed:\n{out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout)
+    if result["error"] or result["shed"]:
+        raise SystemExit(f"{protocol} on {url}: {result['error']} errors, {result['shed']} refused")
+    return result
 
 
 def http_get_status(url: str, timeout: float = 2.0) -> int | None:

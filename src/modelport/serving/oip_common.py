@@ -75,15 +75,8 @@ def _common_input(
     count = math.prod(shape)
     if count == 0 or count * dtype.itemsize > budget:
         return None
-    try:
-        raw = np.asarray(data)
-    except (ValueError, OverflowError):
-        return None
-    kind = raw.dtype.kind
-    if raw.size != count or raw.ndim > max(1, len(shape)) or raw.dtype.itemsize != 8 or kind not in "fi":
-        return None
-    array = _convert(raw, kind, dtype)
-    if array is None:
+    array = _numbers(data, dtype)
+    if array is None or array.size != count or array.ndim > max(1, len(shape)):
         return None
     seen[name] = array = array.reshape(shape)
     return array
@@ -96,18 +89,25 @@ def numbers_array(data: object, dtype: np.dtype[Any], budget: int, depth_limit: 
     as deep as ``depth_limit`` levels with the object around it."""
     if type(data) is not list or not data:
         return None
+    array = _numbers(data, dtype)
+    if array is None or array.ndim + 1 >= depth_limit or array.nbytes > budget:
+        return None
+    return array
+
+
+def _numbers(data: list[Any], dtype: np.dtype[Any]) -> np.ndarray | None:
+    """JSON ``data`` as numpy reads it, when that is float64 or int64 (numbers, rectangular, not
+    empty), as ``dtype``; ``None`` for anything else or a conversion the general path must check."""
     try:
         raw = np.asarray(data)
     except (ValueError, OverflowError):
         return None
-    kind = raw.dtype.kind
-    if raw.size == 0 or raw.ndim + 1 >= depth_limit or raw.dtype.itemsize != 8 or kind not in "fi":
+    if raw.size == 0 or raw.dtype.itemsize != 8 or raw.dtype.kind not in "fi":
         return None
-    array = _convert(raw, kind, dtype)
-    return None if array is None or array.nbytes > budget else array
+    return _convert(raw, dtype)
 
 
-def _convert(raw: np.ndarray, kind: str, dtype: np.dtype[Any]) -> np.ndarray | None:
+def _convert(raw: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray | None:
     """``raw`` (float64 or int64 from JSON numbers) as ``dtype``; ``None`` when that needs a check the
     general path words (a value out of range, a fraction for an integer type)."""
     if dtype == raw.dtype:
