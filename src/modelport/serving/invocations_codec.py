@@ -21,7 +21,7 @@ from modelport.core.columns import InputColumns, feature_names_for, input_column
 from modelport.core.errors import InvalidInput
 from modelport.core.tensors import TensorSpec
 from modelport.serving.json_body import check_depth, json_object
-from modelport.serving.oip_common import NUMERIC, numbers_array
+from modelport.serving.oip_common import one_numeric_input
 from modelport.serving.oip_json import array_from_json
 
 __all__ = ["FORMATS", "decode_csv", "decode_json", "encode_predictions"]
@@ -37,7 +37,8 @@ def decode_json(
     """The model's inputs from a JSON body in one of ``FORMATS`` (``params`` is accepted and unused).
 
     The common form, one tensor of numbers for a model of one input, is decoded in one pass
-    (``oip_common``); anything else, and any error, the general way."""
+    (``oip_common``; ``max_tensor_bytes`` bounds only that pass); anything else, and any error, the
+    general way."""
     document = json_object(body, _NOT_AN_OBJECT)
     common = _decode_common(document, specs, max_depth, max_tensor_bytes)
     if common is not None:
@@ -61,14 +62,10 @@ def decode_json(
 def _decode_common(
     document: dict[str, Any], specs: Sequence[TensorSpec], max_depth: int, max_tensor_bytes: int
 ) -> dict[str, np.ndarray] | None:
-    if len(document) != 1 or len(specs) != 1:
+    if len(document) != 1:
         return None
     data = document.get("inputs", document.get("instances"))
-    dtype = NUMERIC.get(specs[0].datatype.value)
-    if dtype is None:
-        return None
-    array = numbers_array(data, dtype, max_tensor_bytes, max_depth)
-    return None if array is None else {specs[0].name: array}
+    return one_numeric_input(data, specs, max_tensor_bytes, max_depth)
 
 
 def decode_csv(body: bytes, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:

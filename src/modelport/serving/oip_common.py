@@ -10,25 +10,26 @@ then decides, so every error keeps its one message and its one place.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from modelport.core import InferenceRequest
 from modelport.core.settings import LimitSettings
+from modelport.core.tensors import TensorSpec
 from modelport.serving.oip_json import INPUT_DATA_DEPTH, fits_float
 from modelport.serving.wire_checks import MAX_DIMS
 
-__all__ = ["NUMERIC", "decode_common_request", "numbers_array"]
+__all__ = ["decode_common_request", "one_numeric_input"]
 
 _REQUEST_KEYS = frozenset({"inputs", "id"})
 _INPUT_KEYS = frozenset({"name", "shape", "datatype", "data"})
-NUMERIC: dict[str, np.dtype[Any]] = {
+_NUMERIC: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
     "INT64": np.dtype(np.int64),
 }
-"""The datatypes the one-pass decoders take, by OIP name; any other goes the general way."""
 
 
 def decode_common_request(document: dict[str, Any], limits: LimitSettings) -> InferenceRequest | None:
@@ -60,7 +61,7 @@ def _common_input(
     if type(item) is not dict or item.keys() != _INPUT_KEYS:
         return None
     name, shape, data = item["name"], item["shape"], item["data"]
-    dtype = NUMERIC.get(item["datatype"]) if type(item["datatype"]) is str else None
+    dtype = _NUMERIC.get(item["datatype"]) if type(item["datatype"]) is str else None
     if dtype is None or type(name) is not str or not name or name in seen or type(data) is not list:
         return None
     if (
@@ -82,17 +83,20 @@ def _common_input(
     return array
 
 
-def numbers_array(data: object, dtype: np.dtype[Any], budget: int, depth_limit: int) -> np.ndarray | None:
-    """``data``, JSON numbers nested as a tensor in a body's top-level object, as an array of ``dtype``
-    (a ``NUMERIC`` one) in the shape the nesting gives; ``None`` to leave it to the general path: not
-    such a list, empty, ragged, a value to convert with a check, more than ``budget`` bytes, or nested
-    as deep as ``depth_limit`` levels with the object around it."""
-    if type(data) is not list or not data:
+def one_numeric_input(
+    data: object, specs: Sequence[TensorSpec], budget: int, depth_limit: int
+) -> dict[str, np.ndarray] | None:
+    """``data``, JSON numbers nested as a tensor in a body's top-level object, as the input of a model
+    of one FP32, FP64 or INT64 input, in the shape the nesting gives; ``None`` to leave it to the
+    general path: another model, not such a list, empty, ragged, a value to convert with a check,
+    more than ``budget`` bytes, or nested as deep as ``depth_limit`` levels with the object around it."""
+    if len(specs) != 1 or type(data) is not list or not data:
         return None
-    array = _numbers(data, dtype)
+    dtype = _NUMERIC.get(specs[0].datatype.value)
+    array = None if dtype is None else _numbers(data, dtype)
     if array is None or array.ndim + 1 >= depth_limit or array.nbytes > budget:
         return None
-    return array
+    return {specs[0].name: array}
 
 
 def _numbers(data: list[Any], dtype: np.dtype[Any]) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from modelport.core.settings import LimitSettings
 from modelport.core.tensors import Datatype, Signature, TensorSpec
 from modelport.serving.explaining import BASE, FEATURES
 from modelport.serving.json_body import check_depth, json_object
-from modelport.serving.oip_common import NUMERIC, numbers_array
+from modelport.serving.oip_common import one_numeric_input
 from modelport.serving.oip_json import array_from_json, data_depth, json_data
 from modelport.serving.wire_checks import check_shape, check_tensor_bytes
 
@@ -66,7 +66,7 @@ def parse_body(body: bytes, limits: LimitSettings) -> dict[str, Any]:
 
 def decode_predict_body(body: bytes, signature: Signature, limits: LimitSettings) -> InferenceRequest:
     """The request a predict (or explain) body makes: the common form (rows or one tensor of numbers
-    for a model of one input) in one pass, anything else by ``parse_body`` and ``decode_predict``."""
+    for a model of one input) in one pass, anything else as ``parse_body`` and ``decode_predict`` do."""
     document = json_object(body)
     request = _decode_common(document, signature, limits)
     if request is not None:
@@ -78,18 +78,12 @@ def decode_predict_body(body: bytes, signature: Signature, limits: LimitSettings
 def _decode_common(
     document: dict[str, Any], signature: Signature, limits: LimitSettings
 ) -> InferenceRequest | None:
-    if len(document) != 1 or len(signature.inputs) != 1:
+    if len(document) != 1:
         return None
     has_rows = "instances" in document
     data = document["instances"] if has_rows else document.get("inputs")
-    spec = signature.inputs[0]
-    dtype = NUMERIC.get(spec.datatype.value)
-    if dtype is None:
-        return None
-    array = numbers_array(data, dtype, limits.max_tensor_bytes, limits.max_json_depth)
-    if array is None:
-        return None
-    return InferenceRequest({spec.name: array}, parameters={ROWS: has_rows})
+    inputs = one_numeric_input(data, signature.inputs, limits.max_tensor_bytes, limits.max_json_depth)
+    return None if inputs is None else InferenceRequest(inputs, parameters={ROWS: has_rows})
 
 
 def decode_predict(
