@@ -22,46 +22,50 @@ __all__ = ["add_drift_commands"]
 _STYLES = {"ok": "green", "warning": "yellow", "alert": "bold red", "insufficient_data": "dim"}
 
 
+@click.group()
+def drift() -> None:
+    """Drift: live payload-log windows against the reference data, per feature and output."""
+
+
+@drift.command("report")
+@click.argument("name")
+@click.option("--window", type=click.IntRange(min=1), help="Live rows: the last N logged (default 1000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report."
+)
+@click.option(
+    "--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG report."
+)
+@pass_context
+@fail_cleanly
+def report(
+    ctx: Context,
+    name: str,
+    window: int | None,
+    as_json: bool,
+    html_path: Path | None,
+    png_path: Path | None,
+) -> None:
+    """Drift of model or endpoint NAME: statistics and ok | warning | alert per feature."""
+    with ctx.monitor() as monitor:
+        result = monitor.drift(name, window)
+    if html_path is not None:
+        from modelport.monitoring.drift.html import render_html
+
+        html_path.write_text(render_html(result), encoding="utf-8")
+    if png_path is not None:
+        from modelport.monitoring.drift.plot import render_png
+
+        render_png(result, png_path)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print(result)
+
+
 def add_drift_commands(main: click.Group) -> None:
-    @main.group()
-    def drift() -> None:
-        """Drift: live payload-log windows against the reference data, per feature and output."""
-
-    @drift.command("report")
-    @click.argument("name")
-    @click.option("--window", type=click.IntRange(min=1), help="Live rows: the last N logged (default 1000).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-    @click.option(
-        "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report."
-    )
-    @click.option(
-        "--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG report."
-    )
-    @pass_context
-    @fail_cleanly
-    def report(
-        ctx: Context,
-        name: str,
-        window: int | None,
-        as_json: bool,
-        html_path: Path | None,
-        png_path: Path | None,
-    ) -> None:
-        """Drift of model or endpoint NAME: statistics and ok | warning | alert per feature."""
-        with ctx.monitor() as monitor:
-            result = monitor.drift(name, window)
-        if html_path is not None:
-            from modelport.monitoring.drift.html import render_html
-
-            html_path.write_text(render_html(result), encoding="utf-8")
-        if png_path is not None:
-            from modelport.monitoring.drift.plot import render_png
-
-            render_png(result, png_path)
-        if as_json:
-            click.echo(json.dumps(result, indent=2))
-        else:
-            _print(result)
+    main.add_command(drift)
 
 
 def _print(result: dict[str, Any]) -> None:

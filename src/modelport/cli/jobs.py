@@ -31,101 +31,108 @@ POLL_S = 0.5
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
+@click.group()
+def jobs() -> None:
+    """Batch jobs run by a server over files on the server's filesystem (see docs/batch.md)."""
+
+
+@jobs.command()
+@click.argument("target")
+@click.argument("input_spec", metavar="INPUT")
+@click.argument("output")
+@click.option("--id-column", "id_columns", multiple=True, help="Copy this input column (repeatable).")
+@click.option("--features", help="The columns of the model's matrix input, in order: a,b,c.")
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per model call and part file.")
+@click.option("--errors", "errors_path", help="Bad rows' file (default OUTPUT/_errors.jsonl).")
+@click.option("--max-errors", type=click.IntRange(min=0), help="Bad rows allowed (default 0).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--explain", is_flag=True, help="Add each row's feature attributions.")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 1 unless the job succeeded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@pass_context
+@fail_cleanly
+def submit(
+    ctx: Context,
+    target: str,
+    input_spec: str,
+    output: str,
+    id_columns: tuple[str, ...],
+    features: str | None,
+    fmt: str | None,
+    chunk_rows: int | None,
+    errors_path: str | None,
+    max_errors: int | None,
+    overwrite: bool,
+    explain: bool,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Queue a job scoring INPUT with TARGET into the directory OUTPUT, both paths on the SERVER.
+
+    As `modelport batch`, but the server reads INPUT and writes OUTPUT, which must lie under its
+    jobs.allowed_roots; relative paths are taken from this shell's directory.
+    """
+    body: dict[str, Any] = {
+        "target": target,
+        "input": _absolute(input_spec),
+        "output": _absolute(output),
+        "id_columns": list(id_columns),
+        "features": list(feature_columns(features)),
+        "overwrite": overwrite,
+        "explain": explain,
+    }
+    optional = {"format": fmt, "chunk_rows": chunk_rows, "max_errors": max_errors}
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if errors_path is not None:
+        body["errors"] = _absolute(errors_path)
+    with ctx.jobs() as client:
+        job = _submit(client, body, wait)
+    _show_one(job, as_json)
+    if wait and job["state"] != "succeeded":
+        reason = f": {job['message']}" if job["message"] else ""
+        click.secho(f"error: job {job['id']} {job['state']}{reason}", fg="red", err=True)
+        sys.exit(1)
+
+
+@jobs.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@fail_cleanly
+def list_(ctx: Context, as_json: bool) -> None:
+    """Every job of the server, newest first."""
+    with ctx.jobs() as client:
+        found = client.list_all()
+    if as_json:
+        click.echo(json.dumps({"jobs": found}, indent=2))
+    else:
+        _table(found)
+
+
+@jobs.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@fail_cleanly
+def show(ctx: Context, job_id: str, as_json: bool) -> None:
+    """One job: its state, progress, paths and message."""
+    with ctx.jobs() as client:
+        _show_one(client.get(job_id), as_json)
+
+
+@jobs.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+@fail_cleanly
+def cancel(ctx: Context, job_id: str, as_json: bool) -> None:
+    """Cancel a job: a queued one at once, a running one once its worker has stopped."""
+    with ctx.jobs() as client:
+        _show_one(client.cancel(job_id), as_json)
+
+
 def add_jobs_commands(main: click.Group) -> None:
-    @main.group()
-    def jobs() -> None:
-        """Batch jobs run by a server over files on the server's filesystem (see docs/batch.md)."""
-
-    @jobs.command()
-    @click.argument("target")
-    @click.argument("input_spec", metavar="INPUT")
-    @click.argument("output")
-    @click.option("--id-column", "id_columns", multiple=True, help="Copy this input column (repeatable).")
-    @click.option("--features", help="The columns of the model's matrix input, in order: a,b,c.")
-    @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format.")
-    @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per model call and part file.")
-    @click.option("--errors", "errors_path", help="Bad rows' file (default OUTPUT/_errors.jsonl).")
-    @click.option("--max-errors", type=click.IntRange(min=0), help="Bad rows allowed (default 0).")
-    @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-    @click.option("--explain", is_flag=True, help="Add each row's feature attributions.")
-    @click.option("--wait", is_flag=True, help="Wait for the end; exit 1 unless the job succeeded.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
-    @pass_context
-    @fail_cleanly
-    def submit(
-        ctx: Context,
-        target: str,
-        input_spec: str,
-        output: str,
-        id_columns: tuple[str, ...],
-        features: str | None,
-        fmt: str | None,
-        chunk_rows: int | None,
-        errors_path: str | None,
-        max_errors: int | None,
-        overwrite: bool,
-        explain: bool,
-        wait: bool,
-        as_json: bool,
-    ) -> None:
-        """Queue a job scoring INPUT with TARGET into the directory OUTPUT, both paths on the SERVER.
-
-        As `modelport batch`, but the server reads INPUT and writes OUTPUT, which must lie under its
-        jobs.allowed_roots; relative paths are taken from this shell's directory.
-        """
-        body: dict[str, Any] = {
-            "target": target,
-            "input": _absolute(input_spec),
-            "output": _absolute(output),
-            "id_columns": list(id_columns),
-            "features": list(feature_columns(features)),
-            "overwrite": overwrite,
-            "explain": explain,
-        }
-        optional = {"format": fmt, "chunk_rows": chunk_rows, "max_errors": max_errors}
-        body.update({key: value for key, value in optional.items() if value is not None})
-        if errors_path is not None:
-            body["errors"] = _absolute(errors_path)
-        with ctx.jobs() as client:
-            job = _submit(client, body, wait)
-        _show_one(job, as_json)
-        if wait and job["state"] != "succeeded":
-            reason = f": {job['message']}" if job["message"] else ""
-            click.secho(f"error: job {job['id']} {job['state']}{reason}", fg="red", err=True)
-            sys.exit(1)
-
-    @jobs.command("list")
-    @click.option("--json", "as_json", is_flag=True)
-    @pass_context
-    @fail_cleanly
-    def list_(ctx: Context, as_json: bool) -> None:
-        """Every job of the server, newest first."""
-        with ctx.jobs() as client:
-            found = client.list_all()
-        if as_json:
-            click.echo(json.dumps({"jobs": found}, indent=2))
-        else:
-            _table(found)
-
-    @jobs.command()
-    @click.argument("job_id", metavar="ID")
-    @click.option("--json", "as_json", is_flag=True)
-    @pass_context
-    @fail_cleanly
-    def show(ctx: Context, job_id: str, as_json: bool) -> None:
-        """One job: its state, progress, paths and message."""
-        with ctx.jobs() as client:
-            _show_one(client.get(job_id), as_json)
-
-    @jobs.command()
-    @click.argument("job_id", metavar="ID")
-    @click.option("--json", "as_json", is_flag=True)
-    @pass_context
-    @fail_cleanly
-    def cancel(ctx: Context, job_id: str, as_json: bool) -> None:
-        """Cancel a job: a queued one at once, a running one once its worker has stopped."""
-        with ctx.jobs() as client:
-            _show_one(client.cancel(job_id), as_json)
+    main.add_command(jobs)
 
 
 def _absolute(path: str) -> str:

@@ -29,67 +29,78 @@ class ListByDefault(click.Group):
         return super().parse_args(ctx, args)
 
 
+@click.group(cls=ListByDefault)
+def models() -> None:
+    """List the registered models (models list), or delete one (models delete)."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@fail_cleanly
+def list_models(ctx: Context, as_json: bool) -> None:
+    """List the registered models."""
+    with ctx.catalog() as catalog:
+        print_models(catalog.list_models(), as_json)
+
+
+@models.command("delete")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@fail_cleanly
+def delete_model(ctx: Context, name: str, as_json: bool) -> None:
+    """Delete model NAME with all its versions; refused while an alias, an endpoint or its
+    version policy uses one. Stored files no other version shares are removed."""
+    _refuse_if_held(ctx, f"model {name!r}", name, None)
+    with ctx.catalog() as catalog:
+        _print_removed(catalog.delete_model(name), as_json)
+
+
+@click.group(cls=ListByDefault)
+def versions() -> None:
+    """List the versions of a model (versions [list] NAME), or delete one (versions delete)."""
+
+
+@versions.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@fail_cleanly
+def list_versions(ctx: Context, name: str, as_json: bool) -> None:
+    """List the versions of model NAME."""
+    with ctx.catalog() as catalog:
+        print_versions(catalog.list_versions(name), as_json)
+
+
+@versions.command("delete")
+@click.argument("name")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@fail_cleanly
+def delete_version(ctx: Context, name: str, version: int, as_json: bool) -> None:
+    """Delete VERSION of model NAME; refused while an alias, an endpoint, the version policy or
+    the bare name NAME uses it. Stored files no other version shares are removed."""
+    _refuse_if_held(ctx, f"version {version} of model {name!r}", name, {version})
+    with ctx.catalog() as catalog:
+        _print_removed(catalog.delete_version(name, version), as_json)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@fail_cleanly
+def gc(ctx: Context, as_json: bool) -> None:
+    """Remove the stored files that no version references (e.g. left by a crash)."""
+    with ctx.catalog() as catalog:
+        _print_removed(catalog.collect_garbage(), as_json)
+
+
 def add_model_commands(main: click.Group) -> None:
-    @main.group(cls=ListByDefault)
-    def models() -> None:
-        """List the registered models (models list), or delete one (models delete)."""
-
-    @models.command("list")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @pass_context
-    @fail_cleanly
-    def list_models(ctx: Context, as_json: bool) -> None:
-        """List the registered models."""
-        with ctx.catalog() as catalog:
-            print_models(catalog.list_models(), as_json)
-
-    @models.command("delete")
-    @click.argument("name")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @pass_context
-    @fail_cleanly
-    def delete_model(ctx: Context, name: str, as_json: bool) -> None:
-        """Delete model NAME with all its versions; refused while an alias, an endpoint or its
-        version policy uses one. Stored files no other version shares are removed."""
-        _refuse_if_held(ctx, f"model {name!r}", name, None)
-        with ctx.catalog() as catalog:
-            _print_removed(catalog.delete_model(name), as_json)
-
-    @main.group(cls=ListByDefault)
-    def versions() -> None:
-        """List the versions of a model (versions [list] NAME), or delete one (versions delete)."""
-
-    @versions.command("list")
-    @click.argument("name")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @pass_context
-    @fail_cleanly
-    def list_versions(ctx: Context, name: str, as_json: bool) -> None:
-        """List the versions of model NAME."""
-        with ctx.catalog() as catalog:
-            print_versions(catalog.list_versions(name), as_json)
-
-    @versions.command("delete")
-    @click.argument("name")
-    @click.argument("version", type=click.IntRange(min=1))
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @pass_context
-    @fail_cleanly
-    def delete_version(ctx: Context, name: str, version: int, as_json: bool) -> None:
-        """Delete VERSION of model NAME; refused while an alias, an endpoint, the version policy or
-        the bare name NAME uses it. Stored files no other version shares are removed."""
-        _refuse_if_held(ctx, f"version {version} of model {name!r}", name, {version})
-        with ctx.catalog() as catalog:
-            _print_removed(catalog.delete_version(name, version), as_json)
-
-    @main.command()
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @pass_context
-    @fail_cleanly
-    def gc(ctx: Context, as_json: bool) -> None:
-        """Remove the stored files that no version references (e.g. left by a crash)."""
-        with ctx.catalog() as catalog:
-            _print_removed(catalog.collect_garbage(), as_json)
+    main.add_command(models)
+    main.add_command(versions)
+    main.add_command(gc)
 
 
 def _refuse_if_held(ctx: Context, what: str, name: str, numbers: set[int] | None) -> None:
