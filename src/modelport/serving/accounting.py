@@ -4,6 +4,7 @@ marks the stages, whatever the front-end; nothing here knows a wire format."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from modelport.monitoring.tracing import RequestTrace, Tracing
 if TYPE_CHECKING:  # the service keeps the account: only the type is needed here
     from modelport.serving.service import Admission
 
-__all__ = ["RequestAccount"]
+__all__ = ["CANCELLED", "RequestAccount"]
 
 
 class RequestAccount:
@@ -90,12 +91,25 @@ class RequestAccount:
         return stages
 
     def failed(self, error: BaseException) -> None:
-        """Account a failure at any stage; the admission is released if the service never ran it."""
+        """Account a failure at any stage; the admission is released if the service never ran it.
+
+        A cancellation is the caller going away (a gRPC call cancelled or past its deadline): it is
+        counted as ``CANCELLED``, not as a server error."""
         self._admission.release()
-        kind = error.kind.value if isinstance(error, ModelportError) else "INTERNAL"
+        kind = _failure_kind(error)
         now = time.perf_counter_ns()
         if self._stats is not None:
             self._stats.record_failure(self._protocol, kind, now - self.started)
         if self._trace is not None:
             attributes = {"modelport.target": self._target}
             self._tracing.finish(self._trace, "infer", attributes, now + self._offset, error=kind)
+
+
+CANCELLED = "CANCELLED"
+"""The failure kind of a request whose caller went away before its answer."""
+
+
+def _failure_kind(error: BaseException) -> str:
+    if isinstance(error, ModelportError):
+        return error.kind.value
+    return CANCELLED if isinstance(error, asyncio.CancelledError) else "INTERNAL"

@@ -27,7 +27,7 @@ from modelport.monitoring.book import OutcomeBook
 from modelport.monitoring.stats import InferenceStats
 from modelport.monitoring.tracing import Tracing
 from modelport.serving import accounting
-from modelport.serving.accounting import RequestAccount
+from modelport.serving.accounting import CANCELLED, RequestAccount
 from modelport.serving.loaded import LoadedVersion
 from modelport.serving.predictors import predictor_factory
 from modelport.serving.reconciler import Reconciler
@@ -221,18 +221,48 @@ async def test_a_failure_at_each_point_is_one_failure_of_its_kind_and_releases_t
     assert sum(stats.latency_buckets) == 0
 
 
-async def test_a_cancelled_request_releases_its_admission_and_is_counted_as_a_failure(
+async def test_a_cancelled_request_releases_its_admission_and_is_counted_as_cancelled(
     world: World,
 ) -> None:
-    """A cancellation (not an ``Exception``) while decoding still gives the admission back and is
-    accounted, and leaves ``serve`` as the cancellation itself."""
+    """A cancellation (not an ``Exception``) while decoding still gives the admission back, is
+    accounted as ``CANCELLED`` (the caller went away; not a server error), and leaves ``serve`` as
+    the cancellation itself."""
     front = FakeFront(decode_error=asyncio.CancelledError())
     version = world.version(1)
     with pytest.raises(asyncio.CancelledError):
         await world.service(traced=False).serve(front.front(), good_request(), "m", "1")
     assert version.in_flight == 0
     assert (version.stats.success.count, version.stats.fail.count) == (0, 1)
-    assert version.stats.failures == {"INTERNAL": 1}
+    assert version.stats.failures == {CANCELLED: 1}
+
+
+async def test_a_caller_gone_during_the_model_call_is_cancelled_not_internal(world: World) -> None:
+    """The serving task cancelled while the model call waits (what grpcio does when a client cancels
+    or its deadline passes): one ``CANCELLED`` failure, its span in error with that kind, and the
+    admission given back."""
+    started = asyncio.Event()
+
+    async def never_answers(admission: Admission, request: InferenceRequest) -> InferenceResponse:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            admission.release()
+        raise AssertionError("unreachable")
+
+    front = FakeFront(call=never_answers)
+    task = asyncio.create_task(world.service().serve(front.front(), good_request(), "m", "1"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    version = world.version(1)
+    assert version.in_flight == 0
+    assert version.stats.failures == {CANCELLED: 1}
+    span = infer_span(world.finished_spans())
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == CANCELLED
 
 
 async def test_with_metrics_off_nothing_is_recorded_and_nothing_fails(world: World) -> None:
