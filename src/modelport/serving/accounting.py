@@ -93,8 +93,8 @@ class RequestAccount:
     def failed(self, error: BaseException) -> None:
         """Account a failure at any stage; the admission is released if the service never ran it.
 
-        A cancellation is the caller going away (a gRPC call cancelled or past its deadline): it is
-        counted as ``CANCELLED``, not as a server error."""
+        A cancellation is counted as ``CANCELLED``, not as a server error: it is the caller going
+        away (a gRPC call cancelled or past its deadline), or a shutdown that stopped waiting."""
         self._admission.release()
         kind = _failure_kind(error)
         now = time.perf_counter_ns()
@@ -106,7 +106,7 @@ class RequestAccount:
 
 
 CANCELLED = "CANCELLED"
-"""The failure kind of a request whose caller went away before its answer."""
+"""The failure kind of a request cancelled before its answer (its caller went away)."""
 
 
 def _failure_kind(error: BaseException) -> str:
