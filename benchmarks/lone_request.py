@@ -39,9 +39,8 @@ from procs import BIN, Server, free_port, modelport_serve  # noqa: E402
 SECTION = "## The lone request"
 GOAL = 1.3
 BATCHING = ["--max-batch-size", "64", "--max-queue-delay-us", "500"]
-CONCURRENCY = (1, 64)
-WARM = 0
-"""The key of the c=1 cell measured with the server's CPU kept out of halt (``keep_warm``)."""
+CELLS = {"c1": (1, False), "c64": (64, False), "warm": (1, True)}
+"""Each cell: its concurrency, and whether the server's CPU is kept out of halt (``keep_warm``)."""
 SPIN = "while True: pass"
 
 
@@ -95,32 +94,32 @@ def load(a: argparse.Namespace, url: str, pid: int, concurrency: int, rows: Path
     return result
 
 
-def measure(a: argparse.Namespace, work: Path) -> dict[str, dict[int, dict[str, Any]]]:
+def measure(a: argparse.Namespace, work: Path) -> dict[str, dict[str, dict[str, Any]]]:
     models = work / "models"
     script = [sys.executable, str(SHARED_BENCH / "make_model.py"), "--out", str(models), "--kinds", "logreg"]
     subprocess.run(script, check=True, capture_output=True)
-    best: dict[str, dict[int, dict[str, Any]]] = {}
+    best: dict[str, dict[str, dict[str, Any]]] = {}
     for _ in range(a.rounds):
         for name in ("floor-onnx", "modelport", "modelport-batch"):
             server, url = start(name, models, work, a.server_cpu)
             try:
-                for concurrency in (*CONCURRENCY, WARM):
-                    spinner = keep_warm(a.server_cpu) if concurrency == WARM else None
+                for cell, (concurrency, warm) in CELLS.items():
+                    spinner = keep_warm(a.server_cpu) if warm else None
                     try:
-                        result = load(a, url, server.pid, concurrency or 1, models / "sample_rows.json")
+                        result = load(a, url, server.pid, concurrency, models / "sample_rows.json")
                     finally:
                         if spinner is not None:
                             spinner.kill()
                             spinner.wait()
-                    kept = best.setdefault(name, {}).get(concurrency)
+                    kept = best.setdefault(name, {}).get(cell)
                     if kept is None or result["rps"] > kept["rps"]:
-                        best[name][concurrency] = result
+                        best[name][cell] = result
             finally:
                 server.stop()
     return best
 
 
-def report(best: dict[str, dict[int, dict[str, Any]]]) -> str:
+def report(best: dict[str, dict[str, dict[str, Any]]]) -> str:
     floor = best["floor-onnx"]
     lines = [
         "| server | c=1 p50 ms (x floor-onnx) | c=1 req/s | c=1 warm p50 ms (x floor-onnx warm) "
@@ -128,20 +127,20 @@ def report(best: dict[str, dict[int, dict[str, Any]]]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, cells in best.items():
-        one, warm, many = cells[1], cells[WARM], cells[64]
-        p50 = f"{one['p50_ms']:.3f} ({one['p50_ms'] / floor[1]['p50_ms']:.2f})"
-        warm_p50 = f"{warm['p50_ms']:.3f} ({warm['p50_ms'] / floor[WARM]['p50_ms']:.2f})"
-        rps = f"{many['rps']:,.0f} ({many['rps'] / floor[64]['rps']:.2f})"
+        one, warm, many = cells["c1"], cells["warm"], cells["c64"]
+        p50 = f"{one['p50_ms']:.3f} ({one['p50_ms'] / floor['c1']['p50_ms']:.2f})"
+        warm_p50 = f"{warm['p50_ms']:.3f} ({warm['p50_ms'] / floor['warm']['p50_ms']:.2f})"
+        rps = f"{many['rps']:,.0f} ({many['rps'] / floor['c64']['rps']:.2f})"
         lines.append(f"| {name} | {p50} | {one['rps']:,.0f} | {warm_p50} | {rps} | {many['p99_ms']:.2f} |")
     lines.append("")
     for name in ("modelport", "modelport-batch"):
-        ratio = best[name][1]["p50_ms"] / floor[1]["p50_ms"]
+        ratio = best[name]["c1"]["p50_ms"] / floor["c1"]["p50_ms"]
         verdict = "met" if ratio <= GOAL else "NOT met"
         lines.append(f"- {name}: c=1 p50 x{ratio:.2f} floor-onnx's (goal at most x{GOAL}: {verdict}).")
     for name, cells in best.items():
-        woken = (cells[1]["p50_ms"] - cells[WARM]["p50_ms"]) * 1000
+        woken = (cells["c1"]["p50_ms"] - cells["warm"]["p50_ms"]) * 1000
         lines.append(f"- {name}: waking the halted CPU adds {woken:.0f} µs to the c=1 p50 (c=1 minus warm).")
-    kept = best["modelport-batch"][64]["rps"] / best["modelport"][64]["rps"]
+    kept = best["modelport-batch"]["c64"]["rps"] / best["modelport"]["c64"]["rps"]
     lines.append(f"- modelport-batch at c=64: x{kept:.2f} modelport's req/s (goal: not below, within noise).")
     return "\n".join(lines)
 
