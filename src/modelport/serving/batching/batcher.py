@@ -10,7 +10,11 @@ request thus runs with no task switch beyond one yield; under load, batches form
 
 A queue delay is sat out only when batch mates may come. A request is *lone* when it finds the
 version idle (nothing queued, no batch running) and so did the request before it: nothing else is
-on its way, so it runs at once (after the same one yield). A request that arrives while a batch
+on its way, so it runs at once (after the same one yield). When the model runs on the event loop
+(``runs_inline``), a lone request does not even yield or queue: it calls the model straight away,
+unless another request already did so in the same turn of the event loop. Requests that become
+ready in one turn (a burst read from several connections at once) are likely batch mates, so from
+the second of them on they queue and yield as above, and batch together. A request that arrives while a batch
 runs, or finds the version idle just after one that did not (under load a batch ends, the
 requests it answered come straight back, and the first of them finds an idle version for an
 instant), waits up to the delay as configured: more are likely on their way. One arrival that
@@ -91,6 +95,7 @@ class Batched:
         self._running = 0
         self._last_found_idle = False  # no request seen yet: nothing says the load is light
         self._closing = False
+        self._ran_alone_this_turn = False
         self._drainers: set[asyncio.Task[None]] = set()
 
     @property
@@ -117,13 +122,15 @@ class Batched:
         if self._closing:
             raise NotReady(f"{self._target} is being unloaded")
         rows = rows_of(inputs)
+        idle = not self._queue and not self._running
+        if idle and self._last_found_idle and not self._ran_alone_this_turn and self._runner.runs_inline:
+            return await self._run_alone(inputs, rows, timing)
         if len(self._queue) >= self._config.max_queue_size:
             raise Overloaded(
                 f"{self._target} is overloaded ({len(self._queue)} requests queued); retry later"
             )
         now = self._clock()
         timeout = self._config.timeout_ms
-        idle = not self._queue and not self._running
         request = QueuedRequest(
             inputs=inputs,
             rows=rows,
@@ -146,6 +153,21 @@ class Batched:
         finally:
             self._release_instance()
         return await request.future  # answered by this task, or by a batch another instance is running
+
+    async def _run_alone(
+        self, inputs: Mapping[str, np.ndarray], rows: int, timing: CallTiming | None
+    ) -> Tensors:
+        """A lone request on an inline model: the model call, with no queue, future or yield."""
+        self._ran_alone_this_turn = True
+        asyncio.get_running_loop().call_soon(self._turn_ended)  # runs after the rest of this turn
+        started = self._clock()
+        started_ns = time.perf_counter_ns() if timing is not None else 0
+        outputs = await self._runner.run(inputs)  # inline: never suspends
+        self._ran(rows, [0], started, started_ns, [] if timing is None else [timing])
+        return outputs
+
+    def _turn_ended(self) -> None:
+        self._ran_alone_this_turn = False
 
     async def close(self) -> None:
         """Refuse new requests and wait until the queued ones are answered."""
@@ -229,18 +251,23 @@ class Batched:
         except ModelportError as error:
             _fail(batch, error)
             return
+        waits_ns = [int((started - r.enqueued_at) * 1e9) for r in batch]
+        self._ran(sum(r.rows for r in batch), waits_ns, started, started_ns, timings)
+        for request, part in zip(batch, parts, strict=True):
+            if not request.future.done():
+                request.future.set_result(part)
+
+    def _ran(
+        self, rows: int, waits_ns: list[int], started: float, started_ns: int, timings: list[CallTiming]
+    ) -> None:
+        """Tell the statistics, the traced requests and the policy about a model call that just ended."""
         finished = self._clock()
-        rows = sum(r.rows for r in batch)
         if self._on_batch is not None:
-            waits_ns = [int((started - r.enqueued_at) * 1e9) for r in batch]
             self._on_batch(rows, waits_ns, int((finished - started) * 1e9))
         if timings:
             finished_ns = time.perf_counter_ns()
             for timing in timings:
                 timing.started_ns, timing.finished_ns = started_ns, finished_ns
-        for request, part in zip(batch, parts, strict=True):
-            if not request.future.done():
-                request.future.set_result(part)
         self._policy.observe(rows, finished - started)
 
 

@@ -1,10 +1,12 @@
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import numpy as np
 import pytest
 
 from modelport.core import InvalidInput, Overloaded, Timeout
+from modelport.core.inference import CallTiming
 from modelport.core.serving_config import ServingConfig
 from modelport.serving.batching import Batched, FixedPolicy
 
@@ -202,4 +204,57 @@ async def test_a_versions_first_request_waits_for_company() -> None:
     assert not first.done()  # no request before it says that none is coming
     await asyncio.gather(first, batcher.predict(rows(2)))
     assert runner.batches == [2]
+    await batcher.close()
+
+
+class InlineRunner(RecordingRunner):
+    """A model that runs on the event loop: its call never suspends."""
+
+    runs_inline = True
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.batches.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+
+
+def answer_without_yielding(call: Coroutine[Any, Any, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The result of ``call`` if it finishes without giving the event loop a turn; else the test fails."""
+    try:
+        call.send(None)
+    except StopIteration as done:
+        result: dict[str, np.ndarray] = done.value
+        return result
+    call.close()
+    raise AssertionError("the request gave up the event loop before it was answered")
+
+
+async def test_a_lone_request_on_an_inline_model_is_answered_without_queueing_or_yielding() -> None:
+    runner = InlineRunner()
+    calls: list[tuple[int, list[int]]] = []
+    settings = ServingConfig(max_batch_size=64, max_queue_delay_us=10_000_000)
+    batcher = Batched(
+        runner, settings, FixedPolicy(settings), "m:1", on_batch=lambda r, w, _ns: calls.append((r, w))
+    )
+    await batcher.predict(rows(*range(64)))  # the first request has no one before it: it queues
+    for value in (1, 2, 3):  # one client sending one request at a time
+        timing = CallTiming()
+        result = answer_without_yielding(batcher.predict(rows(value), timing))
+        assert result["y"].ravel().tolist() == [2 * value]
+        assert 0 < timing.started_ns <= timing.finished_ns  # a traced request still gets its call's times
+        await asyncio.sleep(0)  # the client's next request comes in a later turn of the loop
+    assert runner.batches == [64, 1, 1, 1]
+    assert calls[1:] == [(1, [0])] * 3  # counted as model calls of one row that did not wait
+    await batcher.close()
+
+
+async def test_requests_ready_in_the_same_turn_as_a_lone_one_still_share_a_batch() -> None:
+    runner = InlineRunner()
+    batcher = batched(runner, max_batch_size=8)
+    await batcher.predict(rows(0))
+    await batcher.predict(rows(0))  # two at a time: the version is seen idle twice in a row
+    burst = [asyncio.create_task(batcher.predict(rows(v))) for v in (1, 2, 3, 4)]  # one turn's requests
+    results = await asyncio.gather(*burst)
+    # the first runs at once, alone; the others, ready in the same turn, are batched together
+    assert runner.batches == [1, 1, 1, 3]
+    assert [r["y"].ravel().tolist() for r in results] == [[2], [4], [6], [8]]
     await batcher.close()
