@@ -138,6 +138,19 @@ def test_pipelined_requests_are_answered_in_order(conn: Connection) -> None:
     assert conn.reply().json()["ready"] is True
 
 
+def test_hundreds_of_pipelined_requests_behind_a_waiting_one_are_all_answered(conn: Connection) -> None:
+    """A request that waits (the second prediction of one turn queues for a batch) holds back the
+    ones pipelined behind it. When it is answered, each of those that is answered at once starts the
+    next: they must not nest one inside the other without end."""
+    one_row = json.dumps(iris_request([[6.7, 3.0, 5.2, 2.3]])).encode()
+    conn.send(post(INFER, one_row) * 2 + get("/v2/models/iris/ready") * 600 + post(INFER, one_row))
+    assert labels(conn.reply()) == [2]
+    assert labels(conn.reply()) == [2]
+    for _ in range(600):
+        assert conn.reply().status == 200
+    assert labels(conn.reply()) == [2]
+
+
 def test_chunked_request_body(conn: Connection) -> None:
     middle = len(BODY) // 2
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (BODY[:middle], BODY[middle:]))

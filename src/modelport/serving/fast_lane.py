@@ -28,6 +28,7 @@ from uvicorn.server import ServerState
 
 from modelport.core.errors import TooLarge
 from modelport.serving.auth import request_headers
+from modelport.serving.eager import start_eagerly
 from modelport.serving.http import HttpResponse, Message
 from modelport.serving.routing import Router
 
@@ -114,6 +115,8 @@ class FastLaneProtocol(HttpToolsProtocol):
         self._lane: FastLane | None = lane if isinstance(lane, FastLane) else None
         self._idle_since: float | None = None
         """When the connection's last response ended with nothing after it; ``None`` while busy."""
+        self._answering = False
+        """An answer is being started at once (``start_eagerly``)."""
 
     def on_message_begin(self) -> None:
         """Only what every request needs; uvicorn's ASGI scope is built once a request turns out to
@@ -196,9 +199,18 @@ class FastLaneProtocol(HttpToolsProtocol):
         request.started = True
         if not request.complete:  # answered before its body arrived: the rest of it cannot be trusted
             request.keep_alive = False
-        task = self.loop.create_task(self._serve(request))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        serving = self._serve(request)
+        if self._answering:  # pipelined, its turn come in an answer that ran at once: no recursion
+            task: asyncio.Task[None] | None = self.loop.create_task(serving)
+        else:
+            self._answering = True
+            try:
+                task = start_eagerly(self.loop, serving)  # most answers need no task: see eager.py
+            finally:
+                self._answering = False
+        if task is not None:  # it waits (for a batch, a model call in a thread): shutdown can find it
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
     async def _serve(self, request: _LaneRequest) -> None:
         assert self._lane is not None
