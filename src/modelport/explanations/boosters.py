@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from modelport.explanations.attributions import Attributions, class_labels, output_keys
-from modelport.runtimes.errors import translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors
 
 __all__ = ["LightGBMExplainer", "XGBoostExplainer"]
 
@@ -28,7 +28,7 @@ class XGBoostExplainer:
         import xgboost
 
         features = self._model.features(inputs)
-        with translate_framework_errors("xgboost"):
+        with FrameworkErrors("xgboost"):
             data = xgboost.DMatrix(features, enable_categorical=not isinstance(features, np.ndarray))
             contributions = self._model.native.predict(data, pred_contribs=True)
         return _attributions(self._model, np.asarray(contributions, dtype=np.float64))
@@ -42,7 +42,7 @@ class LightGBMExplainer:
     def explain(self, inputs: Mapping[str, np.ndarray]) -> Attributions:
         booster = self._model.native
         features = self._model.features(inputs)
-        with translate_framework_errors("lightgbm"):
+        with FrameworkErrors("lightgbm"):
             flat = booster.predict(features, pred_contrib=True, num_threads=self._model.threads)
         per_output = booster.num_model_per_iteration()
         contributions = np.asarray(flat, dtype=np.float64).reshape(len(flat), per_output, -1)

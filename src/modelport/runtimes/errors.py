@@ -10,10 +10,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from modelport.core import InternalError, InvalidInput, ModelportError
 
-__all__ = ["invalid_model_errors", "short_reason", "translate_framework_errors"]
+__all__ = ["FrameworkErrors", "invalid_model_errors", "short_reason"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +40,30 @@ def _is_input_error(exc: Exception) -> bool:
     return isinstance(exc, ValueError) or type(exc).__name__ in _INPUT_ERROR_NAMES
 
 
-@contextmanager
-def translate_framework_errors(framework: str) -> Iterator[None]:
-    """Around a ``predict``: input problems become ``InvalidInput``, anything else ``InternalError``."""
-    try:
-        yield
-    except ModelportError:
-        raise
-    except Exception as exc:
+class FrameworkErrors:
+    """Around a ``predict``: input problems become ``InvalidInput``, anything else ``InternalError``.
+
+    A class rather than a ``@contextmanager`` generator: it is entered on every model call, and a
+    runtime keeps one instance, so entering it costs two plain method calls."""
+
+    __slots__ = ("framework",)
+
+    def __init__(self, framework: str) -> None:
+        self.framework = framework
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, ModelportError) or not isinstance(exc, Exception):
+            return  # no error, ours, or not an error (a cancellation): it goes on as it is
+        framework = self.framework
         if _is_input_error(exc):
             raise InvalidInput(f"the {framework} model rejected the input: {short_reason(exc)}") from None
         error = InternalError(f"the {framework} runtime failed")
-        logger.exception("%s runtime failed (error id %s)", framework, error.error_id)
+        logger.error("%s runtime failed (error id %s)", framework, error.error_id, exc_info=exc)
         raise error from None
 
 

@@ -23,9 +23,11 @@ from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
 from modelport.runtimes.columns import column_specs, data_frame, takes_matrix
-from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors, invalid_model_errors
 
 __all__ = ["LightGBMModel", "LightGBMRuntime"]
+
+_PREDICT_ERRORS = FrameworkErrors("lightgbm")
 
 _CLASSIFIERS = frozenset({"binary", "multiclass", "multiclassova"})
 _UNNAMED = re.compile(r"Column_\d+")
@@ -95,7 +97,7 @@ class LightGBMModel:
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         booster = self.native
         features = self.features(inputs)
-        with translate_framework_errors("lightgbm"):
+        with _PREDICT_ERRORS:
             prediction = np.asarray(booster.predict(features, num_threads=self._threads), dtype=np.float64)
         if self._classes is None:
             return {self._signature.outputs[0].name: prediction}

@@ -22,9 +22,11 @@ from modelport.core import Datatype, InvalidInput, NotReady, Signature, TensorSp
 from modelport.core.tensors import Label
 from modelport.runtimes.arrays import check_shape, encode_strings, get_input
 from modelport.runtimes.base import LoadedModel, LoadOptions
-from modelport.runtimes.errors import invalid_model_errors, short_reason, translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors, invalid_model_errors, short_reason
 
 __all__ = ["OnnxModel", "OnnxRuntime", "refuse_outside_reads"]
+
+_PREDICT_ERRORS = FrameworkErrors("onnx")
 
 _DATATYPES = {
     "tensor(bool)": Datatype.BOOL,
@@ -100,7 +102,7 @@ class OnnxModel:
         if session is None:
             raise NotReady("the model is closed")
         feed = {spec.name: get_input(inputs, spec) for spec in self._signature.inputs}
-        with translate_framework_errors("onnx"):
+        with _PREDICT_ERRORS:
             results = session.run(self._output_names, feed)
         return {
             name: self._tensor(name, value) for name, value in zip(self._output_names, results, strict=True)

@@ -23,10 +23,12 @@ from modelport.runtimes.arrays import encode_strings, matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import classifier_outputs
 from modelport.runtimes.columns import column_specs, data_frame, matrix_frame, takes_matrix
-from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors, invalid_model_errors
 from modelport.runtimes.skops_types import disallowed_types
 
 __all__ = ["SklearnModel", "SklearnRuntime"]
+
+_PREDICT_ERRORS = FrameworkErrors("sklearn")
 
 
 class SklearnRuntime:
@@ -87,7 +89,7 @@ class SklearnModel:
         estimator = self.native
         features = self.features(inputs)
         names = [spec.name for spec in self._signature.outputs]
-        with translate_framework_errors("sklearn"):
+        with _PREDICT_ERRORS:
             results = [np.asarray(estimator.predict(features))]
             if self._classifier and len(names) > 1:
                 results.append(np.asarray(estimator.predict_proba(features), dtype=np.float64))

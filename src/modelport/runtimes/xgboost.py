@@ -26,9 +26,11 @@ from modelport.runtimes.arrays import matrix, rename_signature
 from modelport.runtimes.base import LoadedModel, LoadOptions
 from modelport.runtimes.classes import ClassLabels, classifier_outputs, classifier_signature
 from modelport.runtimes.columns import column_specs, data_frame, takes_matrix
-from modelport.runtimes.errors import invalid_model_errors, translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors, invalid_model_errors
 
 __all__ = ["XGBoostModel", "XGBoostRuntime"]
+
+_PREDICT_ERRORS = FrameworkErrors("xgboost")
 
 _CLASSIFIERS = frozenset({"binary:logistic", "multi:softprob", "multi:softmax"})
 _TYPES = {"int": Datatype.INT64, "i": Datatype.BOOL}
@@ -96,7 +98,7 @@ class XGBoostModel:
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         booster = self.native
         features = self.features(inputs)
-        with translate_framework_errors("xgboost"):
+        with _PREDICT_ERRORS:
             kind = "margin" if self._margin else "value"
             prediction = np.asarray(booster.inplace_predict(features, predict_type=kind), dtype=np.float32)
         if self._classes is None:

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from modelport.core import InternalError, InvalidInput, NotFound
-from modelport.runtimes.errors import invalid_model_errors, short_reason, translate_framework_errors
+from modelport.runtimes.errors import FrameworkErrors, invalid_model_errors, short_reason
 
 
 def test_value_errors_are_invalid_input() -> None:
     message = r"^the sklearn model rejected the input: X has 3 features$"
-    with pytest.raises(InvalidInput, match=message), translate_framework_errors("sklearn"):
+    with pytest.raises(InvalidInput, match=message), FrameworkErrors("sklearn"):
         raise ValueError("X has 3 features\nTraceback details")
 
 
@@ -19,7 +19,7 @@ def test_other_errors_are_internal_and_logged(caplog: pytest.LogCaptureFixture) 
     with (
         caplog.at_level(logging.ERROR),
         pytest.raises(InternalError) as caught,
-        translate_framework_errors("onnx"),
+        FrameworkErrors("onnx"),
     ):
         raise RuntimeError("secret detail")
     assert "secret detail" not in caught.value.message
@@ -27,7 +27,7 @@ def test_other_errors_are_internal_and_logged(caplog: pytest.LogCaptureFixture) 
 
 
 def test_modelport_errors_pass_through() -> None:
-    with pytest.raises(NotFound), translate_framework_errors("onnx"):
+    with pytest.raises(NotFound), FrameworkErrors("onnx"):
         raise NotFound("x")
 
 
