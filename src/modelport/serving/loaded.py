@@ -62,14 +62,14 @@ class LoadedVersion:
     stats: InferenceStats = field(default_factory=InferenceStats, init=False)
     """What this version served, for metrics and the statistics extension."""
     _in_flight: int = field(default=0, init=False)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _idle: asyncio.Event | None = field(default=None, init=False)
+    """What ``drained`` waits on; made by it, so requests touch it only while someone waits."""
 
     target: str = field(init=False)
     """``model:version``, as logs, metrics and the ``served_by`` header name this version."""
 
     def __post_init__(self) -> None:
         self.target = f"{self.model}:{self.version}"
-        self._idle.set()
 
     @property
     def signature(self) -> Signature:
@@ -91,15 +91,18 @@ class LoadedVersion:
     def acquire(self) -> None:
         """Count a request in; call on the event loop right after reading the routing table."""
         self._in_flight += 1
-        self._idle.clear()
 
     def release(self) -> None:
         self._in_flight -= 1
-        if self._in_flight == 0:
+        if self._in_flight == 0 and self._idle is not None:
             self._idle.set()
 
     async def drained(self, timeout_s: float) -> bool:
         """Wait until no request uses this version; ``False`` if ``timeout_s`` passed first."""
+        if self._in_flight == 0:
+            return True
+        if self._idle is None or self._idle.is_set():  # none yet, or one an earlier drain used up
+            self._idle = asyncio.Event()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
