@@ -31,6 +31,9 @@ STAGE_BUCKETS_S = (
 )  # fmt: skip
 """Upper bounds of the per-stage histograms (seconds): stages run from microseconds (decoding one row)
 to seconds (a large batch), so the buckets start lower than the end-to-end ones."""
+_LATENCY_BOUNDS_NS = tuple(round(bound * 1e9) for bound in LATENCY_BUCKETS_S)
+_STAGE_BOUNDS_NS = tuple(round(bound * 1e9) for bound in STAGE_BUCKETS_S)
+"""The same bounds in nanoseconds, as the request path measures: a bucket is found without a division."""
 
 
 @dataclass
@@ -60,7 +63,7 @@ class StageHistograms:
     rows: int = 0
 
     def observe(self, stage: str, ns: int, requests: int = 1) -> None:
-        self.buckets[stage][bisect.bisect_left(STAGE_BUCKETS_S, ns / 1e9)] += requests
+        self.buckets[stage][bisect.bisect_left(_STAGE_BOUNDS_NS, ns)] += requests
         self.ns[stage] += ns * requests
 
     def copy(self) -> StageHistograms:
@@ -82,6 +85,10 @@ class InferenceStats:
     """This version's stage and batch-size histograms, filled while it is ``detailed``."""
     histograms: StageHistograms = field(init=False)
     """Where stage and batch-size observations go: ``own_histograms`` or the server's (``share``)."""
+    _queue: StageTotals = field(init=False, repr=False, compare=False)
+    _infer: StageTotals = field(init=False, repr=False, compare=False)
+    _input: StageTotals = field(init=False, repr=False, compare=False)
+    _output: StageTotals = field(init=False, repr=False, compare=False)
     batches: dict[int, StageTotals] = field(default_factory=dict)
     """Model-call time by batch size (rows)."""
     inference_count: int = 0
@@ -92,6 +99,9 @@ class InferenceStats:
 
     def __post_init__(self) -> None:
         self.histograms = self.own_histograms
+        stages = self.stages  # the totals each request adds to, held directly: no lookup per request
+        self._queue, self._infer = stages["queue"], stages["compute_infer"]
+        self._input, self._output = stages["compute_input"], stages["compute_output"]
 
     @property
     def detailed(self) -> bool:
@@ -104,9 +114,9 @@ class InferenceStats:
     def record_request(self, protocol: str, total_ns: int, decode_ns: int, encode_ns: int) -> None:
         self.success.add(total_ns)
         self.by_protocol[protocol] += 1
-        self.stages["compute_input"].add(decode_ns)
-        self.stages["compute_output"].add(encode_ns)
-        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, total_ns / 1e9)] += 1
+        self._input.add(decode_ns)
+        self._output.add(encode_ns)
+        self.latency_buckets[bisect.bisect_left(_LATENCY_BOUNDS_NS, total_ns)] += 1
         self.histograms.observe("compute_input", decode_ns)
         self.histograms.observe("compute_output", encode_ns)
         self.last_inference_ms = int(time.time() * 1000)
@@ -121,9 +131,12 @@ class InferenceStats:
         requests = len(waits_ns)
         self.execution_count += 1
         self.inference_count += rows
-        self.batches.setdefault(rows, StageTotals()).add(infer_ns)
-        self.stages["queue"].add(sum(waits_ns), requests)
-        self.stages["compute_infer"].add(infer_ns * requests, requests)  # each request waited for the call
+        by_size = self.batches.get(rows)
+        if by_size is None:
+            by_size = self.batches[rows] = StageTotals()
+        by_size.add(infer_ns)
+        self._queue.add(sum(waits_ns), requests)
+        self._infer.add(infer_ns * requests, requests)  # each request waited for the call
         histograms = self.histograms
         for wait_ns in waits_ns:
             histograms.observe("queue", wait_ns)
