@@ -138,14 +138,18 @@ def test_pipelined_requests_are_answered_in_order(conn: Connection) -> None:
     assert conn.reply().json()["ready"] is True
 
 
-def test_hundreds_of_pipelined_requests_behind_a_waiting_one_are_all_answered(conn: Connection) -> None:
-    """A request that waits (the second prediction of one turn queues for a batch) holds back the
-    ones pipelined behind it. When it is answered, each of those that is answered at once starts the
-    next: they must not nest one inside the other without end."""
+@pytest.mark.parametrize("first", ["prediction", "management"])
+def test_hundreds_of_pipelined_requests_behind_a_waiting_one_are_all_answered(
+    conn: Connection, first: str
+) -> None:
+    """A request that waits holds back the ones pipelined behind it: the second prediction of one
+    turn (it queues for a batch), or a management request (uvicorn's ASGI path). When it is answered,
+    each of those answered at once starts the next: they must not nest one inside the other."""
     one_row = json.dumps(iris_request([[6.7, 3.0, 5.2, 2.3]])).encode()
-    conn.send(post(INFER, one_row) * 2 + get("/v2/models/iris/ready") * 600 + post(INFER, one_row))
-    assert labels(conn.reply()) == [2]
-    assert labels(conn.reply()) == [2]
+    waiting = post(INFER, one_row) * 2 if first == "prediction" else get("/api/v1/models")
+    conn.send(waiting + get("/v2/models/iris/ready") * 600 + post(INFER, one_row))
+    for _ in range(2 if first == "prediction" else 1):
+        assert conn.reply().status == 200
     for _ in range(600):
         assert conn.reply().status == 200
     assert labels(conn.reply()) == [2]

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
@@ -43,13 +43,15 @@ _PATHS: dict[bytes, str] = {}
 """Request target → its decoded path (``_path``)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class FastLane:
     """What an app offers the fast lane: its data-plane router, which paths it serves, the body limit."""
 
     router: Router
     serves_path: Callable[[str], bool]
     max_body_bytes: int
+    waiting: int = field(default=0, init=False)
+    """Requests of any connection that suspended (and so run as tasks) and are not answered yet."""
 
 
 class _LaneRequest:
@@ -199,8 +201,12 @@ class FastLaneProtocol(HttpToolsProtocol):
         request.started = True
         if not request.complete:  # answered before its body arrived: the rest of it cannot be trusted
             request.keep_alive = False
-        serving = self._serve(request)
-        if self._answering:  # pipelined, its turn come in an answer that ran at once: no recursion
+        serving, lane = self._serve(request), self._lane
+        assert lane is not None
+        if self._answering or lane.waiting:
+            # Pipelined, its turn come in an answer that ran at once (no recursion); or other
+            # requests wait: under load, requests run in tasks, in the order they were read, which
+            # lets the batcher see each turn's requests together.
             task: asyncio.Task[None] | None = self.loop.create_task(serving)
         else:
             self._answering = True
@@ -209,8 +215,14 @@ class FastLaneProtocol(HttpToolsProtocol):
             finally:
                 self._answering = False
         if task is not None:  # it waits (for a batch, a model call in a thread): shutdown can find it
-            task.add_done_callback(self.tasks.discard)
+            lane.waiting += 1
+            task.add_done_callback(self._task_done)
             self.tasks.add(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        assert self._lane is not None
+        self._lane.waiting -= 1
 
     async def _serve(self, request: _LaneRequest) -> None:
         assert self._lane is not None

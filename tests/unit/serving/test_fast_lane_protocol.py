@@ -1,7 +1,11 @@
-"""The fast lane's protocol keeps uvicorn's keep-alive timeout with one lazily moved timer per
-connection: an idle connection is closed once the timeout passes, and a connection that keeps sending
-requests is not closed by a timer armed after an earlier response. A real uvicorn server on a free
-port, in process, with a short timeout; ``tests/e2e/test_fast_lane.py`` holds the rest of the lane."""
+"""The fast lane's protocol, on a real uvicorn server on a free port, in process:
+
+- it keeps uvicorn's keep-alive timeout with one lazily moved timer per connection: an idle
+  connection is closed once the timeout passes, and a connection that keeps sending requests is not
+  closed by a timer armed after an earlier response (a short timeout here);
+- a request starts at once (no task) only while no other request waits.
+
+``tests/e2e/test_fast_lane.py`` holds the rest of the lane."""
 
 from __future__ import annotations
 
@@ -26,11 +30,31 @@ async def ping(request: HttpRequest) -> HttpResponse:
     return json_response({"ok": True})
 
 
+started_without_a_task: list[bool] = []
+gate = {"open": False}
+
+
+async def task_check(request: HttpRequest) -> HttpResponse:
+    started_without_a_task.append(asyncio.current_task() is None)
+    return json_response({"ok": True})
+
+
+async def wait(request: HttpRequest) -> HttpResponse:
+    while not gate["open"]:
+        await asyncio.sleep(0.01)
+    return json_response({"ok": True})
+
+
 class LaneApp:
-    """An app offering the lane one route; everything else (only the lifespan here) is ASGI."""
+    """An app offering the lane its routes; everything else (only the lifespan here) is ASGI."""
 
     def __init__(self) -> None:
-        self.fast_lane = FastLane(Router([Route("GET", "/v2/ping", ping)]), lambda p: p == "/v2/ping", 1024)
+        routes = [
+            Route("GET", "/v2/ping", ping),
+            Route("GET", "/v2/task", task_check),
+            Route("GET", "/v2/wait", wait),
+        ]
+        self.fast_lane = FastLane(Router(routes), lambda p: p.startswith("/v2/"), 1024)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError(f"not on the lane: {scope['type']}")
@@ -59,8 +83,10 @@ async def serving() -> AsyncIterator[int]:
         await task
 
 
-async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-    writer.write(REQUEST)
+async def answered(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes = REQUEST
+) -> bytes:
+    writer.write(request)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HANG_GUARD_S)
     length = next(
         int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.startswith(b"content-length")
@@ -84,3 +110,23 @@ async def test_a_connection_in_use_outlives_the_timer_armed_after_its_first_resp
             await asyncio.sleep(KEEP_ALIVE_S / 2)
         assert await answered(reader, writer) == b'HTTP/1.1 200 OK {"ok":true}'
         writer.close()
+
+
+async def test_a_request_starts_at_once_only_while_no_other_request_waits() -> None:
+    ask_task = b"GET /v2/task HTTP/1.1\r\nhost: test\r\n\r\n"
+    ok = b'HTTP/1.1 200 OK {"ok":true}'
+    started_without_a_task.clear()
+    gate["open"] = False
+    async with serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await answered(reader, writer, ask_task) == ok  # alone: no task
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        other_writer.write(b"GET /v2/wait HTTP/1.1\r\nhost: test\r\n\r\n")
+        await asyncio.sleep(0.1)  # it waits, in a task of its own
+        assert await answered(reader, writer, ask_task) == ok  # another waits: in a task
+        gate["open"] = True
+        assert await answered(other_reader, other_writer, b"") == ok
+        assert await answered(reader, writer, ask_task) == ok  # alone again: no task
+        writer.close()
+        other_writer.close()
+    assert started_without_a_task == [True, False, True]
