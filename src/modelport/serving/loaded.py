@@ -67,13 +67,12 @@ class LoadedVersion:
 
     target: str = field(init=False)
     """``model:version``, as logs, metrics and the ``served_by`` header name this version."""
+    signature: Signature = field(init=False)
+    """The loaded model's signature, read once: a version never changes."""
 
     def __post_init__(self) -> None:
         self.target = f"{self.model}:{self.version}"
-
-    @property
-    def signature(self) -> Signature:
-        return self.runtime_model.signature
+        self.signature = self.runtime_model.signature
 
     def predict(
         self, inputs: Mapping[str, np.ndarray], timing: CallTiming | None = None

@@ -172,7 +172,8 @@ class InferenceService:
         loaded, endpoint = admission.version, admission.endpoint
         outcome_id = (request.id or uuid.uuid4().hex) if endpoint is not None else ""  # for feedback
         try:
-            check_request_id(request.id)
+            if request.id is not None:
+                check_request_id(request.id)
             validate_request(request, loaded.signature, loaded.target)
             wanted = request.outputs
             classified = wanted is not None and check_classification(wanted, loaded.signature)
