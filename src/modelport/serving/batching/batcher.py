@@ -10,17 +10,19 @@ request thus runs with no task switch beyond one yield; under load, batches form
 
 A queue delay is sat out only when batch mates may come. A request is *lone* when it finds the
 version idle (nothing queued, no batch running) and so did the request before it: nothing else is
-on its way, so it runs at once (after the same one yield). When the model runs on the event loop
-(``runs_inline``), a lone request does not even yield or queue: it calls the model straight away,
-unless another request already did so in the same turn of the event loop. Requests that become
-ready in one turn (a burst read from several connections at once) are likely batch mates, so from
-the second of them on they queue and yield as above, and batch together. A request that arrives while a batch
+on its way, so it runs at once (after the same one yield). A request that arrives while a batch
 runs, or finds the version idle just after one that did not (under load a batch ends, the
 requests it answered come straight back, and the first of them finds an idle version for an
 instant), waits up to the delay as configured: more are likely on their way. One arrival that
 found company is all it takes to wait again, so batches under load form as before, while a
 client sending one request at a time waits for the delay at most once: with its first request,
 which has no request before it to go by.
+
+When the model runs on the event loop (``runs_inline``), a lone request does not even yield or
+queue: it calls the model straight away, unless another request already did so in the same turn of
+the event loop. Requests that become ready in one turn (a burst read from several connections at
+once) are likely batch mates, so from the second of them on they queue and yield as above, and
+batch together.
 
 If a merged batch is refused as bad input, each request is retried alone so that only the bad one
 fails. A request still queued past its deadline fails with a timeout without running.
