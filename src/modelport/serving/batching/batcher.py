@@ -253,7 +253,7 @@ class Batched:
         except ModelportError as error:
             _fail(batch, error)
             return
-        waits_ns = [int((started - r.enqueued_at) * 1e9) for r in batch]
+        waits_ns = [] if self._on_batch is None else [int((started - r.enqueued_at) * 1e9) for r in batch]
         self._ran(sum(r.rows for r in batch), waits_ns, started, started_ns, timings)
         for request, part in zip(batch, parts, strict=True):
             if not request.future.done():
